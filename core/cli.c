@@ -1,0 +1,679 @@
+/* cli.c - the fetchtree command line: option parsing and the `fetch` command.
+ *
+ * `fetchtree fetch` reads requests a line at a time, lazily, as the engine
+ * asks for them (the engine only asks when it has room), and writes one
+ * JSON Lines record per input line. With --ordered, records wait in a
+ * reorder window until all earlier ones are out; the window's size bounds
+ * how far reading may run ahead of writing, so memory stays flat. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "engine.h"
+#include "error.h"
+#include "fetch.h"
+#include "record.h"
+#include "script.h"
+#include "stats.h"
+
+/* ---- input ------------------------------------------------------------- */
+
+typedef struct input {
+  char **files; /* NULL-terminated; "-" is stdin */
+  int cur;
+  FILE *f;
+  char *line;
+  size_t cap;
+  int eof;
+} input;
+
+/* Next non-blank line with surrounding white space trimmed, or NULL at the
+ * end of the last file. A file that cannot be opened is reported and
+ * skipped (they were all checked before the run). */
+static char *input_next(input *in, size_t *len) {
+  for (;;) {
+    if (!in->f) {
+      const char *name = in->files[in->cur];
+      if (!name) {
+        in->eof = 1;
+        return NULL;
+      }
+      in->cur++;
+      in->f = strcmp(name, "-") == 0 ? stdin : fopen(name, "r");
+      if (!in->f) {
+        fprintf(stderr, "fetchtree: %s: %s\n", name, strerror(errno));
+        continue;
+      }
+    }
+    ssize_t n = getline(&in->line, &in->cap, in->f);
+    if (n < 0) {
+      if (in->f != stdin)
+        fclose(in->f);
+      in->f = NULL;
+      continue;
+    }
+    char *s = in->line;
+    char *e = s + n;
+    while (s < e && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n'))
+      s++;
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' ||
+                     e[-1] == '\n'))
+      e--;
+    if (s == e)
+      continue;
+    *e = '\0';
+    *len = (size_t)(e - s);
+    return s;
+  }
+}
+
+/* ---- the fetch run ----------------------------------------------------- */
+
+typedef struct slot {
+  char *data; /* rendered record, or NULL while not finished */
+  size_t len;
+} slot;
+
+typedef struct fetch_run {
+  ft_config cfg;
+  ft_engine *engine;
+  ft_script *script; /* created at the first JSON line */
+  input in;
+  uint64_t next_index;
+  struct curl_slist *extra_headers;
+
+  FILE *out;
+  const char *out_path;
+  int record_flags;
+  ft_buf rec;
+  int write_failed;
+
+  int ordered;
+  slot *window;
+  uint64_t window_size;
+  uint64_t next_write;
+
+  ft_stats stats;
+  uint64_t started_ns;
+  int progress;
+  int quiet;
+  uv_timer_t progress_timer;
+  uv_signal_t sigint;
+  int interrupted;
+} fetch_run;
+
+static void emit_bytes(fetch_run *run, const char *p, size_t n) {
+  if (run->write_failed)
+    return;
+  if (fwrite(p, 1, n, run->out) != n) {
+    run->write_failed = errno ? errno : EIO;
+    ft_engine_stop(run->engine);
+  }
+}
+
+/* A finished record for index i: out now, or into the reorder window. */
+static void emit_record(fetch_run *run, uint64_t i, ft_buf *rec) {
+  if (!run->ordered) {
+    emit_bytes(run, rec->data, rec->len);
+    return;
+  }
+  slot *s = &run->window[i % run->window_size];
+  s->data = malloc(rec->len);
+  if (!s->data) {
+    fprintf(stderr, "fetchtree: out of memory\n");
+    exit(1);
+  }
+  memcpy(s->data, rec->data, rec->len);
+  s->len = rec->len;
+  int moved = 0;
+  for (;;) {
+    slot *w = &run->window[run->next_write % run->window_size];
+    if (!w->data)
+      break;
+    emit_bytes(run, w->data, w->len);
+    free(w->data);
+    w->data = NULL;
+    run->next_write++;
+    moved = 1;
+  }
+  if (moved)
+    ft_engine_kick(run->engine);
+}
+
+static void finish(fetch_run *run, const ft_request *req,
+                   const ft_response *res) {
+  ft_stats_add(&run->stats, res);
+  run->rec.len = 0;
+  ft_record_write(&run->rec, req, res, run->record_flags);
+  if (run->rec.oom) {
+    fprintf(stderr, "fetchtree: out of memory writing a record\n");
+    exit(1);
+  }
+  emit_record(run, req->index, &run->rec);
+}
+
+static void on_done(void *ud, ft_request *req, const ft_response *res) {
+  finish(ud, req, res);
+  ft_request_free(req);
+}
+
+/* A line that cannot become a request still yields its record. */
+static void finish_bad_line(fetch_run *run, ft_request *req, ft_errkind kind,
+                            const char *msg) {
+  ft_response res;
+  memset(&res, 0, sizeof(res));
+  res.error = kind;
+  res.message = msg;
+  finish(run, req, &res);
+  ft_request_free(req);
+}
+
+static int add_extra_headers(fetch_run *run, ft_request *r) {
+  for (struct curl_slist *h = run->extra_headers; h; h = h->next) {
+    struct curl_slist *n = curl_slist_append(r->headers, h->data);
+    if (!n)
+      return FT_ENOMEM;
+    r->headers = n;
+  }
+  return 0;
+}
+
+static int source(void *ud, ft_request **out) {
+  fetch_run *run = ud;
+  char err[512];
+  for (;;) {
+    if (run->interrupted)
+      return -1;
+    if (run->ordered && run->next_index >= run->next_write + run->window_size)
+      return 0; /* the reorder window is full */
+    size_t len;
+    char *line = input_next(&run->in, &len);
+    if (!line)
+      return -1;
+    ft_request *r = ft_request_new();
+    if (!r) {
+      fprintf(stderr, "fetchtree: out of memory\n");
+      exit(1);
+    }
+    r->index = run->next_index++;
+    if (line[0] == '{') {
+      if (!run->script && ft_script_new(&run->script, err, sizeof(err)) != 0) {
+        fprintf(stderr, "fetchtree: %s\n", err);
+        exit(1);
+      }
+      if (ft_script_parse_request(run->script, line, len, r, err,
+                                  sizeof(err)) != 0) {
+        /* keep the line itself, cut to a sane length, as the url */
+        r->url = strndup(line, 200);
+        finish_bad_line(run, r, FT_ERR_INPUT, err);
+        continue;
+      }
+    } else {
+      r->url = strdup(line);
+    }
+    if (!r->url) {
+      fprintf(stderr, "fetchtree: out of memory\n");
+      exit(1);
+    }
+    if (ft_url_check(r->url, err, sizeof(err)) != 0) {
+      finish_bad_line(run, r, FT_ERR_URL, err);
+      continue;
+    }
+    if (add_extra_headers(run, r) != 0) {
+      finish_bad_line(run, r, FT_ERR_INTERNAL, "out of memory");
+      continue;
+    }
+    *out = r;
+    return 1;
+  }
+}
+
+/* ---- progress and signals ---------------------------------------------- */
+
+static void on_progress(uv_timer_t *t) {
+  fetch_run *run = t->data;
+  double secs = (double)(uv_hrtime() - run->started_ns) / 1e9;
+  uint64_t done = run->stats.requests;
+  uint64_t errors = done - run->stats.ok;
+  double rate = secs > 0 ? (double)done / secs : 0;
+  if (run->in.eof) {
+    uint64_t total = run->next_index;
+    double eta = rate > 0 ? (double)(total - done) / rate : 0;
+    fprintf(stderr, "\r\033[K%llu/%llu  %.0f/s  errors %llu  ETA %.0fs",
+            (unsigned long long)done, (unsigned long long)total, rate,
+            (unsigned long long)errors, eta);
+  } else {
+    fprintf(stderr, "\r\033[K%llu  %.0f/s  errors %llu",
+            (unsigned long long)done, rate, (unsigned long long)errors);
+  }
+}
+
+static void on_sigint(uv_signal_t *s, int signum) {
+  fetch_run *run = s->data;
+  (void)signum;
+  run->interrupted = 1;
+  ft_engine_stop(run->engine);
+}
+
+/* ---- options ----------------------------------------------------------- */
+
+static void usage_fetch(FILE *f) {
+  fputs(
+      "usage: fetchtree fetch [options] [FILE...]\n"
+      "\n"
+      "Fetch every request in FILEs (or standard input), one per line: a URL,\n"
+      "or a JSON object {\"url\":..,\"method\":..,\"headers\":{..},\"body\":..,\"meta\":..}.\n"
+      "Writes one JSON Lines record per input line.\n"
+      "\n"
+      "Output:\n"
+      "  -o, --out FILE          write records to FILE instead of stdout\n"
+      "      --ordered           records in input order (default: completion order)\n"
+      "      --no-body           leave bodies out of records\n"
+      "      --no-headers        leave response headers out of records\n"
+      "  -q, --quiet             no progress line and no summary on stderr\n"
+      "Requests:\n"
+      "  -H, --header 'N: V'     add a header to every request (repeatable)\n"
+      "  -A, --user-agent UA     User-Agent (default fetchtree/" FT_VERSION ")\n"
+      "      --timeout S         total time for one attempt, seconds (30)\n"
+      "      --connect-timeout S time to connect, seconds (10)\n"
+      "      --max-redirects N   redirects followed, 0 for none (10)\n"
+      "      --max-body SIZE     largest body accepted, e.g. 64M (64M)\n"
+      "Pacing:\n"
+      "  -c, --concurrency N     requests in flight at once (64)\n"
+      "      --host-connections N connections per host (default: concurrency)\n"
+      "      --rps R             at most R*W/1000 attempts start in any W ms\n"
+      "      --window W          the rate window in milliseconds (1000)\n"
+      "Retries:\n"
+      "      --retries N         retries after the first attempt (5)\n"
+      "      --retry-on LIST     retryable statuses (408,429,500,502,503,504)\n"
+      "      --backoff-base MS   backoff base (100)\n"
+      "      --backoff-cap MS    backoff cap (10000)\n"
+      "      --max-retry-after S longest Retry-After honoured, seconds (60)\n"
+      "      --seed N            seed for the retry jitter\n",
+      f);
+}
+
+static void usage(FILE *f) {
+  fputs("usage: fetchtree COMMAND [options]\n"
+        "\n"
+        "fetchtree fetches very long lists of HTTP resources as fast as the\n"
+        "target allows, and not one request faster.\n"
+        "\n"
+        "Commands:\n"
+        "  fetch [options] [FILE...]   fetch a list of requests, write JSON Lines\n"
+        "\n"
+        "  fetchtree COMMAND --help    options of a command\n"
+        "  fetchtree --version         the version\n",
+        f);
+}
+
+static int parse_double(const char *s, double lo, double hi, double *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || end == s || *end || v < lo || v > hi || v != v)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+static int parse_size(const char *s, int64_t *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || end == s || v < 0)
+    return -1;
+  double m = 1;
+  if (*end == 'k' || *end == 'K')
+    m = 1024;
+  else if (*end == 'm' || *end == 'M')
+    m = 1024.0 * 1024;
+  else if (*end == 'g' || *end == 'G')
+    m = 1024.0 * 1024 * 1024;
+  if (m != 1)
+    end++;
+  if (*end)
+    return -1;
+  *out = (int64_t)(v * m);
+  return 0;
+}
+
+enum {
+  OPT_ORDERED = 256,
+  OPT_NO_BODY,
+  OPT_NO_HEADERS,
+  OPT_TIMEOUT,
+  OPT_CONNECT_TIMEOUT,
+  OPT_MAX_REDIRECTS,
+  OPT_MAX_BODY,
+  OPT_HOST_CONN,
+  OPT_RPS,
+  OPT_WINDOW,
+  OPT_RETRIES,
+  OPT_RETRY_ON,
+  OPT_BACKOFF_BASE,
+  OPT_BACKOFF_CAP,
+  OPT_MAX_RETRY_AFTER,
+  OPT_SEED,
+  OPT_PROGRESS,
+};
+
+static const struct option fetch_opts[] = {
+    {"out", required_argument, 0, 'o'},
+    {"ordered", no_argument, 0, OPT_ORDERED},
+    {"no-body", no_argument, 0, OPT_NO_BODY},
+    {"no-headers", no_argument, 0, OPT_NO_HEADERS},
+    {"quiet", no_argument, 0, 'q'},
+    {"progress", no_argument, 0, OPT_PROGRESS},
+    {"header", required_argument, 0, 'H'},
+    {"user-agent", required_argument, 0, 'A'},
+    {"timeout", required_argument, 0, OPT_TIMEOUT},
+    {"connect-timeout", required_argument, 0, OPT_CONNECT_TIMEOUT},
+    {"max-redirects", required_argument, 0, OPT_MAX_REDIRECTS},
+    {"max-body", required_argument, 0, OPT_MAX_BODY},
+    {"concurrency", required_argument, 0, 'c'},
+    {"host-connections", required_argument, 0, OPT_HOST_CONN},
+    {"rps", required_argument, 0, OPT_RPS},
+    {"window", required_argument, 0, OPT_WINDOW},
+    {"retries", required_argument, 0, OPT_RETRIES},
+    {"retry-on", required_argument, 0, OPT_RETRY_ON},
+    {"backoff-base", required_argument, 0, OPT_BACKOFF_BASE},
+    {"backoff-cap", required_argument, 0, OPT_BACKOFF_CAP},
+    {"max-retry-after", required_argument, 0, OPT_MAX_RETRY_AFTER},
+    {"seed", required_argument, 0, OPT_SEED},
+    {"help", no_argument, 0, 'h'},
+    {0, 0, 0, 0},
+};
+
+/* Parse fetch's options into run. Returns 0, 1 after --help, or -1 after
+ * printing a usage error. */
+static int parse_fetch_args(fetch_run *run, int argc, char **argv) {
+  ft_config *c = &run->cfg;
+  double d;
+  int opt;
+  optind = 1;
+  while ((opt = getopt_long(argc, argv, "o:qH:A:c:h", fetch_opts, NULL)) !=
+         -1) {
+    const char *a = optarg;
+    const char *bad = NULL;
+    switch (opt) {
+    case 'o':
+      run->out_path = a;
+      break;
+    case OPT_ORDERED:
+      run->ordered = 1;
+      break;
+    case OPT_NO_BODY:
+      run->record_flags |= FT_RECORD_NO_BODY;
+      break;
+    case OPT_NO_HEADERS:
+      run->record_flags |= FT_RECORD_NO_HEADERS;
+      break;
+    case 'q':
+      run->quiet = 1;
+      break;
+    case OPT_PROGRESS:
+      run->progress = 1;
+      break;
+    case 'H': {
+      if (!strchr(a, ':') || strpbrk(a, "\r\n")) {
+        bad = "--header wants 'Name: value'";
+        break;
+      }
+      struct curl_slist *n = curl_slist_append(run->extra_headers, a);
+      if (!n)
+        bad = "out of memory";
+      else
+        run->extra_headers = n;
+      break;
+    }
+    case 'A':
+      c->user_agent = a;
+      break;
+    case OPT_TIMEOUT:
+      if (parse_double(a, 0.001, 1e6, &d))
+        bad = "--timeout wants seconds > 0";
+      else
+        c->timeout_ms = (long)(d * 1000);
+      break;
+    case OPT_CONNECT_TIMEOUT:
+      if (parse_double(a, 0.001, 1e6, &d))
+        bad = "--connect-timeout wants seconds > 0";
+      else
+        c->connect_timeout_ms = (long)(d * 1000);
+      break;
+    case OPT_MAX_REDIRECTS:
+      if (parse_double(a, 0, 1000, &d) || d != (long)d)
+        bad = "--max-redirects wants a whole number 0..1000";
+      else
+        c->max_redirects = (long)d;
+      break;
+    case OPT_MAX_BODY:
+      if (parse_size(a, &c->max_body))
+        bad = "--max-body wants a size such as 65536, 512K, 64M or 1G";
+      break;
+    case 'c':
+      if (parse_double(a, 1, 100000, &d) || d != (int)d)
+        bad = "--concurrency wants a whole number 1..100000";
+      else
+        c->concurrency = (int)d;
+      break;
+    case OPT_HOST_CONN:
+      if (parse_double(a, 1, 100000, &d) || d != (int)d)
+        bad = "--host-connections wants a whole number >= 1";
+      else
+        c->host_connections = (int)d;
+      break;
+    case OPT_RPS:
+      if (parse_double(a, 0.000001, 1e9, &c->rps))
+        bad = "--rps wants a number > 0";
+      break;
+    case OPT_WINDOW:
+      if (parse_double(a, 1, 86400000, &c->window_ms))
+        bad = "--window wants milliseconds >= 1";
+      break;
+    case OPT_RETRIES:
+      if (parse_double(a, 0, 1000, &d) || d != (int)d)
+        bad = "--retries wants a whole number 0..1000";
+      else
+        c->retry.max_retries = (int)d;
+      break;
+    case OPT_RETRY_ON:
+      if (ft_retry_parse_statuses(&c->retry, a) != 0)
+        bad = "--retry-on wants statuses like 429,503";
+      break;
+    case OPT_BACKOFF_BASE:
+      if (parse_double(a, 0, 3600000, &d))
+        bad = "--backoff-base wants milliseconds";
+      else
+        c->retry.base_ns = (uint64_t)(d * 1e6);
+      break;
+    case OPT_BACKOFF_CAP:
+      if (parse_double(a, 0, 86400000, &d))
+        bad = "--backoff-cap wants milliseconds";
+      else
+        c->retry.cap_ns = (uint64_t)(d * 1e6);
+      break;
+    case OPT_MAX_RETRY_AFTER:
+      if (parse_double(a, 0, 86400 * 30, &d))
+        bad = "--max-retry-after wants seconds";
+      else
+        c->retry.max_retry_after_ns = (uint64_t)(d * 1e9);
+      break;
+    case OPT_SEED:
+      if (parse_double(a, 1, 1e18, &d))
+        bad = "--seed wants a number >= 1";
+      else
+        c->seed = (uint64_t)d;
+      break;
+    case 'h':
+      usage_fetch(stdout);
+      return 1;
+    default:
+      fputs("fetchtree fetch: try 'fetchtree fetch --help'\n", stderr);
+      return -1;
+    }
+    if (bad) {
+      fprintf(stderr, "fetchtree fetch: %s (got '%s')\n", bad, a);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static int cmd_fetch(int argc, char **argv) {
+  static char *stdin_only[] = {"-", NULL};
+  int rc = 2;
+  fetch_run run;
+  memset(&run, 0, sizeof(run));
+  ft_config_default(&run.cfg);
+  run.out = stdout;
+  uv_loop_t loop;
+  int loop_ok = 0;
+
+  int p = parse_fetch_args(&run, argc, argv);
+  if (p != 0) {
+    rc = p > 0 ? 0 : 2;
+    goto cleanup;
+  }
+  run.in.files = optind < argc ? argv + optind : stdin_only;
+  for (char **f = run.in.files; *f; f++) {
+    if (strcmp(*f, "-") != 0 && access(*f, R_OK) != 0) {
+      fprintf(stderr, "fetchtree fetch: %s: %s\n", *f, strerror(errno));
+      goto cleanup;
+    }
+  }
+  if (run.out_path) {
+    run.out = fopen(run.out_path, "w");
+    if (!run.out) {
+      fprintf(stderr, "fetchtree fetch: %s: %s\n", run.out_path,
+              strerror(errno));
+      run.out = stdout;
+      goto cleanup;
+    }
+  }
+  setvbuf(run.out, NULL, _IOFBF, 1 << 20);
+  if (run.ordered) {
+    run.window_size = (uint64_t)run.cfg.concurrency * 16;
+    if (run.window_size < 4096)
+      run.window_size = 4096;
+    run.window = calloc(run.window_size, sizeof(*run.window));
+    if (!run.window) {
+      fprintf(stderr, "fetchtree fetch: out of memory\n");
+      goto cleanup;
+    }
+  }
+  rc = 1;
+  if (uv_loop_init(&loop) != 0)
+    goto cleanup;
+  loop_ok = 1;
+  int e = ft_engine_new(&run.engine, &loop, &run.cfg);
+  if (e != 0) {
+    fprintf(stderr, "fetchtree fetch: %s\n", ft_strerror(e));
+    goto cleanup;
+  }
+  ft_engine_set_source(run.engine, source, &run);
+  ft_engine_set_done(run.engine, on_done, &run);
+
+  uv_signal_init(&loop, &run.sigint);
+  run.sigint.data = &run;
+  uv_signal_start(&run.sigint, on_sigint, SIGINT);
+  uv_unref((uv_handle_t *)&run.sigint);
+  if (!run.quiet && (run.progress || isatty(2))) {
+    uv_timer_init(&loop, &run.progress_timer);
+    run.progress_timer.data = &run;
+    uv_timer_start(&run.progress_timer, on_progress, 250, 250);
+    uv_unref((uv_handle_t *)&run.progress_timer);
+    run.progress = 1;
+  } else {
+    run.progress = 0;
+  }
+
+  run.started_ns = uv_hrtime();
+  ft_engine_run(run.engine);
+  double secs = (double)(uv_hrtime() - run.started_ns) / 1e9;
+
+  if (fflush(run.out) != 0 && !run.write_failed)
+    run.write_failed = errno ? errno : EIO;
+  if (run.progress) {
+    uv_timer_stop(&run.progress_timer);
+    fputs("\r\033[K", stderr);
+  }
+  if (!run.quiet) {
+    ft_stats_print(&run.stats, stderr, secs);
+    if (run.interrupted)
+      fprintf(stderr, "fetchtree: interrupted after %llu records\n",
+              (unsigned long long)run.stats.requests);
+  }
+  if (run.write_failed) {
+    fprintf(stderr, "fetchtree fetch: writing records: %s\n",
+            strerror(run.write_failed));
+    rc = 1;
+  } else {
+    rc = run.interrupted ? 130 : 0;
+  }
+cleanup:
+  if (run.progress)
+    uv_close((uv_handle_t *)&run.progress_timer, NULL);
+  if (run.engine) {
+    uv_close((uv_handle_t *)&run.sigint, NULL);
+    ft_engine_free(run.engine);
+  }
+  if (loop_ok) {
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+  }
+  if (run.out && run.out != stdout)
+    fclose(run.out);
+  if (run.window) {
+    for (uint64_t i = 0; i < run.window_size; i++)
+      free(run.window[i].data);
+    free(run.window);
+  }
+  ft_script_free(run.script);
+  curl_slist_free_all(run.extra_headers);
+  ft_buf_free(&run.rec);
+  free(run.in.line);
+  if (run.in.f && run.in.f != stdin)
+    fclose(run.in.f);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  signal(SIGPIPE, SIG_IGN);
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  const char *cmd = argv[1];
+  if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+    printf("fetchtree %s (%s, libuv %s)\n", FT_VERSION, curl_version(),
+           uv_version_string());
+    return 0;
+  }
+  if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
+      strcmp(cmd, "help") == 0) {
+    usage(stdout);
+    return 0;
+  }
+  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    fprintf(stderr, "fetchtree: cannot initialise libcurl\n");
+    return 1;
+  }
+  int rc;
+  if (strcmp(cmd, "fetch") == 0) {
+    rc = cmd_fetch(argc - 1, argv + 1);
+  } else {
+    fprintf(stderr, "fetchtree: unknown command '%s'\n", cmd);
+    usage(stderr);
+    rc = 2;
+  }
+  curl_global_cleanup();
+  return rc;
+}

@@ -1,0 +1,27 @@
+/* error.c - text for fetchtree's error codes. */
+#include "error.h"
+
+const char *ft_strerror(int code) {
+  switch (code) {
+  case FT_OK:
+    return "success";
+  case FT_ENOMEM:
+    return "out of memory";
+  case FT_EINVAL:
+    return "invalid argument";
+  case FT_EIO:
+    return "i/o error";
+  case FT_ECURL:
+    return "libcurl error";
+  case FT_EUV:
+    return "libuv error";
+  case FT_ELUA:
+    return "lua error";
+  case FT_ERANGE:
+    return "value out of range";
+  case FT_ENOTFOUND:
+    return "not found";
+  default:
+    return "unknown error";
+  }
+}

@@ -1,0 +1,336 @@
+/* fetch.c - one transfer: a pooled curl easy handle, its buffers, and how its outcome is classified.
+ *
+ * Handles are reused across requests (ft_xfer_prepare resets them), so the
+ * connection cache, DNS cache and TLS session cache of the multi handle
+ * carry over. Security defaults live here and nowhere else: http and https
+ * only, also after redirects; TLS verification on (curl's default, never
+ * turned off); credentials stay with the host they were given for (curl
+ * drops Authorization and Cookie headers and URL credentials when a
+ * redirect leaves the original host, as long as UNRESTRICTED_AUTH is 0). */
+#include "fetch.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "error.h"
+
+#define FT_BODY_KEEP (1u << 20) /* body buffer kept between requests */
+
+static const char *const errkind_names[FT_ERR_COUNT] = {
+    [FT_ERR_NONE] = "none",
+    [FT_ERR_INPUT] = "input",
+    [FT_ERR_URL] = "url",
+    [FT_ERR_DNS] = "dns",
+    [FT_ERR_CONNECT] = "connect",
+    [FT_ERR_TIMEOUT] = "timeout",
+    [FT_ERR_TLS] = "tls",
+    [FT_ERR_TOO_LARGE] = "too_large",
+    [FT_ERR_PROTOCOL] = "protocol",
+    [FT_ERR_RESET] = "reset",
+    [FT_ERR_REDIRECT] = "redirect",
+    [FT_ERR_HTTP] = "http",
+    [FT_ERR_RETRIES] = "retries_exhausted",
+    [FT_ERR_RETRY_AFTER] = "retry_after",
+    [FT_ERR_CANCELLED] = "cancelled",
+    [FT_ERR_SCRIPT] = "script",
+    [FT_ERR_INTERNAL] = "internal",
+};
+
+const char *ft_errkind_name(ft_errkind kind) {
+  if (kind < 0 || kind >= FT_ERR_COUNT)
+    return "internal";
+  return errkind_names[kind];
+}
+
+ft_request *ft_request_new(void) {
+  ft_request *r = calloc(1, sizeof(*r));
+  if (r)
+    r->retries = -1;
+  return r;
+}
+
+void ft_request_free(ft_request *r) {
+  if (!r)
+    return;
+  free(r->url);
+  free(r->method);
+  curl_slist_free_all(r->headers);
+  free(r->body);
+  free(r->meta_json);
+  free(r);
+}
+
+/* Grow *buf so it holds need bytes; 0 or -1 when out of memory. */
+static int buf_reserve(char **buf, size_t *cap, size_t need) {
+  if (need <= *cap)
+    return 0;
+  size_t n = *cap ? *cap : 4096;
+  while (n < need)
+    n *= 2;
+  char *p = realloc(*buf, n);
+  if (!p)
+    return -1;
+  *buf = p;
+  *cap = n;
+  return 0;
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ud) {
+  ft_xfer *x = ud;
+  size_t n = size * nmemb;
+  if (x->max_body >= 0 && (int64_t)(x->body_len + n) > x->max_body) {
+    x->too_large = 1;
+    return 0; /* curl ends the transfer with CURLE_WRITE_ERROR */
+  }
+  if (buf_reserve(&x->body, &x->body_cap, x->body_len + n + 1) != 0) {
+    x->oom = 1;
+    return 0;
+  }
+  memcpy(x->body + x->body_len, data, n);
+  x->body_len += n;
+  return n;
+}
+
+/* Headers arrive a line at a time, for every response on the redirect
+ * chain: a status line starts the set afresh, so what stays is the last. */
+static size_t on_header(char *data, size_t size, size_t nmemb, void *ud) {
+  ft_xfer *x = ud;
+  size_t n = size * nmemb;
+  if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+    x->hdr_len = 0;
+    x->hdr_count = 0;
+    return n;
+  }
+  const char *colon = memchr(data, ':', n);
+  if (!colon || colon == data || data[0] == ' ' || data[0] == '\t')
+    return n; /* blank line, continuation or junk */
+  size_t nlen = (size_t)(colon - data);
+  const char *v = colon + 1;
+  const char *end = data + n;
+  while (v < end && (*v == ' ' || *v == '\t'))
+    v++;
+  while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' ||
+                     end[-1] == '\t'))
+    end--;
+  size_t vlen = (size_t)(end - v);
+  if (buf_reserve(&x->hdr, &x->hdr_cap, x->hdr_len + nlen + vlen + 2) != 0) {
+    x->oom = 1;
+    return 0;
+  }
+  char *p = x->hdr + x->hdr_len;
+  for (size_t i = 0; i < nlen; i++)
+    p[i] = (char)tolower((unsigned char)data[i]);
+  p[nlen] = '\0';
+  memcpy(p + nlen + 1, v, vlen);
+  p[nlen + 1 + vlen] = '\0';
+  x->hdr_len += nlen + vlen + 2;
+  x->hdr_count++;
+  return n;
+}
+
+int ft_xfer_init(ft_xfer *x, void *owner) {
+  memset(x, 0, sizeof(*x));
+  x->owner = owner;
+  x->easy = curl_easy_init();
+  return x->easy ? 0 : FT_ENOMEM;
+}
+
+void ft_xfer_cleanup(ft_xfer *x) {
+  if (x->easy)
+    curl_easy_cleanup(x->easy);
+  free(x->body);
+  free(x->hdr);
+  memset(x, 0, sizeof(*x));
+}
+
+void ft_xfer_clear(ft_xfer *x) {
+  if (x->body_cap > FT_BODY_KEEP) {
+    free(x->body);
+    x->body = NULL;
+    x->body_cap = 0;
+  }
+  x->body_len = 0;
+  x->hdr_len = 0;
+  x->hdr_count = 0;
+  x->too_large = 0;
+  x->oom = 0;
+  x->errbuf[0] = '\0';
+  x->req = NULL;
+}
+
+const char *ft_xfer_header(const ft_xfer *x, const char *lname) {
+  const char *p = x->hdr;
+  const char *end = x->hdr + x->hdr_len;
+  while (p && p < end) {
+    const char *v = p + strlen(p) + 1;
+    if (strcmp(p, lname) == 0)
+      return v;
+    p = v + strlen(v) + 1;
+  }
+  return NULL;
+}
+
+#define SETOPT(opt, val)                                                      \
+  do {                                                                        \
+    if (curl_easy_setopt(c, opt, val) != CURLE_OK) {                          \
+      snprintf(x->errbuf, sizeof(x->errbuf), "curl refused option %s", #opt); \
+      return FT_ECURL;                                                        \
+    }                                                                         \
+  } while (0)
+
+int ft_xfer_prepare(ft_xfer *x, ft_request *req, const ft_config *cfg,
+                    curl_closesocket_callback on_close, void *close_ud) {
+  CURL *c = x->easy;
+  curl_easy_reset(c);
+  ft_xfer_clear(x);
+  x->req = req;
+  x->max_body = cfg->max_body;
+
+  SETOPT(CURLOPT_URL, req->url);
+  SETOPT(CURLOPT_PRIVATE, (void *)x);
+  SETOPT(CURLOPT_ERRORBUFFER, x->errbuf);
+  SETOPT(CURLOPT_NOSIGNAL, 1L);
+  SETOPT(CURLOPT_WRITEFUNCTION, on_body);
+  SETOPT(CURLOPT_WRITEDATA, (void *)x);
+  SETOPT(CURLOPT_HEADERFUNCTION, on_header);
+  SETOPT(CURLOPT_HEADERDATA, (void *)x);
+  SETOPT(CURLOPT_CLOSESOCKETFUNCTION, on_close);
+  SETOPT(CURLOPT_CLOSESOCKETDATA, close_ud);
+
+  SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+  SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
+  SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
+  SETOPT(CURLOPT_UNRESTRICTED_AUTH, 0L);
+  SETOPT(CURLOPT_FOLLOWLOCATION, cfg->max_redirects > 0 ? 1L : 0L);
+  SETOPT(CURLOPT_MAXREDIRS, cfg->max_redirects);
+  SETOPT(CURLOPT_ACCEPT_ENCODING, ""); /* every encoding curl can decode */
+  SETOPT(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+  /* Over https, wait for a connection being set up to learn whether it
+   * multiplexes (HTTP/2 via ALPN) rather than opening another. Not over
+   * plain http: there it would queue every request behind a slow one. */
+  if (strncmp(req->url, "https:", 6) == 0)
+    SETOPT(CURLOPT_PIPEWAIT, 1L);
+  SETOPT(CURLOPT_TCP_NODELAY, 1L);
+  SETOPT(CURLOPT_CONNECTTIMEOUT_MS, cfg->connect_timeout_ms);
+  SETOPT(CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms
+                                                 : cfg->timeout_ms);
+  if (cfg->max_body >= 0)
+    SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cfg->max_body);
+  if (cfg->user_agent)
+    SETOPT(CURLOPT_USERAGENT, cfg->user_agent);
+  if (req->headers)
+    SETOPT(CURLOPT_HTTPHEADER, req->headers);
+
+  const char *m = req->method;
+  if (req->body) {
+    SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    SETOPT(CURLOPT_POSTFIELDS, req->body);
+    if (m && strcmp(m, "POST") != 0)
+      SETOPT(CURLOPT_CUSTOMREQUEST, m);
+  } else if (m && strcmp(m, "HEAD") == 0) {
+    SETOPT(CURLOPT_NOBODY, 1L);
+  } else if (m && strcmp(m, "GET") != 0) {
+    SETOPT(CURLOPT_CUSTOMREQUEST, m);
+  }
+  return 0;
+}
+
+ft_errkind ft_fetch_classify(CURLcode rc, long os_errno, long redirects,
+                             int too_large, int *transient) {
+  *transient = 0;
+  if (too_large)
+    return FT_ERR_TOO_LARGE;
+  switch (rc) {
+  case CURLE_OK:
+    return FT_ERR_NONE;
+  case CURLE_UNSUPPORTED_PROTOCOL:
+    /* the engine only starts http and https URLs, so without a redirect
+     * this is the server answering in something else (e.g. HTTP/0.9) */
+    return redirects > 0 ? FT_ERR_REDIRECT : FT_ERR_PROTOCOL;
+  case CURLE_URL_MALFORMAT:
+    return FT_ERR_URL;
+  case CURLE_TOO_MANY_REDIRECTS:
+    return FT_ERR_REDIRECT;
+  case CURLE_COULDNT_RESOLVE_HOST:
+  case CURLE_COULDNT_RESOLVE_PROXY:
+    *transient = 1;
+    return FT_ERR_DNS;
+  case CURLE_COULDNT_CONNECT:
+    *transient = 1;
+    return FT_ERR_CONNECT;
+  case CURLE_OPERATION_TIMEDOUT:
+    *transient = 1;
+    return FT_ERR_TIMEOUT;
+  case CURLE_FILESIZE_EXCEEDED:
+    return FT_ERR_TOO_LARGE;
+  case CURLE_SSL_CONNECT_ERROR:
+  case CURLE_PEER_FAILED_VERIFICATION:
+  case CURLE_SSL_CERTPROBLEM:
+  case CURLE_SSL_CIPHER:
+  case CURLE_SSL_CACERT_BADFILE:
+  case CURLE_SSL_ISSUER_ERROR:
+  case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+  case CURLE_SSL_INVALIDCERTSTATUS:
+  case CURLE_SSL_SHUTDOWN_FAILED:
+  case CURLE_SSL_CRL_BADFILE:
+  case CURLE_USE_SSL_FAILED:
+    return FT_ERR_TLS;
+  case CURLE_SEND_ERROR:
+  case CURLE_RECV_ERROR:
+  case CURLE_GOT_NOTHING:
+    *transient = 1;
+    return FT_ERR_RESET;
+  case CURLE_PARTIAL_FILE:
+    *transient = 1;
+    return FT_ERR_PROTOCOL;
+  case CURLE_WEIRD_SERVER_REPLY:
+  case CURLE_HTTP2:
+  case CURLE_HTTP2_STREAM:
+  case CURLE_BAD_CONTENT_ENCODING:
+  case CURLE_HTTP3:
+    return FT_ERR_PROTOCOL;
+  case CURLE_OUT_OF_MEMORY:
+    return FT_ERR_INTERNAL;
+  default:
+    if (os_errno == ECONNRESET || os_errno == EPIPE) {
+      *transient = 1;
+      return FT_ERR_RESET;
+    }
+    return FT_ERR_PROTOCOL;
+  }
+}
+
+int ft_url_check(const char *url, char *err, size_t errlen) {
+  int rc = FT_EINVAL;
+  char *scheme = NULL;
+  CURLU *u = curl_url();
+  if (!u) {
+    snprintf(err, errlen, "out of memory");
+    return FT_ENOMEM;
+  }
+  CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
+  if (uc != CURLUE_OK) {
+    snprintf(err, errlen, "bad URL: %s", curl_url_strerror(uc));
+    goto cleanup;
+  }
+  uc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+  if (uc != CURLUE_OK) {
+    snprintf(err, errlen, "bad URL: %s", curl_url_strerror(uc));
+    goto cleanup;
+  }
+  if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
+    snprintf(err, errlen, "scheme not allowed: %s (only http and https)",
+             scheme);
+    goto cleanup;
+  }
+  rc = 0;
+cleanup:
+  curl_free(scheme);
+  curl_url_cleanup(u);
+  return rc;
+}

@@ -1,0 +1,279 @@
+/* record.c - JSON Lines records: a growable buffer and the writer of fetch results.
+ *
+ * Records are written by hand rather than through a JSON library because
+ * they are flat, their shape is fixed, and this is the hot path of
+ * `fetchtree fetch`: one pass over the body to validate UTF-8, one to
+ * escape it. Reading JSON is another matter and goes through lua-cjson. */
+#include "record.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void ft_buf_free(ft_buf *b) {
+  free(b->data);
+  memset(b, 0, sizeof(*b));
+}
+
+static int buf_grow(ft_buf *b, size_t extra) {
+  if (b->len + extra <= b->cap)
+    return 0;
+  size_t n = b->cap ? b->cap : 4096;
+  while (n < b->len + extra)
+    n *= 2;
+  char *p = realloc(b->data, n);
+  if (!p) {
+    b->oom = 1;
+    return -1;
+  }
+  b->data = p;
+  b->cap = n;
+  return 0;
+}
+
+void ft_buf_put(ft_buf *b, const void *data, size_t n) {
+  if (buf_grow(b, n) != 0)
+    return;
+  memcpy(b->data + b->len, data, n);
+  b->len += n;
+}
+
+void ft_buf_puts(ft_buf *b, const char *s) { ft_buf_put(b, s, strlen(s)); }
+
+void ft_buf_putc(ft_buf *b, char c) {
+  if (buf_grow(b, 1) != 0)
+    return;
+  b->data[b->len++] = c;
+}
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
+static size_t utf8_seq(const unsigned char *s, size_t n) {
+  unsigned c = s[0];
+  if (c < 0x80)
+    return 1;
+  size_t len;
+  unsigned min;
+  if (c >= 0xC2 && c <= 0xDF) {
+    len = 2;
+    min = 0x80;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    len = 3;
+    min = 0x800;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    len = 4;
+    min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (n < len)
+    return 0;
+  unsigned cp = c & (0x7F >> len);
+  for (size_t i = 1; i < len; i++) {
+    if ((s[i] & 0xC0) != 0x80)
+      return 0;
+    cp = (cp << 6) | (s[i] & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+    return 0;
+  return len;
+}
+
+int ft_utf8_valid(const char *s, size_t n) {
+  const unsigned char *p = (const unsigned char *)s;
+  size_t i = 0;
+  while (i < n) {
+    /* fast path: eight ASCII bytes at a time */
+    while (i + 8 <= n) {
+      uint64_t w;
+      memcpy(&w, p + i, 8);
+      if (w & 0x8080808080808080ull)
+        break;
+      i += 8;
+    }
+    if (i >= n)
+      break;
+    size_t k = utf8_seq(p + i, n - i);
+    if (k == 0)
+      return 0;
+    i += k;
+  }
+  return 1;
+}
+
+void ft_json_string(ft_buf *b, const char *s, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  const unsigned char *p = (const unsigned char *)s;
+  if (buf_grow(b, n + 2) != 0)
+    return;
+  ft_buf_putc(b, '"');
+  size_t run = 0; /* start of the pending run of bytes copied as they are */
+  size_t i = 0;
+  while (i < n) {
+    unsigned c = p[i];
+    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+      i++;
+      continue;
+    }
+    size_t k = c >= 0x80 ? utf8_seq(p + i, n - i) : 0;
+    if (k > 0) {
+      i += k;
+      continue;
+    }
+    ft_buf_put(b, p + run, i - run);
+    char esc[6];
+    if (c == '"' || c == '\\') {
+      esc[0] = '\\';
+      esc[1] = (char)c;
+      ft_buf_put(b, esc, 2);
+    } else if (c == '\n') {
+      ft_buf_put(b, "\\n", 2);
+    } else if (c == '\r') {
+      ft_buf_put(b, "\\r", 2);
+    } else if (c == '\t') {
+      ft_buf_put(b, "\\t", 2);
+    } else if (c < 0x20) {
+      esc[0] = '\\';
+      esc[1] = 'u';
+      esc[2] = '0';
+      esc[3] = '0';
+      esc[4] = hex[c >> 4];
+      esc[5] = hex[c & 15];
+      ft_buf_put(b, esc, 6);
+    } else {
+      ft_buf_put(b, "\\ufffd", 6); /* invalid UTF-8 byte */
+    }
+    i++;
+    run = i;
+  }
+  ft_buf_put(b, p + run, n - run);
+  ft_buf_putc(b, '"');
+}
+
+void ft_base64(ft_buf *b, const void *data, size_t n) {
+  static const char tab[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  const unsigned char *s = data;
+  if (buf_grow(b, (n + 2) / 3 * 4) != 0)
+    return;
+  char *o = b->data + b->len;
+  size_t i = 0;
+  for (; i + 3 <= n; i += 3) {
+    unsigned v = (unsigned)s[i] << 16 | (unsigned)s[i + 1] << 8 | s[i + 2];
+    *o++ = tab[v >> 18];
+    *o++ = tab[(v >> 12) & 63];
+    *o++ = tab[(v >> 6) & 63];
+    *o++ = tab[v & 63];
+  }
+  if (i < n) {
+    unsigned v = (unsigned)s[i] << 16;
+    if (i + 1 < n)
+      v |= (unsigned)s[i + 1] << 8;
+    *o++ = tab[v >> 18];
+    *o++ = tab[(v >> 12) & 63];
+    *o++ = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+    *o++ = '=';
+  }
+  b->len = (size_t)(o - b->data);
+}
+
+/* Headers as one JSON object; a name that repeats gets its values joined
+ * with ", " (RFC 9110's rule for combining field lines). */
+static void write_headers(ft_buf *b, const ft_response *res) {
+  const char *end = res->headers + res->headers_len;
+  int first = 1;
+  ft_buf_putc(b, '{');
+  for (const char *p = res->headers; p && p < end;) {
+    const char *v = p + strlen(p) + 1;
+    const char *next = v + strlen(v) + 1;
+    int seen = 0;
+    for (const char *q = res->headers; q < p;) {
+      const char *qv = q + strlen(q) + 1;
+      if (strcmp(q, p) == 0) {
+        seen = 1;
+        break;
+      }
+      q = qv + strlen(qv) + 1;
+    }
+    if (!seen) {
+      if (!first)
+        ft_buf_putc(b, ',');
+      first = 0;
+      ft_json_string(b, p, strlen(p));
+      ft_buf_putc(b, ':');
+      /* join the values of this name into one string */
+      ft_buf joined = {0};
+      ft_buf_puts(&joined, v);
+      for (const char *q = next; q < end;) {
+        const char *qv = q + strlen(q) + 1;
+        if (strcmp(q, p) == 0) {
+          ft_buf_put(&joined, ", ", 2);
+          ft_buf_puts(&joined, qv);
+        }
+        q = qv + strlen(qv) + 1;
+      }
+      ft_json_string(b, joined.data ? joined.data : "", joined.len);
+      ft_buf_free(&joined);
+    }
+    p = next;
+  }
+  ft_buf_putc(b, '}');
+}
+
+void ft_record_write(ft_buf *b, const ft_request *req, const ft_response *res,
+                     int flags) {
+  char num[64];
+  int n = snprintf(num, sizeof(num), "{\"index\":%llu,\"url\":",
+                   (unsigned long long)req->index);
+  ft_buf_put(b, num, (size_t)n);
+  if (req->url)
+    ft_json_string(b, req->url, strlen(req->url));
+  else
+    ft_buf_puts(b, "null");
+  if (res->final_url && req->url && strcmp(res->final_url, req->url) != 0) {
+    ft_buf_puts(b, ",\"final_url\":");
+    ft_json_string(b, res->final_url, strlen(res->final_url));
+  }
+  if (res->status > 0) {
+    n = snprintf(num, sizeof(num), ",\"status\":%ld", res->status);
+    ft_buf_put(b, num, (size_t)n);
+  } else {
+    ft_buf_puts(b, ",\"status\":null");
+  }
+  if (!(flags & FT_RECORD_NO_HEADERS) && res->status > 0) {
+    ft_buf_puts(b, ",\"headers\":");
+    write_headers(b, res);
+  }
+  if (!(flags & FT_RECORD_NO_BODY) && res->status > 0) {
+    if (ft_utf8_valid(res->body, res->body_len)) {
+      ft_buf_puts(b, ",\"body\":");
+      ft_json_string(b, res->body, res->body_len);
+    } else {
+      ft_buf_puts(b, ",\"body_base64\":\"");
+      ft_base64(b, res->body, res->body_len);
+      ft_buf_putc(b, '"');
+    }
+  }
+  n = snprintf(num, sizeof(num), ",\"attempts\":%d,\"elapsed_ms\":%.3f",
+               res->attempts, res->elapsed_ms);
+  ft_buf_put(b, num, (size_t)n);
+  if (res->error == FT_ERR_NONE) {
+    ft_buf_puts(b, ",\"error\":null");
+  } else {
+    ft_buf_puts(b, ",\"error\":{\"kind\":\"");
+    ft_buf_puts(b, ft_errkind_name(res->error));
+    ft_buf_puts(b, "\",\"message\":");
+    const char *m = res->message ? res->message : "";
+    ft_json_string(b, m, strlen(m));
+    if (res->cause != FT_ERR_NONE) {
+      ft_buf_puts(b, ",\"cause\":\"");
+      ft_buf_puts(b, ft_errkind_name(res->cause));
+      ft_buf_putc(b, '"');
+    }
+    ft_buf_putc(b, '}');
+  }
+  if (req->meta_json) {
+    ft_buf_puts(b, ",\"meta\":");
+    ft_buf_puts(b, req->meta_json);
+  }
+  ft_buf_put(b, "}\n", 2);
+}

@@ -1,0 +1,42 @@
+/* record.h - JSON Lines records: a growable buffer and the writer of fetch results. */
+#ifndef FT_RECORD_H
+#define FT_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "request.h"
+
+typedef struct ft_buf {
+  char *data;
+  size_t len, cap;
+  int oom; /* a write failed for lack of memory; the content is cut */
+} ft_buf;
+
+void ft_buf_free(ft_buf *b);
+void ft_buf_put(ft_buf *b, const void *data, size_t n);
+void ft_buf_puts(ft_buf *b, const char *s);
+void ft_buf_putc(ft_buf *b, char c);
+
+/* Append s as a JSON string literal (quotes included). Invalid UTF-8 is
+ * replaced by U+FFFD, so the output is always valid JSON. */
+void ft_json_string(ft_buf *b, const char *s, size_t n);
+
+/* Is s valid UTF-8 (no overlongs, no surrogates)? */
+int ft_utf8_valid(const char *s, size_t n);
+
+/* Append the standard base64 encoding of s (no quotes). */
+void ft_base64(ft_buf *b, const void *s, size_t n);
+
+enum {
+  FT_RECORD_NO_BODY = 1,
+  FT_RECORD_NO_HEADERS = 2,
+};
+
+/* Append one record line (with its newline) for req and its outcome res.
+ * Field order: index, url, final_url (when redirected), status, headers,
+ * body or body_base64, attempts, elapsed_ms, error, meta. */
+void ft_record_write(ft_buf *b, const ft_request *req, const ft_response *res,
+                     int flags);
+
+#endif

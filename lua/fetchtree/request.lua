@@ -1,0 +1,92 @@
+-- fetchtree.request: turns a request description (a Lua table, or a JSON
+-- input line) into the flat fields the C engine needs, with clear errors.
+local cjson = require "cjson.safe"
+
+local M = {}
+
+local null = cjson.null
+local function absent(v) return v == nil or v == null end
+
+local function bad(msg) return nil, msg end
+
+-- A header name is an RFC 9110 token; values may not carry CR or LF
+-- (that would let a request line smuggle in extra headers).
+local function header_line(name, value)
+  if type(name) ~= "string" or not name:match("^[!#$%%&'*+%-.^_`|~%w]+$") then
+    return nil, "bad header name: " .. tostring(name)
+  end
+  local tv = type(value)
+  if tv == "number" or tv == "boolean" then value = tostring(value) end
+  if type(value) ~= "string" then
+    return nil, "header " .. name .. " must be a string"
+  end
+  if value:find("[\r\n%z]") then
+    return nil, "header " .. name .. " contains a line break"
+  end
+  return name .. ": " .. value
+end
+
+-- Check a request table. Returns url, method, headers (list of
+-- "Name: value"), body, meta_json; or nil and a message.
+function M.check(t)
+  if type(t) ~= "table" then return bad("a request must be a table") end
+  local url = t.url
+  if type(url) ~= "string" or url == "" then
+    return bad("a request needs a url string")
+  end
+  local method = t.method
+  if absent(method) then
+    method = nil
+  elseif type(method) ~= "string" or not method:match("^[A-Za-z]+$") then
+    return bad("bad method: " .. tostring(method))
+  else
+    method = method:upper()
+  end
+  local headers = {}
+  if not absent(t.headers) then
+    if type(t.headers) ~= "table" then return bad("headers must be an object") end
+    for k, v in pairs(t.headers) do
+      local line, err
+      if type(k) == "number" then
+        -- a list of "Name: value" strings
+        local name, value = tostring(v):match("^([^:]+):%s*(.*)$")
+        if not name then return bad("bad header line: " .. tostring(v)) end
+        line, err = header_line(name, value)
+      else
+        line, err = header_line(k, v)
+      end
+      if not line then return bad(err) end
+      headers[#headers + 1] = line
+    end
+    table.sort(headers)
+  end
+  local body = t.body
+  if absent(body) then
+    body = nil
+  elseif type(body) == "table" then
+    local err
+    body, err = cjson.encode(body)
+    if not body then return bad("body: " .. tostring(err)) end
+  elseif type(body) ~= "string" then
+    body = tostring(body)
+  end
+  local meta
+  if not absent(t.meta) then
+    local err
+    meta, err = cjson.encode(t.meta)
+    if not meta then return bad("meta: " .. tostring(err)) end
+  end
+  return url, method, headers, body, meta
+end
+
+-- Parse one JSON input line.
+function M.from_json(line)
+  local t, err = cjson.decode(line)
+  if t == nil then return bad("invalid JSON: " .. tostring(err)) end
+  if type(t) ~= "table" or t[1] ~= nil then
+    return bad("a request line must be a URL or a JSON object")
+  end
+  return M.check(t)
+end
+
+return M

@@ -1,0 +1,20 @@
+#!/bin/sh
+# deps.sh - install the Debian packages fetchtree needs; does nothing when
+# they are all there already (so every make target can depend on it).
+set -eu
+PKGS="gcc make pkg-config luajit libluajit-5.1-dev libcurl4-openssl-dev libuv1-dev
+zlib1g-dev lua-cjson lua-busted openssl ca-certificates"
+missing=""
+for p in $PKGS; do
+  st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  case "$st" in
+    *"install ok installed"*) ;;
+    *) missing="$missing $p" ;;
+  esac
+done
+[ -z "$missing" ] && exit 0
+echo "deps: installing$missing"
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing

@@ -1,0 +1,55 @@
+/* ft_test.h - a tiny unit-test harness for fetchtree's C tests.
+ *
+ * Each test program includes this header, defines test functions with
+ * FT_TEST(name), lists them in main() with FT_RUN(name), and returns
+ * FT_DONE(). Each failed FT_CHECK prints file:line and the expression.
+ * The program prints one line per test ("ok - name" / "not ok - name")
+ * and a final line "c: N passed, M failed" that `make test` sums. */
+#ifndef FT_TEST_H
+#define FT_TEST_H
+
+#include <stdio.h>
+
+static int ft_test_passed_;
+static int ft_test_failed_;
+static int ft_test_cur_failed_;
+
+#define FT_TEST(name) static void name(void)
+
+#define FT_CHECK(expr)                                                        \
+  do {                                                                        \
+    if (!(expr)) {                                                            \
+      fprintf(stderr, "  %s:%d: check failed: %s\n", __FILE__, __LINE__,     \
+              #expr);                                                         \
+      ft_test_cur_failed_ = 1;                                                \
+    }                                                                         \
+  } while (0)
+
+#define FT_CHECK_EQ_INT(a, b)                                                 \
+  do {                                                                        \
+    long long a_ = (long long)(a), b_ = (long long)(b);                       \
+    if (a_ != b_) {                                                           \
+      fprintf(stderr, "  %s:%d: %s == %s failed: %lld != %lld\n", __FILE__,   \
+              __LINE__, #a, #b, a_, b_);                                      \
+      ft_test_cur_failed_ = 1;                                                \
+    }                                                                         \
+  } while (0)
+
+#define FT_RUN(name)                                                          \
+  do {                                                                        \
+    ft_test_cur_failed_ = 0;                                                  \
+    name();                                                                   \
+    if (ft_test_cur_failed_) {                                                \
+      ft_test_failed_++;                                                      \
+      printf("not ok - %s\n", #name);                                         \
+    } else {                                                                  \
+      ft_test_passed_++;                                                      \
+      printf("ok - %s\n", #name);                                             \
+    }                                                                         \
+  } while (0)
+
+#define FT_DONE()                                                             \
+  (printf("c: %d passed, %d failed\n", ft_test_passed_, ft_test_failed_),     \
+   ft_test_failed_ ? 1 : 0)
+
+#endif

@@ -1,0 +1,153 @@
+-- helper.lua - what the specs share: start and stop the fixture server,
+-- run fetchtree, read its records and the server's request log.
+local ffi = require "ffi"
+local cjson = require "cjson"
+
+ffi.cdef [[
+int usleep(unsigned int usec);
+int kill(int pid, int sig);
+int getpid(void);
+]]
+
+local H = {}
+H.bin = os.getenv("FT_BIN") or "build/fetchtree-asan"
+H.release_bin = os.getenv("FT_RELEASE_BIN") or "build/fetchtree"
+H.fixture = os.getenv("FT_FIXTURE") or "build/fixture-server"
+
+local tmp_n = 0
+local tmp_root = os.getenv("TMPDIR") or "/tmp"
+local tmp_dir = string.format("%s/fetchtree-spec-%d", tmp_root, ffi.C.getpid())
+os.execute("mkdir -p " .. tmp_dir)
+
+function H.tmpname(suffix)
+  tmp_n = tmp_n + 1
+  return string.format("%s/%d%s", tmp_dir, tmp_n, suffix or "")
+end
+
+function H.sleep(s) ffi.C.usleep(math.floor(s * 1e6)) end
+
+function H.read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+function H.write(path, s)
+  local f = assert(io.open(path, "wb"))
+  f:write(s)
+  f:close()
+end
+
+local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+H.q = q
+
+-- Run a shell command line; returns its exit code.
+function H.sh(cmd)
+  local rcfile = H.tmpname(".rc")
+  os.execute("(" .. cmd .. "); echo $? > " .. rcfile)
+  return tonumber(H.read(rcfile))
+end
+
+-- Start a fixture server on an ephemeral port. opts.hosts: list of
+-- addresses (default {"127.0.0.1"}). Returns a server table:
+-- { port, base, base2, pid, log_path, stop = fn, log = fn }.
+function H.server(opts)
+  opts = opts or {}
+  local hosts = opts.hosts or { "127.0.0.1" }
+  local portfile, log, pidfile = H.tmpname(".port"), H.tmpname(".log"), H.tmpname(".pid")
+  local args = {}
+  for _, h in ipairs(hosts) do args[#args + 1] = "--host " .. h end
+  os.execute(string.format("%s %s --port 0 --port-file %s --log %s --max-seconds 600 --seed %d >/dev/null 2>&1 & echo $! > %s",
+    H.fixture, table.concat(args, " "), portfile, log, opts.seed or 1, pidfile))
+  local port
+  for _ = 1, 500 do
+    port = tonumber(H.read(portfile) or "")
+    if port then break end
+    H.sleep(0.01)
+  end
+  assert(port, "fixture server did not start")
+  local s = {
+    port = port,
+    pid = tonumber(H.read(pidfile)),
+    log_path = log,
+    base = "http://127.0.0.1:" .. port,
+    base2 = "http://127.0.0.2:" .. port,
+  }
+  function s.stop()
+    if s.pid then ffi.C.kill(s.pid, 15) end
+    s.pid = nil
+  end
+  -- The request log as a list of {t, addr, method, target, conn, blen};
+  -- waits until it holds at least `min` lines (the server flushes within 50 ms).
+  function s.log(min)
+    min = min or 0
+    local rows
+    for _ = 1, 100 do
+      rows = {}
+      for line in (H.read(log) or ""):gmatch("[^\n]+") do
+        local t, addr, method, target, conn, blen = line:match("^(%S+)\t(%S+)\t(%S+)\t(%S+)\t(%S+)\t(%S+)$")
+        if t then
+          rows[#rows + 1] = { t = tonumber(t), addr = addr, method = method, target = target,
+                              conn = tonumber(conn), blen = tonumber(blen) }
+        end
+      end
+      if #rows >= min then break end
+      H.sleep(0.03)
+    end
+    return rows
+  end
+  -- Log rows whose target starts with prefix.
+  function s.log_for(prefix, min)
+    local out = {}
+    local deadline = 0
+    repeat
+      out = {}
+      for _, r in ipairs(s.log()) do
+        if r.target:sub(1, #prefix) == prefix then out[#out + 1] = r end
+      end
+      if #out >= (min or 0) then break end
+      H.sleep(0.03)
+      deadline = deadline + 1
+    until deadline > 100
+    return out
+  end
+  return s
+end
+
+-- Run `fetchtree fetch ARGS` over the given input lines (or raw input
+-- text). Returns a result table: { rc, records (decoded, in output
+-- order), by_index (records keyed by index), stdout, stderr }.
+function H.fetch(input, args, opts)
+  opts = opts or {}
+  local infile, outfile, errfile = H.tmpname(".in"), H.tmpname(".out"), H.tmpname(".err")
+  if type(input) == "table" then input = table.concat(input, "\n") .. "\n" end
+  H.write(infile, input)
+  local cmd = string.format("%s fetch %s < %s > %s 2> %s", opts.bin or H.bin, args or "", infile, outfile, errfile)
+  local rc = H.sh(cmd)
+  local out = H.read(outfile) or ""
+  local res = { rc = rc, stdout = out, stderr = H.read(errfile) or "", records = {}, by_index = {} }
+  for line in out:gmatch("[^\n]+") do
+    local ok, rec = pcall(cjson.decode, line)
+    assert(ok, "record is not JSON: " .. line)
+    res.records[#res.records + 1] = rec
+    res.by_index[rec.index] = rec
+  end
+  return res
+end
+
+-- Largest number of times in any sliding interval [t, t+w) (seconds).
+function H.max_in_window(times, w)
+  table.sort(times)
+  local best, j = 0, 1
+  for i = 1, #times do
+    while times[i] - times[j] >= w do j = j + 1 end
+    if i - j + 1 > best then best = i - j + 1 end
+  end
+  return best
+end
+
+H.null = cjson.null
+H.json = cjson
+return H
