@@ -422,6 +422,16 @@ static void pump(ft_engine *e) {
       break;
     uint64_t d = ft_limiter_delay(e->limiter, now);
     if (d > 0) {
+      /* Only wait if there is something to start: pull one request
+       * ahead from the source, or a run whose input has ended would
+       * still sit out a whole window before it learns so. */
+      if (!e->ready_head && !(e->nheap > 0 && e->heap[0]->due_ns <= now)) {
+        ft_request *r = next_request(e, now);
+        if (!r)
+          break;
+        r->next = NULL;
+        e->ready_head = e->ready_tail = r;
+      }
       wake_at(e, now + d);
       break;
     }

@@ -9,7 +9,9 @@ cd "$(dirname "$0")/.."
 passed=0
 failed=0
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+TMPDIR=$(mktemp -d "${TMPDIR:-/tmp}/fetchtree-tests.XXXXXX")
+export TMPDIR
+trap 'rm -f "$log"; rm -rf "$TMPDIR"' EXIT
 
 for t in "$@"; do
   "$t" > "$log" 2>&1

@@ -6,7 +6,6 @@ local cjson = require "cjson"
 ffi.cdef [[
 int usleep(unsigned int usec);
 int kill(int pid, int sig);
-int getpid(void);
 ]]
 
 local H = {}
@@ -14,10 +13,16 @@ H.bin = os.getenv("FT_BIN") or "build/fetchtree-asan"
 H.release_bin = os.getenv("FT_RELEASE_BIN") or "build/fetchtree"
 H.fixture = os.getenv("FT_FIXTURE") or "build/fixture-server"
 
+-- busted loads this module afresh for every spec file, so each load makes
+-- a directory of its own (run-tests.sh removes TMPDIR when done)
 local tmp_n = 0
-local tmp_root = os.getenv("TMPDIR") or "/tmp"
-local tmp_dir = string.format("%s/fetchtree-spec-%d", tmp_root, ffi.C.getpid())
-os.execute("mkdir -p " .. tmp_dir)
+local tmp_dir
+do
+  local p = io.popen("mktemp -d \"${TMPDIR:-/tmp}/fetchtree-spec.XXXXXX\"")
+  tmp_dir = p:read("*l")
+  p:close()
+  assert(tmp_dir and tmp_dir ~= "", "mktemp failed")
+end
 
 function H.tmpname(suffix)
   tmp_n = tmp_n + 1
@@ -98,19 +103,20 @@ function H.server(opts)
     end
     return rows
   end
-  -- Log rows whose target starts with prefix.
-  function s.log_for(prefix, min)
-    local out = {}
-    local deadline = 0
-    repeat
+  -- Log rows whose target starts with prefix (or, with plain = true,
+  -- contains it), waiting up to 3 s for at least `min` of them.
+  function s.log_for(prefix, min, plain)
+    local out
+    for _ = 1, 100 do
       out = {}
       for _, r in ipairs(s.log()) do
-        if r.target:sub(1, #prefix) == prefix then out[#out + 1] = r end
+        local hit = plain and r.target:find(prefix, 1, true) or
+                    r.target:sub(1, #prefix) == prefix
+        if hit then out[#out + 1] = r end
       end
       if #out >= (min or 0) then break end
       H.sleep(0.03)
-      deadline = deadline + 1
-    until deadline > 100
+    end
     return out
   end
   return s
