@@ -20,6 +20,7 @@ typedef struct ft_config {
   double rps;               /* attempts per window; <= 0: no limit */
   double window_ms;         /* 1000 */
   const char *user_agent;   /* copied */
+  const char *ca_file;      /* PEM bundle to verify servers with; copied */
   ft_retry_policy retry;
   uint64_t seed;            /* jitter; 0 = from the clock */
 } ft_config;

@@ -223,6 +223,8 @@ int ft_xfer_prepare(ft_xfer *x, ft_request *req, const ft_config *cfg,
     SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cfg->max_body);
   if (cfg->user_agent)
     SETOPT(CURLOPT_USERAGENT, cfg->user_agent);
+  if (cfg->ca_file)
+    SETOPT(CURLOPT_CAINFO, cfg->ca_file);
   if (req->headers)
     SETOPT(CURLOPT_HTTPHEADER, req->headers);
 

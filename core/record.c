@@ -32,6 +32,8 @@ static int buf_grow(ft_buf *b, size_t extra) {
 }
 
 void ft_buf_put(ft_buf *b, const void *data, size_t n) {
+  if (n == 0)
+    return;
   if (buf_grow(b, n) != 0)
     return;
   memcpy(b->data + b->len, data, n);

@@ -32,8 +32,11 @@ done
 
 export FT_BIN="${FT_BIN:-build/fetchtree-asan}"
 export FT_FIXTURE="${FT_FIXTURE:-build/fixture-server}"
-export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=99}"
-export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:exitcode=99}"
+# sanitizer reports go to files, so a report from a run whose exit code a
+# spec does not check still fails the suite (see the end)
+san="$TMPDIR/sanitizer"
+export ASAN_OPTIONS="detect_leaks=1:exitcode=99:log_path=$san"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:exitcode=99:log_path=$san"
 export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$(pwd)/tests/lsan.supp:print_suppressions=0}"
 luajit /usr/bin/busted -o TAP tests/spec > "$log" 2>&1
 rc=$?
@@ -46,6 +49,13 @@ if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 fi
 passed=$((passed + p))
 failed=$((failed + f))
+
+for r in "$san".*; do
+  [ -e "$r" ] || continue
+  echo "sanitizer report ($r):"
+  cat "$r"
+  failed=$((failed + 1))
+done
 
 echo "tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

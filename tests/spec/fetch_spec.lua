@@ -267,6 +267,49 @@ describe("fetchtree fetch", function()
     assert.truthy(H.read(err):match("interrupted after 11 records"))
   end)
 
+  it("multiplexes over HTTP/2 when an https server offers it", function()
+    local dir = H.tmpname(".h2")
+    assert.equal(0, H.sh(string.format(
+      "mkdir -p %s/docs && cd %s && echo hello > docs/a.txt && openssl req -x509 -newkey rsa:2048 -nodes -keyout k.pem -out c.pem -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1",
+      dir, dir)))
+    local probe = H.server()
+    local port = probe.port
+    probe.stop()
+    H.sleep(0.1)
+    H.sh(string.format("cd %s && (timeout 20 nghttpd -v --address=127.0.0.1 --htdocs=docs %d k.pem c.pem > log.txt 2>&1 &)", dir, port))
+    H.sleep(0.5)
+    local lines = {}
+    for i = 1, 20 do lines[i] = "https://127.0.0.1:" .. port .. "/a.txt" end
+    local r = H.fetch(lines, "-q -c 20 --cacert " .. dir .. "/c.pem")
+    H.sh("pkill -f 'nghttpd -v --address=127.0.0.1 --htdocs=docs " .. port .. "'")
+    assert.equal(20, #r.records)
+    for _, rec in ipairs(r.records) do
+      assert.equal(200, rec.status) -- verified against --cacert
+      assert.equal("hello\n", rec.body)
+    end
+    -- nghttpd tags each connection [id=N]: all twenty on one
+    local ids = {}
+    for id in (H.read(dir .. "/log.txt") or ""):gmatch("%[id=(%d+)%]") do ids[id] = true end
+    local n = 0
+    for _ in pairs(ids) do n = n + 1 end
+    assert.equal(1, n)
+  end)
+
+  it("keeps memory flat in the length of the input", function()
+    -- the release build: the sanitizers' own memory would hide the signal
+    local function peak(n, args)
+      local lines = {}
+      for i = 1, n do lines[i] = srv.base .. "/item/" .. i .. ".json" end
+      local r = H.fetch(lines, "--no-body " .. args, { bin = H.release_bin })
+      assert.equal(n, #r.records)
+      return tonumber(r.stderr:match("peak RSS ([%d.]+) MB"))
+    end
+    for _, args in ipairs { "", "--ordered" } do
+      local small, large = peak(5000, args), peak(50000, args)
+      assert.truthy(large < small * 1.15 + 1, string.format("%s: 5k %.1f MB, 50k %.1f MB", args, small, large))
+    end
+  end)
+
   it("verifies TLS certificates", function()
     local dir = H.tmpname(".tls")
     assert.equal(0, H.sh(string.format(
