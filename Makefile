@@ -2,7 +2,7 @@
 
 VERSION := 0.1.0
 CC      ?= cc
-PKGS    := luajit libcurl libuv
+PKGS    := luajit libcurl libuv libxml-2.0
 BUILD   := build
 GEN     := $(BUILD)/gen
 
@@ -23,7 +23,7 @@ ifeq ($(V),)
 Q := @
 endif
 
-.PHONY: all deps test test-c test-spec demo bench-limit lint clean help
+.PHONY: all deps test test-c test-spec demo bench-limit bench-script lint clean help
 
 all: $(BUILD)/fetchtree $(BUILD)/fixture-server
 
@@ -93,6 +93,10 @@ bench-limit: $(BUILD)/fetchtree $(BUILD)/fixture-server
 	@echo
 	$(Q)WINDOW=10 sh scripts/bench-limit.sh
 
+# 100,000 responses through a Lua on_response decoding JSON, against none.
+bench-script: $(BUILD)/fetchtree $(BUILD)/fixture-server
+	$(Q)sh scripts/bench-script.sh
+
 lint: $(BUILD)/.deps
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --std=c11 -D__linux__ -Icore $(CORE_SRC) $(CLI_SRC) tests/fixture/server.c
@@ -106,4 +110,5 @@ help:
 	@echo "make demo       fetch 10,000 items from the built-in fixture server"
 	@echo "make test       every test suite, sanitizers on"
 	@echo "make bench-limit  100,000 requests at 5,000/s, limiter accuracy figures"
+	@echo "make bench-script  cost of a Lua on_response, against none"
 	@echo "make lint       cppcheck"

@@ -107,6 +107,16 @@ typedef struct fetch_run {
   uv_timer_t progress_timer;
   uv_signal_t sigint;
   int interrupted;
+
+  /* `fetchtree run` */
+  int is_run;
+  const char *script_path;
+  char **script_args;
+  int nscript_args;
+  int with_meta;
+  ft_crawl_info info;
+  int start_failed;
+  int script_failed;
 } fetch_run;
 
 static void emit_bytes(fetch_run *run, const char *p, size_t n) {
@@ -235,6 +245,46 @@ static int source(void *ud, ft_request **out) {
   }
 }
 
+/* ---- the run command's source and completion ------------------------- */
+
+static int run_source(void *ud, ft_request **out) {
+  fetch_run *run = ud;
+  char err[4096];
+  if (run->interrupted || run->start_failed)
+    return -1;
+  int rc = ft_script_crawl_next(run->script, out, err, sizeof(err));
+  if (rc == FT_ELUA) {
+    fprintf(stderr, "fetchtree run: start failed: %s\n", err);
+    run->start_failed = 1;
+    return -1;
+  }
+  if (rc > 0 && add_extra_headers(run, *out) != 0) {
+    fprintf(stderr, "fetchtree run: out of memory\n");
+    exit(1);
+  }
+  return rc > 0 ? 1 : rc;
+}
+
+static void run_done(void *ud, ft_request *req, const ft_response *res) {
+  fetch_run *run = ud;
+  char err[4096];
+  ft_stats_add(&run->stats, res);
+  if (res->error == FT_ERR_CANCELLED) {
+    /* interrupted: abandoned, no handler runs */
+  } else if (!run->info.has_on_response &&
+             (res->error == FT_ERR_NONE || !run->info.has_on_error)) {
+    run->rec.len = 0;
+    ft_record_write(&run->rec, req, res, run->record_flags);
+    emit_bytes(run, run->rec.data, run->rec.len);
+  } else if (ft_script_crawl_done(run->script, req, res, err, sizeof(err)) !=
+             0) {
+    fprintf(stderr, "fetchtree run: internal error: %s\n", err);
+    run->script_failed = 1;
+  }
+  ft_request_free(req);
+  ft_engine_kick(run->engine);
+}
+
 /* ---- progress and signals ---------------------------------------------- */
 
 static void on_progress(uv_timer_t *t) {
@@ -301,6 +351,18 @@ static void usage_fetch(FILE *f) {
       f);
 }
 
+static void usage_run(FILE *f) {
+  fputs("usage: fetchtree run SCRIPT.lua [options] [-- script args]\n"
+        "\n"
+        "Run a crawl script: SCRIPT.lua returns a spec whose start(emit)\n"
+        "generates requests and whose on_response(res, obj) turns each\n"
+        "response into records and follow-up fetches. Records are written\n"
+        "as JSON Lines. Options are those of `fetchtree fetch` (they override\n"
+        "the spec's fields of the same meaning), and:\n"
+        "      --with-meta         add _url, _status, _index, _depth to records\n",
+        f);
+}
+
 static void usage(FILE *f) {
   fputs("usage: fetchtree COMMAND [options]\n"
         "\n"
@@ -309,6 +371,7 @@ static void usage(FILE *f) {
         "\n"
         "Commands:\n"
         "  fetch [options] [FILE...]   fetch a list of requests, write JSON Lines\n"
+        "  run SCRIPT.lua [options] [-- args]  run a Lua crawl script\n"
         "\n"
         "  fetchtree COMMAND --help    options of a command\n"
         "  fetchtree --version         the version\n",
@@ -365,6 +428,7 @@ enum {
   OPT_SEED,
   OPT_PROGRESS,
   OPT_CACERT,
+  OPT_WITH_META,
 };
 
 static const struct option fetch_opts[] = {
@@ -391,17 +455,19 @@ static const struct option fetch_opts[] = {
     {"max-retry-after", required_argument, 0, OPT_MAX_RETRY_AFTER},
     {"seed", required_argument, 0, OPT_SEED},
     {"cacert", required_argument, 0, OPT_CACERT},
+    {"with-meta", no_argument, 0, OPT_WITH_META},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
 };
 
-/* Parse fetch's options into run. Returns 0, 1 after --help, or -1 after
- * printing a usage error. */
-static int parse_fetch_args(fetch_run *run, int argc, char **argv) {
+/* Parse the options of fetch or run into run. Returns 0, 1 after --help,
+ * or -1 after printing a usage error. */
+static int parse_args(fetch_run *run, int argc, char **argv) {
   ft_config *c = &run->cfg;
+  const char *cmd = run->is_run ? "run" : "fetch";
   double d;
   int opt;
-  optind = 1;
+  optind = 0; /* GNU: start afresh (run parses twice) */
   while ((opt = getopt_long(argc, argv, "o:qH:A:c:h", fetch_opts, NULL)) !=
          -1) {
     const char *a = optarg;
@@ -522,19 +588,138 @@ static int parse_fetch_args(fetch_run *run, int argc, char **argv) {
       else
         c->ca_file = a;
       break;
+    case OPT_WITH_META:
+      if (!run->is_run)
+        bad = "--with-meta is an option of `fetchtree run`";
+      run->with_meta = 1;
+      break;
     case 'h':
-      usage_fetch(stdout);
+      if (run->is_run)
+        usage_run(stdout);
+      else
+        usage_fetch(stdout);
       return 1;
     default:
-      fputs("fetchtree fetch: try 'fetchtree fetch --help'\n", stderr);
+      fprintf(stderr, "fetchtree %s: try 'fetchtree %s --help'\n", cmd, cmd);
       return -1;
     }
     if (bad) {
-      fprintf(stderr, "fetchtree fetch: %s (got '%s')\n", bad, a);
+      fprintf(stderr, "fetchtree %s: %s (got '%s')\n", cmd, bad, a ? a : "");
       return -1;
     }
   }
   return 0;
+}
+
+/* Open the output, run the engine over run's source until it is done or
+ * interrupted, print the summary. Returns the exit code. */
+static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
+  int rc = 1;
+  uv_loop_t loop;
+  int loop_ok = 0;
+  if (run->out_path) {
+    run->out = fopen(run->out_path, "w");
+    if (!run->out) {
+      fprintf(stderr, "fetchtree: %s: %s\n", run->out_path, strerror(errno));
+      run->out = stdout;
+      return 2;
+    }
+  }
+  setvbuf(run->out, NULL, _IOFBF, 1 << 20);
+  if (run->script)
+    ft_script_set_output(run->script, run->out);
+  if (run->ordered) {
+    run->window_size = (uint64_t)run->cfg.concurrency * 16;
+    if (run->window_size < 4096)
+      run->window_size = 4096;
+    run->window = calloc(run->window_size, sizeof(*run->window));
+    if (!run->window) {
+      fprintf(stderr, "fetchtree: out of memory\n");
+      goto cleanup;
+    }
+  }
+  if (uv_loop_init(&loop) != 0)
+    goto cleanup;
+  loop_ok = 1;
+  int e = ft_engine_new(&run->engine, &loop, &run->cfg);
+  if (e != 0) {
+    fprintf(stderr, "fetchtree: %s\n", ft_strerror(e));
+    goto cleanup;
+  }
+  ft_engine_set_source(run->engine, src, run);
+  ft_engine_set_done(run->engine, done, run);
+
+  uv_signal_init(&loop, &run->sigint);
+  run->sigint.data = run;
+  uv_signal_start(&run->sigint, on_sigint, SIGINT);
+  uv_unref((uv_handle_t *)&run->sigint);
+  if (!run->quiet && (run->progress || isatty(2))) {
+    uv_timer_init(&loop, &run->progress_timer);
+    run->progress_timer.data = run;
+    uv_timer_start(&run->progress_timer, on_progress, 250, 250);
+    uv_unref((uv_handle_t *)&run->progress_timer);
+    run->progress = 1;
+  } else {
+    run->progress = 0;
+  }
+
+  run->started_ns = uv_hrtime();
+  ft_engine_run(run->engine);
+  double secs = (double)(uv_hrtime() - run->started_ns) / 1e9;
+
+  if (fflush(run->out) != 0 && !run->write_failed)
+    run->write_failed = errno ? errno : EIO;
+  if (run->progress) {
+    uv_timer_stop(&run->progress_timer);
+    fputs("\r\033[K", stderr);
+  }
+  if (!run->quiet) {
+    ft_stats_print(&run->stats, stderr, secs);
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+      fprintf(stderr, "  peak RSS %.1f MB\n", (double)ru.ru_maxrss / 1024.0);
+    if (run->interrupted)
+      fprintf(stderr, "fetchtree: interrupted after %llu records\n",
+              (unsigned long long)run->stats.requests);
+  }
+  if (run->write_failed) {
+    fprintf(stderr, "fetchtree: writing records: %s\n",
+            strerror(run->write_failed));
+    rc = 1;
+  } else if (run->interrupted) {
+    rc = 130;
+  } else {
+    rc = run->start_failed || run->script_failed ? 1 : 0;
+  }
+cleanup:
+  if (run->progress)
+    uv_close((uv_handle_t *)&run->progress_timer, NULL);
+  if (run->engine) {
+    uv_close((uv_handle_t *)&run->sigint, NULL);
+    ft_engine_free(run->engine);
+    run->engine = NULL;
+  }
+  if (loop_ok) {
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+  }
+  if (run->out && run->out != stdout)
+    fclose(run->out);
+  return rc;
+}
+
+static void run_cleanup(fetch_run *run) {
+  if (run->window) {
+    for (uint64_t i = 0; i < run->window_size; i++)
+      free(run->window[i].data);
+    free(run->window);
+  }
+  ft_script_free(run->script);
+  curl_slist_free_all(run->extra_headers);
+  ft_buf_free(&run->rec);
+  free(run->in.line);
+  if (run->in.f && run->in.f != stdin)
+    fclose(run->in.f);
 }
 
 static int cmd_fetch(int argc, char **argv) {
@@ -544,10 +729,8 @@ static int cmd_fetch(int argc, char **argv) {
   memset(&run, 0, sizeof(run));
   ft_config_default(&run.cfg);
   run.out = stdout;
-  uv_loop_t loop;
-  int loop_ok = 0;
 
-  int p = parse_fetch_args(&run, argc, argv);
+  int p = parse_args(&run, argc, argv);
   if (p != 0) {
     rc = p > 0 ? 0 : 2;
     goto cleanup;
@@ -559,102 +742,74 @@ static int cmd_fetch(int argc, char **argv) {
       goto cleanup;
     }
   }
-  if (run.out_path) {
-    run.out = fopen(run.out_path, "w");
-    if (!run.out) {
-      fprintf(stderr, "fetchtree fetch: %s: %s\n", run.out_path,
-              strerror(errno));
-      run.out = stdout;
-      goto cleanup;
-    }
-  }
-  setvbuf(run.out, NULL, _IOFBF, 1 << 20);
-  if (run.ordered) {
-    run.window_size = (uint64_t)run.cfg.concurrency * 16;
-    if (run.window_size < 4096)
-      run.window_size = 4096;
-    run.window = calloc(run.window_size, sizeof(*run.window));
-    if (!run.window) {
-      fprintf(stderr, "fetchtree fetch: out of memory\n");
-      goto cleanup;
-    }
-  }
-  rc = 1;
-  if (uv_loop_init(&loop) != 0)
-    goto cleanup;
-  loop_ok = 1;
-  int e = ft_engine_new(&run.engine, &loop, &run.cfg);
-  if (e != 0) {
-    fprintf(stderr, "fetchtree fetch: %s\n", ft_strerror(e));
-    goto cleanup;
-  }
-  ft_engine_set_source(run.engine, source, &run);
-  ft_engine_set_done(run.engine, on_done, &run);
-
-  uv_signal_init(&loop, &run.sigint);
-  run.sigint.data = &run;
-  uv_signal_start(&run.sigint, on_sigint, SIGINT);
-  uv_unref((uv_handle_t *)&run.sigint);
-  if (!run.quiet && (run.progress || isatty(2))) {
-    uv_timer_init(&loop, &run.progress_timer);
-    run.progress_timer.data = &run;
-    uv_timer_start(&run.progress_timer, on_progress, 250, 250);
-    uv_unref((uv_handle_t *)&run.progress_timer);
-    run.progress = 1;
-  } else {
-    run.progress = 0;
-  }
-
-  run.started_ns = uv_hrtime();
-  ft_engine_run(run.engine);
-  double secs = (double)(uv_hrtime() - run.started_ns) / 1e9;
-
-  if (fflush(run.out) != 0 && !run.write_failed)
-    run.write_failed = errno ? errno : EIO;
-  if (run.progress) {
-    uv_timer_stop(&run.progress_timer);
-    fputs("\r\033[K", stderr);
-  }
-  if (!run.quiet) {
-    ft_stats_print(&run.stats, stderr, secs);
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) == 0)
-      fprintf(stderr, "  peak RSS %.1f MB\n", (double)ru.ru_maxrss / 1024.0);
-    if (run.interrupted)
-      fprintf(stderr, "fetchtree: interrupted after %llu records\n",
-              (unsigned long long)run.stats.requests);
-  }
-  if (run.write_failed) {
-    fprintf(stderr, "fetchtree fetch: writing records: %s\n",
-            strerror(run.write_failed));
-    rc = 1;
-  } else {
-    rc = run.interrupted ? 130 : 0;
-  }
+  rc = execute(&run, source, on_done);
 cleanup:
-  if (run.progress)
-    uv_close((uv_handle_t *)&run.progress_timer, NULL);
-  if (run.engine) {
-    uv_close((uv_handle_t *)&run.sigint, NULL);
-    ft_engine_free(run.engine);
+  run_cleanup(&run);
+  return rc;
+}
+
+/* `fetchtree run SCRIPT.lua [options] [-- args]`: the options are parsed
+ * twice, before loading the script (to find it and catch usage errors) and
+ * after (so that they override what the spec says). */
+static int cmd_run(int argc, char **argv) {
+  int rc = 2;
+  char err[4096];
+  fetch_run run;
+  memset(&run, 0, sizeof(run));
+  ft_config_default(&run.cfg);
+  run.out = stdout;
+  run.is_run = 1;
+
+  /* the script's own arguments follow "--" */
+  int nopts = argc;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--") == 0) {
+      nopts = i;
+      run.script_args = argv + i + 1;
+      run.nscript_args = argc - i - 1;
+      break;
+    }
   }
-  if (loop_ok) {
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
+  char **opts = calloc((size_t)nopts + 1, sizeof(*opts));
+  if (!opts)
+    goto cleanup;
+  memcpy(opts, argv, (size_t)nopts * sizeof(*opts));
+  int p = parse_args(&run, nopts, opts);
+  if (p != 0) {
+    rc = p > 0 ? 0 : 2;
+    goto cleanup;
   }
-  if (run.out && run.out != stdout)
-    fclose(run.out);
-  if (run.window) {
-    for (uint64_t i = 0; i < run.window_size; i++)
-      free(run.window[i].data);
-    free(run.window);
+  if (optind >= nopts) {
+    fputs("fetchtree run: which script? (fetchtree run SCRIPT.lua)\n", stderr);
+    goto cleanup;
   }
-  ft_script_free(run.script);
-  curl_slist_free_all(run.extra_headers);
-  ft_buf_free(&run.rec);
-  free(run.in.line);
-  if (run.in.f && run.in.f != stdin)
-    fclose(run.in.f);
+  if (optind + 1 < nopts) {
+    fprintf(stderr, "fetchtree run: unexpected argument '%s' (script "
+                    "arguments go after --)\n", opts[optind + 1]);
+    goto cleanup;
+  }
+  run.script_path = opts[optind];
+
+  rc = 1;
+  if (ft_script_new(&run.script, err, sizeof(err)) != 0) {
+    fprintf(stderr, "fetchtree run: %s\n", err);
+    goto cleanup;
+  }
+  if (ft_script_crawl_load(run.script, run.script_path, run.script_args,
+                           run.nscript_args, run.with_meta, &run.cfg,
+                           &run.info, err, sizeof(err)) != 0) {
+    fprintf(stderr, "%s\n", err);
+    goto cleanup;
+  }
+  memcpy(opts, argv, (size_t)nopts * sizeof(*opts));
+  curl_slist_free_all(run.extra_headers); /* collected again */
+  run.extra_headers = NULL;
+  if (parse_args(&run, nopts, opts) != 0)
+    goto cleanup;
+  rc = execute(&run, run_source, run_done);
+cleanup:
+  free(opts);
+  run_cleanup(&run);
   return rc;
 }
 
@@ -682,6 +837,8 @@ int main(int argc, char **argv) {
   int rc;
   if (strcmp(cmd, "fetch") == 0) {
     rc = cmd_fetch(argc - 1, argv + 1);
+  } else if (strcmp(cmd, "run") == 0) {
+    rc = cmd_run(argc - 1, argv + 1);
   } else {
     fprintf(stderr, "fetchtree: unknown command '%s'\n", cmd);
     usage(stderr);

@@ -14,13 +14,138 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dedupe.h"
+#include "engine.h"
 #include "error.h"
+#include "html.h"
 #include "lua_modules.h" /* generated: ft_lua_modules[] */
+#include "url.h"
 
 struct ft_script {
   lua_State *L;
   int parse_ref; /* fetchtree.request.from_json */
+  int crawl_ref; /* fetchtree.crawl, once a crawl is loaded */
+  FILE *out;
+  ft_dedupe *seen;
+  char *user_agent;
+  int write_failed;
 };
+
+/* ---- fetchtree.core: what Lua needs from C ------------------------------- */
+
+static ft_script *core_self(lua_State *L) {
+  return lua_touserdata(L, lua_upvalueindex(1));
+}
+
+/* core.resolve(url [, base]) -> normalised absolute URL | nil, err */
+static int core_resolve(lua_State *L) {
+  const char *url = luaL_checkstring(L, 1);
+  const char *base = luaL_optstring(L, 2, NULL);
+  char *out = NULL;
+  char err[256];
+  if (ft_url_resolve(base, url, &out, err, sizeof(err)) != 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+    return 2;
+  }
+  lua_pushstring(L, out);
+  free(out);
+  return 1;
+}
+
+/* core.host(url) -> lower-case host | nil */
+static int core_host(lua_State *L) {
+  char *host = NULL;
+  if (ft_url_host(luaL_checkstring(L, 1), &host) != 0) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_pushstring(L, host);
+  free(host);
+  return 1;
+}
+
+/* core.seen(method, url, body) -> true when new (and now remembered) */
+static int core_seen(lua_State *L) {
+  ft_script *s = core_self(L);
+  size_t blen = 0;
+  const char *method = luaL_checkstring(L, 1);
+  const char *url = luaL_checkstring(L, 2);
+  const char *body = luaL_optlstring(L, 3, NULL, &blen);
+  if (!s->seen && ft_dedupe_new(&s->seen) != 0)
+    return luaL_error(L, "out of memory");
+  int rc = ft_dedupe_add(s->seen, method, url, body, blen);
+  if (rc < 0)
+    return luaL_error(L, "out of memory");
+  lua_pushboolean(L, rc == 1);
+  return 1;
+}
+
+static void push_strlist(lua_State *L, ft_strlist *l) {
+  lua_createtable(L, (int)l->n, 0);
+  for (size_t i = 0; i < l->n; i++) {
+    lua_pushstring(L, l->items[i]);
+    lua_rawseti(L, -2, (int)i + 1);
+  }
+  ft_strlist_free(l);
+}
+
+/* core.links(html, page_url) -> list of absolute URLs */
+static int core_links(lua_State *L) {
+  size_t len;
+  const char *body = luaL_checklstring(L, 1, &len);
+  const char *url = luaL_checkstring(L, 2);
+  ft_strlist l = {0};
+  if (ft_html_links(body, len, url, &l) != 0) {
+    ft_strlist_free(&l);
+    return luaL_error(L, "out of memory");
+  }
+  push_strlist(L, &l);
+  return 1;
+}
+
+/* core.xpath(doc, is_xml, expr) -> list of strings | nil, err */
+static int core_xpath(lua_State *L) {
+  size_t len;
+  const char *body = luaL_checklstring(L, 1, &len);
+  int is_xml = lua_toboolean(L, 2);
+  const char *expr = luaL_checkstring(L, 3);
+  ft_strlist l = {0};
+  char err[256];
+  if (ft_xpath(body, len, is_xml, expr, &l, err, sizeof(err)) != 0) {
+    ft_strlist_free(&l);
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+    return 2;
+  }
+  push_strlist(L, &l);
+  return 1;
+}
+
+/* core.write(s): append to the run's output */
+static int core_write(lua_State *L) {
+  ft_script *s = core_self(L);
+  size_t n;
+  const char *p = luaL_checklstring(L, 1, &n);
+  FILE *f = s->out ? s->out : stdout;
+  if (fwrite(p, 1, n, f) != n)
+    s->write_failed = 1;
+  return 0;
+}
+
+static int open_core(lua_State *L) {
+  static const luaL_Reg fns[] = {
+      {"resolve", core_resolve}, {"host", core_host},   {"seen", core_seen},
+      {"links", core_links},     {"xpath", core_xpath}, {"write", core_write},
+      {NULL, NULL}};
+  lua_createtable(L, 0, 6);
+  for (const luaL_Reg *f = fns; f->name; f++) {
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushcclosure(L, f->func, 1);
+    lua_setfield(L, -2, f->name);
+  }
+  return 1;
+}
 
 /* Register every embedded module in package.preload. */
 static int preload_modules(lua_State *L) {
@@ -36,8 +161,15 @@ static int preload_modules(lua_State *L) {
 }
 
 static int init_state(lua_State *L) {
+  ft_script *s = lua_touserdata(L, 1);
   luaL_openlibs(L);
   preload_modules(L);
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "preload");
+  lua_pushlightuserdata(L, s);
+  lua_pushcclosure(L, open_core, 1);
+  lua_setfield(L, -2, "fetchtree.core");
+  lua_pop(L, 2);
   lua_getglobal(L, "require");
   lua_pushstring(L, "fetchtree.request");
   lua_call(L, 1, 1);
@@ -58,8 +190,10 @@ int ft_script_new(ft_script **out, char *err, size_t errlen) {
     snprintf(err, errlen, "cannot create a Lua state");
     return FT_ENOMEM;
   }
+  s->crawl_ref = LUA_NOREF;
   lua_pushcfunction(s->L, init_state);
-  if (lua_pcall(s->L, 0, 1, 0) != 0) {
+  lua_pushlightuserdata(s->L, s);
+  if (lua_pcall(s->L, 1, 1, 0) != 0) {
     snprintf(err, errlen, "%s", lua_tostring(s->L, -1));
     lua_close(s->L);
     free(s);
@@ -74,6 +208,8 @@ void ft_script_free(ft_script *s) {
   if (!s)
     return;
   lua_close(s->L);
+  ft_dedupe_free(s->seen);
+  free(s->user_agent);
   free(s);
 }
 
@@ -90,45 +226,34 @@ static char *dup_lstring(lua_State *L, int idx, size_t *len) {
   return d;
 }
 
-int ft_script_parse_request(ft_script *s, const char *line, size_t len,
-                            ft_request *r, char *err, size_t errlen) {
-  lua_State *L = s->L;
-  int rc = FT_EINVAL;
-  int top = lua_gettop(L);
+/* Move the request fields at stack slots base .. base+4 (url, method,
+ * headers list, body, meta JSON) into r. Returns 0 or FT_ENOMEM. */
+static int fill_request(lua_State *L, int base, ft_request *r) {
   char *url = NULL, *method = NULL, *body = NULL, *meta = NULL;
   size_t body_len = 0;
   struct curl_slist *headers = NULL;
+  int rc = FT_ENOMEM;
 
-  lua_rawgeti(L, LUA_REGISTRYINDEX, s->parse_ref);
-  lua_pushlstring(L, line, len);
-  if (lua_pcall(L, 1, 5, 0) != 0) {
-    snprintf(err, errlen, "%s", lua_tostring(L, -1));
-    goto cleanup;
-  }
-  if (lua_isnil(L, top + 1)) {
-    snprintf(err, errlen, "%s", lua_tostring(L, top + 2));
-    goto cleanup;
-  }
-  rc = FT_ENOMEM;
-  snprintf(err, errlen, "out of memory");
-  url = dup_lstring(L, top + 1, NULL);
+  url = dup_lstring(L, base, NULL);
   if (!url)
     goto cleanup;
-  if (lua_isstring(L, top + 2) && !(method = dup_lstring(L, top + 2, NULL)))
+  if (lua_isstring(L, base + 1) && !(method = dup_lstring(L, base + 1, NULL)))
     goto cleanup;
-  size_t nh = lua_objlen(L, top + 3);
-  for (size_t i = 1; i <= nh; i++) {
-    lua_rawgeti(L, top + 3, (int)i);
-    struct curl_slist *h = curl_slist_append(headers, lua_tostring(L, -1));
-    lua_pop(L, 1);
-    if (!h)
-      goto cleanup;
-    headers = h;
+  if (lua_istable(L, base + 2)) {
+    size_t nh = lua_objlen(L, base + 2);
+    for (size_t i = 1; i <= nh; i++) {
+      lua_rawgeti(L, base + 2, (int)i);
+      struct curl_slist *h = curl_slist_append(headers, lua_tostring(L, -1));
+      lua_pop(L, 1);
+      if (!h)
+        goto cleanup;
+      headers = h;
+    }
   }
-  if (lua_isstring(L, top + 4) &&
-      !(body = dup_lstring(L, top + 4, &body_len)))
+  if (lua_isstring(L, base + 3) &&
+      !(body = dup_lstring(L, base + 3, &body_len)))
     goto cleanup;
-  if (lua_isstring(L, top + 5) && !(meta = dup_lstring(L, top + 5, NULL)))
+  if (lua_isstring(L, base + 4) && !(meta = dup_lstring(L, base + 4, NULL)))
     goto cleanup;
 
   free(r->url);
@@ -144,14 +269,238 @@ int ft_script_parse_request(ft_script *s, const char *line, size_t len,
   r->meta_json = meta;
   url = method = body = meta = NULL;
   headers = NULL;
-  err[0] = '\0';
   rc = 0;
 cleanup:
-  lua_settop(L, top);
   free(url);
   free(method);
   free(body);
   free(meta);
   curl_slist_free_all(headers);
   return rc;
+}
+
+int ft_script_parse_request(ft_script *s, const char *line, size_t len,
+                            ft_request *r, char *err, size_t errlen) {
+  lua_State *L = s->L;
+  int rc = FT_EINVAL;
+  int top = lua_gettop(L);
+
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->parse_ref);
+  lua_pushlstring(L, line, len);
+  if (lua_pcall(L, 1, 5, 0) != 0) {
+    snprintf(err, errlen, "%s", lua_tostring(L, -1));
+    goto cleanup;
+  }
+  if (lua_isnil(L, top + 1)) {
+    snprintf(err, errlen, "%s", lua_tostring(L, top + 2));
+    goto cleanup;
+  }
+  rc = fill_request(L, top + 1, r);
+  if (rc != 0)
+    snprintf(err, errlen, "out of memory");
+  else
+    err[0] = '\0';
+cleanup:
+  lua_settop(L, top);
+  return rc;
+}
+
+/* ---- crawl scripts --------------------------------------------------------- */
+
+void ft_script_set_output(ft_script *s, FILE *out) { s->out = out; }
+
+/* Call fetchtree.crawl[fn] with the nargs values on the stack top, under
+ * pcall with a traceback; nres results. Returns 0 or FT_ELUA (message in
+ * err, stack restored). */
+static int crawl_call(ft_script *s, const char *fn, int nargs, int nres,
+                      char *err, size_t errlen) {
+  lua_State *L = s->L;
+  int base = lua_gettop(L) - nargs;
+  lua_getglobal(L, "debug");
+  lua_getfield(L, -1, "traceback");
+  lua_remove(L, -2);
+  lua_insert(L, base + 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->crawl_ref);
+  lua_getfield(L, -1, fn);
+  lua_remove(L, -2);
+  lua_insert(L, base + 2);
+  if (lua_pcall(L, nargs, nres, base + 1) != 0) {
+    snprintf(err, errlen, "%s", lua_tostring(L, -1));
+    lua_settop(L, base);
+    return FT_ELUA;
+  }
+  lua_remove(L, base + 1); /* the traceback function */
+  return 0;
+}
+
+static int opt_number(lua_State *L, int t, const char *path, const char *k,
+                      double lo, double hi, double *out, char *err,
+                      size_t errlen) {
+  lua_getfield(L, t, k);
+  int present = !lua_isnil(L, -1);
+  if (present) {
+    double v = lua_tonumber(L, -1);
+    if (!(v >= lo && v <= hi)) {
+      snprintf(err, errlen, "%s: spec field '%s' must be between %g and %g",
+               path, k, lo, hi);
+      lua_pop(L, 1);
+      return -1;
+    }
+    *out = v;
+  }
+  lua_pop(L, 1);
+  return present;
+}
+
+int ft_script_crawl_load(ft_script *s, const char *path, char **args,
+                         int nargs, int with_meta, ft_config *cfg,
+                         ft_crawl_info *info, char *err, size_t errlen) {
+  lua_State *L = s->L;
+  int top = lua_gettop(L);
+  int rc = FT_ELUA;
+  double v;
+
+  lua_getglobal(L, "require");
+  lua_pushstring(L, "fetchtree.crawl");
+  if (lua_pcall(L, 1, 1, 0) != 0) {
+    snprintf(err, errlen, "%s", lua_tostring(L, -1));
+    goto cleanup;
+  }
+  s->crawl_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+  lua_pushstring(L, path);
+  lua_createtable(L, nargs, 0);
+  for (int i = 0; i < nargs; i++) {
+    lua_pushstring(L, args[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_createtable(L, 0, 1);
+  lua_pushboolean(L, with_meta);
+  lua_setfield(L, -2, "with_meta");
+  if (crawl_call(s, "load", 3, 1, err, errlen) != 0)
+    goto cleanup;
+  int t = lua_gettop(L);
+
+  rc = FT_EINVAL;
+#define NUM(key, lo, hi, apply)                                               \
+  do {                                                                        \
+    int p_ = opt_number(L, t, path, key, lo, hi, &v, err, errlen);                  \
+    if (p_ < 0)                                                               \
+      goto cleanup;                                                           \
+    if (p_ > 0) {                                                             \
+      apply;                                                                  \
+    }                                                                         \
+  } while (0)
+  NUM("rps", 0, 1e9, cfg->rps = v);
+  NUM("window", 1, 86400000, cfg->window_ms = v);
+  NUM("concurrency", 1, 100000, cfg->concurrency = (int)v);
+  NUM("host_connections", 1, 100000, cfg->host_connections = (int)v);
+  NUM("retries", 0, 1000, cfg->retry.max_retries = (int)v);
+  NUM("timeout", 0.001, 1e6, cfg->timeout_ms = (long)(v * 1000));
+  NUM("connect_timeout", 0.001, 1e6, cfg->connect_timeout_ms = (long)(v * 1000));
+  NUM("max_redirects", 0, 1000, cfg->max_redirects = (long)v);
+  NUM("max_body", 0, 1e15, cfg->max_body = (int64_t)v);
+  NUM("backoff_base", 0, 3600000, cfg->retry.base_ns = (uint64_t)(v * 1e6));
+  NUM("backoff_cap", 0, 86400000, cfg->retry.cap_ns = (uint64_t)(v * 1e6));
+  NUM("max_retry_after", 0, 86400 * 30,
+      cfg->retry.max_retry_after_ns = (uint64_t)(v * 1e9));
+#undef NUM
+  lua_getfield(L, t, "retry_on");
+  if (lua_isstring(L, -1) &&
+      ft_retry_parse_statuses(&cfg->retry, lua_tostring(L, -1)) != 0) {
+    snprintf(err, errlen, "%s: spec field 'retry_on' wants statuses 100..599",
+             path);
+    goto cleanup;
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, t, "user_agent");
+  if (lua_isstring(L, -1)) {
+    free(s->user_agent);
+    s->user_agent = strdup(lua_tostring(L, -1));
+    cfg->user_agent = s->user_agent;
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, t, "has_on_response");
+  info->has_on_response = lua_toboolean(L, -1);
+  lua_getfield(L, t, "has_on_error");
+  info->has_on_error = lua_toboolean(L, -1);
+  lua_pop(L, 2);
+  rc = 0;
+cleanup:
+  lua_settop(L, top);
+  return rc;
+}
+
+int ft_script_crawl_next(ft_script *s, ft_request **out, char *err,
+                         size_t errlen) {
+  lua_State *L = s->L;
+  int top = lua_gettop(L);
+  int rc;
+  if (crawl_call(s, "next", 0, 6, err, errlen) != 0)
+    return FT_ELUA;
+  if (lua_isnil(L, top + 1)) {
+    const char *what = lua_tostring(L, top + 2);
+    if (what && strcmp(what, "wait") == 0) {
+      rc = 0;
+    } else if (what && strcmp(what, "error") == 0) {
+      snprintf(err, errlen, "%s", lua_tostring(L, top + 3));
+      rc = FT_ELUA;
+    } else {
+      rc = -1;
+    }
+    lua_settop(L, top);
+    return rc;
+  }
+  ft_request *r = ft_request_new();
+  if (!r || fill_request(L, top + 2, r) != 0) {
+    ft_request_free(r);
+    lua_settop(L, top);
+    snprintf(err, errlen, "out of memory");
+    return FT_ELUA; /* not FT_ENOMEM: -1 already means "done" here */
+  }
+  r->index = (uint64_t)lua_tonumber(L, top + 1);
+  lua_settop(L, top);
+  *out = r;
+  return 1;
+}
+
+static void set_num(lua_State *L, const char *k, double v) {
+  lua_pushnumber(L, v);
+  lua_setfield(L, -2, k);
+}
+
+static void set_str(lua_State *L, const char *k, const char *v) {
+  if (!v)
+    return;
+  lua_pushstring(L, v);
+  lua_setfield(L, -2, k);
+}
+
+int ft_script_crawl_done(ft_script *s, const ft_request *req,
+                         const ft_response *res, char *err, size_t errlen) {
+  lua_State *L = s->L;
+  lua_pushnumber(L, (double)req->index);
+  if (res->error == FT_ERR_NONE) {
+    /* the response object; its headers are parsed only if asked for */
+    lua_createtable(L, 0, 8);
+    set_num(L, "status", (double)res->status);
+    set_str(L, "url", res->final_url ? res->final_url : req->url);
+    lua_pushlstring(L, res->body ? res->body : "", res->body_len);
+    lua_setfield(L, -2, "body");
+    lua_pushlstring(L, res->headers ? res->headers : "", res->headers_len);
+    lua_setfield(L, -2, "_h");
+    set_num(L, "attempts", res->attempts);
+    set_num(L, "elapsed_ms", res->elapsed_ms);
+    return crawl_call(s, "response", 2, 0, err, errlen);
+  }
+  lua_createtable(L, 0, 6);
+  set_str(L, "kind", ft_errkind_name(res->error));
+  set_str(L, "message", res->message ? res->message : "");
+  if (res->cause != FT_ERR_NONE)
+    set_str(L, "cause", ft_errkind_name(res->cause));
+  if (res->status > 0)
+    set_num(L, "status", (double)res->status);
+  set_num(L, "attempts", res->attempts);
+  set_str(L, "url", req->url);
+  return crawl_call(s, "failure", 2, 0, err, errlen);
 }

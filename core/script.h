@@ -3,6 +3,7 @@
 #define FT_SCRIPT_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "request.h"
 
@@ -19,5 +20,38 @@ void ft_script_free(ft_script *s);
  * Returns 0, or FT_EINVAL with the reason in err (r is left unchanged). */
 int ft_script_parse_request(ft_script *s, const char *line, size_t len,
                             ft_request *r, char *err, size_t errlen);
+
+/* ---- crawl scripts (`fetchtree run`) ---------------------------------- */
+
+struct ft_config;
+
+typedef struct ft_crawl_info {
+  int has_on_response; /* C writes default records when the spec has none */
+  int has_on_error;
+} ft_crawl_info;
+
+/* Records and obj:emit output go to out. */
+void ft_script_set_output(ft_script *s, FILE *out);
+
+/* Load the crawl script at path, run it with arg = {[0]=path, args...}, and
+ * apply the spec's settings (rps, window, concurrency, ...) to cfg.
+ * Returns 0, or a negative code with "file:line: message" in err. */
+int ft_script_crawl_load(ft_script *s, const char *path, char **args,
+                         int nargs, int with_meta, struct ft_config *cfg,
+                         ft_crawl_info *info, char *err, size_t errlen);
+
+/* The next request from start and the follow-up queue: 1 and *out set, 0
+ * when none now (follow-ups may come), -1 when done, FT_ELUA when start
+ * raised or memory ran out (message and traceback in err; start is then
+ * over). */
+int ft_script_crawl_next(ft_script *s, ft_request **out, char *err,
+                         size_t errlen);
+
+/* Hand a final response (error == FT_ERR_NONE) to on_response, or a failed
+ * request to on_error; either writes its records. Errors in handlers become
+ * records of kind "script"; this returns FT_ELUA only for failures of
+ * fetchtree's own Lua code (message in err). */
+int ft_script_crawl_done(ft_script *s, const ft_request *req,
+                         const ft_response *res, char *err, size_t errlen);
 
 #endif

@@ -27,8 +27,9 @@ local function header_line(name, value)
 end
 
 -- Check a request table. Returns url, method, headers (list of
--- "Name: value"), body, meta_json; or nil and a message.
-function M.check(t)
+-- "Name: value"), body, meta_json (or, with raw_meta, the meta value
+-- itself); or nil and a message.
+function M.check(t, raw_meta)
   if type(t) ~= "table" then return bad("a request must be a table") end
   local url = t.url
   if type(url) ~= "string" or url == "" then
@@ -71,7 +72,9 @@ function M.check(t)
     body = tostring(body)
   end
   local meta
-  if not absent(t.meta) then
+  if raw_meta then
+    meta = t.meta
+  elseif not absent(t.meta) then
     local err
     meta, err = cjson.encode(t.meta)
     if not meta then return bad("meta: " .. tostring(err)) end

@@ -1,0 +1,288 @@
+/* url.c - URL resolution and normalisation on libcurl's URL API. */
+
+/* Design note.
+ *
+ * All parsing, resolution and dot-segment removal is libcurl's (curl_url_*);
+ * this file only prepares the input and fixes up what curl 7.88 leaves
+ * undone. What curl does and does not do, as measured:
+ *
+ *  - scheme: lower-cased. host: NOT lower-cased ("Example.COM" is kept), so
+ *    we read CURLUPART_HOST, lower-case ASCII letters and set it back.
+ *  - port: an explicit default port is kept (":80", even ":0080" -> ":80")
+ *    unless CURLU_NO_DEFAULT_PORT is passed to curl_url_get.
+ *  - a relative ref made only of a fragment ("#top") or empty ("") resolves
+ *    to the base *directory* ("/d/e/"), not to the base document as RFC 3986
+ *    says. We cut the fragment off the ref ourselves first, and an empty
+ *    ref then means "the base itself".
+ *  - spaces: in an absolute URL they are an error ("Bad path") without
+ *    CURLU_ALLOW_SPACE; in a relative ref, and with CURLU_URLENCODE, a space
+ *    becomes "%20" in the path but "+" in the query. Browsers write "%20"
+ *    everywhere, so we replace spaces with "%20" before curl sees them.
+ *  - CURLU_URLENCODE percent-encodes non-ASCII bytes in absolute URLs (in
+ *    lower-case hex, "%c3%a9"), as curl already does for relative refs, so
+ *    one href gives one URL whichever way it was written. Existing escapes
+ *    are kept as written ("%7e" is not decoded or upper-cased).
+ *  - a ref with another scheme (mailto:, javascript:, data:) fails with
+ *    "Unsupported URL scheme"; ftp: and file: parse fine. Either way we want
+ *    the scheme's name in the message, so a ref's scheme is checked before
+ *    curl runs (the RFC 3986 rule: a letter, then letters, digits, "+-.",
+ *    then ":"), and the result's scheme after (the base may be ftp:).
+ *
+ * Input cleaning follows what a browser does with an href attribute: trim
+ * leading and trailing spaces and control bytes, drop tabs and newlines. */
+
+#include "url.h"
+
+#include <curl/curl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+/* Longest scheme name we report; longer ones are cut in messages only. */
+#define FT_URL_SCHEME_MAX 32
+
+/* Set-flags for every URL we hand to curl. */
+#define FT_URL_SET_FLAGS CURLU_URLENCODE
+
+/* Writes a formatted message to err when there is room. */
+static void ft_url_err_(char *err, size_t errlen, const char *fmt, ...) {
+  if (err == NULL || errlen == 0)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
+}
+
+/* Returns a malloc'd cleaned copy of s, as a browser cleans an href: leading
+ * and trailing bytes <= 0x20 trimmed, tabs, CR and LF removed, everything
+ * from the first '#' dropped, and each remaining space written as "%20".
+ * NULL when out of memory. */
+static char *ft_url_clean_(const char *s) {
+  size_t n = strlen(s);
+  while (n > 0 && (unsigned char)s[0] <= 0x20) {
+    s++;
+    n--;
+  }
+  const char *hash = memchr(s, '#', n);
+  if (hash != NULL)
+    n = (size_t)(hash - s);
+  while (n > 0 && (unsigned char)s[n - 1] <= 0x20)
+    n--;
+  char *out = malloc(3 * n + 1);
+  if (out == NULL)
+    return NULL;
+  size_t j = 0;
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    if (c == '\t' || c == '\n' || c == '\r')
+      continue;
+    if (c == ' ') {
+      memcpy(out + j, "%20", 3);
+      j += 3;
+    } else {
+      out[j++] = c;
+    }
+  }
+  out[j] = '\0';
+  return out;
+}
+
+static int ft_url_alpha_(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* If s starts with a scheme (RFC 3986: ALPHA *( ALPHA / DIGIT / "+" / "-" /
+ * "." ) ":"), copies it lower-cased into buf (cut to FT_URL_SCHEME_MAX - 1
+ * bytes) and returns 1; otherwise returns 0. */
+static int ft_url_scheme_(const char *s, char buf[FT_URL_SCHEME_MAX]) {
+  if (!ft_url_alpha_(s[0]))
+    return 0;
+  size_t i = 1;
+  while (ft_url_alpha_(s[i]) || (s[i] >= '0' && s[i] <= '9') || s[i] == '+' ||
+         s[i] == '-' || s[i] == '.')
+    i++;
+  if (s[i] != ':')
+    return 0;
+  size_t k = 0;
+  for (; k < i && k < FT_URL_SCHEME_MAX - 1; k++) {
+    char c = s[k];
+    buf[k] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+  }
+  buf[k] = '\0';
+  return 1;
+}
+
+static int ft_url_web_scheme_(const char *scheme) {
+  return strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0;
+}
+
+static int ft_url_code_(CURLUcode rc) {
+  return rc == CURLUE_OUT_OF_MEMORY ? FT_ENOMEM : FT_EINVAL;
+}
+
+/* Lower-cases the ASCII letters of h's host in place. Returns 0, FT_ENOMEM
+ * or FT_EINVAL (no host). */
+static int ft_url_lower_host_(CURLU *h) {
+  char *host = NULL;
+  CURLUcode rc = curl_url_get(h, CURLUPART_HOST, &host, 0);
+  if (rc != CURLUE_OK)
+    return ft_url_code_(rc);
+  int changed = 0;
+  for (char *p = host; *p != '\0'; p++) {
+    if (*p >= 'A' && *p <= 'Z') {
+      *p = (char)(*p - 'A' + 'a');
+      changed = 1;
+    }
+  }
+  rc = CURLUE_OK;
+  if (changed)
+    rc = curl_url_set(h, CURLUPART_HOST, host, 0);
+  curl_free(host);
+  return rc == CURLUE_OK ? 0 : ft_url_code_(rc);
+}
+
+/* Sets a cleaned copy of url on h, which resolves it against the URL h
+ * already holds, if any. An empty cleaned url leaves h as it is. Returns 0
+ * or the CURLUcode of the failure, with CURLUE_OUT_OF_MEMORY for our own
+ * allocation failure. */
+static CURLUcode ft_url_set_clean_(CURLU *h, const char *url) {
+  char *clean = ft_url_clean_(url);
+  if (clean == NULL)
+    return CURLUE_OUT_OF_MEMORY;
+  CURLUcode rc = CURLUE_OK;
+  if (clean[0] != '\0')
+    rc = curl_url_set(h, CURLUPART_URL, clean, FT_URL_SET_FLAGS);
+  free(clean);
+  return rc;
+}
+
+/* The caller must not pass NULL for ref or out. */
+int ft_url_resolve(const char *base, const char *ref, char **out, char *err,
+                   size_t errlen) {
+  if (ref == NULL || out == NULL) {
+    ft_url_err_(err, errlen, "invalid argument");
+    return FT_EINVAL;
+  }
+  /* skip leading blanks only to look at the scheme; cleaning comes later */
+  const char *r = ref;
+  while ((unsigned char)*r != 0 && (unsigned char)*r <= 0x20)
+    r++;
+  char scheme[FT_URL_SCHEME_MAX];
+  int absolute = ft_url_scheme_(r, scheme);
+  if (absolute && !ft_url_web_scheme_(scheme)) {
+    ft_url_err_(err, errlen, "scheme not allowed: %s", scheme);
+    return FT_EINVAL;
+  }
+  if (!absolute && (base == NULL || base[0] == '\0')) {
+    ft_url_err_(err, errlen, "not an absolute URL: %s", ref);
+    return FT_EINVAL;
+  }
+
+  CURLU *h = curl_url();
+  if (h == NULL)
+    return FT_ENOMEM;
+  int ret = FT_EINVAL;
+  char *s = NULL;
+  CURLUcode rc;
+  if (!absolute) {
+    rc = ft_url_set_clean_(h, base);
+    if (rc != CURLUE_OK) {
+      ret = ft_url_code_(rc);
+      ft_url_err_(err, errlen, "invalid base URL: %s", curl_url_strerror(rc));
+      goto done;
+    }
+  }
+  rc = ft_url_set_clean_(h, ref);
+  if (rc != CURLUE_OK) {
+    ret = ft_url_code_(rc);
+    ft_url_err_(err, errlen, "invalid URL: %s", curl_url_strerror(rc));
+    goto done;
+  }
+  curl_url_set(h, CURLUPART_FRAGMENT, NULL, 0);
+
+  /* the base decides the scheme of a relative ref */
+  rc = curl_url_get(h, CURLUPART_SCHEME, &s, 0);
+  if (rc != CURLUE_OK) {
+    ret = ft_url_code_(rc);
+    ft_url_err_(err, errlen, "invalid URL: %s", curl_url_strerror(rc));
+    goto done;
+  }
+  if (!ft_url_web_scheme_(s)) {
+    ft_url_err_(err, errlen, "scheme not allowed: %.*s",
+                FT_URL_SCHEME_MAX - 1, s);
+    goto done;
+  }
+  curl_free(s);
+  s = NULL;
+
+  ret = ft_url_lower_host_(h);
+  if (ret != 0) {
+    ft_url_err_(err, errlen, ret == FT_ENOMEM ? "out of memory" : "no host");
+    goto done;
+  }
+  rc = curl_url_get(h, CURLUPART_URL, &s, CURLU_NO_DEFAULT_PORT);
+  if (rc != CURLUE_OK) {
+    ret = ft_url_code_(rc);
+    ft_url_err_(err, errlen, "invalid URL: %s", curl_url_strerror(rc));
+    goto done;
+  }
+  char *copy = strdup(s);
+  if (copy == NULL) {
+    ret = FT_ENOMEM;
+    goto done;
+  }
+  *out = copy;
+  ret = 0;
+done:
+  if (ret == FT_ENOMEM)
+    ft_url_err_(err, errlen, "out of memory");
+  curl_free(s);
+  curl_url_cleanup(h);
+  return ret;
+}
+
+int ft_url_host(const char *url, char **out) {
+  if (url == NULL || out == NULL)
+    return FT_EINVAL;
+  CURLU *h = curl_url();
+  if (h == NULL)
+    return FT_ENOMEM;
+  int ret;
+  char *host = NULL;
+  char *clean = ft_url_clean_(url);
+  if (clean == NULL) {
+    ret = FT_ENOMEM;
+    goto done;
+  }
+  CURLUcode rc = curl_url_set(h, CURLUPART_URL, clean,
+                              FT_URL_SET_FLAGS | CURLU_NON_SUPPORT_SCHEME);
+  if (rc == CURLUE_OK)
+    rc = curl_url_get(h, CURLUPART_HOST, &host, 0);
+  if (rc != CURLUE_OK) {
+    ret = ft_url_code_(rc);
+    goto done;
+  }
+  if (host[0] == '\0') {
+    ret = FT_EINVAL;
+    goto done;
+  }
+  char *copy = strdup(host);
+  if (copy == NULL) {
+    ret = FT_ENOMEM;
+    goto done;
+  }
+  for (char *p = copy; *p != '\0'; p++)
+    if (*p >= 'A' && *p <= 'Z')
+      *p = (char)(*p - 'A' + 'a');
+  *out = copy;
+  ret = 0;
+done:
+  free(clean);
+  curl_free(host);
+  curl_url_cleanup(h);
+  return ret;
+}

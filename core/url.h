@@ -1,0 +1,31 @@
+/* url.h - URL resolution and normalisation for crawling, on libcurl's URL
+ * API (pure C, no parser of our own). */
+#ifndef FT_URL_H
+#define FT_URL_H
+
+#include <stddef.h>
+
+/* Resolves ref against base and normalises the result. base may be NULL,
+ * and then ref must be absolute. Before resolution ref is cleaned as a
+ * browser cleans an href: leading and trailing spaces and control bytes
+ * are trimmed, tabs and newlines removed, the fragment ("#..." onwards)
+ * dropped and each space written as "%20". The result has a lower-case
+ * scheme and host, no dot segments, no default port (80 for http, 443 for
+ * https), no fragment, and "/" for an empty path; other non-ASCII or
+ * unsafe bytes are percent-encoded by curl (lower-case hex).
+ * Only http and https results are accepted.
+ * Returns 0 with *out a malloc'd string (free with free()), FT_ENOMEM, or
+ * FT_EINVAL with a message in err (at most errlen bytes, NUL-terminated;
+ * err may be NULL): "scheme not allowed: mailto", "not an absolute URL: x",
+ * "invalid base URL: <curl's reason>", "invalid URL: <curl's reason>".
+ * On error *out is left untouched. */
+int ft_url_resolve(const char *base, const char *ref, char **out, char *err,
+                   size_t errlen);
+
+/* The lower-case host name of an absolute URL, without port (an IPv6
+ * address keeps its brackets: "[::1]"). Any scheme curl can parse with a
+ * host is accepted. Returns 0 with *out malloc'd (free with free()),
+ * FT_ENOMEM, or FT_EINVAL when url is NULL, unparseable or has no host. */
+int ft_url_host(const char *url, char **out);
+
+#endif

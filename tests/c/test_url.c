@@ -1,0 +1,185 @@
+/* test_url.c - unit tests for core/url.c: resolution, normalisation and
+ * host extraction, as tables of input and exact expected output or error. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "ft_test.h"
+#include "url.h"
+
+#define N_ROWS(a) (sizeof(a) / sizeof((a)[0]))
+
+#define BASE "http://Ex.com/d/e/f.html?x=1#top"
+
+/* ---- ft_url_resolve ----------------------------------------------------- */
+
+FT_TEST(test_resolve) {
+  static const struct {
+    const char *name;
+    const char *base;
+    const char *ref;
+    int want_rc;
+    const char *want; /* the URL, or the error message */
+  } rows[] = {
+      {"relative path", BASE, "a/b", 0, "http://ex.com/d/e/a/b"},
+      {"parent", BASE, "../x", 0, "http://ex.com/d/x"},
+      {"parent above root", BASE, "../../../../x", 0, "http://ex.com/x"},
+      {"dot", BASE, ".", 0, "http://ex.com/d/e/"},
+      {"absolute path", BASE, "/abs", 0, "http://ex.com/abs"},
+      {"query only keeps path", BASE, "?q=1", 0, "http://ex.com/d/e/f.html?q=1"},
+      {"fragment only is the base", BASE, "#frag", 0,
+       "http://ex.com/d/e/f.html?x=1"},
+      {"empty is the base", BASE, "", 0, "http://ex.com/d/e/f.html?x=1"},
+      {"blank is the base", BASE, "  \t", 0, "http://ex.com/d/e/f.html?x=1"},
+      {"network path", BASE, "//other.host/p", 0, "http://other.host/p"},
+      {"network path keeps base scheme", "https://a.com/", "//b.com/p", 0,
+       "https://b.com/p"},
+      {"absolute replaces base", BASE, "https://b.org/x?y#z", 0,
+       "https://b.org/x?y"},
+      {"normalised", BASE, "HTTP://Example.COM:80/a/./b/../c#f", 0,
+       "http://example.com/a/c"},
+      {"no base, absolute", NULL, "HTTP://Example.COM:80/a/./b/../c#f", 0,
+       "http://example.com/a/c"},
+      {"https default port dropped", NULL, "https://A.com:443/x", 0,
+       "https://a.com/x"},
+      {"https on port 80 kept", NULL, "https://a.com:80/x", 0,
+       "https://a.com:80/x"},
+      {"http on port 443 kept", NULL, "http://a.com:443/x", 0,
+       "http://a.com:443/x"},
+      {"non-default port kept", NULL, "http://a.com:8080/x", 0,
+       "http://a.com:8080/x"},
+      {"leading zeros in default port", NULL, "http://a.com:0080/", 0,
+       "http://a.com/"},
+      {"base default port dropped", "https://a.com:443/d/", "x", 0,
+       "https://a.com/d/x"},
+      {"empty path becomes /", NULL, "http://a.com", 0, "http://a.com/"},
+      {"empty path with query", NULL, "http://a.com?q", 0, "http://a.com/?q"},
+      {"userinfo kept", NULL, "http://u:p@A.com/", 0, "http://u:p@a.com/"},
+      {"ipv6 default port", NULL, "http://[::1]:80/", 0, "http://[::1]/"},
+      {"escapes kept as written", NULL, "http://a.com/%7euser/%2F", 0,
+       "http://a.com/%7euser/%2F"},
+      {"space in relative path and query", BASE, "a b?q=c d", 0,
+       "http://ex.com/d/e/a%20b?q=c%20d"},
+      {"space in absolute URL", NULL, "http://a.com/a b?q=c d#e f", 0,
+       "http://a.com/a%20b?q=c%20d"},
+      {"surrounding whitespace trimmed", BASE, " \n /x \r\n", 0,
+       "http://ex.com/x"},
+      {"tab and newline inside removed", BASE, "/a\tb\nc", 0,
+       "http://ex.com/abc"},
+      {"non-ASCII relative", BASE, "caf\xc3\xa9", 0,
+       "http://ex.com/d/e/caf%c3%a9"},
+      {"non-ASCII absolute", NULL, "http://a.com/caf\xc3\xa9", 0,
+       "http://a.com/caf%c3%a9"},
+      {"mailto rejected", BASE, "mailto:x@y", FT_EINVAL,
+       "scheme not allowed: mailto"},
+      {"javascript rejected", BASE, "javascript:void(0)", FT_EINVAL,
+       "scheme not allowed: javascript"},
+      {"upper-case scheme named in lower case", BASE, " JavaScript:x",
+       FT_EINVAL, "scheme not allowed: javascript"},
+      {"data rejected", BASE, "data:text/html,hi", FT_EINVAL,
+       "scheme not allowed: data"},
+      {"ftp rejected", BASE, "ftp://a.com/", FT_EINVAL,
+       "scheme not allowed: ftp"},
+      {"file rejected", NULL, "file:///etc/passwd", FT_EINVAL,
+       "scheme not allowed: file"},
+      {"relative on an ftp base rejected", "ftp://a.com/d/", "x", FT_EINVAL,
+       "scheme not allowed: ftp"},
+      {"relative without base", NULL, "/rel", FT_EINVAL,
+       "not an absolute URL: /rel"},
+      {"empty without base", NULL, "", FT_EINVAL, "not an absolute URL: "},
+      {"no host", BASE, "http://", FT_EINVAL, "invalid URL: No host part in the URL"},
+      {"bad base", "http://", "x", FT_EINVAL,
+       "invalid base URL: No host part in the URL"},
+  };
+  for (size_t i = 0; i < N_ROWS(rows); i++) {
+    char *out = NULL;
+    char err[256] = "";
+    int rc = ft_url_resolve(rows[i].base, rows[i].ref, &out, err, sizeof err);
+    const char *got = rc == 0 ? out : err;
+    if (rc != rows[i].want_rc || strcmp(got, rows[i].want) != 0) {
+      fprintf(stderr, "  row \"%s\": want %d \"%s\", got %d \"%s\"\n",
+              rows[i].name, rows[i].want_rc, rows[i].want, rc, got);
+      ft_test_cur_failed_ = 1;
+    }
+    if (rc != 0)
+      FT_CHECK(out == NULL);
+    free(out);
+  }
+}
+
+/* A NULL err buffer is allowed; *out is untouched on error. */
+FT_TEST(test_resolve_null_err) {
+  char *out = (char *)"untouched";
+  FT_CHECK_EQ_INT(ft_url_resolve(NULL, "mailto:x", &out, NULL, 0), FT_EINVAL);
+  FT_CHECK(strcmp(out, "untouched") == 0);
+  FT_CHECK_EQ_INT(ft_url_resolve(NULL, NULL, &out, NULL, 0), FT_EINVAL);
+  char small[8];
+  FT_CHECK_EQ_INT(ft_url_resolve(NULL, "mailto:x", &out, small, sizeof small),
+                  FT_EINVAL);
+  FT_CHECK(strcmp(small, "scheme ") == 0);
+}
+
+/* Resolving an already normalised URL gives it back unchanged. */
+FT_TEST(test_resolve_idempotent) {
+  static const char *const urls[] = {
+      "http://ex.com/d/e/f.html?x=1", "https://a.com:8443/a%20b?q=c%20d",
+      "http://a.com/caf%c3%a9", "http://[::1]/",
+  };
+  for (size_t i = 0; i < N_ROWS(urls); i++) {
+    char *out = NULL;
+    FT_CHECK_EQ_INT(ft_url_resolve(NULL, urls[i], &out, NULL, 0), 0);
+    FT_CHECK(out != NULL && strcmp(out, urls[i]) == 0);
+    char *again = NULL;
+    FT_CHECK_EQ_INT(ft_url_resolve(urls[i], "", &again, NULL, 0), 0);
+    FT_CHECK(again != NULL && strcmp(again, urls[i]) == 0);
+    free(out);
+    free(again);
+  }
+}
+
+/* ---- ft_url_host -------------------------------------------------------- */
+
+FT_TEST(test_host) {
+  static const struct {
+    const char *url;
+    int want_rc;
+    const char *want;
+  } rows[] = {
+      {"http://Example.COM:8080/x", 0, "example.com"},
+      {"https://a.b.c/", 0, "a.b.c"},
+      {"HTTP://U:P@Host.Org", 0, "host.org"},
+      {"http://[::1]:80/", 0, "[::1]"},
+      {"http://127.0.0.1/", 0, "127.0.0.1"},
+      {"ftp://files.example.com/x", 0, "files.example.com"},
+      {" http://trim.me/ ", 0, "trim.me"},
+      {"/relative", FT_EINVAL, NULL},
+      {"example.com", FT_EINVAL, NULL},
+      {"mailto:x@y", FT_EINVAL, NULL},
+      {"http://", FT_EINVAL, NULL},
+      {"", FT_EINVAL, NULL},
+  };
+  for (size_t i = 0; i < N_ROWS(rows); i++) {
+    char *out = NULL;
+    int rc = ft_url_host(rows[i].url, &out);
+    int ok = rc == rows[i].want_rc &&
+             (rc != 0 || (out != NULL && strcmp(out, rows[i].want) == 0));
+    if (!ok) {
+      fprintf(stderr, "  row \"%s\": want %d \"%s\", got %d \"%s\"\n",
+              rows[i].url, rows[i].want_rc, rows[i].want ? rows[i].want : "",
+              rc, out ? out : "");
+      ft_test_cur_failed_ = 1;
+    }
+    free(out);
+  }
+  char *out = NULL;
+  FT_CHECK_EQ_INT(ft_url_host(NULL, &out), FT_EINVAL);
+}
+
+int main(void) {
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  FT_RUN(test_resolve);
+  FT_RUN(test_resolve_null_err);
+  FT_RUN(test_resolve_idempotent);
+  FT_RUN(test_host);
+  return FT_DONE();
+}
