@@ -1,29 +1,39 @@
 #!/bin/sh
 # bench-script.sh - what running Lua per response costs: N responses through
 # an on_response that decodes JSON and returns a record, against the same
-# run with no handler. Runs alternate; the median of each is reported.
+# run with no handler. Runs alternate; medians of the rate and of the
+# client's CPU time (user + sys) are reported, CPU being the steadier
+# figure on a shared 2-core machine where the server competes for cores.
 set -eu
 cd "$(dirname "$0")/.."
 N=${N:-100000}
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-5}
 CONC=${CONC:-64}
 . scripts/fixture.sh
 fixture_start
 base="http://127.0.0.1:$FIXTURE_PORT"
-rate() { # mode -> requests per second, from fetchtree's own summary
-  build/fetchtree run bench/transform.lua -c "$CONC" --no-body -- "$base" "$N" "$1" 2>&1 >/dev/null |
-    sed -n 's/.* requests in .* s, \([0-9]*\)\/s,.*/\1/p'
+tmp=$(mktemp)
+one() { # mode -> "rate cpu_seconds"
+  /usr/bin/time -f "%U %S" -o "$tmp.t" build/fetchtree run bench/transform.lua -c "$CONC" \
+    -- "$base" "$N" "$1" 2> "$tmp" > /dev/null
+  r=$(sed -n 's/.* requests in .* s, \([0-9]*\)\/s,.*/\1/p' "$tmp")
+  c=$(awk '{ print $1 + $2 }' "$tmp.t")
+  echo "$r $c"
 }
-lua_rates=""; plain_rates=""
+: > "$tmp.plain"; : > "$tmp.lua"
 i=0
 while [ $i -lt "$RUNS" ]; do
-  plain_rates="$plain_rates $(rate plain)"
-  lua_rates="$lua_rates $(rate lua)"
+  one plain >> "$tmp.plain"
+  one lua >> "$tmp.lua"
   i=$((i + 1))
 done
-median() { echo "$@" | tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-p=$(median $plain_rates); l=$(median $lua_rates)
-echo "responses per run         $N, $CONC in flight, median of $RUNS alternating runs"
-echo "no handler (default rec.) $p/s   (runs:$plain_rates)"
-echo "Lua on_response + JSON    $l/s   (runs:$lua_rates)"
-awk -v p="$p" -v l="$l" 'BEGIN { printf "ratio                     %.3f  (the Lua path costs %.1f%% of the throughput)\n", l / p, (1 - l / p) * 100 }'
+med() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+pr=$(cut -d' ' -f1 "$tmp.plain" | med); pc=$(cut -d' ' -f2 "$tmp.plain" | med)
+lr=$(cut -d' ' -f1 "$tmp.lua" | med); lc=$(cut -d' ' -f2 "$tmp.lua" | med)
+echo "$N responses per run, $CONC in flight, medians of $RUNS alternating runs"
+printf "%-34s %8s/s  %6.2f CPU s\n" "no handler (default records)" "$pr" "$pc"
+printf "%-34s %8s/s  %6.2f CPU s\n" "Lua on_response decoding JSON" "$lr" "$lc"
+awk -v pr="$pr" -v lr="$lr" -v pc="$pc" -v lc="$lc" 'BEGIN {
+  printf "rate ratio (Lua / none)            %.3f  (Lua path costs %.1f%% of the throughput)\n", lr / pr, (1 - lr / pr) * 100
+  printf "CPU ratio  (Lua / none)            %.3f\n", lc / pc }'
+rm -f "$tmp" "$tmp.t" "$tmp.plain" "$tmp.lua"

@@ -1,16 +1,16 @@
 #!/bin/sh
-# demo.sh - the main job on the built-in fixture server: fetch 10,000
-# Hacker-News-style items with `fetchtree fetch` and show what came back.
+# demo.sh - the main job on the built-in fixture server: the Hacker-News
+# crawl example (examples/hn.lua) fetches items 1..3000 and follows their
+# kids two levels down (about 23,000 items at the example's 5,000/s limit).
 set -eu
 cd "$(dirname "$0")/.."
 . scripts/fixture.sh
 fixture_start
 base="http://127.0.0.1:$FIXTURE_PORT"
 out=build/demo.jsonl
-echo "fixture server on $base; fetching $base/item/1.json .. /item/10000.json"
-i=1
-while [ $i -le 10000 ]; do echo "$base/item/$i.json"; i=$((i + 1)); done |
-  build/fetchtree fetch --no-headers --out "$out"
+echo "fixture server on $base"
+echo "fetchtree run examples/hn.lua -- $base 3000"
+build/fetchtree run examples/hn.lua --out "$out" -- "$base" 3000
 echo
-echo "$(wc -l < "$out") records in $out; the first two:"
-head -n 2 "$out"
+echo "$(wc -l < "$out") item records in $out; the first three:"
+head -n 3 "$out"
