@@ -105,7 +105,8 @@ typedef struct fetch_run {
   int progress;
   int quiet;
   uv_timer_t progress_timer;
-  uv_signal_t sigint;
+  uv_async_t sigint;
+  volatile sig_atomic_t got_sigint; /* set by the signal handler */
   int interrupted;
 
   /* `fetchtree run` */
@@ -305,9 +306,26 @@ static void on_progress(uv_timer_t *t) {
   }
 }
 
-static void on_sigint(uv_signal_t *s, int signum) {
-  fetch_run *run = s->data;
+/* SIGINT is caught with sigaction rather than uv_signal so that it can
+ * also stop a Lua handler that never returns (the loop would not turn to
+ * deliver a uv_signal). The handler can only reach the run through a
+ * static: signals know nothing else. A second Ctrl-C kills at once. */
+static fetch_run *volatile sigint_run;
+
+static void on_sigint_signal(int signum) {
+  fetch_run *run = sigint_run;
   (void)signum;
+  signal(SIGINT, SIG_DFL);
+  if (!run)
+    return;
+  run->got_sigint = 1;
+  if (run->script)
+    ft_script_interrupt(run->script);
+  uv_async_send(&run->sigint);
+}
+
+static void on_sigint(uv_async_t *a) {
+  fetch_run *run = a->data;
   run->interrupted = 1;
   ft_engine_stop(run->engine);
 }
@@ -649,10 +667,15 @@ static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
   ft_engine_set_source(run->engine, src, run);
   ft_engine_set_done(run->engine, done, run);
 
-  uv_signal_init(&loop, &run->sigint);
+  uv_async_init(&loop, &run->sigint, on_sigint);
   run->sigint.data = run;
-  uv_signal_start(&run->sigint, on_sigint, SIGINT);
   uv_unref((uv_handle_t *)&run->sigint);
+  sigint_run = run;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_sigint_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
   if (!run->quiet && (run->progress || isatty(2))) {
     uv_timer_init(&loop, &run->progress_timer);
     run->progress_timer.data = run;
@@ -665,6 +688,8 @@ static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
 
   run->started_ns = uv_hrtime();
   ft_engine_run(run->engine);
+  if (run->got_sigint)
+    run->interrupted = 1; /* even if the run ended before the loop saw it */
   double secs = (double)(uv_hrtime() - run->started_ns) / 1e9;
 
   if (fflush(run->out) != 0 && !run->write_failed)
@@ -695,6 +720,8 @@ cleanup:
   if (run->progress)
     uv_close((uv_handle_t *)&run->progress_timer, NULL);
   if (run->engine) {
+    signal(SIGINT, SIG_DFL);
+    sigint_run = NULL;
     uv_close((uv_handle_t *)&run->sigint, NULL);
     ft_engine_free(run->engine);
     run->engine = NULL;

@@ -309,6 +309,17 @@ cleanup:
 
 void ft_script_set_output(ft_script *s, FILE *out) { s->out = out; }
 
+static void interrupt_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  lua_sethook(L, NULL, 0, 0);
+  luaL_error(L, "interrupted");
+}
+
+void ft_script_interrupt(ft_script *s) {
+  lua_sethook(s->L, interrupt_hook,
+              LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+}
+
 /* Call fetchtree.crawl[fn] with the nargs values on the stack top, under
  * pcall with a traceback; nres results. Returns 0 or FT_ELUA (message in
  * err, stack restored). */

@@ -21,6 +21,10 @@ void ft_script_free(ft_script *s);
 int ft_script_parse_request(ft_script *s, const char *line, size_t len,
                             ft_request *r, char *err, size_t errlen);
 
+/* Make the Lua code running now (or next) raise "interrupted". Safe to
+ * call from a signal handler (lua_sethook is). */
+void ft_script_interrupt(ft_script *s);
+
 /* ---- crawl scripts (`fetchtree run`) ---------------------------------- */
 
 struct ft_config;

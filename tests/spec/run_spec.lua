@@ -337,6 +337,23 @@ describe("fetchtree run", function()
     assert.equal(2, r.records[1].attempts)
   end)
 
+  it("stops a handler that never returns on SIGINT (interpreted code)", function()
+    local path = H.tmpname(".lua")
+    H.write(path, [[
+      local base = arg[1]
+      jit.off() -- a JIT-compiled loop cannot be interrupted: see the README
+      return {
+        start = function(emit) emit { url = base .. "/item/1.json?spin" } end,
+        on_response = function(res) local x = 0 while true do x = x + 1 end end,
+      }
+    ]])
+    local out, err = H.tmpname(".out"), H.tmpname(".err")
+    local rc = H.sh(string.format("%s run %s -- %s > %s 2> %s & pid=$!; sleep 1; kill -INT $pid; wait $pid",
+      H.bin, path, srv.base, out, err))
+    assert.equal(130, rc)
+    assert.truthy(H.read(err):match("interrupted after"))
+  end)
+
   it("stops cleanly on SIGINT with the records so far", function()
     local path = H.tmpname(".lua")
     H.write(path, [[
