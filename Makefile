@@ -2,7 +2,7 @@
 
 VERSION := 0.1.0
 CC      ?= cc
-PKGS    := luajit libcurl libuv libxml-2.0
+PKGS    := luajit libcurl libuv libxml-2.0 sqlite3
 BUILD   := build
 GEN     := $(BUILD)/gen
 

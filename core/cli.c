@@ -22,6 +22,7 @@
 #include "record.h"
 #include "script.h"
 #include "stats.h"
+#include "tree.h"
 
 /* ---- input ------------------------------------------------------------- */
 
@@ -118,7 +119,20 @@ typedef struct fetch_run {
   ft_crawl_info info;
   int start_failed;
   int script_failed;
+  const char *state_path; /* --state */
+  const char *stats_path; /* --stats */
+  struct run_alarm *alarms; /* pending obj:after alarms */
+  uv_timer_t commit_timer;
+  int commit_timer_on;
 } fetch_run;
+
+/* An obj:after alarm waiting in the loop. */
+typedef struct run_alarm {
+  uv_timer_t timer;
+  uint64_t id;
+  fetch_run *run;
+  struct run_alarm *prev, *next;
+} run_alarm;
 
 static void emit_bytes(fetch_run *run, const char *p, size_t n) {
   if (run->write_failed)
@@ -377,7 +391,9 @@ static void usage_run(FILE *f) {
         "response into records and follow-up fetches. Records are written\n"
         "as JSON Lines. Options are those of `fetchtree fetch` (they override\n"
         "the spec's fields of the same meaning), and:\n"
-        "      --with-meta         add _url, _status, _index, _depth to records\n",
+        "      --with-meta         add _url, _status, _index, _depth to records\n"
+        "      --state FILE        keep object storage in this SQLite database\n"
+        "      --stats FILE        write the object tree's statistics as JSON\n",
         f);
 }
 
@@ -447,6 +463,8 @@ enum {
   OPT_PROGRESS,
   OPT_CACERT,
   OPT_WITH_META,
+  OPT_STATE,
+  OPT_STATS,
 };
 
 static const struct option fetch_opts[] = {
@@ -474,6 +492,8 @@ static const struct option fetch_opts[] = {
     {"seed", required_argument, 0, OPT_SEED},
     {"cacert", required_argument, 0, OPT_CACERT},
     {"with-meta", no_argument, 0, OPT_WITH_META},
+    {"state", required_argument, 0, OPT_STATE},
+    {"stats", required_argument, 0, OPT_STATS},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
 };
@@ -611,6 +631,14 @@ static int parse_args(fetch_run *run, int argc, char **argv) {
         bad = "--with-meta is an option of `fetchtree run`";
       run->with_meta = 1;
       break;
+    case OPT_STATE:
+      if (!run->is_run)
+        bad = "--state is an option of `fetchtree run`";
+      run->state_path = a;
+      break;
+    case OPT_STATS:
+      run->stats_path = a;
+      break;
     case 'h':
       if (run->is_run)
         usage_run(stdout);
@@ -627,6 +655,127 @@ static int parse_args(fetch_run *run, int argc, char **argv) {
     }
   }
   return 0;
+}
+
+/* ---- alarms, storage commits, the stats tree ------------------------------ */
+
+static void on_alarm_closed(uv_handle_t *h) { free(h->data); }
+
+static void alarm_remove(run_alarm *a) {
+  if (a->prev)
+    a->prev->next = a->next;
+  else
+    a->run->alarms = a->next;
+  if (a->next)
+    a->next->prev = a->prev;
+  uv_close((uv_handle_t *)&a->timer, on_alarm_closed);
+}
+
+static void on_alarm(uv_timer_t *t) {
+  run_alarm *a = t->data;
+  fetch_run *run = a->run;
+  uint64_t id = a->id;
+  char err[4096];
+  alarm_remove(a);
+  if (id != 0) {
+    ft_engine_hold(run->engine, -1);
+    if (!run->interrupted &&
+        ft_script_alarm(run->script, id, err, sizeof(err)) != 0) {
+      fprintf(stderr, "fetchtree run: internal error: %s\n", err);
+      run->script_failed = 1;
+    }
+  }
+  ft_engine_kick(run->engine);
+}
+
+/* obj:after asks for an alarm (id 0: just look at the queues again soon,
+ * since limits changed; never a call back into the engine from Lua). */
+static void set_alarm(void *ud, uint64_t id, uint64_t ms) {
+  fetch_run *run = ud;
+  run_alarm *a = calloc(1, sizeof(*a));
+  if (!a) {
+    fprintf(stderr, "fetchtree run: out of memory\n");
+    exit(1);
+  }
+  a->id = id;
+  a->run = run;
+  uv_timer_init(ft_engine_loop(run->engine), &a->timer);
+  a->timer.data = a;
+  a->next = run->alarms;
+  if (a->next)
+    a->next->prev = a;
+  run->alarms = a;
+  if (id != 0)
+    ft_engine_hold(run->engine, 1);
+  uv_timer_start(&a->timer, on_alarm, ms, 0);
+}
+
+static void alarms_cancel(fetch_run *run) {
+  while (run->alarms) {
+    if (run->alarms->id != 0 && run->engine)
+      ft_engine_hold(run->engine, -1);
+    alarm_remove(run->alarms);
+  }
+}
+
+static void on_commit_timer(uv_timer_t *t) {
+  fetch_run *run = t->data;
+  ft_script_commit(run->script);
+}
+
+/* The top of the object tree for the summary: objects one and two levels
+ * down, most requests first, ten at most. */
+typedef struct top_objects {
+  ft_object *o[10];
+  int n;
+} top_objects;
+
+static void collect_top(ft_object *o, void *ud) {
+  top_objects *t = ud;
+  if (o->depth < 1 || o->depth > 2 || o->stats.requests == 0)
+    return;
+  int i = t->n < 10 ? t->n++ : 9;
+  if (i == 9 && t->n == 10 && t->o[9] &&
+      t->o[9]->stats.requests >= o->stats.requests)
+    return;
+  t->o[i] = o;
+  while (i > 0 && t->o[i - 1]->stats.requests < t->o[i]->stats.requests) {
+    ft_object *x = t->o[i - 1];
+    t->o[i - 1] = t->o[i];
+    t->o[i] = x;
+    i--;
+  }
+}
+
+static void print_tree_top(fetch_run *run) {
+  top_objects t;
+  memset(&t, 0, sizeof(t));
+  ft_tree_foreach(ft_engine_tree(run->engine), collect_top, &t);
+  if (t.n == 0)
+    return;
+  fprintf(stderr, "  objects (%zu):\n", ft_tree_count(ft_engine_tree(run->engine)));
+  for (int i = 0; i < t.n; i++) {
+    const ft_obj_stats *st = &t.o[i]->stats;
+    fprintf(stderr, "    %-32s %llu requests, %llu ok, %llu retries, p50 %.2f ms\n",
+            t.o[i]->name, (unsigned long long)st->requests,
+            (unsigned long long)st->ok,
+            (unsigned long long)(st->attempts - st->requests),
+            ft_obj_stats_percentile(st, 0.5));
+  }
+}
+
+static int write_stats(fetch_run *run) {
+  ft_buf b = {0};
+  ft_tree_stats_json(ft_engine_tree(run->engine), &b);
+  ft_buf_putc(&b, '\n');
+  FILE *f = fopen(run->stats_path, "w");
+  int ok = f && !b.oom && fwrite(b.data, 1, b.len, f) == b.len;
+  if (f && fclose(f) != 0)
+    ok = 0;
+  if (!ok)
+    fprintf(stderr, "fetchtree: %s: %s\n", run->stats_path, strerror(errno));
+  ft_buf_free(&b);
+  return ok ? 0 : -1;
 }
 
 /* Open the output, run the engine over run's source until it is done or
@@ -666,6 +815,21 @@ static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
   }
   ft_engine_set_source(run->engine, src, run);
   ft_engine_set_done(run->engine, done, run);
+  if (run->script) {
+    char err[512];
+    ft_script_set_tree(run->script, ft_engine_tree(run->engine));
+    ft_script_set_alarm_fn(run->script, set_alarm, run);
+    if (ft_script_crawl_objects(run->script, ft_engine_tree(run->engine), err,
+                                sizeof(err)) != 0) {
+      fprintf(stderr, "fetchtree run: %s: %s\n", run->script_path, err);
+      goto cleanup;
+    }
+    uv_timer_init(&loop, &run->commit_timer);
+    run->commit_timer.data = run;
+    uv_timer_start(&run->commit_timer, on_commit_timer, 200, 200);
+    uv_unref((uv_handle_t *)&run->commit_timer);
+    run->commit_timer_on = 1;
+  }
 
   uv_async_init(&loop, &run->sigint, on_sigint);
   run->sigint.data = run;
@@ -690,6 +854,9 @@ static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
   ft_engine_run(run->engine);
   if (run->got_sigint)
     run->interrupted = 1; /* even if the run ended before the loop saw it */
+  alarms_cancel(run);
+  if (run->script && ft_script_commit(run->script) != 0)
+    fprintf(stderr, "fetchtree: could not commit storage\n");
   double secs = (double)(uv_hrtime() - run->started_ns) / 1e9;
 
   if (fflush(run->out) != 0 && !run->write_failed)
@@ -703,10 +870,14 @@ static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0)
       fprintf(stderr, "  peak RSS %.1f MB\n", (double)ru.ru_maxrss / 1024.0);
+    if (run->is_run)
+      print_tree_top(run);
     if (run->interrupted)
       fprintf(stderr, "fetchtree: interrupted after %llu records\n",
               (unsigned long long)run->stats.requests);
   }
+  if (run->stats_path && write_stats(run) != 0)
+    run->write_failed = EIO;
   if (run->write_failed) {
     fprintf(stderr, "fetchtree: writing records: %s\n",
             strerror(run->write_failed));
@@ -717,6 +888,9 @@ static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
     rc = run->start_failed || run->script_failed ? 1 : 0;
   }
 cleanup:
+  alarms_cancel(run);
+  if (run->commit_timer_on)
+    uv_close((uv_handle_t *)&run->commit_timer, NULL);
   if (run->progress)
     uv_close((uv_handle_t *)&run->progress_timer, NULL);
   if (run->engine) {
@@ -828,6 +1002,9 @@ static int cmd_run(int argc, char **argv) {
     fprintf(stderr, "%s\n", err);
     goto cleanup;
   }
+  if (run.state_path && /* --state wins over the spec's state */
+      ft_script_set_state(run.script, run.state_path) != 0)
+    goto cleanup;
   memcpy(opts, argv, (size_t)nopts * sizeof(*opts));
   curl_slist_free_all(run.extra_headers); /* collected again */
   run.extra_headers = NULL;

@@ -38,6 +38,7 @@
 #include "error.h"
 #include "fetch.h"
 #include "limiter.h"
+#include "tree.h"
 
 typedef struct ft_sock {
   uv_poll_t poll;
@@ -71,10 +72,18 @@ struct ft_engine {
 
   ft_request **heap; /* waiting for a retry, by due_ns */
   size_t nheap, capheap;
-  ft_request *ready_head, *ready_tail; /* submitted, not yet started */
   size_t max_waiting;
 
-  ft_limiter *limiter;
+  /* Requests ready to start wait in their object's FIFO (q_head/q_tail,
+   * linked through ft_request.next); objects with a non-empty queue are
+   * in `runnable`, visited round-robin so that a limited or slow object
+   * never holds up the others. */
+  ft_tree *tree;
+  ft_object **runnable;
+  size_t nrunnable, caprunnable, cursor;
+  size_t queued;     /* requests in all object queues */
+  size_t max_queued; /* pull from the source only below this */
+  int holds;         /* outside work (alarms) that keeps ft_engine_run going */
   uint64_t rng;
 
   ft_source_fn source;
@@ -351,6 +360,8 @@ static void finish_bare(ft_engine *e, ft_request *r, ft_errkind kind,
   res.error = kind;
   res.message = msg;
   e->counts.done++;
+  if (r->obj)
+    ft_object_count(r->obj, &res);
   if (e->done)
     e->done(e->done_ud, r, &res);
   else
@@ -390,68 +401,131 @@ static int start(ft_engine *e, ft_request *r, uint64_t now) {
   return 1;
 }
 
-/* The next request to start: a retry whose time has come, a submitted
- * one, or one pulled from the source (only while the retry heap is not
- * overfull, so failing hosts cannot make memory grow without bound). */
-static ft_request *next_request(ft_engine *e, uint64_t now) {
-  if (e->nheap > 0 && e->heap[0]->due_ns <= now)
-    return heap_pop(e);
-  if (e->ready_head) {
-    ft_request *r = e->ready_head;
-    e->ready_head = r->next;
-    if (!e->ready_head)
-      e->ready_tail = NULL;
+/* ---- object queues ------------------------------------------------------ */
+
+static void enqueue(ft_engine *e, ft_request *r, int front) {
+  ft_object *o = r->obj ? r->obj : ft_tree_root(e->tree);
+  r->obj = o;
+  if (front) {
+    r->next = o->q_head;
+    o->q_head = r;
+    if (!o->q_tail)
+      o->q_tail = r;
+  } else {
     r->next = NULL;
-    return r;
+    if (o->q_tail)
+      ((ft_request *)o->q_tail)->next = r;
+    else
+      o->q_head = r;
+    o->q_tail = r;
   }
+  o->queued++;
+  e->queued++;
+  if (o->runnable)
+    return;
+  if (e->nrunnable == e->caprunnable) {
+    size_t n = e->caprunnable ? e->caprunnable * 2 : 16;
+    ft_object **v = realloc(e->runnable, n * sizeof(*v));
+    if (!v) {
+      /* cannot track it: fail the request rather than lose it */
+      o->q_head = r->next;
+      if (!o->q_head)
+        o->q_tail = NULL;
+      o->queued--;
+      e->queued--;
+      finish_bare(e, r, FT_ERR_INTERNAL, "out of memory");
+      return;
+    }
+    e->runnable = v;
+    e->caprunnable = n;
+  }
+  e->runnable[e->nrunnable++] = o;
+  o->runnable = 1;
+}
+
+/* Take the head of runnable[i]'s queue; drop the object from the runnable
+ * list when its queue empties (the last one moves into slot i). */
+static ft_request *dequeue(ft_engine *e, size_t i) {
+  ft_object *o = e->runnable[i];
+  ft_request *r = o->q_head;
+  o->q_head = r->next;
+  if (!o->q_head)
+    o->q_tail = NULL;
+  r->next = NULL;
+  o->queued--;
+  e->queued--;
+  if (o->queued == 0) {
+    o->runnable = 0;
+    e->runnable[i] = e->runnable[--e->nrunnable];
+  }
+  return r;
+}
+
+/* Pull one request from the source into its object's queue. Returns 1 if
+ * one came, 0 if not (the source has none now, or is exhausted). */
+static int pull(ft_engine *e) {
   if (!e->source || e->source_state < 0 || e->nheap >= e->max_waiting)
-    return NULL;
+    return 0;
   ft_request *r = NULL;
   int rc = e->source(e->source_ud, &r);
   if (rc > 0 && r) {
     e->source_state = 1;
-    return r;
+    enqueue(e, r, 0);
+    return 1;
   }
   e->source_state = rc < 0 ? -1 : 0;
-  return NULL;
+  return 0;
 }
 
-static int has_candidate(ft_engine *e, uint64_t now) {
-  if (e->nheap > 0 && e->heap[0]->due_ns <= now)
-    return 1;
-  if (e->ready_head)
-    return 1;
-  return e->source && e->source_state >= 0 && e->nheap < e->max_waiting;
-}
-
-/* Start as many attempts as the concurrency cap and the limiter allow.
+/* Start as many attempts as the caps and limiters on each request's path
+ * allow. Requests are pulled from the source only when nothing queued can
+ * start, so the source is consumed as capacity frees up and no sooner.
  * Returns how many were started. */
 static int start_some(ft_engine *e) {
   int started = 0;
+  ft_object *root = ft_tree_root(e->tree);
   while (!e->stopped && e->active < e->cfg.concurrency) {
     uint64_t now = now_ns();
-    if (!has_candidate(e, now))
-      break;
-    uint64_t d = ft_limiter_delay(e->limiter, now);
-    if (d > 0) {
-      /* Only wait if there is something to start: pull one request
-       * ahead from the source, or a run whose input has ended would
-       * still sit out a whole window before it learns so. */
-      if (!e->ready_head && !(e->nheap > 0 && e->heap[0]->due_ns <= now)) {
-        ft_request *r = next_request(e, now);
-        if (!r)
-          break;
-        r->next = NULL;
-        e->ready_head = e->ready_tail = r;
+    while (e->nheap > 0 && e->heap[0]->due_ns <= now)
+      enqueue(e, heap_pop(e), 1);
+    uint64_t wake = 0;
+    int progress = 0;
+    size_t n = e->nrunnable;
+    for (size_t step = 0; step < n && e->nrunnable > 0; step++) {
+      if (e->active >= e->cfg.concurrency)
+        break;
+      size_t i = e->cursor % e->nrunnable;
+      ft_object *o = e->runnable[i];
+      uint64_t d = ft_object_admit(o, now);
+      if (d != 0) {
+        if (d != FT_TREE_BUSY && (wake == 0 || now + d < wake))
+          wake = now + d;
+        e->cursor = i + 1;
+        continue;
       }
-      wake_at(e, now + d);
-      break;
+      ft_request *r = dequeue(e, i);
+      if (o->runnable)
+        e->cursor = i + 1; /* one start per object per pass */
+      ft_object_start(o, now);
+      if (start(e, r, now))
+        started++;
+      else
+        ft_object_finish(o);
+      progress = 1;
     }
-    ft_request *r = next_request(e, now);
-    if (!r)
-      break;
-    ft_limiter_take(e->limiter, now);
-    started += start(e, r, now);
+    if (progress)
+      continue;
+    /* Nothing queued could start. Pull more only if it might: not while
+     * the root itself is blocked, except for one request so that a run
+     * whose input has ended learns so instead of waiting out a window. */
+    uint64_t rd = ft_object_admit(root, now);
+    if ((rd == 0 && e->queued < e->max_queued) || e->queued == 0) {
+      if (pull(e))
+        continue;
+    }
+    if (wake)
+      wake_at(e, wake);
+    break;
   }
   return started;
 }
@@ -509,6 +583,8 @@ static void finish_attempt(ft_engine *e, ft_xfer *x, CURLcode rc) {
     ft_retry_policy pol = e->cfg.retry;
     if (r->retries >= 0)
       pol.max_retries = r->retries;
+    else if (r->obj && r->obj->retries >= 0)
+      pol.max_retries = r->obj->retries;
     uint64_t delay = 0;
     int reason = 0;
     long st = kind == FT_ERR_NONE ? status : 0;
@@ -549,6 +625,7 @@ static void finish_attempt(ft_engine *e, ft_xfer *x, CURLcode rc) {
   res.attempts = r->attempts;
   res.elapsed_ms = (double)(now_ns() - r->first_start_ns) / 1e6;
   e->counts.done++;
+  ft_object_count(r->obj, &res);
   if (e->done)
     e->done(e->done_ud, r, &res);
   else
@@ -570,6 +647,7 @@ static int drain_done(ft_engine *e) {
     curl_easy_getinfo(c, CURLINFO_PRIVATE, (char **)&x);
     curl_multi_remove_handle(e->multi, c);
     e->active--;
+    ft_object_finish(x->req->obj);
     finish_attempt(e, x, rc);
     n++;
   }
@@ -620,12 +698,22 @@ int ft_engine_new(ft_engine **out, uv_loop_t *loop, const ft_config *cfg) {
     e->loop = &e->own_loop;
     e->owns_loop = 1;
   }
+  rc = ft_tree_new(&e->tree);
+  if (rc != 0)
+    goto fail;
   if (cfg->rps > 0) {
-    rc = ft_limiter_new(&e->limiter, cfg->rps,
-                        (uint64_t)(cfg->window_ms * 1e6));
+    ft_obj_settings root;
+    memset(&root, 0, sizeof(root));
+    root.has_rps = 1;
+    root.rps = cfg->rps;
+    root.window_ms = cfg->window_ms;
+    rc = ft_tree_configure(e->tree, "/", &root);
     if (rc != 0)
       goto fail;
   }
+  e->max_queued = (size_t)e->cfg.concurrency * 4;
+  if (e->max_queued < 1024)
+    e->max_queued = 1024;
   rc = FT_ECURL;
   e->multi = curl_multi_init();
   if (!e->multi)
@@ -661,7 +749,7 @@ int ft_engine_new(ft_engine **out, uv_loop_t *loop, const ft_config *cfg) {
   *out = e;
   return 0;
 fail:
-  ft_limiter_free(e->limiter);
+  ft_tree_free(e->tree);
   if (e->owns_loop)
     uv_loop_close(&e->own_loop);
   free(e->user_agent);
@@ -687,11 +775,7 @@ void ft_engine_submit(ft_engine *e, ft_request *r) {
     finish_bare(e, r, FT_ERR_CANCELLED, "the run was stopped");
     return;
   }
-  if (e->ready_tail)
-    e->ready_tail->next = r;
-  else
-    e->ready_head = r;
-  e->ready_tail = r;
+  enqueue(e, r, 0);
   pump(e);
 }
 
@@ -704,9 +788,13 @@ void ft_engine_kick(ft_engine *e) {
 static int has_work(ft_engine *e) {
   if (e->stopped)
     return 0;
-  return e->active > 0 || e->nheap > 0 || e->ready_head ||
+  return e->active > 0 || e->nheap > 0 || e->queued > 0 || e->holds > 0 ||
          (e->source && e->source_state > 0);
 }
+
+void ft_engine_hold(ft_engine *e, int delta) { e->holds += delta; }
+
+ft_tree *ft_engine_tree(ft_engine *e) { return e->tree; }
 
 int ft_engine_run(ft_engine *e) {
   pump(e);
@@ -714,11 +802,11 @@ int ft_engine_run(ft_engine *e) {
     uv_run(e->loop, UV_RUN_ONCE);
     /* a source that said "not now" with nothing in flight would wait for
      * ever: ask it again, and stop if it still has nothing */
-    if (!e->stopped && e->active == 0 && e->nheap == 0 && !e->ready_head &&
-        e->source && e->source_state == 0) {
+    if (!e->stopped && e->active == 0 && e->nheap == 0 && e->queued == 0 &&
+        e->holds == 0 && e->source && e->source_state == 0) {
       e->source_state = 1;
       pump(e);
-      if (e->active == 0 && e->nheap == 0 && !e->ready_head)
+      if (e->active == 0 && e->nheap == 0 && e->queued == 0)
         break;
     }
   }
@@ -736,30 +824,23 @@ void ft_engine_stop(ft_engine *e) {
     ft_request *r = x->req;
     curl_multi_remove_handle(e->multi, x->easy);
     e->active--;
+    ft_object_finish(r->obj);
     xfer_put(e, x);
     finish_bare(e, r, FT_ERR_CANCELLED, "the run was stopped");
   }
   while (e->nheap > 0)
     finish_bare(e, heap_pop(e), FT_ERR_CANCELLED, "the run was stopped");
-  while (e->ready_head) {
-    ft_request *r = e->ready_head;
-    e->ready_head = r->next;
-    finish_bare(e, r, FT_ERR_CANCELLED, "the run was stopped");
-  }
-  e->ready_tail = NULL;
+  while (e->nrunnable > 0)
+    finish_bare(e, dequeue(e, 0), FT_ERR_CANCELLED, "the run was stopped");
 }
 
 int ft_engine_set_rate(ft_engine *e, double rps, double window_ms) {
-  int rc = 0;
-  uint64_t w = (uint64_t)(window_ms * 1e6);
-  if (rps <= 0) {
-    ft_limiter_free(e->limiter);
-    e->limiter = NULL;
-  } else if (e->limiter) {
-    rc = ft_limiter_set(e->limiter, rps, w);
-  } else {
-    rc = ft_limiter_new(&e->limiter, rps, w);
-  }
+  ft_obj_settings st;
+  memset(&st, 0, sizeof(st));
+  st.has_rps = 1;
+  st.rps = rps;
+  st.window_ms = window_ms;
+  int rc = ft_object_set(ft_tree_root(e->tree), &st);
   if (rc == 0) {
     e->cfg.rps = rps;
     e->cfg.window_ms = window_ms;
@@ -810,8 +891,9 @@ void ft_engine_free(ft_engine *e) {
     uv_run(e->loop, UV_RUN_DEFAULT);
     uv_loop_close(e->loop);
   }
-  ft_limiter_free(e->limiter);
+  ft_tree_free(e->tree);
   free(e->heap);
+  free(e->runnable);
   free(e->user_agent);
   free(e->ca_file);
   free(e);

@@ -65,6 +65,14 @@ int ft_engine_set_rate(ft_engine *e, double rps, double window_ms);
 
 uv_loop_t *ft_engine_loop(ft_engine *e);
 
+/* The object tree requests are routed into (ft_request.obj); "/" carries
+ * the engine's own rate limit. */
+struct ft_tree *ft_engine_tree(ft_engine *e);
+
+/* Outside work that should keep ft_engine_run going while nothing is in
+ * flight (a pending alarm): +1 when it starts, -1 when it is over. */
+void ft_engine_hold(ft_engine *e, int delta);
+
 typedef struct ft_engine_counts {
   uint64_t started;   /* attempts started */
   uint64_t retried;   /* attempts that were retries */

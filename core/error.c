@@ -21,6 +21,10 @@ const char *ft_strerror(int code) {
     return "value out of range";
   case FT_ENOTFOUND:
     return "not found";
+  case FT_ESQL:
+    return "sqlite error";
+  case FT_EBUSY:
+    return "resource busy or locked";
   default:
     return "unknown error";
   }

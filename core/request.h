@@ -45,6 +45,7 @@ typedef struct ft_request {
   long timeout_ms;            /* 0: the engine's default */
   int retries;                /* -1: the engine's default */
   void *udata;                /* the producer's */
+  struct ft_object *obj;      /* the object it belongs to; NULL: the root */
 
   /* engine-private */
   int attempts;

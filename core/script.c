@@ -19,6 +19,8 @@
 #include "error.h"
 #include "html.h"
 #include "lua_modules.h" /* generated: ft_lua_modules[] */
+#include "storage.h"
+#include "tree.h"
 #include "url.h"
 
 struct ft_script {
@@ -29,6 +31,11 @@ struct ft_script {
   ft_dedupe *seen;
   char *user_agent;
   int write_failed;
+  ft_tree *tree;    /* the engine's object tree, for routing and limits */
+  ft_store *store;  /* object storage, opened on first use */
+  char *state_path; /* NULL: storage in memory */
+  ft_alarm_fn alarm_fn;
+  void *alarm_ud;
 };
 
 /* ---- fetchtree.core: what Lua needs from C ------------------------------- */
@@ -133,10 +140,220 @@ static int core_write(lua_State *L) {
   return 0;
 }
 
+/* core.set_limits(name, rps, window, concurrency, retries) -> true | nil, err */
+static int core_set_limits(lua_State *L) {
+  ft_script *s = core_self(L);
+  const char *name = luaL_checkstring(L, 1);
+  int err = 0;
+  ft_object *o = s->tree ? ft_tree_get(s->tree, name, &err) : NULL;
+  if (!o) {
+    lua_pushnil(L);
+    lua_pushstring(L, s->tree ? ft_strerror(err) : "no run");
+    return 2;
+  }
+  ft_obj_settings st;
+  memset(&st, 0, sizeof(st));
+  if (!lua_isnil(L, 2)) {
+    st.has_rps = 1;
+    st.rps = luaL_checknumber(L, 2);
+    st.window_ms = luaL_optnumber(L, 3, 1000);
+  }
+  if (!lua_isnil(L, 4)) {
+    st.has_concurrency = 1;
+    st.concurrency = (int)luaL_checknumber(L, 4);
+  }
+  if (!lua_isnil(L, 5)) {
+    st.has_retries = 1;
+    st.retries = (int)luaL_checknumber(L, 5);
+  }
+  int rc = ft_object_set(o, &st);
+  if (rc != 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, ft_strerror(rc));
+    return 2;
+  }
+  if (s->alarm_fn)
+    s->alarm_fn(s->alarm_ud, 0, 0); /* limits changed: let the engine look */
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* core.after(id, ms): ask the host to call fetchtree.crawl.alarm(id) */
+static int core_after(lua_State *L) {
+  ft_script *s = core_self(L);
+  lua_Number id = luaL_checknumber(L, 1);
+  lua_Number ms = luaL_checknumber(L, 2);
+  if (!s->alarm_fn)
+    return luaL_error(L, "alarms are not available here");
+  s->alarm_fn(s->alarm_ud, (uint64_t)id, ms < 0 ? 0 : (uint64_t)ms);
+  return 0;
+}
+
+static ft_store *core_store(lua_State *L, ft_script *s) {
+  if (!s->store) {
+    char err[512];
+    if (ft_store_open(&s->store, s->state_path, err, sizeof(err)) != 0)
+      luaL_error(L, "storage: %s", err);
+  }
+  return s->store;
+}
+
+static int core_store_get(lua_State *L) {
+  ft_script *s = core_self(L);
+  ft_store *st = core_store(L, s);
+  char *val = NULL;
+  size_t len = 0;
+  int rc = ft_store_get(st, luaL_checkstring(L, 1), luaL_checkstring(L, 2),
+                        &val, &len);
+  if (rc == FT_ENOTFOUND) {
+    lua_pushnil(L);
+    return 1;
+  }
+  if (rc != 0)
+    return luaL_error(L, "storage: %s", ft_store_errmsg(st));
+  lua_pushlstring(L, val, len);
+  free(val);
+  return 1;
+}
+
+static int core_store_put(lua_State *L) {
+  ft_script *s = core_self(L);
+  ft_store *st = core_store(L, s);
+  size_t len;
+  const char *v = luaL_checklstring(L, 3, &len);
+  if (ft_store_put(st, luaL_checkstring(L, 1), luaL_checkstring(L, 2), v,
+                   len) != 0)
+    return luaL_error(L, "storage: %s", ft_store_errmsg(st));
+  return 0;
+}
+
+static int core_store_delete(lua_State *L) {
+  ft_script *s = core_self(L);
+  ft_store *st = core_store(L, s);
+  if (ft_store_delete(st, luaL_checkstring(L, 1), luaL_checkstring(L, 2)) !=
+      0)
+    return luaL_error(L, "storage: %s", ft_store_errmsg(st));
+  return 0;
+}
+
+static int list_row(void *ud, const char *key, const void *val, size_t len) {
+  lua_State *L = ud;
+  int n = (int)lua_objlen(L, -1);
+  lua_pushstring(L, key);
+  lua_rawseti(L, -2, n + 1);
+  lua_pushlstring(L, val, len);
+  lua_rawseti(L, -2, n + 2);
+  return 0;
+}
+
+/* core.store_list(obj, prefix, limit) -> { key1, value1, key2, ... } */
+static int core_store_list(lua_State *L) {
+  ft_script *s = core_self(L);
+  ft_store *st = core_store(L, s);
+  const char *obj = luaL_checkstring(L, 1);
+  const char *prefix = luaL_optstring(L, 2, NULL);
+  int limit = (int)luaL_optnumber(L, 3, 0);
+  lua_newtable(L);
+  if (ft_store_list(st, obj, prefix, limit, list_row, L) != 0)
+    return luaL_error(L, "storage: %s", ft_store_errmsg(st));
+  return 1;
+}
+
+static int sql_row(void *ud, int ncols, const char *const *names,
+                   const ft_sql_value *vals) {
+  lua_State *L = ud;
+  int n = (int)lua_objlen(L, -1);
+  lua_createtable(L, 0, ncols);
+  for (int i = 0; i < ncols; i++) {
+    switch (vals[i].type) {
+    case FT_SQL_INT:
+      lua_pushnumber(L, (lua_Number)vals[i].i);
+      break;
+    case FT_SQL_REAL:
+      lua_pushnumber(L, vals[i].r);
+      break;
+    case FT_SQL_TEXT:
+    case FT_SQL_BLOB:
+      lua_pushlstring(L, vals[i].s, vals[i].len);
+      break;
+    default:
+      lua_pushnil(L);
+    }
+    lua_setfield(L, -2, names[i]);
+  }
+  lua_rawseti(L, -2, n + 1);
+  return 0;
+}
+
+/* core.store_sql(obj, query, args...) -> rows, changes | nil, err */
+static int core_store_sql(lua_State *L) {
+  ft_script *s = core_self(L);
+  ft_store *st = core_store(L, s);
+  const char *obj = luaL_checkstring(L, 1);
+  const char *query = luaL_checkstring(L, 2);
+  int nargs = lua_gettop(L) - 2;
+  ft_sql_value args[32];
+  if (nargs > 32)
+    return luaL_error(L, "sql: at most 32 arguments");
+  for (int i = 0; i < nargs; i++) {
+    int idx = i + 3;
+    memset(&args[i], 0, sizeof(args[i]));
+    switch (lua_type(L, idx)) {
+    case LUA_TNUMBER: {
+      lua_Number v = lua_tonumber(L, idx);
+      if (v == (lua_Number)(int64_t)v) {
+        args[i].type = FT_SQL_INT;
+        args[i].i = (int64_t)v;
+      } else {
+        args[i].type = FT_SQL_REAL;
+        args[i].r = v;
+      }
+      break;
+    }
+    case LUA_TSTRING:
+      args[i].type = FT_SQL_TEXT;
+      args[i].s = lua_tolstring(L, idx, &args[i].len);
+      break;
+    case LUA_TBOOLEAN:
+      args[i].type = FT_SQL_INT;
+      args[i].i = lua_toboolean(L, idx);
+      break;
+    case LUA_TNIL:
+      args[i].type = FT_SQL_NULL;
+      break;
+    default:
+      return luaL_error(L, "sql: argument %d must be a string, number, "
+                           "boolean or nil", i + 1);
+    }
+  }
+  char err[512];
+  int64_t changes = 0;
+  lua_newtable(L);
+  if (ft_store_sql(st, obj, query, args, nargs, sql_row, L, &changes, err,
+                   sizeof(err)) != 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+    return 2;
+  }
+  lua_pushnumber(L, (lua_Number)changes);
+  return 2;
+}
+
 static int open_core(lua_State *L) {
   static const luaL_Reg fns[] = {
-      {"resolve", core_resolve}, {"host", core_host},   {"seen", core_seen},
-      {"links", core_links},     {"xpath", core_xpath}, {"write", core_write},
+      {"resolve", core_resolve},
+      {"host", core_host},
+      {"seen", core_seen},
+      {"links", core_links},
+      {"xpath", core_xpath},
+      {"write", core_write},
+      {"set_limits", core_set_limits},
+      {"after", core_after},
+      {"store_get", core_store_get},
+      {"store_put", core_store_put},
+      {"store_delete", core_store_delete},
+      {"store_list", core_store_list},
+      {"store_sql", core_store_sql},
       {NULL, NULL}};
   lua_createtable(L, 0, 6);
   for (const luaL_Reg *f = fns; f->name; f++) {
@@ -209,6 +426,8 @@ void ft_script_free(ft_script *s) {
     return;
   lua_close(s->L);
   ft_dedupe_free(s->seen);
+  ft_store_close(s->store);
+  free(s->state_path);
   free(s->user_agent);
   free(s);
 }
@@ -431,6 +650,15 @@ int ft_script_crawl_load(ft_script *s, const char *path, char **args,
     cfg->user_agent = s->user_agent;
   }
   lua_pop(L, 1);
+  lua_getfield(L, t, "state");
+  if (lua_isstring(L, -1)) {
+    if (ft_script_set_state(s, lua_tostring(L, -1)) != 0) {
+      snprintf(err, errlen, "out of memory");
+      goto cleanup;
+    }
+    info->has_state = 1;
+  }
+  lua_pop(L, 1);
   lua_getfield(L, t, "has_on_response");
   info->has_on_response = lua_toboolean(L, -1);
   lua_getfield(L, t, "has_on_error");
@@ -447,7 +675,7 @@ int ft_script_crawl_next(ft_script *s, ft_request **out, char *err,
   lua_State *L = s->L;
   int top = lua_gettop(L);
   int rc;
-  if (crawl_call(s, "next", 0, 6, err, errlen) != 0)
+  if (crawl_call(s, "next", 0, 7, err, errlen) != 0)
     return FT_ELUA;
   if (lua_isnil(L, top + 1)) {
     const char *what = lua_tostring(L, top + 2);
@@ -470,6 +698,10 @@ int ft_script_crawl_next(ft_script *s, ft_request **out, char *err,
     return FT_ELUA; /* not FT_ENOMEM: -1 already means "done" here */
   }
   r->index = (uint64_t)lua_tonumber(L, top + 1);
+  if (s->tree && lua_isstring(L, top + 7)) {
+    int e = 0;
+    r->obj = ft_tree_get(s->tree, lua_tostring(L, top + 7), &e);
+  }
   lua_settop(L, top);
   *out = r;
   return 1;
@@ -514,4 +746,67 @@ int ft_script_crawl_done(ft_script *s, const ft_request *req,
   set_num(L, "attempts", res->attempts);
   set_str(L, "url", req->url);
   return crawl_call(s, "failure", 2, 0, err, errlen);
+}
+
+void ft_script_set_tree(ft_script *s, ft_tree *tree) { s->tree = tree; }
+
+void ft_script_set_alarm_fn(ft_script *s, ft_alarm_fn fn, void *ud) {
+  s->alarm_fn = fn;
+  s->alarm_ud = ud;
+}
+
+int ft_script_set_state(ft_script *s, const char *path) {
+  free(s->state_path);
+  s->state_path = path ? strdup(path) : NULL;
+  return path && !s->state_path ? FT_ENOMEM : 0;
+}
+
+int ft_script_crawl_objects(ft_script *s, ft_tree *tree, char *err,
+                            size_t errlen) {
+  lua_State *L = s->L;
+  int top = lua_gettop(L);
+  int rc = 0;
+  if (crawl_call(s, "object_settings", 0, 1, err, errlen) != 0)
+    return FT_ELUA;
+  size_t n = lua_objlen(L, top + 1);
+  for (size_t i = 1; i <= n && rc == 0; i++) {
+    lua_rawgeti(L, top + 1, (int)i);
+    ft_obj_settings st;
+    memset(&st, 0, sizeof(st));
+    lua_getfield(L, -1, "pattern");
+    const char *pattern = lua_tostring(L, -1);
+    lua_getfield(L, -2, "rps");
+    if (lua_isnumber(L, -1)) {
+      st.has_rps = 1;
+      st.rps = lua_tonumber(L, -1);
+    }
+    lua_getfield(L, -3, "window");
+    st.window_ms = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : 1000;
+    lua_getfield(L, -4, "concurrency");
+    if (lua_isnumber(L, -1)) {
+      st.has_concurrency = 1;
+      st.concurrency = (int)lua_tonumber(L, -1);
+    }
+    lua_getfield(L, -5, "retries");
+    if (lua_isnumber(L, -1)) {
+      st.has_retries = 1;
+      st.retries = (int)lua_tonumber(L, -1);
+    }
+    rc = ft_tree_configure(tree, pattern ? pattern : "", &st);
+    if (rc != 0)
+      snprintf(err, errlen, "objects: bad pattern '%s': %s",
+               pattern ? pattern : "?", ft_strerror(rc));
+    lua_settop(L, top + 1);
+  }
+  lua_settop(L, top);
+  return rc;
+}
+
+int ft_script_alarm(ft_script *s, uint64_t id, char *err, size_t errlen) {
+  lua_pushnumber(s->L, (lua_Number)id);
+  return crawl_call(s, "alarm", 1, 0, err, errlen);
+}
+
+int ft_script_commit(ft_script *s) {
+  return s->store ? ft_store_commit(s->store) : 0;
 }

@@ -3,6 +3,7 @@
 #define FT_SCRIPT_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "request.h"
@@ -32,6 +33,7 @@ struct ft_config;
 typedef struct ft_crawl_info {
   int has_on_response; /* C writes default records when the spec has none */
   int has_on_error;
+  int has_state;       /* the spec named a state database */
 } ft_crawl_info;
 
 /* Records and obj:emit output go to out. */
@@ -57,5 +59,31 @@ int ft_script_crawl_next(ft_script *s, ft_request **out, char *err,
  * fetchtree's own Lua code (message in err). */
 int ft_script_crawl_done(ft_script *s, const ft_request *req,
                          const ft_response *res, char *err, size_t errlen);
+
+/* ---- objects, alarms and storage -------------------------------------- */
+
+struct ft_tree;
+
+/* Requests are routed into tree (obj:set_limits acts on it too). */
+void ft_script_set_tree(ft_script *s, struct ft_tree *tree);
+
+/* Apply the spec's `objects` limits to tree. Returns 0 or a negative code
+ * with a message. */
+int ft_script_crawl_objects(ft_script *s, struct ft_tree *tree, char *err,
+                            size_t errlen);
+
+/* obj:after(ms, fn) asks the host, through fn(ud, id, ms), to call
+ * ft_script_alarm(s, id) in ms milliseconds. id 0 is not an alarm but a
+ * nudge: limits changed, the engine should look again. */
+typedef void (*ft_alarm_fn)(void *ud, uint64_t id, uint64_t ms);
+void ft_script_set_alarm_fn(ft_script *s, ft_alarm_fn fn, void *ud);
+int ft_script_alarm(ft_script *s, uint64_t id, char *err, size_t errlen);
+
+/* Object storage lives in the SQLite database at path (NULL: in memory),
+ * opened on first use. */
+int ft_script_set_state(ft_script *s, const char *path);
+
+/* Commit storage writes made since the last commit. */
+int ft_script_commit(ft_script *s);
 
 #endif

@@ -36,6 +36,8 @@ end
 
 -- ---- requests -----------------------------------------------------------
 
+local route_of -- which object a request belongs to (see objects, below)
+
 -- Queue a request table at depth; a relative URL is resolved against base.
 -- Returns true, or false and a reason.
 local function enqueue(t, depth, base)
@@ -61,10 +63,13 @@ local function enqueue(t, depth, base)
   if dd and not core.seen(method or "GET", norm, body) then
     return false, "already fetched"
   end
+  local ok, name = pcall(route_of, t, norm)
   next_id = next_id + 1
   q_tail = q_tail + 1
   queue[q_tail] = { id = next_id - 1, url = norm, method = method, headers = headers,
-                    body = body, meta = meta, depth = depth }
+                    body = body, meta = meta, depth = depth, obj = ok and name or nil,
+                    bad = not ok and ("route: " .. tostring(name)) or nil,
+                    bad_kind = not ok and "script" or nil }
   return true
 end
 
@@ -104,27 +109,148 @@ local function error_record(entry, status, err, attempts)
   core.write(encode(rec) .. "\n")
 end
 
--- ---- the object handlers run in -------------------------------------------
+-- ---- objects ----------------------------------------------------------------
+-- Every request belongs to one object, named by a path ("/host/example.com"
+-- is a child of "/host", a child of "/"). The C tree enforces the limits;
+-- here live each object's Lua face: state, storage, handlers, alarms.
 
 local Obj = {}
 Obj.__index = Obj
 
+local objects = {}    -- name -> obj
+local patterns = {}   -- { pattern, lua = Lua pattern, cfg } in spec order
+local alarms, next_alarm = {}, 0
+
+local function pattern_to_lua(p)
+  if p == "/" then return "^/$" end
+  local parts = {}
+  for seg in p:gmatch("/([^/]*)") do
+    if seg == "*" then
+      parts[#parts + 1] = "/[^/]+"
+    else
+      parts[#parts + 1] = "/" .. seg:gsub("[%^%$%(%)%%%.%[%]%*%+%-%?]", "%%%0")
+    end
+  end
+  return "^" .. table.concat(parts) .. "$"
+end
+
+local function parent_name(name)
+  if name == "/" then return nil end
+  local p = name:match("^(.*)/[^/]*$")
+  if p == "" then p = "/" end
+  return p
+end
+
+-- Storage values keep their Lua type: a tag byte, then the payload.
+local function pack(v)
+  local t = type(v)
+  if t == "string" then return "s" .. v end
+  if t == "number" then return "n" .. string.format("%.17g", v) end
+  if t == "boolean" then return v and "b1" or "b0" end
+  if t == "table" then return "t" .. cjson.encode(v) end
+  error("storage values are strings, numbers, booleans or tables of them, got " .. t, 3)
+end
+
+local function unpack_value(b)
+  if b == nil then return nil end
+  local tag, rest = b:sub(1, 1), b:sub(2)
+  if tag == "s" then return rest end
+  if tag == "n" then return tonumber(rest) end
+  if tag == "b" then return rest == "1" end
+  if tag == "t" then return cjson.decode(rest) end
+  return nil
+end
+
+local Storage = {}
+Storage.__index = Storage
+
+local function check_key(k)
+  if type(k) ~= "string" then error("storage keys are strings, got " .. type(k), 3) end
+end
+
+function Storage:get(k) check_key(k); return unpack_value(core.store_get(self._name, k)) end
+function Storage:put(k, v) check_key(k); core.store_put(self._name, k, pack(v)) end
+function Storage:delete(k) check_key(k); core.store_delete(self._name, k) end
+function Storage:list(o)
+  o = o or {}
+  local rows = core.store_list(self._name, o.prefix, o.limit or 0)
+  local out = {}
+  for i = 1, #rows, 2 do out[#out + 1] = { key = rows[i], value = unpack_value(rows[i + 1]) } end
+  return out
+end
+-- SQL on the object's own tables: write a table name as {name}.
+function Storage:sql(query, ...)
+  if type(query) ~= "string" then error("sql(query, ...): query must be a string", 2) end
+  local rows, changes = core.store_sql(self._name, query, ...)
+  if rows == nil then error("sql: " .. tostring(changes), 2) end
+  return rows, changes
+end
+
+local function get_obj(name)
+  local o = objects[name]
+  if o then return o end
+  local pn = parent_name(name)
+  local parent = pn and get_obj(pn) or nil
+  local h = parent and { on_response = parent._h.on_response, on_error = parent._h.on_error }
+            or { on_response = spec.on_response, on_error = spec.on_error }
+  for _, pt in ipairs(patterns) do
+    if name:match(pt.lua) then
+      if pt.cfg.on_response then h.on_response = pt.cfg.on_response end
+      if pt.cfg.on_error then h.on_error = pt.cfg.on_error end
+    end
+  end
+  o = setmetatable({ name = name, parent = parent, state = {}, _h = h,
+                     storage = setmetatable({ _name = name }, Storage) }, Obj)
+  objects[name] = o
+  return o
+end
+
 function Obj:fetch(t)
   if getmetatable(self) ~= Obj then error("use obj:fetch{...}, not obj.fetch", 2) end
-  return enqueue(t, (self._depth or 0) + 1, self._base)
+  return enqueue(t, (self._depth or -1) + 1, self._base)
 end
 
 function Obj:emit(rec)
   write_record(rec, self._entry or { id = null, depth = null, url = null }, nil)
 end
 
-local root = setmetatable({ name = "/", state = {}, parent = nil }, Obj)
+-- Run fn(obj) after ms milliseconds (an alarm). Returns its id.
+function Obj:after(ms, fn)
+  if type(ms) ~= "number" or ms < 0 then error("obj:after(ms, fn): ms must be a number >= 0", 2) end
+  if type(fn) ~= "function" then error("obj:after(ms, fn): fn must be a function", 2) end
+  next_alarm = next_alarm + 1
+  alarms[next_alarm] = { fn = fn, obj = self }
+  core.after(next_alarm, ms)
+  return next_alarm
+end
+
+-- Change this object's limits live: rps, window, concurrency, retries.
+function Obj:set_limits(t)
+  if type(t) ~= "table" then error("obj:set_limits{...} takes a table", 2) end
+  local ok, err = core.set_limits(self.name, t.rps, t.window, t.concurrency, t.retries)
+  if not ok then error("set_limits: " .. tostring(err), 2) end
+  return true
+end
 
 local function obj_for(entry, base)
-  root._depth = entry.depth
-  root._entry = entry
-  root._base = base or entry.url
-  return root
+  local o = get_obj(entry.obj or "/")
+  o._depth = entry.depth
+  o._entry = entry
+  o._base = base or entry.url
+  return o
+end
+
+-- Which object a request belongs to: the spec's route(req), else by host.
+route_of = function(t, url)
+  if spec.route then
+    local name = spec.route(t)
+    if type(name) ~= "string" or not (name == "/" or name:match("^/[^/]") and not name:find("//", 1, true)
+                                      and name:sub(-1) ~= "/") then
+      error("route() must return an object name such as /host/example.com, got " .. tostring(name), 0)
+    end
+    return name
+  end
+  return "/host/" .. (core.host(url) or "unknown")
 end
 
 -- ---- responses ----------------------------------------------------------
@@ -178,7 +304,7 @@ local fields = {
   backoff_cap = "number", max_retry_after = "number", max_depth = "number",
   user_agent = "string", retry_on = "table", allow_hosts = "table",
   dedupe = "boolean", start = "function", on_response = "function",
-  on_error = "function",
+  on_error = "function", route = "function", objects = "table", state = "string",
 }
 
 -- Load the script at path with the script arguments args (a list) and
@@ -191,6 +317,17 @@ function M.load(path, args, o)
   local a = { [0] = path }
   for i, v in ipairs(args) do a[i] = v end
   _G.arg = a
+  -- the script's view of fetchtree (grows into the full module)
+  local unique = 0
+  _G.ft = _G.ft or {}
+  _G.ft.unique_name = function(prefix)
+    prefix = prefix or ""
+    if type(prefix) ~= "string" or (prefix ~= "" and not prefix:match("^/[^/]")) or prefix:sub(-1) == "/" then
+      error("ft.unique_name(prefix): prefix must be an object name such as /jobs", 2)
+    end
+    unique = unique + 1
+    return string.format("%s/u%d", prefix, unique)
+  end
   local dir = path:match("^(.*)/[^/]*$")
   if dir then package.path = dir .. "/?.lua;" .. package.path end
   local ok, s = xpcall(chunk, traceback)
@@ -212,7 +349,24 @@ function M.load(path, args, o)
     allow_hosts = {}
     for _, h in ipairs(s.allow_hosts) do allow_hosts[tostring(h):lower()] = true end
   end
-  keep_entries = s.on_response ~= nil or s.on_error ~= nil
+  local any_response, any_error = s.on_response ~= nil, s.on_error ~= nil
+  if s.objects then
+    for pattern, cfg in pairs(s.objects) do
+      if type(pattern) ~= "string" or not (pattern == "/" or pattern:match("^/[^/]")) or type(cfg) ~= "table" then
+        error(path .. ": objects wants { [\"/pattern/*\"] = { rps = ..., ... } }", 0)
+      end
+      patterns[#patterns + 1] = { pattern = pattern, lua = pattern_to_lua(pattern), cfg = cfg }
+      any_response = any_response or cfg.on_response ~= nil
+      any_error = any_error or cfg.on_error ~= nil
+    end
+    -- a stable order: fewer wildcards first, so the more specific wins
+    table.sort(patterns, function(a, b)
+      local wa, wb = select(2, a.pattern:gsub("%*", "")), select(2, b.pattern:gsub("%*", ""))
+      if wa ~= wb then return wa > wb end
+      return a.pattern < b.pattern
+    end)
+  end
+  keep_entries = any_response or any_error
   start_co = coroutine.create(function()
     s.start(function(t)
       if enqueue(t, 0) then coroutine.yield() end
@@ -231,8 +385,35 @@ function M.load(path, args, o)
     host_connections = s.host_connections, backoff_base = s.backoff_base,
     backoff_cap = s.backoff_cap, max_retry_after = s.max_retry_after,
     user_agent = s.user_agent, retry_on = retry_on,
-    has_on_response = s.on_response ~= nil, has_on_error = s.on_error ~= nil,
+    has_on_response = any_response, has_on_error = any_error, state = s.state,
   }
+end
+
+-- The limits of spec.objects, for the C tree: a list of
+-- { pattern, rps, window, concurrency, retries }.
+function M.object_settings()
+  local out = {}
+  for _, pt in ipairs(patterns) do
+    local c = pt.cfg
+    out[#out + 1] = { pattern = pt.pattern, rps = c.rps, window = c.window,
+                      concurrency = c.concurrency, retries = c.retries }
+  end
+  return out
+end
+
+-- An alarm set with obj:after has fired.
+function M.alarm(id)
+  local a = alarms[id]
+  alarms[id] = nil
+  if not a then return end
+  local o = a.obj
+  o._depth, o._entry, o._base = -1, nil, nil
+  local ok, err = xpcall(function() write_result(a.fn(o), { id = null, depth = null, url = null }, nil) end,
+                         traceback)
+  if not ok then
+    local msg = type(err) == "string" and err:match("^[^\n]*") or tostring(err)
+    core.write(encode({ object = o.name, error = { kind = "script", message = msg, traceback = err } }) .. "\n")
+  end
 end
 
 -- The next request to start: id, url, method, headers, body, meta_json.
@@ -246,17 +427,18 @@ function M.next()
       queue[q_head] = nil
       q_head = q_head + 1
       if e.bad then
+        local kind = e.bad_kind or "url"
         if keep_entries then
           entries[e.id] = e
-          M.failure(e.id, { kind = "url", message = e.bad, attempts = 0 })
+          M.failure(e.id, { kind = kind, message = e.bad, attempts = 0 })
         else
-          error_record(e, nil, { kind = "url", message = e.bad })
+          error_record(e, nil, { kind = kind, message = e.bad })
         end
       else
         if keep_entries then entries[e.id] = e end
         local meta_json
         if not keep_entries and e.meta ~= nil then meta_json = encode(e.meta) end
-        return e.id, e.url, e.method, e.headers, e.body, meta_json
+        return e.id, e.url, e.method, e.headers, e.body, meta_json, e.obj
       end
     elseif start_co then
       local ok, err = coroutine.resume(start_co)
@@ -281,7 +463,16 @@ function M.response(id, res)
   setmetatable(res, Res)
   res.request = entry
   local ok, err = xpcall(function()
-    write_result(spec.on_response(res, obj_for(entry, res.url)), entry, res)
+    local o = obj_for(entry, res.url)
+    local h = o._h.on_response
+    if not h then -- this object has no handler: the default record
+      return core.write(encode({
+        index = entry.id, url = entry.url, final_url = res.url ~= entry.url and res.url or nil,
+        status = res.status, headers = res.headers, body = res.body,
+        attempts = res.attempts, elapsed_ms = res.elapsed_ms, error = null, meta = entry.meta,
+      }) .. "\n")
+    end
+    write_result(h(res, o), entry, res)
   end, traceback)
   if not ok then
     local msg = type(err) == "string" and err:match("^[^\n]*") or tostring(err)
@@ -293,12 +484,14 @@ end
 function M.failure(id, err)
   local entry = entries[id]
   entries[id] = nil
-  if not spec.on_error then
+  local o = obj_for(entry)
+  local h = o._h.on_error
+  if not h then
     return error_record(entry, err.status,
       { kind = err.kind, message = err.message, cause = err.cause }, err.attempts)
   end
   local ok, e = xpcall(function()
-    write_result(spec.on_error(err, entry, obj_for(entry)), entry, nil)
+    write_result(h(err, entry, o), entry, nil)
   end, traceback)
   if not ok then
     local msg = type(e) == "string" and e:match("^[^\n]*") or tostring(e)

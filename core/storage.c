@@ -1,0 +1,1232 @@
+/* storage.c - fetchtree's durable state in SQLite: object storage, object SQL
+ * tables and the run journal (the design note is in storage.h). */
+#include "storage.h"
+
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+#define STORE_APP_ID 0x46547374 /* PRAGMA application_id: "FTst" */
+#define STORE_SCHEMA 1          /* ft_info 'schema_version' this build reads */
+#define STORE_BUSY_MS 5000      /* wait this long for another writer's lock */
+#define NAME_MAX_LEN 64         /* longest name accepted in {name} */
+#define PREFIX_LEN 19           /* "o_" + 16 hex + "_" */
+
+static const char schema_sql[] =
+    "CREATE TABLE ft_info(key TEXT PRIMARY KEY, val TEXT NOT NULL)"
+    " WITHOUT ROWID;"
+    "CREATE TABLE ft_kv(obj TEXT NOT NULL, key TEXT NOT NULL,"
+    " val BLOB NOT NULL, PRIMARY KEY (obj, key));"
+    "CREATE TABLE ft_pending(id INTEGER PRIMARY KEY, req BLOB NOT NULL);"
+    "CREATE TABLE ft_seen(key BLOB PRIMARY KEY) WITHOUT ROWID;"
+    "CREATE TABLE ft_meta(key TEXT PRIMARY KEY, val TEXT NOT NULL)"
+    " WITHOUT ROWID;"
+    "INSERT INTO ft_info VALUES ('format', 'fetchtree state'),"
+    " ('schema_version', '1');"
+    "PRAGMA application_id = 1179939700;"; /* STORE_APP_ID */
+
+/* ---- prepared statements, one cached per kind --------------------------- */
+
+enum {
+  ST_BEGIN,
+  ST_COMMIT,
+  ST_KV_GET,
+  ST_KV_PUT,
+  ST_KV_DEL,
+  ST_KV_FROM,  /* keys >= lo */
+  ST_KV_RANGE, /* keys >= lo and < hi */
+  ST_PEND_ADD,
+  ST_PEND_TAKE,
+  ST_PEND_GET,
+  ST_PEND_DONE,
+  ST_PEND_COUNT,
+  ST_SEEN_ADD,
+  ST_SEEN_EACH,
+  ST_META_GET,
+  ST_META_SET,
+  ST_COUNT_
+};
+
+static const char *const stmt_sql[ST_COUNT_] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_KV_GET] = "SELECT val FROM ft_kv WHERE obj = ?1 AND key = ?2",
+    [ST_KV_PUT] = "INSERT INTO ft_kv(obj, key, val) VALUES (?1, ?2, ?3)"
+                  " ON CONFLICT(obj, key) DO UPDATE SET val = excluded.val",
+    [ST_KV_DEL] = "DELETE FROM ft_kv WHERE obj = ?1 AND key = ?2",
+    [ST_KV_FROM] = "SELECT key, val FROM ft_kv WHERE obj = ?1 AND key >= ?2"
+                   " ORDER BY key LIMIT ?3",
+    [ST_KV_RANGE] = "SELECT key, val FROM ft_kv WHERE obj = ?1 AND key >= ?2"
+                    " AND key < ?4 ORDER BY key LIMIT ?3",
+    [ST_PEND_ADD] = "INSERT INTO ft_pending(id, req) VALUES (?1, ?2)",
+    [ST_PEND_TAKE] = "SELECT id, req FROM ft_pending WHERE id >= ?1"
+                     " ORDER BY id LIMIT ?2",
+    [ST_PEND_GET] = "SELECT req FROM ft_pending WHERE id = ?1",
+    [ST_PEND_DONE] = "DELETE FROM ft_pending WHERE id = ?1",
+    [ST_PEND_COUNT] = "SELECT count(*) FROM ft_pending",
+    [ST_SEEN_ADD] = "INSERT OR IGNORE INTO ft_seen(key) VALUES (?1)",
+    [ST_SEEN_EACH] = "SELECT key FROM ft_seen",
+    [ST_META_GET] = "SELECT val FROM ft_meta WHERE key = ?1",
+    [ST_META_SET] = "INSERT INTO ft_meta(key, val) VALUES (?1, ?2)"
+                    " ON CONFLICT(key) DO UPDATE SET val = excluded.val",
+};
+
+/* The authorizer's state while one ft_store_sql statement is prepared or
+ * stepped (s->auth points to it; NULL otherwise, which allows everything). */
+typedef struct auth_ctx {
+  const char *prefix; /* "o_<16 hex>_" of the object */
+  int ddl, dml;       /* a schema change / a top-level write was authorized */
+  int denied;         /* reason holds why the statement was refused */
+  char reason[256];
+} auth_ctx;
+
+struct ft_store {
+  sqlite3 *db;
+  sqlite3_stmt *st[ST_COUNT_]; /* prepared on first use */
+  auth_ctx *auth;
+  /* pending_take: ids <= take_cursor were handed out (once taken_any);
+   * late holds, sorted, ids added at or below the cursor afterwards. */
+  int taken_any;
+  int64_t take_cursor;
+  int64_t *late;
+  size_t late_n, late_cap;
+  int64_t pending_n; /* rows in ft_pending, valid when pending_ok */
+  int pending_ok;
+  char errmsg[512];
+};
+
+/* ---- errors ------------------------------------------------------------- */
+
+static int map_rc(int rc) {
+  switch (rc & 0xff) {
+  case SQLITE_NOMEM:
+    return FT_ENOMEM;
+  case SQLITE_BUSY:
+  case SQLITE_LOCKED:
+    return FT_EBUSY;
+  case SQLITE_IOERR:
+  case SQLITE_FULL:
+  case SQLITE_CANTOPEN:
+  case SQLITE_READONLY:
+  case SQLITE_PROTOCOL:
+    return FT_EIO;
+  case SQLITE_CONSTRAINT:
+  case SQLITE_MISMATCH:
+  case SQLITE_RANGE:
+  case SQLITE_TOOBIG:
+    return FT_EINVAL;
+  default:
+    return FT_ESQL;
+  }
+}
+
+/* Formats the message of a failure into s->errmsg and returns code. */
+static int set_err(ft_store *s, int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(s->errmsg, sizeof s->errmsg, fmt, ap);
+  va_end(ap);
+  return code;
+}
+
+/* Records SQLite's message for the failure rc and returns the ft_err. When
+ * SQLite rolled the batch back by itself, the cached frontier size is
+ * recounted on next use. */
+static int sq_fail(ft_store *s, int rc) {
+  set_err(s, 0, "%s", sqlite3_errmsg(s->db));
+  if (sqlite3_get_autocommit(s->db))
+    s->pending_ok = 0;
+  return map_rc(rc);
+}
+
+static void copy_err(char *err, size_t errlen, const char *msg) {
+  if (err != NULL && errlen > 0)
+    snprintf(err, errlen, "%s", msg);
+}
+
+const char *ft_store_errmsg(const ft_store *s) {
+  return s != NULL ? s->errmsg : "";
+}
+
+/* ---- statement cache and batching --------------------------------------- */
+
+/* Gets the statement of `kind`: the cached one, or, when a caller up the
+ * stack is still iterating it (a callback re-entered the store), a fresh one
+ * that stmt_put finalizes. */
+static int stmt_get(ft_store *s, int kind, sqlite3_stmt **out) {
+  sqlite3_stmt *cached = s->st[kind];
+  if (cached != NULL && !sqlite3_stmt_busy(cached)) {
+    *out = cached;
+    return 0;
+  }
+  unsigned flags = cached == NULL ? SQLITE_PREPARE_PERSISTENT : 0;
+  int rc = sqlite3_prepare_v3(s->db, stmt_sql[kind], -1, flags, out, NULL);
+  if (rc != SQLITE_OK)
+    return sq_fail(s, rc);
+  if (cached == NULL)
+    s->st[kind] = *out;
+  return 0;
+}
+
+static void stmt_put(ft_store *s, int kind, sqlite3_stmt *st) {
+  if (st == s->st[kind]) {
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+  } else {
+    sqlite3_finalize(st);
+  }
+}
+
+/* Runs a statement that returns no rows; 0 or the error. */
+static int step_done(ft_store *s, sqlite3_stmt *st) {
+  int rc = sqlite3_step(st);
+  return rc == SQLITE_DONE ? 0 : sq_fail(s, rc);
+}
+
+/* Opens the batch transaction unless one is open. */
+static int batch_begin(ft_store *s) {
+  if (!sqlite3_get_autocommit(s->db))
+    return 0;
+  sqlite3_stmt *st;
+  int rc = stmt_get(s, ST_BEGIN, &st);
+  if (rc == 0) {
+    rc = step_done(s, st);
+    stmt_put(s, ST_BEGIN, st);
+  }
+  return rc;
+}
+
+int ft_store_commit(ft_store *s) {
+  if (s == NULL)
+    return FT_EINVAL;
+  if (sqlite3_get_autocommit(s->db))
+    return 0;
+  sqlite3_stmt *st;
+  int rc = stmt_get(s, ST_COMMIT, &st);
+  if (rc == 0) {
+    rc = step_done(s, st);
+    stmt_put(s, ST_COMMIT, st);
+  }
+  return rc;
+}
+
+/* Binds len bytes as a BLOB; an empty value is an empty BLOB, never NULL.
+ * The bytes must outlive the step (every caller resets before returning). */
+static int bind_bytes(sqlite3_stmt *st, int i, const void *p, size_t len) {
+  if (len == 0)
+    return sqlite3_bind_zeroblob(st, i, 0);
+  return sqlite3_bind_blob64(st, i, p, len, SQLITE_STATIC);
+}
+
+static int bind_str(sqlite3_stmt *st, int i, const char *p, size_t len) {
+  return sqlite3_bind_text64(st, i, len > 0 ? p : "", len, SQLITE_STATIC,
+                             SQLITE_UTF8);
+}
+
+/* A malloc'd copy of column i with a NUL byte appended. */
+static int column_dup(sqlite3_stmt *st, int i, char **out, size_t *len) {
+  const void *p = sqlite3_column_blob(st, i);
+  size_t n = (size_t)sqlite3_column_bytes(st, i);
+  char *copy = malloc(n + 1);
+  if (copy == NULL)
+    return FT_ENOMEM;
+  if (n > 0)
+    memcpy(copy, p, n);
+  copy[n] = '\0';
+  *out = copy;
+  if (len != NULL)
+    *len = n;
+  return 0;
+}
+
+/* ---- opening and closing ------------------------------------------------ */
+
+/* One integer from the first row of sql. */
+static int query_int(sqlite3 *db, const char *sql, int64_t *v) {
+  sqlite3_stmt *st;
+  int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+  if (rc != SQLITE_OK)
+    return rc;
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    *v = sqlite3_column_int64(st, 0);
+    rc = SQLITE_OK;
+  } else if (rc == SQLITE_DONE) {
+    rc = SQLITE_NOTFOUND;
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+/* Inside BEGIN IMMEDIATE (so two processes opening a new file do not both
+ * create the schema): recognises our database, or creates the schema in an
+ * empty one. A foreign database is left as it was. */
+static int schema_check(ft_store *s, const char *path) {
+  int64_t app = 0, nobj = 0, ver = 0;
+  int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+  if (rc == SQLITE_OK)
+    rc = query_int(s->db, "PRAGMA application_id", &app);
+  if (rc == SQLITE_OK)
+    rc = query_int(s->db, "SELECT count(*) FROM sqlite_master", &nobj);
+  if (rc != SQLITE_OK) {
+    int code = map_rc(rc);
+    if ((rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT)
+      code = FT_EINVAL;
+    set_err(s, 0, "%s: not a fetchtree state database (%s)", path,
+            sqlite3_errmsg(s->db));
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return code;
+  }
+  int code = 0;
+  if (app == STORE_APP_ID) {
+    rc = query_int(s->db,
+                   "SELECT CAST(val AS INTEGER) FROM ft_info"
+                   " WHERE key = 'schema_version'",
+                   &ver);
+    if (rc != SQLITE_OK)
+      code = set_err(s, FT_EINVAL,
+                     "%s: not a fetchtree state database (no schema version)",
+                     path);
+    else if (ver != STORE_SCHEMA)
+      code = set_err(s, FT_EINVAL,
+                     "%s: state database schema version %lld is not supported"
+                     " (this fetchtree reads version %d)",
+                     path, (long long)ver, STORE_SCHEMA);
+  } else if (app == 0 && nobj == 0) {
+    rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+      code = sq_fail(s, rc);
+  } else {
+    code = set_err(s, FT_EINVAL,
+                   "%s: not a fetchtree state database (an SQLite database"
+                   " of another program)",
+                   path);
+  }
+  if (code == 0) {
+    rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+      code = sq_fail(s, rc);
+  }
+  if (code != 0)
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  return code;
+}
+
+static int store_auth(void *ud, int action, const char *a1, const char *a2,
+                      const char *dbname, const char *trigger);
+
+int ft_store_open(ft_store **out, const char *path, char *err,
+                  size_t errlen) {
+  if (out == NULL) {
+    copy_err(err, errlen, "ft_store_open: out is NULL");
+    return FT_EINVAL;
+  }
+  ft_store *s = calloc(1, sizeof *s);
+  if (s == NULL) {
+    copy_err(err, errlen, "out of memory");
+    return FT_ENOMEM;
+  }
+  const char *p = path != NULL ? path : ":memory:";
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+  int rc = sqlite3_open_v2(p, &s->db, flags, NULL);
+  int code = 0;
+  if (rc != SQLITE_OK) {
+    code = map_rc(rc);
+    set_err(s, 0, "%s: %s", p,
+            s->db != NULL ? sqlite3_errmsg(s->db) : "out of memory");
+  }
+  if (code == 0) {
+    sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
+    sqlite3_db_config(s->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+    code = schema_check(s, p);
+  }
+  /* Only now that the file is known to be ours: WAL, and NORMAL sync (see
+   * storage.h). A file system without WAL support keeps the rollback
+   * journal, which is just as crash-safe. */
+  if (code == 0) {
+    rc = sqlite3_exec(s->db,
+                      "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL",
+                      NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+      code = sq_fail(s, rc);
+  }
+  if (code == 0) {
+    rc = query_int(s->db, "SELECT count(*) FROM ft_pending", &s->pending_n);
+    if (rc != SQLITE_OK)
+      code = sq_fail(s, rc);
+    s->pending_ok = 1;
+  }
+  if (code == 0)
+    sqlite3_set_authorizer(s->db, store_auth, s);
+  if (code != 0) {
+    copy_err(err, errlen, s->errmsg);
+    sqlite3_close(s->db);
+    free(s);
+    return code;
+  }
+  *out = s;
+  return 0;
+}
+
+void ft_store_close(ft_store *s) {
+  if (s == NULL)
+    return;
+  if (ft_store_commit(s) != 0)
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  for (int i = 0; i < ST_COUNT_; i++)
+    sqlite3_finalize(s->st[i]);
+  sqlite3_close(s->db);
+  free(s->late);
+  free(s);
+}
+
+/* ---- key-value storage per object ---------------------------------------- */
+
+int ft_store_get(ft_store *s, const char *obj, const char *key, char **val,
+                 size_t *len) {
+  if (s == NULL || obj == NULL || key == NULL || val == NULL)
+    return FT_EINVAL;
+  *val = NULL;
+  sqlite3_stmt *st;
+  int rc = stmt_get(s, ST_KV_GET, &st);
+  if (rc != 0)
+    return rc;
+  bind_str(st, 1, obj, strlen(obj));
+  bind_str(st, 2, key, strlen(key));
+  int r = sqlite3_step(st);
+  if (r == SQLITE_ROW)
+    rc = column_dup(st, 0, val, len);
+  else if (r == SQLITE_DONE)
+    rc = FT_ENOTFOUND;
+  else
+    rc = sq_fail(s, r);
+  stmt_put(s, ST_KV_GET, st);
+  return rc;
+}
+
+int ft_store_put(ft_store *s, const char *obj, const char *key,
+                 const void *val, size_t len) {
+  if (s == NULL || obj == NULL || key == NULL || (val == NULL && len > 0))
+    return FT_EINVAL;
+  sqlite3_stmt *st;
+  int rc = batch_begin(s);
+  if (rc == 0)
+    rc = stmt_get(s, ST_KV_PUT, &st);
+  if (rc != 0)
+    return rc;
+  bind_str(st, 1, obj, strlen(obj));
+  bind_str(st, 2, key, strlen(key));
+  bind_bytes(st, 3, val, len);
+  rc = step_done(s, st);
+  stmt_put(s, ST_KV_PUT, st);
+  return rc;
+}
+
+int ft_store_delete(ft_store *s, const char *obj, const char *key) {
+  if (s == NULL || obj == NULL || key == NULL)
+    return FT_EINVAL;
+  sqlite3_stmt *st;
+  int rc = batch_begin(s);
+  if (rc == 0)
+    rc = stmt_get(s, ST_KV_DEL, &st);
+  if (rc != 0)
+    return rc;
+  bind_str(st, 1, obj, strlen(obj));
+  bind_str(st, 2, key, strlen(key));
+  rc = step_done(s, st);
+  stmt_put(s, ST_KV_DEL, st);
+  return rc;
+}
+
+/* Keys starting with prefix P are exactly the range [P, succ(P)), where
+ * succ(P) drops P's trailing 0xFF bytes and adds one to the last byte left;
+ * when P is all 0xFF bytes the range has no upper end. Keys are TEXT
+ * compared with the BINARY collation, i.e. memcmp. */
+int ft_store_list(ft_store *s, const char *obj, const char *prefix, int limit,
+                  ft_store_row_fn fn, void *ud) {
+  if (s == NULL || obj == NULL || fn == NULL)
+    return FT_EINVAL;
+  size_t plen = prefix != NULL ? strlen(prefix) : 0;
+  size_t hlen = plen;
+  while (hlen > 0 && (unsigned char)prefix[hlen - 1] == 0xFF)
+    hlen--;
+  char *hi = NULL;
+  if (hlen > 0) {
+    hi = malloc(hlen);
+    if (hi == NULL)
+      return FT_ENOMEM;
+    memcpy(hi, prefix, hlen);
+    hi[hlen - 1] = (char)((unsigned char)hi[hlen - 1] + 1);
+  }
+  int kind = hi != NULL ? ST_KV_RANGE : ST_KV_FROM;
+  sqlite3_stmt *st;
+  int rc = stmt_get(s, kind, &st);
+  if (rc != 0) {
+    free(hi);
+    return rc;
+  }
+  bind_str(st, 1, obj, strlen(obj));
+  bind_str(st, 2, prefix, plen);
+  sqlite3_bind_int(st, 3, limit > 0 ? limit : -1);
+  if (hi != NULL)
+    bind_str(st, 4, hi, hlen);
+  int r;
+  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *key = (const char *)sqlite3_column_text(st, 0);
+    const void *val = sqlite3_column_blob(st, 1);
+    size_t len = (size_t)sqlite3_column_bytes(st, 1);
+    if (fn(ud, key != NULL ? key : "", val != NULL ? val : "", len) != 0) {
+      r = SQLITE_DONE;
+      break;
+    }
+  }
+  if (r != SQLITE_DONE)
+    rc = sq_fail(s, r);
+  stmt_put(s, kind, st);
+  free(hi);
+  return rc;
+}
+
+/* ---- SQL on the object's own tables: names ------------------------------ */
+
+static uint64_t fnv1a64(const char *p) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (; *p != '\0'; p++) {
+    h ^= (unsigned char)*p;
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+static void obj_prefix(const char *obj, char buf[PREFIX_LEN + 1]) {
+  snprintf(buf, PREFIX_LEN + 1, "o_%016llx_", (unsigned long long)fnv1a64(obj));
+}
+
+static int is_name_char(int c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c >= '0' && c <= '9') || c == '_';
+}
+
+/* Characters of an SQL identifier or number (SQLite takes bytes >= 0x80 as
+ * identifier characters). */
+static int is_ident_char(int c) {
+  return is_name_char(c) || c == '$' || (unsigned char)c >= 0x80;
+}
+
+int ft_store_table_name(const char *obj, const char *name, char *buf,
+                        size_t len) {
+  if (obj == NULL || name == NULL || buf == NULL)
+    return FT_EINVAL;
+  size_t n = strlen(name);
+  if (n == 0 || n > NAME_MAX_LEN)
+    return FT_EINVAL;
+  for (size_t i = 0; i < n; i++)
+    if (!is_name_char((unsigned char)name[i]))
+      return FT_EINVAL;
+  if (len < PREFIX_LEN + n + 1)
+    return FT_ERANGE;
+  obj_prefix(obj, buf);
+  memcpy(buf + PREFIX_LEN, name, n + 1);
+  return 0;
+}
+
+/* ASCII case-insensitive "does p[0..n) start with lower-case word w". */
+static int starts_with_ci(const char *p, size_t n, const char *w) {
+  size_t wn = strlen(w);
+  if (n < wn)
+    return 0;
+  for (size_t i = 0; i < wn; i++) {
+    int c = (unsigned char)p[i];
+    if (c >= 'A' && c <= 'Z')
+      c += 'a' - 'A';
+    if (c != w[i])
+      return 0;
+  }
+  return 1;
+}
+
+static int equals_ci(const char *p, size_t n, const char *w) {
+  return n == strlen(w) && starts_with_ci(p, n, w);
+}
+
+/* SQLite's own functions whose names start with sqlite_ (harmless). */
+static int is_sqlite_function(const char *p, size_t n) {
+  static const char *const fns[] = {
+      "sqlite_version", "sqlite_source_id", "sqlite_compileoption_used",
+      "sqlite_compileoption_get", "sqlite_offset"};
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++)
+    if (equals_ci(p, n, fns[i]))
+      return 1;
+  return 0;
+}
+
+/* A growing output buffer. */
+typedef struct sbuf {
+  char *p;
+  size_t n, cap;
+  int oom;
+} sbuf;
+
+static void sb_add(sbuf *b, const char *p, size_t n) {
+  if (b->oom)
+    return;
+  if (b->n + n + 1 > b->cap) {
+    size_t cap = b->cap > 0 ? b->cap : 256;
+    while (cap < b->n + n + 1)
+      cap *= 2;
+    char *np = realloc(b->p, cap);
+    if (np == NULL) {
+      b->oom = 1;
+      return;
+    }
+    b->p = np;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->n, p, n);
+  b->n += n;
+  b->p[b->n] = '\0';
+}
+
+/* Copies query to *out with each {name} outside literals, quoted identifiers
+ * and comments replaced by "<prefix>name". Refuses (FT_EINVAL, reason in s)
+ * any literal or identifier that starts with "sqlite_": SQLite's internal
+ * tables are reachable only that way, and the authorizer must let SQLite's
+ * own accesses to them through. */
+static int sql_rewrite(ft_store *s, const char *q, const char *prefix,
+                       char **out) {
+  sbuf b = {0};
+  size_t n = strlen(q), i = 0;
+  while (i < n) {
+    int c = (unsigned char)q[i];
+    size_t j = i + 1;
+    int check = 0; /* check q[i + check_off .. j - check_end) */
+    size_t off = 0, end = 0;
+    if (c == '\'' || c == '"' || c == '`') {
+      while (j < n && !(q[j] == c && q[j + 1] != c)) /* '' is a quote */
+        j += q[j] == c ? 2 : 1;
+      j = j < n ? j + 1 : n;
+      check = 1, off = 1, end = 1;
+    } else if (c == '[') {
+      while (j < n && q[j] != ']')
+        j++;
+      j = j < n ? j + 1 : n;
+      check = 1, off = 1, end = 1;
+    } else if (c == '-' && q[j] == '-') {
+      while (j < n && q[j] != '\n')
+        j++;
+    } else if (c == '/' && q[j] == '*') {
+      const char *e = strstr(q + i + 2, "*/");
+      j = e != NULL ? (size_t)(e - q) + 2 : n;
+    } else if (c == '{') {
+      while (j < n && is_name_char((unsigned char)q[j]))
+        j++;
+      if (j > i + 1 && j - i - 1 <= NAME_MAX_LEN && q[j] == '}') {
+        sb_add(&b, "\"", 1);
+        sb_add(&b, prefix, PREFIX_LEN);
+        sb_add(&b, q + i + 1, j - i - 1);
+        sb_add(&b, "\"", 1);
+        i = j + 1;
+        continue;
+      }
+      j = i + 1; /* not a {name}: SQLite will say what it thinks */
+    } else if (c == '?' || c == ':' || c == '@' || c == '$') {
+      while (j < n && is_ident_char((unsigned char)q[j]))
+        j++;
+    } else if (is_ident_char(c)) {
+      while (j < n && is_ident_char((unsigned char)q[j]))
+        j++;
+      check = (c < '0' || c > '9') && !is_sqlite_function(q + i, j - i);
+    }
+    if (check && j - i >= off + end &&
+        starts_with_ci(q + i + off, j - i - off - end, "sqlite_")) {
+      free(b.p);
+      return set_err(s, FT_EINVAL,
+                     "not authorized: names starting with sqlite_ (SQLite's"
+                     " internal tables) may not appear in the query; pass"
+                     " such text as a bound argument");
+    }
+    sb_add(&b, q + i, j - i);
+    i = j;
+  }
+  sb_add(&b, "", 0);
+  if (b.oom) {
+    free(b.p);
+    return set_err(s, FT_ENOMEM, "out of memory");
+  }
+  *out = b.p;
+  return 0;
+}
+
+/* ---- SQL on the object's own tables: the authorizer ---------------------- */
+
+static int deny(auth_ctx *c, const char *fmt, const char *what) {
+  if (!c->denied) {
+    c->denied = 1;
+    snprintf(c->reason, sizeof c->reason, fmt, what != NULL ? what : "?");
+  }
+  return SQLITE_DENY;
+}
+
+/* SQLite's schema tables: the user cannot name them (sql_rewrite), so every
+ * access the authorizer sees is SQLite's own bookkeeping for a CREATE, DROP
+ * or ALTER; SQLite itself refuses direct writes to sqlite_master. */
+static int is_internal(const char *name) {
+  static const char *const t[] = {"sqlite_master", "sqlite_temp_master",
+                                  "sqlite_schema", "sqlite_temp_schema",
+                                  "sqlite_sequence"};
+  for (size_t i = 0; name != NULL && i < sizeof t / sizeof t[0]; i++)
+    if (equals_ci(name, strlen(name), t[i]))
+      return 1;
+  return 0;
+}
+
+/* Allows a table (index, view, trigger) name of this object only. */
+static int check_name(auth_ctx *c, const char *name) {
+  if (name == NULL || is_internal(name))
+    return SQLITE_OK;
+  if (starts_with_ci(name, strlen(name), c->prefix) && name[PREFIX_LEN] != 0)
+    return SQLITE_OK;
+  return deny(c,
+              "not authorized: \"%s\" is not one of this object's tables"
+              " (write {name} for the object's table name)",
+              name);
+}
+
+static int store_auth(void *ud, int action, const char *a1, const char *a2,
+                      const char *dbname, const char *trigger) {
+  ft_store *s = ud;
+  auth_ctx *c = s->auth;
+  if (c == NULL)
+    return SQLITE_OK; /* fetchtree's own statements */
+  switch (action) {
+  case SQLITE_SELECT:
+  case SQLITE_FUNCTION:
+  case SQLITE_RECURSIVE:
+    return SQLITE_OK;
+  case SQLITE_READ:
+    if (a1 != NULL && (equals_ci(a1, strlen(a1), "json_each") ||
+                       equals_ci(a1, strlen(a1), "json_tree")))
+      return SQLITE_OK;
+    return check_name(c, a1);
+  case SQLITE_INSERT:
+  case SQLITE_UPDATE:
+  case SQLITE_DELETE:
+    if (trigger == NULL && !is_internal(a1))
+      c->dml = 1;
+    return check_name(c, a1);
+  case SQLITE_CREATE_TABLE:
+  case SQLITE_CREATE_TEMP_TABLE:
+  case SQLITE_CREATE_VIEW:
+  case SQLITE_CREATE_TEMP_VIEW:
+  case SQLITE_DROP_TABLE:
+  case SQLITE_DROP_TEMP_TABLE:
+  case SQLITE_DROP_VIEW:
+  case SQLITE_DROP_TEMP_VIEW:
+  case SQLITE_REINDEX:
+    c->ddl = 1;
+    return check_name(c, a1);
+  case SQLITE_CREATE_INDEX:
+  case SQLITE_CREATE_TEMP_INDEX:
+  case SQLITE_DROP_INDEX:
+  case SQLITE_DROP_TEMP_INDEX:
+  case SQLITE_CREATE_TRIGGER:
+  case SQLITE_CREATE_TEMP_TRIGGER:
+  case SQLITE_DROP_TRIGGER:
+  case SQLITE_DROP_TEMP_TRIGGER:
+    c->ddl = 1; /* a1: the index or trigger, a2: its table */
+    return check_name(c, a1) == SQLITE_OK ? check_name(c, a2) : SQLITE_DENY;
+  case SQLITE_ALTER_TABLE:
+    c->ddl = 1; /* a1: the database, a2: the table */
+    return check_name(c, a2);
+  case SQLITE_CREATE_VTABLE:
+  case SQLITE_DROP_VTABLE:
+    c->ddl = 1; /* a1: the table, a2: the module */
+    if (a2 == NULL || !(equals_ci(a2, strlen(a2), "fts5") ||
+                        equals_ci(a2, strlen(a2), "fts4") ||
+                        equals_ci(a2, strlen(a2), "fts3") ||
+                        equals_ci(a2, strlen(a2), "rtree")))
+      return deny(c, "not authorized: virtual table module %s", a2);
+    return check_name(c, a1);
+  case SQLITE_PRAGMA:
+    return deny(c, "not authorized: PRAGMA %s", a1);
+  case SQLITE_TRANSACTION:
+  case SQLITE_SAVEPOINT:
+    return deny(c,
+                "not authorized: %s (fetchtree commits storage writes in"
+                " batches; transaction statements are not allowed)",
+                a1);
+  case SQLITE_ATTACH:
+    return deny(c, "not authorized: %s", "ATTACH");
+  case SQLITE_DETACH:
+    return deny(c, "not authorized: %s", "DETACH");
+  case SQLITE_ANALYZE:
+    return deny(c, "not authorized: %s", "ANALYZE");
+  default:
+    return deny(c, "not authorized: %s", "this kind of statement");
+  }
+}
+
+/* ---- SQL on the object's own tables: running ----------------------------- */
+
+/* Whether p holds only spaces, comments and semicolons. */
+static int only_trailing_noise(const char *p) {
+  for (;;) {
+    if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f' ||
+        *p == '\v' || *p == ';') {
+      p++;
+    } else if (p[0] == '-' && p[1] == '-') {
+      while (*p != '\0' && *p != '\n')
+        p++;
+    } else if (p[0] == '/' && p[1] == '*') {
+      const char *e = strstr(p + 2, "*/");
+      if (e == NULL)
+        return 1; /* an unterminated comment runs to the end */
+      p = e + 2;
+    } else {
+      return *p == '\0';
+    }
+  }
+}
+
+static int bind_arg(sqlite3_stmt *st, int i, const ft_sql_value *v) {
+  switch (v->type) {
+  case FT_SQL_NULL:
+    return sqlite3_bind_null(st, i);
+  case FT_SQL_INT:
+    return sqlite3_bind_int64(st, i, v->i);
+  case FT_SQL_REAL:
+    return sqlite3_bind_double(st, i, v->r);
+  case FT_SQL_TEXT:
+    return sqlite3_bind_text64(st, i, v->s != NULL ? v->s : "",
+                               v->s != NULL ? v->len : 0, SQLITE_TRANSIENT,
+                               SQLITE_UTF8);
+  case FT_SQL_BLOB:
+    if (v->s == NULL || v->len == 0)
+      return sqlite3_bind_zeroblob(st, i, 0);
+    return sqlite3_bind_blob64(st, i, v->s, v->len, SQLITE_TRANSIENT);
+  }
+  return SQLITE_MISUSE;
+}
+
+/* Fills vals[i] from result column i. */
+static void column_value(sqlite3_stmt *st, int i, ft_sql_value *v) {
+  memset(v, 0, sizeof *v);
+  switch (sqlite3_column_type(st, i)) {
+  case SQLITE_INTEGER:
+    v->type = FT_SQL_INT;
+    v->i = sqlite3_column_int64(st, i);
+    break;
+  case SQLITE_FLOAT:
+    v->type = FT_SQL_REAL;
+    v->r = sqlite3_column_double(st, i);
+    break;
+  case SQLITE_TEXT:
+    v->type = FT_SQL_TEXT;
+    v->s = (const char *)sqlite3_column_text(st, i);
+    v->len = (size_t)sqlite3_column_bytes(st, i);
+    break;
+  case SQLITE_BLOB:
+    v->type = FT_SQL_BLOB;
+    v->s = sqlite3_column_blob(st, i);
+    v->len = (size_t)sqlite3_column_bytes(st, i);
+    break;
+  default:
+    v->type = FT_SQL_NULL;
+    break;
+  }
+  if ((v->type == FT_SQL_TEXT || v->type == FT_SQL_BLOB) && v->s == NULL)
+    v->s = "";
+}
+
+/* Maps a failure of the user's statement: SQLite's errors are the caller's
+ * (FT_EINVAL) unless they are resource errors. */
+static int user_fail(ft_store *s, int rc, const auth_ctx *c) {
+  int code = sq_fail(s, rc);
+  if (c->denied)
+    set_err(s, 0, "%s", c->reason);
+  if (code == FT_ESQL)
+    code = FT_EINVAL;
+  return code;
+}
+
+/* Steps st, handing rows to fn with the authorizer off (the callback may use
+ * the store). Returns 0 or an error; *completed says st reached its end. */
+static int sql_rows(ft_store *s, sqlite3_stmt *st, auth_ctx *c,
+                    ft_sql_row_fn fn, void *ud, int *completed) {
+  const char **names = NULL;
+  ft_sql_value *vals = NULL;
+  int cap = 0, rc = 0, r;
+  *completed = 0;
+  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    if (fn == NULL)
+      continue;
+    int n = sqlite3_data_count(st);
+    if (n > cap) {
+      const char **nn = realloc(names, (size_t)n * sizeof *nn);
+      if (nn != NULL)
+        names = nn;
+      ft_sql_value *nv = realloc(vals, (size_t)n * sizeof *nv);
+      if (nv != NULL)
+        vals = nv;
+      if (nn == NULL || nv == NULL) {
+        rc = set_err(s, FT_ENOMEM, "out of memory");
+        break;
+      }
+      cap = n;
+    }
+    for (int i = 0; i < n; i++) {
+      names[i] = sqlite3_column_name(st, i);
+      column_value(st, i, &vals[i]);
+    }
+    s->auth = NULL;
+    int stop = fn(ud, n, names, vals);
+    s->auth = c;
+    if (stop != 0)
+      break;
+  }
+  if (r == SQLITE_DONE)
+    *completed = 1;
+  else if (r != SQLITE_ROW && rc == 0)
+    rc = user_fail(s, r, c);
+  free(names);
+  free(vals);
+  return rc;
+}
+
+int ft_store_sql(ft_store *s, const char *obj, const char *query,
+                 const ft_sql_value *args, int nargs, ft_sql_row_fn fn,
+                 void *ud, int64_t *changes, char *err, size_t errlen) {
+  if (changes != NULL)
+    *changes = 0;
+  if (s == NULL || obj == NULL || query == NULL || nargs < 0 ||
+      (nargs > 0 && args == NULL)) {
+    copy_err(err, errlen, "ft_store_sql: invalid argument");
+    return FT_EINVAL;
+  }
+  char prefix[PREFIX_LEN + 1];
+  obj_prefix(obj, prefix);
+  char *sql = NULL;
+  int rc = sql_rewrite(s, query, prefix, &sql);
+  if (rc == 0)
+    rc = batch_begin(s);
+  if (rc != 0) {
+    free(sql);
+    copy_err(err, errlen, s->errmsg);
+    return rc;
+  }
+
+  auth_ctx c = {.prefix = prefix};
+  auth_ctx *prev = s->auth;
+  sqlite3_stmt *st = NULL;
+  const char *tail = NULL;
+  s->auth = &c;
+  int r = sqlite3_prepare_v2(s->db, sql, -1, &st, &tail);
+  if (r != SQLITE_OK) {
+    rc = user_fail(s, r, &c);
+  } else if (st == NULL) {
+    rc = set_err(s, FT_EINVAL, "empty SQL statement");
+  } else if (!only_trailing_noise(tail)) {
+    rc = set_err(s, FT_EINVAL,
+                 "only one SQL statement per call (text follows the first:"
+                 " \"%.40s\")",
+                 tail);
+  } else if (sqlite3_bind_parameter_count(st) != nargs) {
+    rc = set_err(s, FT_EINVAL,
+                 "the statement has %d parameters but %d arguments were given",
+                 sqlite3_bind_parameter_count(st), nargs);
+  }
+  for (int i = 0; rc == 0 && i < nargs; i++) {
+    r = bind_arg(st, i + 1, &args[i]);
+    if (r != SQLITE_OK)
+      rc = user_fail(s, r, &c);
+  }
+  int completed = 0;
+  if (rc == 0)
+    rc = sql_rows(s, st, &c, fn, ud, &completed);
+  if (rc == 0 && completed && c.dml && !c.ddl && changes != NULL)
+    *changes = sqlite3_changes64(s->db);
+  sqlite3_finalize(st);
+  s->auth = prev;
+  free(sql);
+  if (rc != 0)
+    copy_err(err, errlen, s->errmsg);
+  return rc;
+}
+
+/* ---- the run journal: the frontier ---------------------------------------- */
+
+/* The position of id in the sorted late list, or where it would go. */
+static size_t late_find(const ft_store *s, int64_t id) {
+  size_t lo = 0, hi = s->late_n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (s->late[mid] < id)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+static void late_remove_at(ft_store *s, size_t i) {
+  memmove(s->late + i, s->late + i + 1, (s->late_n - i - 1) * sizeof *s->late);
+  s->late_n--;
+}
+
+int ft_store_pending_add(ft_store *s, int64_t id, const void *req,
+                         size_t len) {
+  if (s == NULL || (req == NULL && len > 0))
+    return FT_EINVAL;
+  int late = s->taken_any && id <= s->take_cursor;
+  if (late && s->late_n == s->late_cap) { /* room first: no failure after */
+    size_t cap = s->late_cap > 0 ? s->late_cap * 2 : 16;
+    int64_t *p = realloc(s->late, cap * sizeof *p);
+    if (p == NULL)
+      return set_err(s, FT_ENOMEM, "out of memory");
+    s->late = p;
+    s->late_cap = cap;
+  }
+  sqlite3_stmt *st;
+  int rc = batch_begin(s);
+  if (rc == 0)
+    rc = stmt_get(s, ST_PEND_ADD, &st);
+  if (rc != 0)
+    return rc;
+  sqlite3_bind_int64(st, 1, id);
+  bind_bytes(st, 2, req, len);
+  rc = step_done(s, st);
+  stmt_put(s, ST_PEND_ADD, st);
+  if (rc != 0)
+    return rc;
+  s->pending_n++;
+  if (late) {
+    size_t i = late_find(s, id);
+    memmove(s->late + i + 1, s->late + i, (s->late_n - i) * sizeof *s->late);
+    s->late[i] = id;
+    s->late_n++;
+  }
+  return 0;
+}
+
+/* Hands the late id over if it is still pending. *handed: 1 if it was. */
+static int take_late(ft_store *s, int64_t id, ft_store_row2_fn fn, void *ud,
+                     int *handed, int *stop) {
+  sqlite3_stmt *st;
+  int rc = stmt_get(s, ST_PEND_GET, &st);
+  if (rc != 0)
+    return rc;
+  sqlite3_bind_int64(st, 1, id);
+  int r = sqlite3_step(st);
+  *handed = 0;
+  if (r == SQLITE_ROW) {
+    const void *blob = sqlite3_column_blob(st, 0);
+    size_t len = (size_t)sqlite3_column_bytes(st, 0);
+    *handed = 1;
+    *stop = fn(ud, id, blob != NULL ? blob : "", len) != 0;
+  } else if (r != SQLITE_DONE) {
+    rc = sq_fail(s, r);
+  }
+  stmt_put(s, ST_PEND_GET, st);
+  return rc;
+}
+
+/* Walks ft_pending from just above the cursor and merges in the late ids, so
+ * ids come out ascending. A row at or below the cursor is skipped: a take
+ * run from inside fn already handed it out. */
+int ft_store_pending_take(ft_store *s, int limit, ft_store_row2_fn fn,
+                          void *ud) {
+  if (s == NULL || fn == NULL)
+    return FT_EINVAL;
+  int db_done = s->taken_any && s->take_cursor == INT64_MAX;
+  sqlite3_stmt *st;
+  int rc = stmt_get(s, ST_PEND_TAKE, &st);
+  if (rc != 0)
+    return rc;
+  sqlite3_bind_int64(st, 1, s->taken_any ? s->take_cursor + !db_done
+                                         : INT64_MIN);
+  sqlite3_bind_int(st, 2, limit > 0 ? limit : -1);
+  int n = 0, stop = 0, have = 0;
+  int64_t id = 0;
+  while (rc == 0 && !stop && (limit <= 0 || n < limit)) {
+    if (!have && !db_done) {
+      int r = sqlite3_step(st);
+      if (r == SQLITE_ROW) {
+        have = 1;
+        id = sqlite3_column_int64(st, 0);
+      } else if (r == SQLITE_DONE) {
+        db_done = 1;
+      } else {
+        rc = sq_fail(s, r);
+        break;
+      }
+    }
+    if (have && s->taken_any && id <= s->take_cursor) {
+      have = 0;
+      continue;
+    }
+    if (s->late_n > 0 && (!have || s->late[0] < id)) {
+      int64_t lid = s->late[0];
+      int handed = 0;
+      late_remove_at(s, 0);
+      rc = take_late(s, lid, fn, ud, &handed, &stop);
+      n += handed;
+      continue;
+    }
+    if (!have)
+      break;
+    const void *blob = sqlite3_column_blob(st, 1);
+    size_t len = (size_t)sqlite3_column_bytes(st, 1);
+    s->taken_any = 1;
+    s->take_cursor = id;
+    have = 0;
+    n++;
+    stop = fn(ud, id, blob != NULL ? blob : "", len) != 0;
+  }
+  stmt_put(s, ST_PEND_TAKE, st);
+  return rc != 0 ? rc : n;
+}
+
+int ft_store_pending_done(ft_store *s, int64_t id) {
+  if (s == NULL)
+    return FT_EINVAL;
+  sqlite3_stmt *st;
+  int rc = batch_begin(s);
+  if (rc == 0)
+    rc = stmt_get(s, ST_PEND_DONE, &st);
+  if (rc != 0)
+    return rc;
+  sqlite3_bind_int64(st, 1, id);
+  rc = step_done(s, st);
+  stmt_put(s, ST_PEND_DONE, st);
+  if (rc != 0)
+    return rc;
+  if (sqlite3_changes(s->db) > 0)
+    s->pending_n--;
+  size_t i = late_find(s, id);
+  if (i < s->late_n && s->late[i] == id)
+    late_remove_at(s, i);
+  return 0;
+}
+
+int64_t ft_store_pending_count(ft_store *s) {
+  if (s == NULL)
+    return FT_EINVAL;
+  if (s->pending_ok)
+    return s->pending_n;
+  sqlite3_stmt *st;
+  int rc = stmt_get(s, ST_PEND_COUNT, &st);
+  if (rc != 0)
+    return rc;
+  int r = sqlite3_step(st);
+  if (r == SQLITE_ROW) {
+    s->pending_n = sqlite3_column_int64(st, 0);
+    s->pending_ok = 1;
+  } else {
+    rc = sq_fail(s, r);
+  }
+  stmt_put(s, ST_PEND_COUNT, st);
+  return rc != 0 ? rc : s->pending_n;
+}
+
+/* ---- the run journal: the seen set and metadata --------------------------- */
+
+int ft_store_seen_add(ft_store *s, const unsigned char key[16]) {
+  if (s == NULL || key == NULL)
+    return FT_EINVAL;
+  sqlite3_stmt *st;
+  int rc = batch_begin(s);
+  if (rc == 0)
+    rc = stmt_get(s, ST_SEEN_ADD, &st);
+  if (rc != 0)
+    return rc;
+  bind_bytes(st, 1, key, 16);
+  rc = step_done(s, st);
+  stmt_put(s, ST_SEEN_ADD, st);
+  if (rc != 0)
+    return rc;
+  return sqlite3_changes(s->db) > 0 ? 1 : 0;
+}
+
+int ft_store_seen_each(ft_store *s,
+                       int (*fn)(void *ud, const unsigned char key[16]),
+                       void *ud) {
+  if (s == NULL || fn == NULL)
+    return FT_EINVAL;
+  sqlite3_stmt *st;
+  int rc = stmt_get(s, ST_SEEN_EACH, &st);
+  if (rc != 0)
+    return rc;
+  int r;
+  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    if (sqlite3_column_bytes(st, 0) != 16)
+      continue;
+    if (fn(ud, sqlite3_column_blob(st, 0)) != 0) {
+      r = SQLITE_DONE;
+      break;
+    }
+  }
+  if (r != SQLITE_DONE)
+    rc = sq_fail(s, r);
+  stmt_put(s, ST_SEEN_EACH, st);
+  return rc;
+}
+
+int ft_store_meta_get(ft_store *s, const char *key, char **val) {
+  if (s == NULL || key == NULL || val == NULL)
+    return FT_EINVAL;
+  *val = NULL;
+  sqlite3_stmt *st;
+  int rc = stmt_get(s, ST_META_GET, &st);
+  if (rc != 0)
+    return rc;
+  bind_str(st, 1, key, strlen(key));
+  int r = sqlite3_step(st);
+  if (r == SQLITE_ROW)
+    rc = column_dup(st, 0, val, NULL);
+  else if (r == SQLITE_DONE)
+    rc = FT_ENOTFOUND;
+  else
+    rc = sq_fail(s, r);
+  stmt_put(s, ST_META_GET, st);
+  return rc;
+}
+
+int ft_store_meta_set(ft_store *s, const char *key, const char *val) {
+  if (s == NULL || key == NULL || val == NULL)
+    return FT_EINVAL;
+  sqlite3_stmt *st;
+  int rc = batch_begin(s);
+  if (rc == 0)
+    rc = stmt_get(s, ST_META_SET, &st);
+  if (rc != 0)
+    return rc;
+  bind_str(st, 1, key, strlen(key));
+  bind_str(st, 2, val, strlen(val));
+  rc = step_done(s, st);
+  stmt_put(s, ST_META_SET, st);
+  return rc;
+}
+
+int ft_store_reset(ft_store *s) {
+  if (s == NULL)
+    return FT_EINVAL;
+  int rc = batch_begin(s);
+  if (rc != 0)
+    return rc;
+  int r = sqlite3_exec(s->db,
+                       "DELETE FROM ft_pending; DELETE FROM ft_seen;"
+                       " DELETE FROM ft_meta",
+                       NULL, NULL, NULL);
+  if (r != SQLITE_OK)
+    return sq_fail(s, r);
+  s->taken_any = 0;
+  s->take_cursor = 0;
+  s->late_n = 0;
+  s->pending_n = 0;
+  s->pending_ok = 1;
+  return 0;
+}

@@ -1,0 +1,1032 @@
+/* test_storage.c - unit tests for core/storage.c on temporary SQLite files. */
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "ft_test.h"
+#include "storage.h"
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* A fresh, empty temporary file name (mkstemp creates the file: an empty
+ * file must open as a new store). */
+static void tmp_path(char *buf, size_t len) {
+  snprintf(buf, len, "/tmp/ft_storage_test_XXXXXX");
+  int fd = mkstemp(buf);
+  if (fd >= 0)
+    close(fd);
+}
+
+static void tmp_remove(const char *path) {
+  static const char *const sfx[] = {"", "-wal", "-shm", "-journal"};
+  char p[256];
+  for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
+    snprintf(p, sizeof p, "%s%s", path, sfx[i]);
+    unlink(p);
+  }
+}
+
+static int file_exists(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0;
+}
+
+static ft_store *open_ok(const char *path) {
+  ft_store *s = NULL;
+  char err[256] = "";
+  int rc = ft_store_open(&s, path, err, sizeof err);
+  if (rc != 0)
+    fprintf(stderr, "  ft_store_open(%s): %d %s\n", path ? path : "NULL", rc,
+            err);
+  return s;
+}
+
+/* An integer from a second, plain SQLite connection to path (-1 on error). */
+static long long other_conn_int(const char *path, const char *sql) {
+  sqlite3 *db = NULL;
+  long long v = -1;
+  if (sqlite3_open(path, &db) == SQLITE_OK) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+      v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+  }
+  sqlite3_close(db);
+  return v;
+}
+
+/* Whether (obj, key) holds exactly the given bytes. */
+static int has_value(ft_store *s, const char *obj, const char *key,
+                     const char *want, size_t wlen) {
+  char *v = NULL;
+  size_t len = 0;
+  int rc = ft_store_get(s, obj, key, &v, &len);
+  int ok = rc == 0 && len == wlen && memcmp(v, want, wlen) == 0 &&
+           v[len] == '\0';
+  free(v);
+  return ok;
+}
+
+static int is_absent(ft_store *s, const char *obj, const char *key) {
+  char *v = (char *)"x";
+  int rc = ft_store_get(s, obj, key, &v, NULL);
+  return rc == FT_ENOTFOUND && v == NULL;
+}
+
+/* Collects list results as "key=value," into a buffer. */
+typedef struct collect {
+  char buf[1024];
+  int calls, stop_after;
+} collect;
+
+static int collect_row(void *ud, const char *key, const void *val,
+                       size_t len) {
+  collect *c = ud;
+  size_t n = strlen(c->buf);
+  snprintf(c->buf + n, sizeof c->buf - n, "%s=%.*s,", key, (int)len,
+           (const char *)val);
+  c->calls++;
+  return c->stop_after > 0 && c->calls >= c->stop_after;
+}
+
+/* Collects SQL rows as "name:value|name:value;" (blobs and text with NUL
+ * bytes as their length). */
+typedef struct rows {
+  char buf[2048];
+  int calls;
+} rows;
+
+static int collect_sql(void *ud, int ncols, const char *const *names,
+                       const ft_sql_value *vals) {
+  rows *r = ud;
+  r->calls++;
+  for (int i = 0; i < ncols; i++) {
+    size_t n = strlen(r->buf);
+    char *p = r->buf + n;
+    size_t room = sizeof r->buf - n;
+    const ft_sql_value *v = &vals[i];
+    switch (v->type) {
+    case FT_SQL_NULL:
+      snprintf(p, room, "%s:null", names[i]);
+      break;
+    case FT_SQL_INT:
+      snprintf(p, room, "%s:%lld", names[i], (long long)v->i);
+      break;
+    case FT_SQL_REAL:
+      snprintf(p, room, "%s:%g", names[i], v->r);
+      break;
+    case FT_SQL_TEXT:
+      snprintf(p, room, "%s:t'%s'(%zu)", names[i], v->s, v->len);
+      break;
+    case FT_SQL_BLOB:
+      snprintf(p, room, "%s:b(%zu)", names[i], v->len);
+      break;
+    }
+    n = strlen(r->buf);
+    snprintf(r->buf + n, sizeof r->buf - n, i + 1 < ncols ? "|" : ";");
+  }
+  return 0;
+}
+
+/* Runs one statement without arguments; returns the result code. */
+static int sql0(ft_store *s, const char *obj, const char *q, rows *r,
+                int64_t *changes, char *err, size_t errlen) {
+  return ft_store_sql(s, obj, q, NULL, 0, r ? collect_sql : NULL, r, changes,
+                      err, errlen);
+}
+
+/* ---- key-value storage -------------------------------------------------- */
+
+/* put, overwrite, get, delete and not-found, step by step. */
+FT_TEST(test_kv_put_get_delete) {
+  ft_store *s = open_ok(NULL);
+  FT_CHECK(s != NULL);
+  if (s == NULL)
+    return;
+  static const struct {
+    char op; /* p put, d delete, g get (want NULL = absent) */
+    const char *key, *val;
+  } steps[] = {
+      {'g', "a", NULL},      {'p', "a", "one"},   {'g', "a", "one"},
+      {'p', "a", "two"},     {'g', "a", "two"},   {'p', "b", "bee"},
+      {'d', "a", NULL},      {'g', "a", NULL},    {'g', "b", "bee"},
+      {'d', "nothere", NULL}, {'p', "a", "again"}, {'g', "a", "again"},
+  };
+  for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+    const char *k = steps[i].key, *v = steps[i].val;
+    if (steps[i].op == 'p')
+      FT_CHECK_EQ_INT(ft_store_put(s, "o", k, v, strlen(v)), 0);
+    else if (steps[i].op == 'd')
+      FT_CHECK_EQ_INT(ft_store_delete(s, "o", k), 0);
+    else if (v == NULL)
+      FT_CHECK(is_absent(s, "o", k));
+    else
+      FT_CHECK(has_value(s, "o", k, v, strlen(v)));
+  }
+  FT_CHECK_EQ_INT(ft_store_put(s, NULL, "k", "v", 1), FT_EINVAL);
+  FT_CHECK_EQ_INT(ft_store_put(s, "o", NULL, "v", 1), FT_EINVAL);
+  FT_CHECK_EQ_INT(ft_store_put(s, "o", "k", NULL, 1), FT_EINVAL);
+  ft_store_close(s);
+}
+
+/* Values are bytes: NUL bytes survive, and empty is not absent. */
+FT_TEST(test_kv_binary_values) {
+  ft_store *s = open_ok(NULL);
+  if (s == NULL) {
+    FT_CHECK(0);
+    return;
+  }
+  static const char bin[] = {'a', 0, 'b', 0, 0, (char)0xFF, 'c'};
+  FT_CHECK_EQ_INT(ft_store_put(s, "o", "bin", bin, sizeof bin), 0);
+  FT_CHECK(has_value(s, "o", "bin", bin, sizeof bin));
+  FT_CHECK_EQ_INT(ft_store_put(s, "o", "empty", NULL, 0), 0);
+  FT_CHECK(has_value(s, "o", "empty", "", 0));
+  FT_CHECK(is_absent(s, "o", "other"));
+  ft_store_close(s);
+}
+
+/* The same key under two objects is two entries. */
+FT_TEST(test_kv_objects_isolated) {
+  ft_store *s = open_ok(NULL);
+  if (s == NULL) {
+    FT_CHECK(0);
+    return;
+  }
+  FT_CHECK_EQ_INT(ft_store_put(s, "A", "k", "from A", 6), 0);
+  FT_CHECK_EQ_INT(ft_store_put(s, "B", "k", "from B", 6), 0);
+  FT_CHECK(has_value(s, "A", "k", "from A", 6));
+  FT_CHECK(has_value(s, "B", "k", "from B", 6));
+  FT_CHECK_EQ_INT(ft_store_delete(s, "A", "k"), 0);
+  FT_CHECK(is_absent(s, "A", "k"));
+  FT_CHECK(has_value(s, "B", "k", "from B", 6));
+  collect c = {0};
+  FT_CHECK_EQ_INT(ft_store_list(s, "A", NULL, 0, collect_row, &c), 0);
+  FT_CHECK_EQ_INT(c.calls, 0);
+  ft_store_close(s);
+}
+
+/* Prefix listing is an exact byte range: LIKE wildcards are ordinary
+ * characters, a trailing 0xFF is handled, and order is byte order. */
+FT_TEST(test_kv_list_prefix_limit) {
+  ft_store *s = open_ok(NULL);
+  if (s == NULL) {
+    FT_CHECK(0);
+    return;
+  }
+  static const char *const keys[] = {
+      "b",        "a",         "a\xff\x01", "a\xff", "a\xffz", "a\xfe",
+      "\xff\xff", "\xff\xff" "a", "\xff",   "ab%",   "abc",    "a_c",
+      "A"};
+  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+    FT_CHECK_EQ_INT(ft_store_put(s, "o", keys[i], "v", 1), 0);
+  FT_CHECK_EQ_INT(ft_store_put(s, "other", "a\xff", "x", 1), 0);
+  static const struct {
+    const char *prefix;
+    int limit, stop_after;
+    const char *want;
+  } cases[] = {
+      {NULL, 0, 0,
+       "A=v,a=v,a_c=v,ab%=v,abc=v,a\xfe=v,a\xff=v,a\xff\x01=v,a\xffz=v,b=v,"
+       "\xff=v,\xff\xff=v,\xff\xff" "a=v,"},
+      {"", 3, 0, "A=v,a=v,a_c=v,"},
+      {"a\xff", 0, 0, "a\xff=v,a\xff\x01=v,a\xffz=v,"},
+      {"\xff\xff", 0, 0, "\xff\xff=v,\xff\xff" "a=v,"},
+      {"\xff", 0, 0, "\xff=v,\xff\xff=v,\xff\xff" "a=v,"},
+      {"a_", 0, 0, "a_c=v,"},
+      {"ab", 0, 0, "ab%=v,abc=v,"},
+      {"%", 0, 0, ""},
+      {"a", 2, 0, "a=v,a_c=v,"},
+      {"a", 0, 2, "a=v,a_c=v,"},
+      {"a", -1, 0,
+       "a=v,a_c=v,ab%=v,abc=v,a\xfe=v,a\xff=v,a\xff\x01=v,a\xffz=v,"},
+      {"zz", 0, 0, ""},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    collect c = {.stop_after = cases[i].stop_after};
+    FT_CHECK_EQ_INT(ft_store_list(s, "o", cases[i].prefix, cases[i].limit,
+                                  collect_row, &c),
+                    0);
+    if (strcmp(c.buf, cases[i].want) != 0) {
+      fprintf(stderr, "  case %zu: got \"%s\"\n", i, c.buf);
+      FT_CHECK(0);
+    }
+  }
+  ft_store_close(s);
+}
+
+/* ---- SQL on the object's tables ----------------------------------------- */
+
+/* Create, insert with each argument type, select back with column names, and
+ * the changes count of each kind of statement. */
+FT_TEST(test_sql_types_names_changes) {
+  ft_store *s = open_ok(NULL);
+  if (s == NULL) {
+    FT_CHECK(0);
+    return;
+  }
+  char err[256] = "";
+  int64_t ch = -1;
+  FT_CHECK_EQ_INT(sql0(s, "o", "CREATE TABLE {t}(n, i, r, s, b)", NULL, &ch,
+                       err, sizeof err),
+                  0);
+  FT_CHECK_EQ_INT(ch, 0);
+  static const char text[] = "te\0xt";
+  static const unsigned char blob[] = {0, 1, 2, 0xFF};
+  ft_sql_value args[] = {
+      {.type = FT_SQL_NULL},
+      {.type = FT_SQL_INT, .i = -9007199254740993LL},
+      {.type = FT_SQL_REAL, .r = 2.5},
+      {.type = FT_SQL_TEXT, .s = text, .len = 5},
+      {.type = FT_SQL_BLOB, .s = (const char *)blob, .len = sizeof blob},
+  };
+  FT_CHECK_EQ_INT(ft_store_sql(s, "o", "INSERT INTO {t} VALUES (?, ?, ?, ?, ?)",
+                               args, 5, NULL, NULL, &ch, err, sizeof err),
+                  0);
+  FT_CHECK_EQ_INT(ch, 1);
+  rows r = {0};
+  FT_CHECK_EQ_INT(sql0(s, "o", "SELECT n, i, r AS real, s, b FROM {t}", &r,
+                       &ch, err, sizeof err),
+                  0);
+  FT_CHECK_EQ_INT(ch, 0);
+  FT_CHECK_EQ_INT(r.calls, 1);
+  FT_CHECK(strcmp(r.buf, "n:null|i:-9007199254740993|real:2.5|"
+                         "s:t'te'(5)|b:b(4);") == 0);
+  if (strcmp(r.buf, "n:null|i:-9007199254740993|real:2.5|s:t'te'(5)|b:b(4);"))
+    fprintf(stderr, "  got %s\n", r.buf);
+
+  /* more rows, then UPDATE and DELETE counts; SELECT reports 0 */
+  for (int i = 0; i < 4; i++) {
+    ft_sql_value v = {.type = FT_SQL_INT, .i = i};
+    FT_CHECK_EQ_INT(ft_store_sql(s, "o", "INSERT INTO {t}(i) VALUES (?1)", &v,
+                                 1, NULL, NULL, &ch, err, sizeof err),
+                    0);
+  }
+  FT_CHECK_EQ_INT(
+      sql0(s, "o", "UPDATE {t} SET r = 1 WHERE i < 3", NULL, &ch, err, 256),
+      0);
+  FT_CHECK_EQ_INT(ch, 4);
+  FT_CHECK_EQ_INT(sql0(s, "o", "SELECT * FROM {t}", NULL, &ch, err, 256), 0);
+  FT_CHECK_EQ_INT(ch, 0);
+  FT_CHECK_EQ_INT(
+      sql0(s, "o", "CREATE INDEX {t_i} ON {t}(i)", NULL, &ch, err, 256), 0);
+  FT_CHECK_EQ_INT(ch, 0);
+  FT_CHECK_EQ_INT(sql0(s, "o", "DELETE FROM {t} WHERE i >= 2 -- tail comment",
+                       NULL, &ch, err, 256),
+                  0);
+  FT_CHECK_EQ_INT(ch, 2);
+  memset(&r, 0, sizeof r);
+  FT_CHECK_EQ_INT(sql0(s, "o", "SELECT count(*) AS c FROM {t};  /* end */ ;",
+                       &r, &ch, err, 256),
+                  0);
+  FT_CHECK(strcmp(r.buf, "c:3;") == 0);
+  /* {name} inside a literal stays as written; json_each is allowed */
+  memset(&r, 0, sizeof r);
+  FT_CHECK_EQ_INT(sql0(s, "o", "SELECT '{t}' AS lit, count(*) AS n FROM "
+                               "json_each('[1,2,3]')",
+                       &r, NULL, err, 256),
+                  0);
+  FT_CHECK(strcmp(r.buf, "lit:t'{t}'(3)|n:3;") == 0);
+  ft_store_close(s);
+}
+
+/* Two objects each have their own {t}. */
+FT_TEST(test_sql_objects_isolated) {
+  ft_store *s = open_ok(NULL);
+  if (s == NULL) {
+    FT_CHECK(0);
+    return;
+  }
+  char err[256] = "";
+  const char *objs[] = {"alpha", "beta"};
+  for (int o = 0; o < 2; o++) {
+    FT_CHECK_EQ_INT(sql0(s, objs[o], "CREATE TABLE {t}(x TEXT)", NULL, NULL,
+                         err, sizeof err),
+                    0);
+    ft_sql_value v = {.type = FT_SQL_TEXT, .s = objs[o], .len = strlen(objs[o])};
+    for (int i = 0; i <= o; i++)
+      FT_CHECK_EQ_INT(ft_store_sql(s, objs[o], "INSERT INTO {t} VALUES (?)", &v,
+                                   1, NULL, NULL, NULL, err, sizeof err),
+                      0);
+  }
+  rows a = {0}, b = {0};
+  FT_CHECK_EQ_INT(sql0(s, "alpha", "SELECT x FROM {t}", &a, NULL, err, 256), 0);
+  FT_CHECK_EQ_INT(sql0(s, "beta", "SELECT x FROM {t}", &b, NULL, err, 256), 0);
+  FT_CHECK(strcmp(a.buf, "x:t'alpha'(5);") == 0);
+  FT_CHECK(strcmp(b.buf, "x:t'beta'(4);x:t'beta'(4);") == 0);
+  /* the real name is the object's prefix plus the name */
+  char name[128];
+  FT_CHECK_EQ_INT(ft_store_table_name("alpha", "t", name, sizeof name), 0);
+  FT_CHECK(strlen(name) == 20 && strncmp(name, "o_", 2) == 0 &&
+           strcmp(name + 18, "_t") == 0);
+  char name2[128];
+  FT_CHECK_EQ_INT(ft_store_table_name("beta", "t", name2, sizeof name2), 0);
+  FT_CHECK(strcmp(name, name2) != 0);
+  FT_CHECK_EQ_INT(ft_store_table_name("alpha", "t", name, 20), FT_ERANGE);
+  FT_CHECK_EQ_INT(ft_store_table_name("alpha", "a-b", name, sizeof name),
+                  FT_EINVAL);
+  FT_CHECK_EQ_INT(ft_store_table_name("alpha", "", name, sizeof name),
+                  FT_EINVAL);
+  ft_store_close(s);
+}
+
+/* Everything outside the object's own tables is refused with a reason, and
+ * the refused statement changed nothing. */
+FT_TEST(test_sql_refused) {
+  ft_store *s = open_ok(NULL);
+  if (s == NULL) {
+    FT_CHECK(0);
+    return;
+  }
+  char err[256] = "";
+  FT_CHECK_EQ_INT(ft_store_put(s, "other", "k", "v", 1), 0);
+  FT_CHECK_EQ_INT(sql0(s, "other", "CREATE TABLE {t}(x)", NULL, NULL, err, 256),
+                  0);
+  FT_CHECK_EQ_INT(
+      sql0(s, "other", "INSERT INTO {t} VALUES (1)", NULL, NULL, err, 256), 0);
+  FT_CHECK_EQ_INT(sql0(s, "me", "CREATE TABLE {t}(x)", NULL, NULL, err, 256),
+                  0);
+  char other_t[128], q1[256], q2[256];
+  ft_store_table_name("other", "t", other_t, sizeof other_t);
+  snprintf(q1, sizeof q1, "SELECT * FROM \"%s\"", other_t);
+  snprintf(q2, sizeof q2, "INSERT INTO {t} SELECT x FROM %s", other_t);
+  const struct {
+    const char *q, *want;
+  } cases[] = {
+      {q1, "not authorized"},
+      {q2, "not authorized"},
+      {"SELECT * FROM ft_kv", "not authorized"},
+      {"DELETE FROM ft_kv", "not authorized"},
+      {"SELECT * FROM ft_pending", "not authorized"},
+      {"INSERT INTO ft_meta VALUES ('a', 'b')", "not authorized"},
+      {"SELECT * FROM {t} JOIN ft_seen", "not authorized"},
+      {"CREATE TABLE plain(x)", "not authorized"},
+      {"CREATE INDEX {i} ON ft_kv(val)", "not authorized"},
+      {"CREATE TRIGGER {tr} AFTER INSERT ON ft_kv BEGIN SELECT 1; END",
+       "not authorized"},
+      {"SELECT * FROM sqlite_master", "not authorized"},
+      {"SELECT * FROM 'sqlite_schema'", "not authorized"},
+      {"SELECT * FROM main.\"SQLITE_MASTER\"", "not authorized"},
+      {"SELECT * FROM pragma_table_info('ft_kv')", "not authorized"},
+      {"ATTACH DATABASE ':memory:' AS x", "not authorized"},
+      {"DETACH DATABASE x", "not authorized"},
+      {"PRAGMA table_info(ft_kv)", "not authorized"},
+      {"PRAGMA journal_mode = DELETE", "not authorized"},
+      {"BEGIN", "not authorized"},
+      {"COMMIT", "not authorized"},
+      {"ROLLBACK", "not authorized"},
+      {"SAVEPOINT sp", "not authorized"},
+      {"ANALYZE", "not authorized"},
+      {"VACUUM", "not authorized"},
+      {"SELECT 1; SELECT 2", "only one SQL statement"},
+      {"INSERT INTO {t} VALUES (1); DELETE FROM {t}", "only one SQL statement"},
+      {"SELEC 1", "syntax error"},
+      {"SELECT * FROM {nosuch}", "no such table"},
+      {"  -- nothing\n", "empty"},
+      {"SELECT ?", "1 parameters but 0 arguments"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    err[0] = '\0';
+    int rc = sql0(s, "me", cases[i].q, NULL, NULL, err, sizeof err);
+    if (rc != FT_EINVAL || strstr(err, cases[i].want) == NULL ||
+        strcmp(err, ft_store_errmsg(s)) != 0) {
+      fprintf(stderr, "  %s -> %d \"%s\"\n", cases[i].q, rc, err);
+      FT_CHECK(0);
+    }
+  }
+  /* nothing changed: the statement "INSERT ...; DELETE ..." inserted nothing */
+  FT_CHECK(has_value(s, "other", "k", "v", 1));
+  rows r = {0};
+  FT_CHECK_EQ_INT(
+      sql0(s, "me", "SELECT count(*) AS n FROM {t}", &r, NULL, err, 256), 0);
+  FT_CHECK(strcmp(r.buf, "n:0;") == 0);
+  memset(&r, 0, sizeof r);
+  FT_CHECK_EQ_INT(
+      sql0(s, "other", "SELECT count(*) AS n FROM {t}", &r, NULL, err, 256), 0);
+  FT_CHECK(strcmp(r.buf, "n:1;") == 0);
+  /* the store still works, outside the authorizer */
+  FT_CHECK_EQ_INT(ft_store_put(s, "me", "k", "w", 1), 0);
+  FT_CHECK_EQ_INT(ft_store_commit(s), 0);
+  ft_store_close(s);
+}
+
+/* A trigger or view of the object cannot reach other tables: they are
+ * checked when used. */
+FT_TEST(test_sql_trigger_and_view_checked_on_use) {
+  ft_store *s = open_ok(NULL);
+  if (s == NULL) {
+    FT_CHECK(0);
+    return;
+  }
+  char err[256] = "";
+  FT_CHECK_EQ_INT(ft_store_put(s, "o", "k", "v", 1), 0);
+  FT_CHECK_EQ_INT(sql0(s, "o", "CREATE TABLE {t}(x)", NULL, NULL, err, 256), 0);
+  int rc = sql0(s, "o",
+                "CREATE TRIGGER {tr} AFTER INSERT ON {t}"
+                " BEGIN DELETE FROM ft_kv; END",
+                NULL, NULL, err, 256);
+  if (rc == 0) { /* created, but firing it is refused */
+    rc = sql0(s, "o", "INSERT INTO {t} VALUES (1)", NULL, NULL, err, 256);
+    FT_CHECK_EQ_INT(rc, FT_EINVAL);
+    FT_CHECK(strstr(err, "not authorized") != NULL);
+  }
+  FT_CHECK(has_value(s, "o", "k", "v", 1));
+  rc = sql0(s, "o", "CREATE VIEW {v} AS SELECT * FROM ft_kv", NULL, NULL, err,
+            256);
+  if (rc == 0) {
+    rc = sql0(s, "o", "SELECT * FROM {v}", NULL, NULL, err, 256);
+    FT_CHECK_EQ_INT(rc, FT_EINVAL);
+    FT_CHECK(strstr(err, "not authorized") != NULL);
+  }
+  /* the object's own trigger on its own tables works */
+  FT_CHECK_EQ_INT(sql0(s, "o", "DROP TRIGGER IF EXISTS {tr}", NULL, NULL, err,
+                       256),
+                  0);
+  FT_CHECK_EQ_INT(sql0(s, "o", "CREATE TABLE {log}(x)", NULL, NULL, err, 256),
+                  0);
+  FT_CHECK_EQ_INT(sql0(s, "o",
+                       "CREATE TRIGGER {tr2} AFTER INSERT ON {t}"
+                       " BEGIN INSERT INTO {log} VALUES (new.x * 2); END",
+                       NULL, NULL, err, 256),
+                  0);
+  int64_t ch = -1;
+  FT_CHECK_EQ_INT(
+      sql0(s, "o", "INSERT INTO {t} VALUES (21)", NULL, &ch, err, 256), 0);
+  FT_CHECK_EQ_INT(ch, 1);
+  rows r = {0};
+  FT_CHECK_EQ_INT(sql0(s, "o", "SELECT x FROM {log}", &r, NULL, err, 256), 0);
+  FT_CHECK(strcmp(r.buf, "x:42;") == 0);
+  /* ALTER and DROP of its own tables are allowed */
+  FT_CHECK_EQ_INT(
+      sql0(s, "o", "ALTER TABLE {log} ADD COLUMN y", NULL, NULL, err, 256), 0);
+  FT_CHECK_EQ_INT(sql0(s, "o", "DROP TABLE {log}", NULL, &ch, err, 256), 0);
+  FT_CHECK_EQ_INT(ch, 0);
+  ft_store_close(s);
+}
+
+/* A row callback may use the store (the authorizer is off during it), even
+ * after DDL made SQLite re-prepare the cached statements. */
+typedef struct cb_ctx {
+  ft_store *s;
+  int rc;
+} cb_ctx;
+
+static int put_from_row(void *ud, int ncols, const char *const *names,
+                        const ft_sql_value *vals) {
+  cb_ctx *c = ud;
+  char key[32];
+  snprintf(key, sizeof key, "row%lld", (long long)vals[0].i);
+  if (c->rc == 0)
+    c->rc = ft_store_put(c->s, "o", key, "1", 1);
+  return 0;
+}
+
+FT_TEST(test_sql_callback_reenters) {
+  ft_store *s = open_ok(NULL);
+  if (s == NULL) {
+    FT_CHECK(0);
+    return;
+  }
+  char err[256] = "";
+  FT_CHECK_EQ_INT(ft_store_put(s, "o", "warm", "1", 1), 0); /* cached */
+  FT_CHECK_EQ_INT(sql0(s, "o", "CREATE TABLE {t}(x)", NULL, NULL, err, 256), 0);
+  FT_CHECK_EQ_INT(
+      sql0(s, "o", "INSERT INTO {t} VALUES (1), (2)", NULL, NULL, err, 256), 0);
+  cb_ctx c = {s, 0};
+  FT_CHECK_EQ_INT(ft_store_sql(s, "o", "SELECT x FROM {t} ORDER BY x", NULL, 0,
+                               put_from_row, &c, NULL, err, sizeof err),
+                  0);
+  FT_CHECK_EQ_INT(c.rc, 0);
+  FT_CHECK(has_value(s, "o", "row1", "1", 1));
+  FT_CHECK(has_value(s, "o", "row2", "1", 1));
+  ft_store_close(s);
+}
+
+/* ---- batching and durability -------------------------------------------- */
+
+/* Writes are invisible to another connection until ft_store_commit. */
+FT_TEST(test_batch_visible_after_commit) {
+  char path[64];
+  tmp_path(path, sizeof path);
+  ft_store *s = open_ok(path);
+  if (s == NULL) {
+    FT_CHECK(0);
+    tmp_remove(path);
+    return;
+  }
+  const char *q = "SELECT count(*) FROM ft_kv WHERE obj = 'o'";
+  FT_CHECK_EQ_INT(ft_store_put(s, "o", "a", "1", 1), 0);
+  FT_CHECK_EQ_INT(ft_store_pending_add(s, 1, "r", 1), 0);
+  FT_CHECK_EQ_INT(ft_store_meta_set(s, "out_offset", "10"), 0);
+  FT_CHECK_EQ_INT(other_conn_int(path, q), 0);
+  FT_CHECK_EQ_INT(other_conn_int(path, "SELECT count(*) FROM ft_pending"), 0);
+  FT_CHECK(has_value(s, "o", "a", "1", 1)); /* our own batch is visible */
+  FT_CHECK_EQ_INT(ft_store_commit(s), 0);
+  FT_CHECK_EQ_INT(other_conn_int(path, q), 1);
+  FT_CHECK_EQ_INT(other_conn_int(path, "SELECT count(*) FROM ft_pending"), 1);
+  FT_CHECK_EQ_INT(
+      other_conn_int(path, "SELECT val FROM ft_meta WHERE key='out_offset'"),
+      10);
+  FT_CHECK_EQ_INT(ft_store_commit(s), 0); /* nothing open: fine */
+  FT_CHECK_EQ_INT(ft_store_put(s, "o", "b", "2", 1), 0);
+  FT_CHECK_EQ_INT(other_conn_int(path, q), 1);
+  ft_store_close(s); /* commits */
+  FT_CHECK_EQ_INT(other_conn_int(path, q), 2);
+  tmp_remove(path);
+}
+
+/* A child opens the store, commits some writes, writes more, and _exits
+ * without closing: the parent finds exactly the committed ones. */
+FT_TEST(test_crash_keeps_exactly_committed) {
+  char path[64];
+  tmp_path(path, sizeof path);
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    ft_store *s = NULL;
+    if (ft_store_open(&s, path, NULL, 0) != 0)
+      _exit(2);
+    int bad = 0;
+    for (int i = 0; i < 3; i++) {
+      char k[8];
+      snprintf(k, sizeof k, "c%d", i);
+      bad |= ft_store_put(s, "o", k, "yes", 3);
+      bad |= ft_store_pending_add(s, 100 + i, "req", 3);
+    }
+    bad |= ft_store_seen_add(s, (const unsigned char *)"0123456789abcdef") != 1;
+    bad |= ft_store_meta_set(s, "out_offset", "300");
+    bad |= ft_store_commit(s);
+    for (int i = 0; i < 200; i++) { /* enough to spill to the WAL */
+      char k[8];
+      snprintf(k, sizeof k, "u%d", i);
+      bad |= ft_store_put(s, "o", k, "no", 2);
+    }
+    bad |= ft_store_pending_done(s, 100);
+    bad |= ft_store_meta_set(s, "out_offset", "999");
+    bad |= ft_store_seen_add(s, (const unsigned char *)"fedcba9876543210") != 1;
+    _exit(bad ? 3 : 0);
+  }
+  int status = 0;
+  FT_CHECK(pid > 0);
+  FT_CHECK(waitpid(pid, &status, 0) == pid);
+  FT_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ft_store *s = open_ok(path);
+  if (s == NULL) {
+    FT_CHECK(0);
+    tmp_remove(path);
+    return;
+  }
+  collect c = {0};
+  FT_CHECK_EQ_INT(ft_store_list(s, "o", NULL, 0, collect_row, &c), 0);
+  FT_CHECK(strcmp(c.buf, "c0=yes,c1=yes,c2=yes,") == 0);
+  FT_CHECK_EQ_INT(ft_store_pending_count(s), 3);
+  char *v = NULL;
+  FT_CHECK_EQ_INT(ft_store_meta_get(s, "out_offset", &v), 0);
+  FT_CHECK(v != NULL && strcmp(v, "300") == 0);
+  free(v);
+  FT_CHECK_EQ_INT(ft_store_seen_add(s, (const unsigned char *)"fedcba9876543210"),
+                  1);
+  FT_CHECK_EQ_INT(ft_store_seen_add(s, (const unsigned char *)"0123456789abcdef"),
+                  0);
+  ft_store_close(s);
+  tmp_remove(path);
+}
+
+/* ---- the run journal ----------------------------------------------------- */
+
+typedef struct taken {
+  int64_t ids[64];
+  char blobs[64][16];
+  int n, stop_after;
+  ft_store *s; /* set: each callback also takes one more, nested */
+  int nested_rc;
+} taken;
+
+static int take_row(void *ud, int64_t id, const void *blob, size_t len) {
+  taken *t = ud;
+  if (t->n < 64) {
+    t->ids[t->n] = id;
+    snprintf(t->blobs[t->n], sizeof t->blobs[0], "%.*s", (int)len,
+             (const char *)blob);
+    t->n++;
+  }
+  if (t->s != NULL) {
+    ft_store *s = t->s;
+    t->s = NULL; /* one level of nesting */
+    int rc = ft_store_pending_take(s, 1, take_row, t);
+    if (rc < 0)
+      t->nested_rc = rc;
+    t->s = s;
+  }
+  return t->stop_after > 0 && t->n >= t->stop_after;
+}
+
+static int ids_are(const taken *t, const int64_t *want, int n) {
+  if (t->n != n) {
+    fprintf(stderr, "  took %d ids, want %d\n", t->n, n);
+    return 0;
+  }
+  for (int i = 0; i < n; i++)
+    if (t->ids[i] != want[i]) {
+      fprintf(stderr, "  id %d: %lld, want %lld\n", i, (long long)t->ids[i],
+              (long long)want[i]);
+      return 0;
+    }
+  return 1;
+}
+
+/* add / take / done / count, no id handed out twice, late ids in order, and
+ * the frontier survives a reopen. */
+FT_TEST(test_pending_frontier) {
+  char path[64];
+  tmp_path(path, sizeof path);
+  ft_store *s = open_ok(path);
+  if (s == NULL) {
+    FT_CHECK(0);
+    tmp_remove(path);
+    return;
+  }
+  for (int64_t id = 1; id <= 5; id++) {
+    char b[8];
+    snprintf(b, sizeof b, "req%lld", (long long)id);
+    FT_CHECK_EQ_INT(ft_store_pending_add(s, id, b, strlen(b)), 0);
+  }
+  FT_CHECK_EQ_INT(ft_store_pending_add(s, 3, "dup", 3), FT_EINVAL);
+  FT_CHECK_EQ_INT(ft_store_pending_count(s), 5);
+
+  taken t = {0};
+  FT_CHECK_EQ_INT(ft_store_pending_take(s, 2, take_row, &t), 2);
+  FT_CHECK(ids_are(&t, (int64_t[]){1, 2}, 2));
+  FT_CHECK(strcmp(t.blobs[1], "req2") == 0);
+  t.n = 0;
+  FT_CHECK_EQ_INT(ft_store_pending_take(s, 10, take_row, &t), 3);
+  FT_CHECK(ids_are(&t, (int64_t[]){3, 4, 5}, 3));
+  t.n = 0;
+  FT_CHECK_EQ_INT(ft_store_pending_take(s, 10, take_row, &t), 0);
+  FT_CHECK_EQ_INT(ft_store_pending_count(s), 5); /* taken is still pending */
+
+  FT_CHECK_EQ_INT(ft_store_pending_done(s, 1), 0);
+  FT_CHECK_EQ_INT(ft_store_pending_done(s, 3), 0);
+  FT_CHECK_EQ_INT(ft_store_pending_done(s, 3), 0); /* absent: fine */
+  FT_CHECK_EQ_INT(ft_store_pending_count(s), 3);
+
+  /* a new id, and two "late" ids below the highest handed out */
+  FT_CHECK_EQ_INT(ft_store_pending_add(s, 6, "req6", 4), 0);
+  FT_CHECK_EQ_INT(ft_store_pending_add(s, 0, "req0", 4), 0);
+  FT_CHECK_EQ_INT(ft_store_pending_add(s, -7, "reqm7", 5), 0);
+  FT_CHECK_EQ_INT(ft_store_pending_add(s, 8, "req8", 4), 0);
+  FT_CHECK_EQ_INT(ft_store_pending_done(s, 0), 0); /* done before taken */
+  t.n = 0;
+  FT_CHECK_EQ_INT(ft_store_pending_take(s, 2, take_row, &t), 2);
+  FT_CHECK(ids_are(&t, (int64_t[]){-7, 6}, 2));
+  FT_CHECK(strcmp(t.blobs[0], "reqm7") == 0);
+  t.n = 0;
+  FT_CHECK_EQ_INT(ft_store_pending_take(s, 0, take_row, &t), 1);
+  FT_CHECK(ids_are(&t, (int64_t[]){8}, 1));
+  FT_CHECK_EQ_INT(ft_store_pending_count(s), 6); /* -7 2 4 5 6 8 */
+  FT_CHECK_EQ_INT(ft_store_pending_done(s, 6), 0);
+  ft_store_close(s);
+
+  /* after a reopen every pending request is handed out again */
+  s = open_ok(path);
+  if (s == NULL) {
+    FT_CHECK(0);
+    tmp_remove(path);
+    return;
+  }
+  FT_CHECK_EQ_INT(ft_store_pending_count(s), 5);
+  t.n = 0;
+  FT_CHECK_EQ_INT(ft_store_pending_take(s, -1, take_row, &t), 5);
+  FT_CHECK(ids_are(&t, (int64_t[]){-7, 2, 4, 5, 8}, 5));
+  ft_store_close(s);
+  tmp_remove(path);
+}
+
+/* The count follows adds and dones (only real removals count) across a
+ * commit. */
+FT_TEST(test_pending_count_tracks_done) {
+  ft_store *s = open_ok(NULL);
+  if (s == NULL) {
+    FT_CHECK(0);
+    return;
+  }
+  for (int64_t id = 1; id <= 10; id++)
+    FT_CHECK_EQ_INT(ft_store_pending_add(s, id, "r", 1), 0);
+  for (int64_t id = 1; id <= 10; id += 3)
+    FT_CHECK_EQ_INT(ft_store_pending_done(s, id), 0);
+  FT_CHECK_EQ_INT(ft_store_pending_count(s), 6);
+  FT_CHECK_EQ_INT(ft_store_commit(s), 0);
+  FT_CHECK_EQ_INT(ft_store_pending_count(s), 6);
+  ft_store_close(s);
+}
+
+/* A callback that takes again (nested) and one that stops early: no id is
+ * handed out twice, none is lost, order is kept. */
+FT_TEST(test_pending_take_reentrant_and_stop) {
+  ft_store *s = open_ok(NULL);
+  if (s == NULL) {
+    FT_CHECK(0);
+    return;
+  }
+  for (int64_t id = 1; id <= 12; id++)
+    FT_CHECK_EQ_INT(ft_store_pending_add(s, id, "r", 1), 0);
+  taken t = {.s = s};
+  int n = ft_store_pending_take(s, 4, take_row, &t);
+  FT_CHECK(n >= 2 && n <= 4);
+  FT_CHECK_EQ_INT(t.nested_rc, 0);
+  t.s = NULL;
+  t.stop_after = t.n + 2;
+  FT_CHECK_EQ_INT(ft_store_pending_take(s, 0, take_row, &t), 2);
+  t.stop_after = 0;
+  ft_store_pending_take(s, 0, take_row, &t);
+  int64_t want[12];
+  for (int i = 0; i < 12; i++)
+    want[i] = i + 1;
+  FT_CHECK(ids_are(&t, want, 12));
+  ft_store_close(s);
+}
+
+typedef struct seen_acc {
+  unsigned char keys[8][16];
+  int n;
+} seen_acc;
+
+static int seen_row(void *ud, const unsigned char key[16]) {
+  seen_acc *a = ud;
+  if (a->n < 8)
+    memcpy(a->keys[a->n], key, 16);
+  a->n++;
+  return 0;
+}
+
+/* seen_add says new / already there, and seen_each returns the set after a
+ * reopen. */
+FT_TEST(test_seen_set) {
+  char path[64];
+  tmp_path(path, sizeof path);
+  ft_store *s = open_ok(path);
+  if (s == NULL) {
+    FT_CHECK(0);
+    tmp_remove(path);
+    return;
+  }
+  unsigned char k[3][16];
+  for (int i = 0; i < 3; i++)
+    for (int j = 0; j < 16; j++)
+      k[i][j] = (unsigned char)(i * 16 + j * 7 + (j == 0 ? 0 : 0x80));
+  k[2][3] = 0; /* NUL bytes inside a key */
+  FT_CHECK_EQ_INT(ft_store_seen_add(s, k[0]), 1);
+  FT_CHECK_EQ_INT(ft_store_seen_add(s, k[1]), 1);
+  FT_CHECK_EQ_INT(ft_store_seen_add(s, k[0]), 0);
+  FT_CHECK_EQ_INT(ft_store_seen_add(s, k[2]), 1);
+  FT_CHECK_EQ_INT(ft_store_seen_add(s, k[2]), 0);
+  ft_store_close(s);
+  s = open_ok(path);
+  if (s == NULL) {
+    FT_CHECK(0);
+    tmp_remove(path);
+    return;
+  }
+  seen_acc a = {0};
+  FT_CHECK_EQ_INT(ft_store_seen_each(s, seen_row, &a), 0);
+  FT_CHECK_EQ_INT(a.n, 3);
+  for (int i = 0; i < 3; i++) {
+    int found = 0;
+    for (int j = 0; j < a.n && j < 8; j++)
+      found += memcmp(a.keys[j], k[i], 16) == 0;
+    FT_CHECK_EQ_INT(found, 1);
+  }
+  FT_CHECK_EQ_INT(ft_store_seen_add(s, k[1]), 0);
+  ft_store_close(s);
+  tmp_remove(path);
+}
+
+FT_TEST(test_meta) {
+  ft_store *s = open_ok(NULL);
+  if (s == NULL) {
+    FT_CHECK(0);
+    return;
+  }
+  char *v = (char *)"x";
+  FT_CHECK_EQ_INT(ft_store_meta_get(s, "next_id", &v), FT_ENOTFOUND);
+  FT_CHECK(v == NULL);
+  FT_CHECK_EQ_INT(ft_store_meta_set(s, "next_id", "41"), 0);
+  FT_CHECK_EQ_INT(ft_store_meta_set(s, "script", "crawl.lua"), 0);
+  FT_CHECK_EQ_INT(ft_store_meta_set(s, "next_id", "42"), 0);
+  FT_CHECK_EQ_INT(ft_store_meta_get(s, "next_id", &v), 0);
+  FT_CHECK(v != NULL && strcmp(v, "42") == 0);
+  free(v);
+  FT_CHECK_EQ_INT(ft_store_meta_get(s, "script", &v), 0);
+  FT_CHECK(v != NULL && strcmp(v, "crawl.lua") == 0);
+  free(v);
+  ft_store_close(s);
+}
+
+/* reset forgets the journal, the seen set and meta; object storage stays. */
+FT_TEST(test_reset_keeps_object_storage) {
+  ft_store *s = open_ok(NULL);
+  if (s == NULL) {
+    FT_CHECK(0);
+    return;
+  }
+  char err[256];
+  const unsigned char key[16] = {1, 2, 3};
+  FT_CHECK_EQ_INT(ft_store_put(s, "o", "k", "v", 1), 0);
+  FT_CHECK_EQ_INT(sql0(s, "o", "CREATE TABLE {t}(x)", NULL, NULL, err, 256), 0);
+  FT_CHECK_EQ_INT(
+      sql0(s, "o", "INSERT INTO {t} VALUES (7)", NULL, NULL, err, 256), 0);
+  FT_CHECK_EQ_INT(ft_store_pending_add(s, 1, "a", 1), 0);
+  FT_CHECK_EQ_INT(ft_store_pending_add(s, 2, "b", 1), 0);
+  taken t = {0};
+  FT_CHECK_EQ_INT(ft_store_pending_take(s, 1, take_row, &t), 1);
+  FT_CHECK_EQ_INT(ft_store_seen_add(s, key), 1);
+  FT_CHECK_EQ_INT(ft_store_meta_set(s, "finished", "1"), 0);
+  FT_CHECK_EQ_INT(ft_store_commit(s), 0);
+
+  FT_CHECK_EQ_INT(ft_store_reset(s), 0);
+  FT_CHECK_EQ_INT(ft_store_pending_count(s), 0);
+  t.n = 0;
+  FT_CHECK_EQ_INT(ft_store_pending_take(s, 0, take_row, &t), 0);
+  FT_CHECK_EQ_INT(ft_store_seen_add(s, key), 1);
+  char *v = NULL;
+  FT_CHECK_EQ_INT(ft_store_meta_get(s, "finished", &v), FT_ENOTFOUND);
+  FT_CHECK(has_value(s, "o", "k", "v", 1));
+  rows r = {0};
+  FT_CHECK_EQ_INT(sql0(s, "o", "SELECT x FROM {t}", &r, NULL, err, 256), 0);
+  FT_CHECK(strcmp(r.buf, "x:7;") == 0);
+  /* ids start over after a reset */
+  FT_CHECK_EQ_INT(ft_store_pending_add(s, 1, "again", 5), 0);
+  t.n = 0;
+  FT_CHECK_EQ_INT(ft_store_pending_take(s, 0, take_row, &t), 1);
+  FT_CHECK(ids_are(&t, (int64_t[]){1}, 1));
+  ft_store_close(s);
+}
+
+/* ---- opening ------------------------------------------------------------- */
+
+/* Files that are not fetchtree state databases are refused, and left as they
+ * were. */
+FT_TEST(test_open_refuses_foreign_files) {
+  char path[64], err[256];
+  ft_store *s = NULL;
+
+  /* another program's SQLite database */
+  tmp_path(path, sizeof path);
+  sqlite3 *db = NULL;
+  FT_CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+  FT_CHECK_EQ_INT(sqlite3_exec(db, "CREATE TABLE users(name); INSERT INTO "
+                                   "users VALUES ('ann')",
+                               NULL, NULL, NULL),
+                  SQLITE_OK);
+  sqlite3_close(db);
+  err[0] = '\0';
+  FT_CHECK_EQ_INT(ft_store_open(&s, path, err, sizeof err), FT_EINVAL);
+  FT_CHECK(s == NULL);
+  FT_CHECK(strstr(err, "not a fetchtree state database") != NULL);
+  FT_CHECK_EQ_INT(other_conn_int(path, "SELECT count(*) FROM users"), 1);
+  FT_CHECK_EQ_INT(other_conn_int(path, "SELECT count(*) FROM sqlite_master"),
+                  1);
+  char wal[80];
+  snprintf(wal, sizeof wal, "%s-wal", path);
+  FT_CHECK(!file_exists(wal)); /* not switched to WAL */
+  tmp_remove(path);
+
+  /* a file that is not SQLite at all */
+  tmp_path(path, sizeof path);
+  FILE *f = fopen(path, "wb");
+  char junk[4096];
+  for (size_t i = 0; i < sizeof junk; i++)
+    junk[i] = (char)("garbage!"[i % 8]);
+  fwrite(junk, 1, sizeof junk, f);
+  fclose(f);
+  err[0] = '\0';
+  FT_CHECK_EQ_INT(ft_store_open(&s, path, err, sizeof err), FT_EINVAL);
+  FT_CHECK(s == NULL);
+  FT_CHECK(strstr(err, "not a fetchtree state database") != NULL);
+  f = fopen(path, "rb");
+  char back[sizeof junk + 1];
+  size_t nread = f != NULL ? fread(back, 1, sizeof back, f) : 0;
+  if (f != NULL)
+    fclose(f);
+  FT_CHECK(nread == sizeof junk && memcmp(back, junk, sizeof junk) == 0);
+  tmp_remove(path);
+
+  /* our database from a newer schema version */
+  tmp_path(path, sizeof path);
+  s = open_ok(path);
+  ft_store_close(s);
+  s = NULL;
+  FT_CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+  sqlite3_exec(db, "UPDATE ft_info SET val = '99' WHERE key = 'schema_version'",
+               NULL, NULL, NULL);
+  sqlite3_close(db);
+  err[0] = '\0';
+  FT_CHECK_EQ_INT(ft_store_open(&s, path, err, sizeof err), FT_EINVAL);
+  FT_CHECK(strstr(err, "version 99") != NULL);
+  tmp_remove(path);
+
+  /* a path that cannot be created */
+  err[0] = '\0';
+  FT_CHECK_EQ_INT(ft_store_open(&s, "/nonexistent-dir/x/state.db", err,
+                                sizeof err),
+                  FT_EIO);
+  FT_CHECK(err[0] != '\0');
+  FT_CHECK_EQ_INT(ft_store_open(NULL, NULL, NULL, 0), FT_EINVAL);
+}
+
+/* A new store is in WAL mode and keeps its data across reopen; an in-memory
+ * store works the same way. */
+FT_TEST(test_open_reopen_wal) {
+  char path[64];
+  tmp_path(path, sizeof path);
+  ft_store *s = open_ok(path);
+  FT_CHECK(s != NULL);
+  FT_CHECK_EQ_INT(ft_store_put(s, "o", "k", "v", 1), 0);
+  ft_store_close(s);
+  s = open_ok(path);
+  FT_CHECK(s != NULL);
+  FT_CHECK(has_value(s, "o", "k", "v", 1));
+  char wal[80];
+  snprintf(wal, sizeof wal, "%s-wal", path);
+  FT_CHECK(file_exists(wal));
+  ft_store_close(s);
+  tmp_remove(path);
+
+  s = open_ok(":memory:");
+  FT_CHECK(s != NULL);
+  FT_CHECK_EQ_INT(ft_store_put(s, "o", "k", "v", 1), 0);
+  FT_CHECK_EQ_INT(ft_store_commit(s), 0);
+  FT_CHECK(has_value(s, "o", "k", "v", 1));
+  ft_store_close(s);
+  ft_store_close(NULL);
+}
+
+int main(void) {
+  FT_RUN(test_kv_put_get_delete);
+  FT_RUN(test_kv_binary_values);
+  FT_RUN(test_kv_objects_isolated);
+  FT_RUN(test_kv_list_prefix_limit);
+  FT_RUN(test_sql_types_names_changes);
+  FT_RUN(test_sql_objects_isolated);
+  FT_RUN(test_sql_refused);
+  FT_RUN(test_sql_trigger_and_view_checked_on_use);
+  FT_RUN(test_sql_callback_reenters);
+  FT_RUN(test_batch_visible_after_commit);
+  FT_RUN(test_crash_keeps_exactly_committed);
+  FT_RUN(test_pending_frontier);
+  FT_RUN(test_pending_count_tracks_done);
+  FT_RUN(test_pending_take_reentrant_and_stop);
+  FT_RUN(test_seen_set);
+  FT_RUN(test_meta);
+  FT_RUN(test_reset_keeps_object_storage);
+  FT_RUN(test_open_refuses_foreign_files);
+  FT_RUN(test_open_reopen_wal);
+  return FT_DONE();
+}
