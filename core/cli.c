@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -120,6 +121,9 @@ typedef struct fetch_run {
   int start_failed;
   int script_failed;
   const char *state_path; /* --state */
+  int restart;            /* --restart */
+  int journal;            /* a crash-safe run */
+  int64_t resume_offset;  /* output committed by the previous run */
   const char *stats_path; /* --stats */
   struct run_alarm *alarms; /* pending obj:after alarms */
   uv_timer_t commit_timer;
@@ -296,6 +300,11 @@ static void run_done(void *ud, ft_request *req, const ft_response *res) {
     fprintf(stderr, "fetchtree run: internal error: %s\n", err);
     run->script_failed = 1;
   }
+  if (res->error != FT_ERR_CANCELLED &&
+      ft_script_journal_done(run->script, req->index) != 0) {
+    fprintf(stderr, "fetchtree run: cannot save the state\n");
+    run->script_failed = 1;
+  }
   ft_request_free(req);
   ft_engine_kick(run->engine);
 }
@@ -392,7 +401,10 @@ static void usage_run(FILE *f) {
         "as JSON Lines. Options are those of `fetchtree fetch` (they override\n"
         "the spec's fields of the same meaning), and:\n"
         "      --with-meta         add _url, _status, _index, _depth to records\n"
-        "      --state FILE        keep object storage in this SQLite database\n"
+        "      --state FILE        a crash-safe run: frontier, seen set, storage and\n"
+        "                          output progress in this SQLite database; the\n"
+        "                          same command again resumes after a crash\n"
+        "      --restart           with --state: forget an earlier run, start over\n"
         "      --stats FILE        write the object tree's statistics as JSON\n",
         f);
 }
@@ -465,6 +477,7 @@ enum {
   OPT_WITH_META,
   OPT_STATE,
   OPT_STATS,
+  OPT_RESTART,
 };
 
 static const struct option fetch_opts[] = {
@@ -494,6 +507,7 @@ static const struct option fetch_opts[] = {
     {"with-meta", no_argument, 0, OPT_WITH_META},
     {"state", required_argument, 0, OPT_STATE},
     {"stats", required_argument, 0, OPT_STATS},
+    {"restart", no_argument, 0, OPT_RESTART},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
 };
@@ -639,6 +653,9 @@ static int parse_args(fetch_run *run, int argc, char **argv) {
     case OPT_STATS:
       run->stats_path = a;
       break;
+    case OPT_RESTART:
+      run->restart = 1;
+      break;
     case 'h':
       if (run->is_run)
         usage_run(stdout);
@@ -718,9 +735,27 @@ static void alarms_cancel(fetch_run *run) {
   }
 }
 
+/* Make everything so far durable: the output first, then the database
+ * that says how much of it counts (a crash in between leaves records past
+ * the committed offset, which the next run cuts off and redoes). */
+static int checkpoint(fetch_run *run, int finished) {
+  if (!run->journal)
+    return ft_script_commit(run->script);
+  if (fflush(run->out) != 0)
+    return -1;
+  off_t off = ftello(run->out);
+  if (off < 0)
+    off = 0;
+  return ft_script_checkpoint(run->script, (int64_t)off, finished);
+}
+
 static void on_commit_timer(uv_timer_t *t) {
   fetch_run *run = t->data;
-  ft_script_commit(run->script);
+  if (checkpoint(run, 0) != 0) {
+    fprintf(stderr, "fetchtree run: cannot save the state: stopping\n");
+    run->script_failed = 1;
+    ft_engine_stop(run->engine);
+  }
 }
 
 /* The top of the object tree for the summary: objects one and two levels
@@ -785,7 +820,10 @@ static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
   uv_loop_t loop;
   int loop_ok = 0;
   if (run->out_path) {
-    run->out = fopen(run->out_path, "w");
+    /* a resumed run keeps what the last one committed */
+    run->out = fopen(run->out_path, run->journal ? "r+" : "w");
+    if (!run->out && run->journal && errno == ENOENT)
+      run->out = fopen(run->out_path, "w");
     if (!run->out) {
       fprintf(stderr, "fetchtree: %s: %s\n", run->out_path, strerror(errno));
       run->out = stdout;
@@ -793,6 +831,23 @@ static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
     }
   }
   setvbuf(run->out, NULL, _IOFBF, 1 << 20);
+  if (run->journal) {
+    /* cut what the last run wrote past its last checkpoint */
+    int fd = fileno(run->out);
+    struct stat sb;
+    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
+      if (ftruncate(fd, (off_t)run->resume_offset) != 0 ||
+          fseeko(run->out, (off_t)run->resume_offset, SEEK_SET) != 0) {
+        fprintf(stderr, "fetchtree run: cannot truncate the output: %s\n",
+                strerror(errno));
+        return 1;
+      }
+    } else if (run->resume_offset > 0) {
+      fprintf(stderr, "fetchtree run: records go to a pipe, so the records of "
+                      "the last unsaved moments of the previous run may "
+                      "appear again\n");
+    }
+  }
   if (run->script)
     ft_script_set_output(run->script, run->out);
   if (run->ordered) {
@@ -855,8 +910,12 @@ static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
   if (run->got_sigint)
     run->interrupted = 1; /* even if the run ended before the loop saw it */
   alarms_cancel(run);
-  if (run->script && ft_script_commit(run->script) != 0)
-    fprintf(stderr, "fetchtree: could not commit storage\n");
+  if (run->script &&
+      checkpoint(run, !run->interrupted && !run->start_failed &&
+                          !run->script_failed) != 0) {
+    fprintf(stderr, "fetchtree: could not save the state\n");
+    run->script_failed = 1;
+  }
   double secs = (double)(uv_hrtime() - run->started_ns) / 1e9;
 
   if (fflush(run->out) != 0 && !run->write_failed)
@@ -1010,6 +1069,31 @@ static int cmd_run(int argc, char **argv) {
   run.extra_headers = NULL;
   if (parse_args(&run, nopts, opts) != 0)
     goto cleanup;
+  if (run.state_path || run.info.has_state) {
+    ft_journal_info ji;
+    if (ft_script_journal_open(run.script, run.restart, &ji, err,
+                               sizeof(err)) != 0) {
+      fprintf(stderr, "fetchtree run: state: %s\n", err);
+      goto cleanup;
+    }
+    if (ji.finished) {
+      if (!run.quiet)
+        fprintf(stderr, "fetchtree run: this crawl has finished (its state "
+                        "says so); --restart runs it again\n");
+      rc = 0;
+      goto cleanup;
+    }
+    run.journal = 1;
+    run.resume_offset = ji.out_offset;
+    if (ji.resuming && !run.quiet)
+      fprintf(stderr, "fetchtree run: resuming: %lld requests pending, %lld "
+                      "bytes of records kept\n",
+              (long long)ji.pending, (long long)ji.out_offset);
+  } else if (run.restart) {
+    fputs("fetchtree run: --restart goes with --state\n", stderr);
+    rc = 2;
+    goto cleanup;
+  }
   rc = execute(&run, run_source, run_done);
 cleanup:
   free(opts);

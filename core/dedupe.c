@@ -181,12 +181,37 @@ void ft_dedupe_free(ft_dedupe *d) {
   free(d);
 }
 
+static int ft_dedupe_insert_(ft_dedupe *d, ft_dedupe_key k);
+
 int ft_dedupe_add(ft_dedupe *d, const char *method, const char *url,
                   const void *body, size_t body_len) {
   if (d == NULL || url == NULL || (body == NULL && body_len > 0))
     return FT_EINVAL;
-  ft_dedupe_key k =
-      ft_dedupe_key_of_(method != NULL ? method : "GET", url, body, body_len);
+  return ft_dedupe_insert_(
+      d, ft_dedupe_key_of_(method != NULL ? method : "GET", url, body,
+                           body_len));
+}
+
+void ft_dedupe_hash_key(const char *method, const char *url, const void *body,
+                        size_t body_len, unsigned char key[16]) {
+  ft_dedupe_key k = ft_dedupe_key_of_(method != NULL ? method : "GET", url,
+                                      body_len > 0 ? body : "", body_len);
+  memcpy(key, &k.a, 8);
+  memcpy(key + 8, &k.b, 8);
+}
+
+int ft_dedupe_add_key(ft_dedupe *d, const unsigned char key[16]) {
+  if (d == NULL || key == NULL)
+    return FT_EINVAL;
+  ft_dedupe_key k;
+  memcpy(&k.a, key, 8);
+  memcpy(&k.b, key + 8, 8);
+  if (k.a == 0 && k.b == 0)
+    k.b = 1;
+  return ft_dedupe_insert_(d, k);
+}
+
+static int ft_dedupe_insert_(ft_dedupe *d, ft_dedupe_key k) {
   ft_dedupe_key *s = ft_dedupe_find_(d->slots, d->cap, k);
   if (s->a != 0 || s->b != 0)
     return 0;

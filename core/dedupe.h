@@ -28,6 +28,14 @@ void ft_dedupe_free(ft_dedupe *d);
 int ft_dedupe_add(ft_dedupe *d, const char *method, const char *url,
                   const void *body, size_t body_len);
 
+/* The 16-byte key of (method, url, body), as ft_dedupe_add computes it:
+ * what a durable run stores so the set can be rebuilt on resume. */
+void ft_dedupe_hash_key(const char *method, const char *url, const void *body,
+                        size_t body_len, unsigned char key[16]);
+
+/* Adds a key made by ft_dedupe_hash_key. Returns like ft_dedupe_add. */
+int ft_dedupe_add_key(ft_dedupe *d, const unsigned char key[16]);
+
 /* The number of keys in the set (0 for NULL). */
 size_t ft_dedupe_count(const ft_dedupe *d);
 

@@ -36,6 +36,7 @@ struct ft_script {
   char *state_path; /* NULL: storage in memory */
   ft_alarm_fn alarm_fn;
   void *alarm_ud;
+  int journal; /* durable run: the frontier and seen set live in store */
 };
 
 /* ---- fetchtree.core: what Lua needs from C ------------------------------- */
@@ -81,10 +82,53 @@ static int core_seen(lua_State *L) {
   const char *body = luaL_optlstring(L, 3, NULL, &blen);
   if (!s->seen && ft_dedupe_new(&s->seen) != 0)
     return luaL_error(L, "out of memory");
-  int rc = ft_dedupe_add(s->seen, method, url, body, blen);
+  unsigned char key[16];
+  ft_dedupe_hash_key(method, url, body, blen, key);
+  int rc = ft_dedupe_add_key(s->seen, key);
   if (rc < 0)
     return luaL_error(L, "out of memory");
+  if (rc == 1 && s->journal && ft_store_seen_add(s->store, key) < 0)
+    return luaL_error(L, "state: %s", ft_store_errmsg(s->store));
   lua_pushboolean(L, rc == 1);
+  return 1;
+}
+
+/* core.journal_add(id, blob): a request enters the durable frontier */
+static int core_journal_add(lua_State *L) {
+  ft_script *s = core_self(L);
+  size_t len;
+  const char *blob = luaL_checklstring(L, 2, &len);
+  if (ft_store_pending_add(s->store, (int64_t)luaL_checknumber(L, 1), blob,
+                           len) != 0)
+    return luaL_error(L, "state: %s", ft_store_errmsg(s->store));
+  return 0;
+}
+
+static int take_row(void *ud, int64_t id, const void *blob, size_t len) {
+  lua_State *L = ud;
+  (void)id;
+  int n = (int)lua_objlen(L, -1);
+  lua_pushlstring(L, blob, len);
+  lua_rawseti(L, -2, n + 1);
+  return 0;
+}
+
+/* core.journal_done(id): a request that never reached the engine is done */
+static int core_journal_done(lua_State *L) {
+  ft_script *s = core_self(L);
+  if (s->journal &&
+      ft_store_pending_done(s->store, (int64_t)luaL_checknumber(L, 1)) != 0)
+    return luaL_error(L, "state: %s", ft_store_errmsg(s->store));
+  return 0;
+}
+
+/* core.journal_take(limit) -> list of request blobs, oldest first */
+static int core_journal_take(lua_State *L) {
+  ft_script *s = core_self(L);
+  int limit = (int)luaL_checknumber(L, 1);
+  lua_newtable(L);
+  if (ft_store_pending_take(s->store, limit, take_row, L) < 0) /* or a count */
+    return luaL_error(L, "state: %s", ft_store_errmsg(s->store));
   return 1;
 }
 
@@ -354,6 +398,9 @@ static int open_core(lua_State *L) {
       {"store_delete", core_store_delete},
       {"store_list", core_store_list},
       {"store_sql", core_store_sql},
+      {"journal_add", core_journal_add},
+      {"journal_take", core_journal_take},
+      {"journal_done", core_journal_done},
       {NULL, NULL}};
   lua_createtable(L, 0, 6);
   for (const luaL_Reg *f = fns; f->name; f++) {
@@ -809,4 +856,92 @@ int ft_script_alarm(ft_script *s, uint64_t id, char *err, size_t errlen) {
 
 int ft_script_commit(ft_script *s) {
   return s->store ? ft_store_commit(s->store) : 0;
+}
+
+/* ---- durable runs ------------------------------------------------------ */
+
+static int64_t meta_int(ft_store *st, const char *key) {
+  char *v = NULL;
+  int64_t n = 0;
+  if (ft_store_meta_get(st, key, &v) == 0 && v)
+    n = strtoll(v, NULL, 10);
+  free(v);
+  return n;
+}
+
+static int meta_put_int(ft_store *st, const char *key, int64_t v) {
+  char buf[32];
+  snprintf(buf, sizeof(buf), "%lld", (long long)v);
+  return ft_store_meta_set(st, key, buf);
+}
+
+static int seen_load(void *ud, const unsigned char key[16]) {
+  ft_script *s = ud;
+  return ft_dedupe_add_key(s->seen, key) < 0 ? 1 : 0;
+}
+
+int ft_script_journal_open(ft_script *s, int restart, ft_journal_info *info,
+                           char *err, size_t errlen) {
+  memset(info, 0, sizeof(*info));
+  if (!s->state_path) {
+    snprintf(err, errlen, "no state database");
+    return FT_EINVAL;
+  }
+  if (!s->store && ft_store_open(&s->store, s->state_path, err, errlen) != 0)
+    return FT_EINVAL;
+  ft_store *st = s->store;
+  if (restart && (ft_store_reset(st) != 0 || ft_store_commit(st) != 0)) {
+    snprintf(err, errlen, "%s", ft_store_errmsg(st));
+    return FT_EIO;
+  }
+  info->finished = meta_int(st, "finished") != 0;
+  info->resuming = meta_int(st, "started") != 0;
+  info->out_offset = meta_int(st, "out_offset");
+  info->start_pos = meta_int(st, "start_pos");
+  info->next_id = meta_int(st, "next_id");
+  info->pending = ft_store_pending_count(st);
+  if (info->finished)
+    return 0;
+  if (!s->seen && ft_dedupe_new(&s->seen) != 0) {
+    snprintf(err, errlen, "out of memory");
+    return FT_ENOMEM;
+  }
+  if (ft_store_seen_each(st, seen_load, s) != 0) {
+    snprintf(err, errlen, "%s", ft_store_errmsg(st));
+    return FT_EIO;
+  }
+  if (ft_store_meta_set(st, "started", "1") != 0 || ft_store_commit(st) != 0) {
+    snprintf(err, errlen, "%s", ft_store_errmsg(st));
+    return FT_EIO;
+  }
+  s->journal = 1;
+  lua_pushnumber(s->L, (lua_Number)info->start_pos);
+  lua_pushnumber(s->L, (lua_Number)info->next_id);
+  return crawl_call(s, "resume", 2, 0, err, errlen);
+}
+
+int ft_script_journal_done(ft_script *s, uint64_t id) {
+  if (!s->journal)
+    return 0;
+  return ft_store_pending_done(s->store, (int64_t)id);
+}
+
+int ft_script_checkpoint(ft_script *s, int64_t out_offset, int finished) {
+  char err[512];
+  lua_State *L = s->L;
+  if (!s->journal)
+    return ft_script_commit(s);
+  int top = lua_gettop(L);
+  if (crawl_call(s, "checkpoint", 0, 2, err, sizeof(err)) != 0)
+    return FT_ELUA;
+  int64_t start_pos = (int64_t)lua_tonumber(L, top + 1);
+  int64_t next_id = (int64_t)lua_tonumber(L, top + 2);
+  lua_settop(L, top);
+  ft_store *st = s->store;
+  if (meta_put_int(st, "out_offset", out_offset) != 0 ||
+      meta_put_int(st, "start_pos", start_pos) != 0 ||
+      meta_put_int(st, "next_id", next_id) != 0 ||
+      (finished && ft_store_meta_set(st, "finished", "1") != 0))
+    return FT_EIO;
+  return ft_store_commit(st);
 }

@@ -86,4 +86,31 @@ int ft_script_set_state(ft_script *s, const char *path);
 /* Commit storage writes made since the last commit. */
 int ft_script_commit(ft_script *s);
 
+/* ---- durable runs (--state) --------------------------------------------- */
+
+typedef struct ft_journal_info {
+  int finished;       /* the crawl in this database has finished */
+  int resuming;       /* an earlier run started it: resume */
+  int64_t out_offset; /* records up to here are committed */
+  int64_t start_pos;  /* emits of start already taken */
+  int64_t next_id;
+  int64_t pending;    /* requests in the frontier */
+} ft_journal_info;
+
+/* Open the state database for a crash-safe run (after crawl_load and
+ * ft_script_set_state): with restart, forget an earlier run first. Loads
+ * the seen set and tells the crawl to resume. From then on the frontier,
+ * the seen set and storage are written to the database and made durable
+ * together by ft_script_checkpoint. Returns 0 or a negative code. */
+int ft_script_journal_open(ft_script *s, int restart, ft_journal_info *info,
+                           char *err, size_t errlen);
+
+/* Request id is done (its records are in the output). */
+int ft_script_journal_done(ft_script *s, uint64_t id);
+
+/* Commit: the output is durable up to out_offset (the caller flushed it),
+ * with the frontier, seen set, storage and start position to match; with
+ * finished, mark the crawl finished. Without a journal: commit storage. */
+int ft_script_checkpoint(ft_script *s, int64_t out_offset, int finished);
+
 #endif

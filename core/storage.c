@@ -319,8 +319,7 @@ static int schema_check(ft_store *s, const char *path) {
 static int store_auth(void *ud, int action, const char *a1, const char *a2,
                       const char *dbname, const char *trigger);
 
-int ft_store_open(ft_store **out, const char *path, char *err,
-                  size_t errlen) {
+int ft_store_open(ft_store **out, const char *path, char *err, size_t errlen) {
   if (out == NULL) {
     copy_err(err, errlen, "ft_store_open: out is NULL");
     return FT_EINVAL;
@@ -408,8 +407,8 @@ int ft_store_get(ft_store *s, const char *obj, const char *key, char **val,
   return rc;
 }
 
-int ft_store_put(ft_store *s, const char *obj, const char *key,
-                 const void *val, size_t len) {
+int ft_store_put(ft_store *s, const char *obj, const char *key, const void *val,
+                 size_t len) {
   if (s == NULL || obj == NULL || key == NULL || (val == NULL && len > 0))
     return FT_EINVAL;
   sqlite3_stmt *st;
@@ -592,64 +591,93 @@ static void sb_add(sbuf *b, const char *p, size_t n) {
 }
 
 /* Copies query to *out with each {name} outside literals, quoted identifiers
- * and comments replaced by "<prefix>name". Refuses (FT_EINVAL, reason in s)
- * any literal or identifier that starts with "sqlite_": SQLite's internal
- * tables are reachable only that way, and the authorizer must let SQLite's
- * own accesses to them through. */
+ * and comments replaced by "<prefix>name". Two things the authorizer cannot
+ * see are refused here (FT_EINVAL, reason in s):
+ * - a literal or identifier starting with "sqlite_": SQLite's internal
+ *   tables are reachable only that way, and the authorizer must let SQLite's
+ *   own accesses to them through;
+ * - ALTER TABLE ... RENAME TO a name not written {name}: the authorizer is
+ *   not shown the new name, which could leave the object's namespace. */
+enum { TK_SPACE, TK_NAME, TK_WORD, TK_OTHER };
+
 static int sql_rewrite(ft_store *s, const char *q, const char *prefix,
                        char **out) {
   sbuf b = {0};
   size_t n = strlen(q), i = 0;
+  int rename = 0; /* 1: after RENAME, 2: after RENAME TO */
   while (i < n) {
     int c = (unsigned char)q[i];
     size_t j = i + 1;
-    int check = 0; /* check q[i + check_off .. j - check_end) */
-    size_t off = 0, end = 0;
+    size_t off = 0, end = 0; /* a quoted token's text is q[i+off, j-end) */
+    int tok = TK_OTHER, check = 0;
     if (c == '\'' || c == '"' || c == '`') {
       while (j < n && !(q[j] == c && q[j + 1] != c)) /* '' is a quote */
         j += q[j] == c ? 2 : 1;
       j = j < n ? j + 1 : n;
-      check = 1, off = 1, end = 1;
+      check = 1, off = 1, end = j - i >= 2 ? 1 : 0;
     } else if (c == '[') {
       while (j < n && q[j] != ']')
         j++;
       j = j < n ? j + 1 : n;
-      check = 1, off = 1, end = 1;
+      check = 1, off = 1, end = j - i >= 2 ? 1 : 0;
     } else if (c == '-' && q[j] == '-') {
       while (j < n && q[j] != '\n')
         j++;
+      tok = TK_SPACE;
     } else if (c == '/' && q[j] == '*') {
       const char *e = strstr(q + i + 2, "*/");
       j = e != NULL ? (size_t)(e - q) + 2 : n;
+      tok = TK_SPACE;
+    } else if (c == ' ' || (c >= '\t' && c <= '\r')) {
+      tok = TK_SPACE;
     } else if (c == '{') {
       while (j < n && is_name_char((unsigned char)q[j]))
         j++;
-      if (j > i + 1 && j - i - 1 <= NAME_MAX_LEN && q[j] == '}') {
-        sb_add(&b, "\"", 1);
-        sb_add(&b, prefix, PREFIX_LEN);
-        sb_add(&b, q + i + 1, j - i - 1);
-        sb_add(&b, "\"", 1);
-        i = j + 1;
-        continue;
-      }
-      j = i + 1; /* not a {name}: SQLite will say what it thinks */
+      if (j > i + 1 && j - i - 1 <= NAME_MAX_LEN && q[j] == '}')
+        tok = TK_NAME;
+      else
+        j = i + 1; /* not a {name}: SQLite will say what it thinks */
     } else if (c == '?' || c == ':' || c == '@' || c == '$') {
       while (j < n && is_ident_char((unsigned char)q[j]))
         j++;
     } else if (is_ident_char(c)) {
       while (j < n && is_ident_char((unsigned char)q[j]))
         j++;
-      check = (c < '0' || c > '9') && !is_sqlite_function(q + i, j - i);
+      if (c < '0' || c > '9') {
+        tok = TK_WORD;
+        check = !is_sqlite_function(q + i, j - i);
+      }
     }
-    if (check && j - i >= off + end &&
-        starts_with_ci(q + i + off, j - i - off - end, "sqlite_")) {
+    if (check && starts_with_ci(q + i + off, j - i - off - end, "sqlite_")) {
       free(b.p);
       return set_err(s, FT_EINVAL,
                      "not authorized: names starting with sqlite_ (SQLite's"
                      " internal tables) may not appear in the query; pass"
                      " such text as a bound argument");
     }
-    sb_add(&b, q + i, j - i);
+    if (tok != TK_SPACE) {
+      if (rename == 2 && tok != TK_NAME) {
+        free(b.p);
+        return set_err(s, FT_EINVAL,
+                       "not authorized: RENAME TO must name the new table"
+                       " as {name}");
+      }
+      if (tok == TK_WORD && equals_ci(q + i, j - i, "rename"))
+        rename = 1;
+      else if (tok == TK_WORD && rename == 1 && equals_ci(q + i, j - i, "to"))
+        rename = 2;
+      else
+        rename = 0;
+    }
+    if (tok == TK_NAME) {
+      sb_add(&b, "\"", 1);
+      sb_add(&b, prefix, PREFIX_LEN);
+      sb_add(&b, q + i + 1, j - i - 1);
+      sb_add(&b, "\"", 1);
+      j++; /* the closing brace */
+    } else {
+      sb_add(&b, q + i, j - i);
+    }
     i = j;
   }
   sb_add(&b, "", 0);
@@ -684,11 +712,16 @@ static int is_internal(const char *name) {
   return 0;
 }
 
-/* Allows a table (index, view, trigger) name of this object only. */
+/* Allows a table (index, view, trigger) name of this object only; the
+ * index SQLite makes for a UNIQUE or PRIMARY KEY constraint of the object's
+ * table is named "sqlite_autoindex_<table>_<n>". */
 static int check_name(auth_ctx *c, const char *name) {
   if (name == NULL || is_internal(name))
     return SQLITE_OK;
-  if (starts_with_ci(name, strlen(name), c->prefix) && name[PREFIX_LEN] != 0)
+  const char *own = name;
+  if (starts_with_ci(name, strlen(name), "sqlite_autoindex_"))
+    own = name + strlen("sqlite_autoindex_");
+  if (starts_with_ci(own, strlen(own), c->prefix) && own[PREFIX_LEN] != 0)
     return SQLITE_OK;
   return deny(c,
               "not authorized: \"%s\" is not one of this object's tables"
@@ -700,6 +733,7 @@ static int store_auth(void *ud, int action, const char *a1, const char *a2,
                       const char *dbname, const char *trigger) {
   ft_store *s = ud;
   auth_ctx *c = s->auth;
+  (void)dbname;
   if (c == NULL)
     return SQLITE_OK; /* fetchtree's own statements */
   switch (action) {
@@ -751,7 +785,9 @@ static int store_auth(void *ud, int action, const char *a1, const char *a2,
                         equals_ci(a2, strlen(a2), "rtree")))
       return deny(c, "not authorized: virtual table module %s", a2);
     return check_name(c, a1);
-  case SQLITE_PRAGMA:
+  case SQLITE_PRAGMA: /* data_version: read-only, FTS5 asks for it */
+    if (a1 != NULL && equals_ci(a1, strlen(a1), "data_version") && a2 == NULL)
+      return SQLITE_OK;
     return deny(c, "not authorized: PRAGMA %s", a1);
   case SQLITE_TRANSACTION:
   case SQLITE_SAVEPOINT:
@@ -957,7 +993,8 @@ int ft_store_sql(ft_store *s, const char *obj, const char *query,
   return rc;
 }
 
-/* ---- the run journal: the frontier ---------------------------------------- */
+/* ---- the run journal: the frontier ----------------------------------------
+ */
 
 /* The position of id in the sorted late list, or where it would go. */
 static size_t late_find(const ft_store *s, int64_t id) {
@@ -977,8 +1014,7 @@ static void late_remove_at(ft_store *s, size_t i) {
   s->late_n--;
 }
 
-int ft_store_pending_add(ft_store *s, int64_t id, const void *req,
-                         size_t len) {
+int ft_store_pending_add(ft_store *s, int64_t id, const void *req, size_t len) {
   if (s == NULL || (req == NULL && len > 0))
     return FT_EINVAL;
   int late = s->taken_any && id <= s->take_cursor;
@@ -1046,8 +1082,8 @@ int ft_store_pending_take(ft_store *s, int limit, ft_store_row2_fn fn,
   int rc = stmt_get(s, ST_PEND_TAKE, &st);
   if (rc != 0)
     return rc;
-  sqlite3_bind_int64(st, 1, s->taken_any ? s->take_cursor + !db_done
-                                         : INT64_MIN);
+  sqlite3_bind_int64(st, 1,
+                     s->taken_any ? s->take_cursor + !db_done : INT64_MIN);
   sqlite3_bind_int(st, 2, limit > 0 ? limit : -1);
   int n = 0, stop = 0, have = 0;
   int64_t id = 0;
@@ -1132,7 +1168,8 @@ int64_t ft_store_pending_count(ft_store *s) {
   return rc != 0 ? rc : s->pending_n;
 }
 
-/* ---- the run journal: the seen set and metadata --------------------------- */
+/* ---- the run journal: the seen set and metadata ---------------------------
+ */
 
 int ft_store_seen_add(ft_store *s, const unsigned char key[16]) {
   if (s == NULL || key == NULL)

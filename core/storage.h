@@ -81,8 +81,8 @@ int ft_store_get(ft_store *s, const char *obj, const char *key, char **val,
 
 /* Sets (obj, key) to the len bytes at val (val may be NULL when len is 0:
  * an empty value, which is not the same as absent). */
-int ft_store_put(ft_store *s, const char *obj, const char *key,
-                 const void *val, size_t len);
+int ft_store_put(ft_store *s, const char *obj, const char *key, const void *val,
+                 size_t len);
 
 /* Removes (obj, key). Returns 0 even if it was absent. */
 int ft_store_delete(ft_store *s, const char *obj, const char *key);
@@ -115,9 +115,12 @@ int ft_store_list(ft_store *s, const char *obj, const char *prefix, int limit,
  * transaction statements (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE:
  * fetchtree's batching owns the transaction). Triggers and views are checked
  * when they are used, so a trigger on the object's table cannot write
- * elsewhere. Names beginning with "sqlite_" may not appear in the query at
- * all, not even as a string literal, since SQLite accepts a string literal
- * as a table name: bind such text as an argument.
+ * elsewhere. PRAGMA data_version (read-only; FTS5 uses it) is allowed.
+ * Two rules are checked on the text, where the authorizer cannot see: names
+ * beginning with "sqlite_" may not appear at all, not even as a string
+ * literal, since SQLite accepts a string literal as a table name (bind such
+ * text as an argument; SQLite's sqlite_version() and similar functions are
+ * fine); and ALTER TABLE ... RENAME TO must write the new name as {name}.
  *
  * Only one statement per call: text after the first statement other than
  * spaces, comments and semicolons is FT_EINVAL. */

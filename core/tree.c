@@ -132,8 +132,8 @@ static int ft_pattern_match_(const ft_pattern *p, const char *name,
     while (ne < nlen && name[ne] != '/')
       ne++;
     int star = pe - pi == 1 && p->text[pi] == '*';
-    if (!star && (pe - pi != ne - ni || memcmp(p->text + pi, name + ni,
-                                               pe - pi) != 0))
+    if (!star &&
+        (pe - pi != ne - ni || memcmp(p->text + pi, name + ni, pe - pi) != 0))
       return 0;
     pi = pe + 1;
     ni = ne + 1;
@@ -142,7 +142,8 @@ static int ft_pattern_match_(const ft_pattern *p, const char *name,
 }
 
 /* Copies the fields src sets over dst. */
-static void ft_settings_merge_(ft_obj_settings *dst, const ft_obj_settings *src) {
+static void ft_settings_merge_(ft_obj_settings *dst,
+                               const ft_obj_settings *src) {
   if (src->has_rps) {
     dst->has_rps = 1;
     dst->rps = src->rps;
@@ -392,8 +393,7 @@ ft_object *ft_tree_root(ft_tree *t) { return t ? &t->root->obj : NULL; }
 
 size_t ft_tree_count(const ft_tree *t) { return t ? t->count : 0; }
 
-void ft_tree_foreach(ft_tree *t, void (*fn)(ft_object *o, void *ud),
-                     void *ud) {
+void ft_tree_foreach(ft_tree *t, void (*fn)(ft_object *o, void *ud), void *ud) {
   if (t == NULL || fn == NULL)
     return;
   /* re-reads count and nodes, so objects fn creates are visited too */
@@ -407,8 +407,8 @@ void ft_tree_foreach(ft_tree *t, void (*fn)(ft_object *o, void *ud),
  * the subtrees below descendants that have their own setting. */
 static void ft_retries_derive_(ft_node *top) {
   ft_object *p = top->obj.parent;
-  top->obj.retries = top->own_retries ? top->retries_own
-                                      : (p ? p->retries : -1);
+  top->obj.retries =
+      top->own_retries ? top->retries_own : (p ? p->retries : -1);
   ft_node *cur = top->first_child;
   while (cur) {
     if (!cur->own_retries) {
@@ -643,7 +643,7 @@ static void ft_node_json_open_(const ft_node *n, ft_buf *b) {
   ft_put_fmt_u64_(b, "bytes", s->bytes);
 
   ft_buf_puts(b, ",\"statuses\":{");
-  int idx[FT_OBJ_STATUSES * 2], k = 0; /* pairs (code, slot) */
+  int idx[FT_OBJ_STATUSES * 2] = {0}, k = 0; /* pairs (code, slot) */
   for (int i = 0; i < FT_OBJ_STATUSES && s->status_code[i]; i++) {
     idx[2 * k] = s->status_code[i];
     idx[2 * k + 1] = i;

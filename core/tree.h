@@ -51,10 +51,10 @@ typedef struct ft_object {
   struct ft_object *parent; /* NULL for "/" */
   int depth;                /* "/" is 0, "/host" 1 ... */
   ft_limiter *limiter;      /* NULL when this object sets no rate */
-  int concurrency; /* this object's own cap on attempts in flight in its
-                      subtree; 0 = none */
-  int active;      /* attempts in flight in this subtree (start/finish) */
-  int retries;     /* effective: own setting, else the parent's, else -1 */
+  int concurrency;    /* this object's own cap on attempts in flight in its
+                         subtree; 0 = none */
+  int active;         /* attempts in flight in this subtree (start/finish) */
+  int retries;        /* effective: own setting, else the parent's, else -1 */
   ft_obj_stats stats; /* over the subtree */
 
   /* public: for the engine / Lua, never touched by tree.c */
@@ -85,12 +85,13 @@ void ft_tree_free(ft_tree *t);
 /* Settings for every object whose name matches pattern, now and later
  * created. A pattern is a name in which a segment may be "*", matching
  * exactly one segment: "/host/" followed by a "*" segment matches "/host/a"
- * but not "/host" or "/host/a/b"; "/" matches the root only. Several matching patterns apply in
- * the order configured, field by field (later wins). Existing matching
- * objects are changed at once, as by ft_object_set. Returns 0, FT_EINVAL (bad
- * pattern or settings), FT_ERANGE (a rate the limiter cannot hold) or
- * FT_ENOMEM; on FT_EINVAL/FT_ERANGE nothing is changed. */
-int ft_tree_configure(ft_tree *t, const char *pattern, const ft_obj_settings *s);
+ * but not "/host" or "/host/a/b"; "/" matches the root only. Several matching
+ * patterns apply in the order configured, field by field (later wins). Existing
+ * matching objects are changed at once, as by ft_object_set. Returns 0,
+ * FT_EINVAL (bad pattern or settings), FT_ERANGE (a rate the limiter cannot
+ * hold) or FT_ENOMEM; on FT_EINVAL/FT_ERANGE nothing is changed. */
+int ft_tree_configure(ft_tree *t, const char *pattern,
+                      const ft_obj_settings *s);
 
 /* The object named name, created with its missing ancestors on first use,
  * with the matching patterns' settings applied. Names are "/" or

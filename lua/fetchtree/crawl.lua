@@ -24,6 +24,9 @@ local dedupe = true
 local max_depth = math.huge
 local allow_hosts     -- set of lower-case host names, or nil
 local null = cjson.null
+local journal = false  -- durable run: the frontier lives in the state database
+local skip_start = 0   -- on resume: emits of start already taken
+local start_pos = 0    -- emits of start so far
 
 local traceback = debug.traceback
 
@@ -38,6 +41,20 @@ end
 
 local route_of -- which object a request belongs to (see objects, below)
 
+-- A new request joins the frontier: in memory, or in a durable run the
+-- state database (from where next() takes it back, a batch at a time, so
+-- millions of pending requests cost no memory).
+local function push(e)
+  if journal then
+    local ok, blob = pcall(cjson.encode, e)
+    if not ok then error("with --state, meta must be JSON: " .. tostring(blob), 3) end
+    core.journal_add(e.id, blob)
+  else
+    q_tail = q_tail + 1
+    queue[q_tail] = e
+  end
+end
+
 -- Queue a request table at depth; a relative URL is resolved against base.
 -- Returns true, or false and a reason.
 local function enqueue(t, depth, base)
@@ -49,10 +66,8 @@ local function enqueue(t, depth, base)
   if not norm then
     -- still one record: an error for this request
     next_id = next_id + 1
-    local e = { id = next_id - 1, url = url, method = method, headers = headers,
-                body = body, meta = meta, depth = depth, bad = err }
-    q_tail = q_tail + 1
-    queue[q_tail] = e
+    push({ id = next_id - 1, url = url, method = method, headers = headers,
+           body = body, meta = meta, depth = depth, bad = err })
     return true
   end
   if allow_hosts and not allow_hosts[core.host(norm)] then
@@ -65,11 +80,10 @@ local function enqueue(t, depth, base)
   end
   local ok, name = pcall(route_of, t, norm)
   next_id = next_id + 1
-  q_tail = q_tail + 1
-  queue[q_tail] = { id = next_id - 1, url = norm, method = method, headers = headers,
-                    body = body, meta = meta, depth = depth, obj = ok and name or nil,
-                    bad = not ok and ("route: " .. tostring(name)) or nil,
-                    bad_kind = not ok and "script" or nil }
+  push({ id = next_id - 1, url = norm, method = method, headers = headers,
+         body = body, meta = meta, depth = depth, obj = ok and name or nil,
+         bad = not ok and ("route: " .. tostring(name)) or nil,
+         bad_kind = not ok and "script" or nil })
   return true
 end
 
@@ -369,6 +383,8 @@ function M.load(path, args, o)
   keep_entries = any_response or any_error
   start_co = coroutine.create(function()
     s.start(function(t)
+      start_pos = start_pos + 1
+      if start_pos <= skip_start then return end -- resumed: taken before
       if enqueue(t, 0) then coroutine.yield() end
     end)
   end)
@@ -387,6 +403,19 @@ function M.load(path, args, o)
     user_agent = s.user_agent, retry_on = retry_on,
     has_on_response = any_response, has_on_error = any_error, state = s.state,
   }
+end
+
+-- A durable run resumes: skip the emits start made before, number new
+-- requests after the old ones.
+function M.resume(skip, nid)
+  journal = true
+  skip_start = skip or 0
+  if nid and nid > next_id then next_id = nid end
+end
+
+-- What a checkpoint stores with the output offset.
+function M.checkpoint()
+  return start_pos, next_id
 end
 
 -- The limits of spec.objects, for the C tree: a list of
@@ -422,6 +451,14 @@ end
 function M.next()
   while true do
     if start_error then return nil, "done" end
+    if q_head > q_tail and journal then
+      for _, blob in ipairs(core.journal_take(256)) do
+        local e = cjson.decode(blob)
+        for k, v in pairs(e) do if v == null then e[k] = nil end end
+        q_tail = q_tail + 1
+        queue[q_tail] = e
+      end
+    end
     if q_head <= q_tail then
       local e = queue[q_head]
       queue[q_head] = nil
@@ -434,6 +471,7 @@ function M.next()
         else
           error_record(e, nil, { kind = kind, message = e.bad })
         end
+        if journal then core.journal_done(e.id) end
       else
         if keep_entries then entries[e.id] = e end
         local meta_json

@@ -68,8 +68,8 @@ static int has_value(ft_store *s, const char *obj, const char *key,
   char *v = NULL;
   size_t len = 0;
   int rc = ft_store_get(s, obj, key, &v, &len);
-  int ok = rc == 0 && len == wlen && memcmp(v, want, wlen) == 0 &&
-           v[len] == '\0';
+  int ok =
+      rc == 0 && len == wlen && memcmp(v, want, wlen) == 0 && v[len] == '\0';
   free(v);
   return ok;
 }
@@ -86,8 +86,7 @@ typedef struct collect {
   int calls, stop_after;
 } collect;
 
-static int collect_row(void *ud, const char *key, const void *val,
-                       size_t len) {
+static int collect_row(void *ud, const char *key, const void *val, size_t len) {
   collect *c = ud;
   size_t n = strlen(c->buf);
   snprintf(c->buf + n, sizeof c->buf - n, "%s=%.*s,", key, (int)len,
@@ -154,9 +153,9 @@ FT_TEST(test_kv_put_get_delete) {
     char op; /* p put, d delete, g get (want NULL = absent) */
     const char *key, *val;
   } steps[] = {
-      {'g', "a", NULL},      {'p', "a", "one"},   {'g', "a", "one"},
-      {'p', "a", "two"},     {'g', "a", "two"},   {'p', "b", "bee"},
-      {'d', "a", NULL},      {'g', "a", NULL},    {'g', "b", "bee"},
+      {'g', "a", NULL},       {'p', "a", "one"},   {'g', "a", "one"},
+      {'p', "a", "two"},      {'g', "a", "two"},   {'p', "b", "bee"},
+      {'d', "a", NULL},       {'g', "a", NULL},    {'g', "b", "bee"},
       {'d', "nothere", NULL}, {'p', "a", "again"}, {'g', "a", "again"},
   };
   for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
@@ -220,10 +219,20 @@ FT_TEST(test_kv_list_prefix_limit) {
     FT_CHECK(0);
     return;
   }
-  static const char *const keys[] = {
-      "b",        "a",         "a\xff\x01", "a\xff", "a\xffz", "a\xfe",
-      "\xff\xff", "\xff\xff" "a", "\xff",   "ab%",   "abc",    "a_c",
-      "A"};
+  static const char *const keys[] = {"b",
+                                     "a",
+                                     "a\xff\x01",
+                                     "a\xff",
+                                     "a\xffz",
+                                     "a\xfe",
+                                     "\xff\xff",
+                                     "\xff\xff"
+                                     "a",
+                                     "\xff",
+                                     "ab%",
+                                     "abc",
+                                     "a_c",
+                                     "A"};
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
     FT_CHECK_EQ_INT(ft_store_put(s, "o", keys[i], "v", 1), 0);
   FT_CHECK_EQ_INT(ft_store_put(s, "other", "a\xff", "x", 1), 0);
@@ -234,11 +243,16 @@ FT_TEST(test_kv_list_prefix_limit) {
   } cases[] = {
       {NULL, 0, 0,
        "A=v,a=v,a_c=v,ab%=v,abc=v,a\xfe=v,a\xff=v,a\xff\x01=v,a\xffz=v,b=v,"
-       "\xff=v,\xff\xff=v,\xff\xff" "a=v,"},
+       "\xff=v,\xff\xff=v,\xff\xff"
+       "a=v,"},
       {"", 3, 0, "A=v,a=v,a_c=v,"},
       {"a\xff", 0, 0, "a\xff=v,a\xff\x01=v,a\xffz=v,"},
-      {"\xff\xff", 0, 0, "\xff\xff=v,\xff\xff" "a=v,"},
-      {"\xff", 0, 0, "\xff=v,\xff\xff=v,\xff\xff" "a=v,"},
+      {"\xff\xff", 0, 0,
+       "\xff\xff=v,\xff\xff"
+       "a=v,"},
+      {"\xff", 0, 0,
+       "\xff=v,\xff\xff=v,\xff\xff"
+       "a=v,"},
       {"a_", 0, 0, "a_c=v,"},
       {"ab", 0, 0, "ab%=v,abc=v,"},
       {"%", 0, 0, ""},
@@ -250,9 +264,9 @@ FT_TEST(test_kv_list_prefix_limit) {
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     collect c = {.stop_after = cases[i].stop_after};
-    FT_CHECK_EQ_INT(ft_store_list(s, "o", cases[i].prefix, cases[i].limit,
-                                  collect_row, &c),
-                    0);
+    FT_CHECK_EQ_INT(
+        ft_store_list(s, "o", cases[i].prefix, cases[i].limit, collect_row, &c),
+        0);
     if (strcmp(c.buf, cases[i].want) != 0) {
       fprintf(stderr, "  case %zu: got \"%s\"\n", i, c.buf);
       FT_CHECK(0);
@@ -291,8 +305,8 @@ FT_TEST(test_sql_types_names_changes) {
                   0);
   FT_CHECK_EQ_INT(ch, 1);
   rows r = {0};
-  FT_CHECK_EQ_INT(sql0(s, "o", "SELECT n, i, r AS real, s, b FROM {t}", &r,
-                       &ch, err, sizeof err),
+  FT_CHECK_EQ_INT(sql0(s, "o", "SELECT n, i, r AS real, s, b FROM {t}", &r, &ch,
+                       err, sizeof err),
                   0);
   FT_CHECK_EQ_INT(ch, 0);
   FT_CHECK_EQ_INT(r.calls, 1);
@@ -309,8 +323,7 @@ FT_TEST(test_sql_types_names_changes) {
                     0);
   }
   FT_CHECK_EQ_INT(
-      sql0(s, "o", "UPDATE {t} SET r = 1 WHERE i < 3", NULL, &ch, err, 256),
-      0);
+      sql0(s, "o", "UPDATE {t} SET r = 1 WHERE i < 3", NULL, &ch, err, 256), 0);
   FT_CHECK_EQ_INT(ch, 4);
   FT_CHECK_EQ_INT(sql0(s, "o", "SELECT * FROM {t}", NULL, &ch, err, 256), 0);
   FT_CHECK_EQ_INT(ch, 0);
@@ -328,8 +341,9 @@ FT_TEST(test_sql_types_names_changes) {
   FT_CHECK(strcmp(r.buf, "c:3;") == 0);
   /* {name} inside a literal stays as written; json_each is allowed */
   memset(&r, 0, sizeof r);
-  FT_CHECK_EQ_INT(sql0(s, "o", "SELECT '{t}' AS lit, count(*) AS n FROM "
-                               "json_each('[1,2,3]')",
+  FT_CHECK_EQ_INT(sql0(s, "o",
+                       "SELECT '{t}' AS lit, count(*) AS n FROM "
+                       "json_each('[1,2,3]')",
                        &r, NULL, err, 256),
                   0);
   FT_CHECK(strcmp(r.buf, "lit:t'{t}'(3)|n:3;") == 0);
@@ -349,7 +363,8 @@ FT_TEST(test_sql_objects_isolated) {
     FT_CHECK_EQ_INT(sql0(s, objs[o], "CREATE TABLE {t}(x TEXT)", NULL, NULL,
                          err, sizeof err),
                     0);
-    ft_sql_value v = {.type = FT_SQL_TEXT, .s = objs[o], .len = strlen(objs[o])};
+    ft_sql_value v = {
+        .type = FT_SQL_TEXT, .s = objs[o], .len = strlen(objs[o])};
     for (int i = 0; i <= o; i++)
       FT_CHECK_EQ_INT(ft_store_sql(s, objs[o], "INSERT INTO {t} VALUES (?)", &v,
                                    1, NULL, NULL, NULL, err, sizeof err),
@@ -423,7 +438,11 @@ FT_TEST(test_sql_refused) {
       {"ROLLBACK", "not authorized"},
       {"SAVEPOINT sp", "not authorized"},
       {"ANALYZE", "not authorized"},
-      {"VACUUM", "not authorized"},
+      {"ALTER TABLE {t} RENAME TO plain", "RENAME TO must name"},
+      {"ALTER TABLE {t} RENAME TO \"o_0123456789abcdef_t\"", "RENAME TO"},
+      {"SELECT * FROM dbstat", "not authorized"},
+      {"CREATE VIRTUAL TABLE {x} USING dbstat", "not authorized"},
+      {"VACUUM", "VACUUM"},
       {"SELECT 1; SELECT 2", "only one SQL statement"},
       {"INSERT INTO {t} VALUES (1); DELETE FROM {t}", "only one SQL statement"},
       {"SELEC 1", "syntax error"},
@@ -471,23 +490,20 @@ FT_TEST(test_sql_trigger_and_view_checked_on_use) {
                 "CREATE TRIGGER {tr} AFTER INSERT ON {t}"
                 " BEGIN DELETE FROM ft_kv; END",
                 NULL, NULL, err, 256);
-  if (rc == 0) { /* created, but firing it is refused */
-    rc = sql0(s, "o", "INSERT INTO {t} VALUES (1)", NULL, NULL, err, 256);
-    FT_CHECK_EQ_INT(rc, FT_EINVAL);
-    FT_CHECK(strstr(err, "not authorized") != NULL);
-  }
+  FT_CHECK_EQ_INT(rc, 0); /* created, but firing it is refused */
+  rc = sql0(s, "o", "INSERT INTO {t} VALUES (1)", NULL, NULL, err, 256);
+  FT_CHECK_EQ_INT(rc, FT_EINVAL);
+  FT_CHECK(strstr(err, "not authorized") != NULL);
   FT_CHECK(has_value(s, "o", "k", "v", 1));
   rc = sql0(s, "o", "CREATE VIEW {v} AS SELECT * FROM ft_kv", NULL, NULL, err,
             256);
-  if (rc == 0) {
-    rc = sql0(s, "o", "SELECT * FROM {v}", NULL, NULL, err, 256);
-    FT_CHECK_EQ_INT(rc, FT_EINVAL);
-    FT_CHECK(strstr(err, "not authorized") != NULL);
-  }
+  FT_CHECK_EQ_INT(rc, 0);
+  rc = sql0(s, "o", "SELECT * FROM {v}", NULL, NULL, err, 256);
+  FT_CHECK_EQ_INT(rc, FT_EINVAL);
+  FT_CHECK(strstr(err, "not authorized") != NULL);
   /* the object's own trigger on its own tables works */
-  FT_CHECK_EQ_INT(sql0(s, "o", "DROP TRIGGER IF EXISTS {tr}", NULL, NULL, err,
-                       256),
-                  0);
+  FT_CHECK_EQ_INT(
+      sql0(s, "o", "DROP TRIGGER IF EXISTS {tr}", NULL, NULL, err, 256), 0);
   FT_CHECK_EQ_INT(sql0(s, "o", "CREATE TABLE {log}(x)", NULL, NULL, err, 256),
                   0);
   FT_CHECK_EQ_INT(sql0(s, "o",
@@ -507,6 +523,61 @@ FT_TEST(test_sql_trigger_and_view_checked_on_use) {
       sql0(s, "o", "ALTER TABLE {log} ADD COLUMN y", NULL, NULL, err, 256), 0);
   FT_CHECK_EQ_INT(sql0(s, "o", "DROP TABLE {log}", NULL, &ch, err, 256), 0);
   FT_CHECK_EQ_INT(ch, 0);
+  ft_store_close(s);
+}
+
+/* Constraints that make SQLite create its own indexes, RETURNING, renames
+ * within the object, SQLite's functions and (when built in) FTS5 all work
+ * under the authorizer. */
+FT_TEST(test_sql_constraints_returning_fts) {
+  ft_store *s = open_ok(NULL);
+  if (s == NULL) {
+    FT_CHECK(0);
+    return;
+  }
+  char err[256] = "";
+  int64_t ch = -1;
+  static const char *const ok[] = {
+      "CREATE TABLE {u}(x TEXT UNIQUE, y INTEGER PRIMARY KEY AUTOINCREMENT)",
+      "CREATE TABLE {w}(k TEXT PRIMARY KEY, v) WITHOUT ROWID",
+      "CREATE UNIQUE INDEX IF NOT EXISTS {w_v} ON {w}(v)",
+      "INSERT INTO {w} VALUES ('a', 1), ('b', 2)",
+      "ALTER TABLE {w} RENAME TO {w2}",
+      "ALTER TABLE {w2} RENAME COLUMN v TO val",
+      "SELECT sqlite_version()",
+      "DROP TABLE {u}",
+  };
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+    int rc = sql0(s, "o", ok[i], NULL, NULL, err, sizeof err);
+    if (rc != 0) {
+      fprintf(stderr, "  %s -> %d %s\n", ok[i], rc, err);
+      FT_CHECK(0);
+    }
+  }
+  FT_CHECK_EQ_INT(sql0(s, "o", "INSERT INTO {w2} VALUES ('c', 2)", NULL, &ch,
+                       err, sizeof err),
+                  FT_EINVAL); /* the UNIQUE index is enforced */
+  FT_CHECK(strstr(err, "UNIQUE constraint failed") != NULL);
+  rows r = {0};
+  FT_CHECK_EQ_INT(sql0(s, "o", "UPDATE {w2} SET val = val * 10 RETURNING k", &r,
+                       &ch, err, sizeof err),
+                  0);
+  FT_CHECK_EQ_INT(ch, 2);
+  FT_CHECK_EQ_INT(r.calls, 2);
+  if (sqlite3_compileoption_used("ENABLE_FTS5")) {
+    FT_CHECK_EQ_INT(sql0(s, "o", "CREATE VIRTUAL TABLE {f} USING fts5(body)",
+                         NULL, NULL, err, sizeof err),
+                    0);
+    FT_CHECK_EQ_INT(sql0(s, "o",
+                         "INSERT INTO {f} VALUES ('hello world'), ('other')",
+                         NULL, NULL, err, sizeof err),
+                    0);
+    memset(&r, 0, sizeof r);
+    FT_CHECK_EQ_INT(sql0(s, "o", "SELECT body FROM {f} WHERE {f} MATCH 'hello'",
+                         &r, NULL, err, sizeof err),
+                    0);
+    FT_CHECK(strcmp(r.buf, "body:t'hello world'(11);") == 0);
+  }
   ft_store_close(s);
 }
 
@@ -595,7 +666,7 @@ FT_TEST(test_crash_keeps_exactly_committed) {
       _exit(2);
     int bad = 0;
     for (int i = 0; i < 3; i++) {
-      char k[8];
+      char k[16];
       snprintf(k, sizeof k, "c%d", i);
       bad |= ft_store_put(s, "o", k, "yes", 3);
       bad |= ft_store_pending_add(s, 100 + i, "req", 3);
@@ -604,7 +675,7 @@ FT_TEST(test_crash_keeps_exactly_committed) {
     bad |= ft_store_meta_set(s, "out_offset", "300");
     bad |= ft_store_commit(s);
     for (int i = 0; i < 200; i++) { /* enough to spill to the WAL */
-      char k[8];
+      char k[16];
       snprintf(k, sizeof k, "u%d", i);
       bad |= ft_store_put(s, "o", k, "no", 2);
     }
@@ -631,10 +702,10 @@ FT_TEST(test_crash_keeps_exactly_committed) {
   FT_CHECK_EQ_INT(ft_store_meta_get(s, "out_offset", &v), 0);
   FT_CHECK(v != NULL && strcmp(v, "300") == 0);
   free(v);
-  FT_CHECK_EQ_INT(ft_store_seen_add(s, (const unsigned char *)"fedcba9876543210"),
-                  1);
-  FT_CHECK_EQ_INT(ft_store_seen_add(s, (const unsigned char *)"0123456789abcdef"),
-                  0);
+  FT_CHECK_EQ_INT(
+      ft_store_seen_add(s, (const unsigned char *)"fedcba9876543210"), 1);
+  FT_CHECK_EQ_INT(
+      ft_store_seen_add(s, (const unsigned char *)"0123456789abcdef"), 0);
   ft_store_close(s);
   tmp_remove(path);
 }
@@ -694,7 +765,7 @@ FT_TEST(test_pending_frontier) {
     return;
   }
   for (int64_t id = 1; id <= 5; id++) {
-    char b[8];
+    char b[32];
     snprintf(b, sizeof b, "req%lld", (long long)id);
     FT_CHECK_EQ_INT(ft_store_pending_add(s, id, b, strlen(b)), 0);
   }
@@ -921,8 +992,9 @@ FT_TEST(test_open_refuses_foreign_files) {
   tmp_path(path, sizeof path);
   sqlite3 *db = NULL;
   FT_CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
-  FT_CHECK_EQ_INT(sqlite3_exec(db, "CREATE TABLE users(name); INSERT INTO "
-                                   "users VALUES ('ann')",
+  FT_CHECK_EQ_INT(sqlite3_exec(db,
+                               "CREATE TABLE users(name); INSERT INTO "
+                               "users VALUES ('ann')",
                                NULL, NULL, NULL),
                   SQLITE_OK);
   sqlite3_close(db);
@@ -974,9 +1046,9 @@ FT_TEST(test_open_refuses_foreign_files) {
 
   /* a path that cannot be created */
   err[0] = '\0';
-  FT_CHECK_EQ_INT(ft_store_open(&s, "/nonexistent-dir/x/state.db", err,
-                                sizeof err),
-                  FT_EIO);
+  FT_CHECK_EQ_INT(
+      ft_store_open(&s, "/nonexistent-dir/x/state.db", err, sizeof err),
+      FT_EIO);
   FT_CHECK(err[0] != '\0');
   FT_CHECK_EQ_INT(ft_store_open(NULL, NULL, NULL, 0), FT_EINVAL);
 }
@@ -1017,6 +1089,7 @@ int main(void) {
   FT_RUN(test_sql_objects_isolated);
   FT_RUN(test_sql_refused);
   FT_RUN(test_sql_trigger_and_view_checked_on_use);
+  FT_RUN(test_sql_constraints_returning_fts);
   FT_RUN(test_sql_callback_reenters);
   FT_RUN(test_batch_visible_after_commit);
   FT_RUN(test_crash_keeps_exactly_committed);

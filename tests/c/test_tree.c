@@ -186,8 +186,8 @@ FT_TEST(test_ancestors) {
 }
 
 FT_TEST(test_invalid_names) {
-  static const char *bad[] = {"", "x", "/a/", "//a", "/a//b", "a/b", "//",
-                              "/a/b/", "host/a"};
+  static const char *bad[] = {"",    "x",  "/a/",   "//a",   "/a//b",
+                              "a/b", "//", "/a/b/", "host/a"};
   ft_tree *t = new_tree();
   get(t, "/a");
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -497,8 +497,7 @@ FT_TEST(test_rates_root_and_hosts) {
     FT_CHECK_EQ_INT(ft_tree_configure(t, "/", &root_rate), FT_OK);
     FT_CHECK_EQ_INT(ft_tree_configure(t, "/host/*", &host_rate), FT_OK);
     ft_object *h[2] = {get(t, "/host/a"), get(t, "/host/b")};
-    size_t n = run_greedy(h, 2, N, UINT64_MAX, mode, 77 + mode, all, per,
-                          nper);
+    size_t n = run_greedy(h, 2, N, UINT64_MAX, mode, 77 + mode, all, per, nper);
     FT_CHECK_EQ_INT(n, N);
     FT_CHECK_EQ_INT(max_in_window(all, N, SEC), 8);
     size_t m0 = max_in_window(per[0], nper[0], SEC);
@@ -540,6 +539,26 @@ FT_TEST(test_host_rates_independent) {
   free(all);
   free(per[0]);
   free(per[1]);
+}
+
+/* The wait ft_object_admit reports is the largest over the path: "/" at 3
+ * per s and /host/a at 1 per 2 s, after starts at 0 (a), 500 and 600 ms (x):
+ * at 700 ms "/" frees up in 300 ms but /host/a only in 1300 ms. */
+FT_TEST(test_admit_delay_is_largest) {
+  ft_tree *t = new_tree();
+  ft_obj_settings three = rate(3, 1000), slow = rate(0.5, 0);
+  FT_CHECK_EQ_INT(ft_tree_configure(t, "/", &three), FT_OK);
+  FT_CHECK_EQ_INT(ft_tree_configure(t, "/host/a", &slow), FT_OK);
+  ft_object *a = get(t, "/host/a"), *x = get(t, "/x");
+  ft_object_start(a, 0);
+  FT_CHECK_EQ_INT(ft_object_admit(x, 500 * MS), 0);
+  ft_object_start(x, 500 * MS);
+  ft_object_start(x, 600 * MS);
+  FT_CHECK_EQ_INT(ft_object_admit(x, 700 * MS), 300 * MS);
+  FT_CHECK_EQ_INT(ft_object_admit(a, 700 * MS), 1300 * MS);
+  FT_CHECK_EQ_INT(ft_object_admit(a->parent, 700 * MS), 300 * MS);
+  FT_CHECK_EQ_INT(ft_object_admit(a, 2 * SEC), 0);
+  ft_tree_free(t);
 }
 
 /* A live rate change keeps the limiter and its history: lowering to 2 per s
@@ -702,8 +721,8 @@ FT_TEST(test_stats_aggregation) {
     FT_CHECK_EQ_INT(o->stats.bytes, sm->s.bytes);
     FT_CHECK_EQ_INT(o->stats.max_us, sm->s.max_us);
     FT_CHECK_EQ_INT(status_total(&o->stats), status_total(&sm->s));
-    FT_CHECK(memcmp(o->stats.by_error, sm->s.by_error,
-                    sizeof(sm->s.by_error)) == 0);
+    FT_CHECK(
+        memcmp(o->stats.by_error, sm->s.by_error, sizeof(sm->s.by_error)) == 0);
     FT_CHECK(memcmp(o->stats.hist, sm->s.hist, sizeof(sm->s.hist)) == 0);
     checked++;
   }
@@ -936,6 +955,7 @@ int main(void) {
   FT_RUN(test_concurrency_caps);
   FT_RUN(test_rates_root_and_hosts);
   FT_RUN(test_host_rates_independent);
+  FT_RUN(test_admit_delay_is_largest);
   FT_RUN(test_live_rps_lower_then_higher);
   FT_RUN(test_stats_aggregation);
   FT_RUN(test_status_overflow);
