@@ -23,7 +23,7 @@ ifeq ($(V),)
 Q := @
 endif
 
-.PHONY: all deps test test-c test-spec demo bench-limit bench-script lint clean help
+.PHONY: all deps test test-c test-spec demo bench-limit bench-script bench-state lint clean help
 
 all: $(BUILD)/fetchtree $(BUILD)/fixture-server
 
@@ -97,6 +97,10 @@ bench-limit: $(BUILD)/fetchtree $(BUILD)/fixture-server
 bench-script: $(BUILD)/fetchtree $(BUILD)/fixture-server
 	$(Q)sh scripts/bench-script.sh
 
+# The same crawl with and without --state.
+bench-state: $(BUILD)/fetchtree $(BUILD)/fixture-server
+	$(Q)sh scripts/bench-state.sh
+
 lint: $(BUILD)/.deps
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --std=c11 -D__linux__ -Icore $(CORE_SRC) $(CLI_SRC) tests/fixture/server.c
@@ -111,4 +115,5 @@ help:
 	@echo "make test       every test suite, sanitizers on"
 	@echo "make bench-limit  100,000 requests at 5,000/s, limiter accuracy figures"
 	@echo "make bench-script  cost of a Lua on_response, against none"
+	@echo "make bench-state   a crawl with and without --state"
 	@echo "make lint       cppcheck"
