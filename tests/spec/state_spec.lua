@@ -82,6 +82,21 @@ describe("crash-safe runs (--state)", function()
     assert.truthy(#srv.log_for("/page/", before + 20) >= before + 20)
   end)
 
+  it("takes the state database from the spec's state field too", function()
+    local db, out = H.tmpname(".db"), H.tmpname(".jsonl")
+    local src = H.tmpname(".lua")
+    H.write(src, graph:gsub("rps = 400,", "state = " .. string.format("%q", db) .. ", rps = 400,"))
+    local function go()
+      local err = H.tmpname(".err")
+      H.sh(string.format("%s run %s --out %s -- %s 10 2> %s", H.bin, src, out, srv.base, err))
+      return H.read(err)
+    end
+    assert.falsy(go():match("finished"))
+    assert.equal(10, #lines_of(out))
+    assert.truthy(go():match("finished"))
+    assert.equal(10, #lines_of(out))
+  end)
+
   it("keeps a large frontier on disk, not in memory", function()
     -- one response queues n follow-ups at once; with --state they wait in
     -- the database, so memory does not grow with n
