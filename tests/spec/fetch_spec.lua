@@ -268,14 +268,8 @@ describe("fetchtree fetch", function()
   end)
 
   it("multiplexes over HTTP/2 when an https server offers it", function()
-    local dir = H.tmpname(".h2")
-    assert.equal(0, H.sh(string.format(
-      "mkdir -p %s/docs && cd %s && echo hello > docs/a.txt && openssl req -x509 -newkey rsa:2048 -nodes -keyout k.pem -out c.pem -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1",
-      dir, dir)))
-    local probe = H.server()
-    local port = probe.port
-    probe.stop()
-    H.sleep(0.1)
+    local dir, port = H.tls_fixture()
+    assert.equal(0, H.sh(string.format("mkdir -p %s/docs && echo hello > %s/docs/a.txt", dir, dir)))
     H.sh(string.format("cd %s && (timeout 20 nghttpd -v --address=127.0.0.1 --htdocs=docs %d k.pem c.pem > log.txt 2>&1 &)", dir, port))
     H.sleep(0.5)
     local lines = {}
@@ -311,15 +305,7 @@ describe("fetchtree fetch", function()
   end)
 
   it("verifies TLS certificates", function()
-    local dir = H.tmpname(".tls")
-    assert.equal(0, H.sh(string.format(
-      "mkdir -p %s && cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout k.pem -out c.pem -days 1 -subj /CN=127.0.0.1 >/dev/null 2>&1",
-      dir, dir)))
-    -- an ephemeral port: let the kernel pick by binding a fixture server, then reuse its number
-    local probe = H.server()
-    local port = probe.port
-    probe.stop()
-    H.sleep(0.1)
+    local dir, port = H.tls_fixture()
     H.sh(string.format("cd %s && (timeout 20 openssl s_server -quiet -accept 127.0.0.1:%d -cert c.pem -key k.pem -www >/dev/null 2>&1 &)", dir, port))
     H.sleep(0.5)
     local r = H.fetch({ "https://127.0.0.1:" .. port .. "/" }, "-q --retries 0")

@@ -122,6 +122,21 @@ function H.server(opts)
   return s
 end
 
+-- A directory holding a self-signed certificate for 127.0.0.1 (c.pem,
+-- key k.pem), and a free loopback port for a TLS server started there: the
+-- kernel picks it for a fixture server, which then makes way.
+function H.tls_fixture()
+  local dir = H.tmpname(".tls")
+  assert(H.sh(string.format(
+    "mkdir -p %s && cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout k.pem -out c.pem -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1",
+    dir, dir)) == 0, "openssl req failed")
+  local probe = H.server()
+  local port = probe.port
+  probe.stop()
+  H.sleep(0.1)
+  return dir, port
+end
+
 -- Run `fetchtree fetch ARGS` over the given input lines (or raw input
 -- text). Returns a result table: { rc, records (decoded, in output
 -- order), by_index (records keyed by index), stdout, stderr }.
