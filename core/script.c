@@ -945,3 +945,7 @@ int ft_script_checkpoint(ft_script *s, int64_t out_offset, int finished) {
     return FT_EIO;
   return ft_store_commit(st);
 }
+
+/* ---- the REPL ------------------------------------------------------------- */
+
+struct lua_State *ft_script_lua(ft_script *s) { return s->L; }

@@ -113,4 +113,11 @@ int ft_script_journal_done(ft_script *s, uint64_t id);
  * finished, mark the crawl finished. Without a journal: commit storage. */
 int ft_script_checkpoint(ft_script *s, int64_t out_offset, int finished);
 
+/* ---- the REPL ------------------------------------------------------------- */
+
+/* The Lua state, for core/repl.c (the one other file that touches it); s
+ * keeps owning it. */
+struct lua_State;
+struct lua_State *ft_script_lua(ft_script *s);
+
 #endif
