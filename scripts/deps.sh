@@ -3,7 +3,8 @@
 # they are all there already (so every make target can depend on it).
 set -eu
 PKGS="gcc make pkg-config luajit libluajit-5.1-dev libcurl4-openssl-dev libuv1-dev
-zlib1g-dev lua-cjson lua-busted openssl ca-certificates nghttp2-server libxml2-dev libsqlite3-dev time"
+zlib1g-dev lua-cjson lua-busted openssl ca-certificates nghttp2-server libxml2-dev libsqlite3-dev time
+libedit-dev tmux"
 missing=""
 for p in $PKGS; do
   st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
