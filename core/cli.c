@@ -418,6 +418,7 @@ static void usage(FILE *f) {
         "Commands:\n"
         "  fetch [options] [FILE...]   fetch a list of requests, write JSON Lines\n"
         "  run SCRIPT.lua [options] [-- args]  run a Lua crawl script\n"
+        "  lua FILE [args]             run a Lua program with ft loaded\n"
         "\n"
         "  fetchtree COMMAND --help    options of a command\n"
         "  fetchtree --version         the version\n",
@@ -1101,6 +1102,28 @@ cleanup:
   return rc;
 }
 
+/* `fetchtree lua FILE [args]`: run a Lua program with fetchtree loaded,
+ * as a plain luajit would with the module. */
+static int cmd_lua(int argc, char **argv) {
+  char err[4096];
+  ft_script *s = NULL;
+  if (argc < 2 || strcmp(argv[1], "--help") == 0) {
+    fputs("usage: fetchtree lua FILE [args]   run a Lua program with "
+          "ft = require \"fetchtree\"\n", argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (ft_script_new(&s, err, sizeof(err)) != 0) {
+    fprintf(stderr, "fetchtree lua: %s\n", err);
+    return 1;
+  }
+  int rc = ft_script_exec(s, argv[1], argv + 2, argc - 2, err, sizeof(err));
+  if (rc != 0)
+    fprintf(stderr, "fetchtree lua: %s\n", err);
+  fflush(stdout);
+  ft_script_free(s);
+  return rc != 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   if (argc < 2) {
@@ -1127,6 +1150,8 @@ int main(int argc, char **argv) {
     rc = cmd_fetch(argc - 1, argv + 1);
   } else if (strcmp(cmd, "run") == 0) {
     rc = cmd_run(argc - 1, argv + 1);
+  } else if (strcmp(cmd, "lua") == 0) {
+    rc = cmd_lua(argc - 1, argv + 1);
   } else {
     fprintf(stderr, "fetchtree: unknown command '%s'\n", cmd);
     usage(stderr);

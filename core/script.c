@@ -18,6 +18,7 @@
 #include "engine.h"
 #include "error.h"
 #include "html.h"
+#include "lua_engine.h"
 #include "lua_modules.h" /* generated: ft_lua_modules[] */
 #include "storage.h"
 #include "tree.h"
@@ -37,6 +38,7 @@ struct ft_script {
   ft_alarm_fn alarm_fn;
   void *alarm_ud;
   int journal; /* durable run: the frontier and seen set live in store */
+  int borrowed; /* L belongs to a host luajit (the Lua module) */
 };
 
 /* ---- fetchtree.core: what Lua needs from C ------------------------------- */
@@ -424,16 +426,35 @@ static int preload_modules(lua_State *L) {
   return 0;
 }
 
-static int init_state(lua_State *L) {
-  ft_script *s = lua_touserdata(L, 1);
-  luaL_openlibs(L);
+/* require "fetchtree" is the API module, fetchtree.api */
+static int open_api(lua_State *L) {
+  lua_getglobal(L, "require");
+  lua_pushstring(L, "fetchtree.api");
+  lua_call(L, 1, 1);
+  return 1;
+}
+
+/* Make every fetchtree module loadable with require in L: the embedded
+ * Lua modules, fetchtree.core (bound to s), fetchtree.engine and
+ * fetchtree itself. */
+static void preload_all(lua_State *L, ft_script *s) {
   preload_modules(L);
   lua_getglobal(L, "package");
   lua_getfield(L, -1, "preload");
   lua_pushlightuserdata(L, s);
   lua_pushcclosure(L, open_core, 1);
   lua_setfield(L, -2, "fetchtree.core");
+  lua_pushcfunction(L, ft_lua_open_engine);
+  lua_setfield(L, -2, "fetchtree.engine");
+  lua_pushcfunction(L, open_api);
+  lua_setfield(L, -2, "fetchtree");
   lua_pop(L, 2);
+}
+
+static int init_state(lua_State *L) {
+  ft_script *s = lua_touserdata(L, 1);
+  luaL_openlibs(L);
+  preload_all(L, s);
   lua_getglobal(L, "require");
   lua_pushstring(L, "fetchtree.request");
   lua_call(L, 1, 1);
@@ -471,7 +492,8 @@ int ft_script_new(ft_script **out, char *err, size_t errlen) {
 void ft_script_free(ft_script *s) {
   if (!s)
     return;
-  lua_close(s->L);
+  if (!s->borrowed)
+    lua_close(s->L);
   ft_dedupe_free(s->seen);
   ft_store_close(s->store);
   free(s->state_path);
@@ -946,6 +968,75 @@ int ft_script_checkpoint(ft_script *s, int64_t out_offset, int finished) {
   return ft_store_commit(st);
 }
 
+/* ---- the Lua module (build/fetchtree.so) --------------------------------- */
+
+static int module_gc(lua_State *L) {
+  ft_script **p = lua_touserdata(L, 1);
+  ft_script_free(*p);
+  *p = NULL;
+  return 0;
+}
+
+int ft_script_open_module(lua_State *L) {
+  ft_script *s = calloc(1, sizeof(*s));
+  if (!s)
+    return luaL_error(L, "out of memory");
+  s->L = L;
+  s->borrowed = 1;
+  s->crawl_ref = LUA_NOREF;
+  s->parse_ref = LUA_NOREF;
+  /* the state owns s through a registry userdata that frees it */
+  ft_script **p = lua_newuserdata(L, sizeof(*p));
+  *p = s;
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, module_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  lua_setfield(L, LUA_REGISTRYINDEX, "fetchtree.module");
+  preload_all(L, s);
+  return open_api(L);
+}
+
 /* ---- the REPL ------------------------------------------------------------- */
 
 struct lua_State *ft_script_lua(ft_script *s) { return s->L; }
+
+/* ---- fetchtree lua FILE --------------------------------------------------- */
+
+int ft_script_exec(ft_script *s, const char *path, char **args, int nargs,
+                   char *err, size_t errlen) {
+  lua_State *L = s->L;
+  int top = lua_gettop(L);
+  int rc = FT_ELUA;
+  lua_getglobal(L, "debug");
+  lua_getfield(L, -1, "traceback");
+  lua_remove(L, -2);
+  int tb = lua_gettop(L);
+  /* ft, as in the REPL */
+  lua_getglobal(L, "require");
+  lua_pushstring(L, "fetchtree");
+  if (lua_pcall(L, 1, 1, tb) != 0)
+    goto fail;
+  lua_setglobal(L, "ft");
+  lua_createtable(L, nargs, 1);
+  lua_pushstring(L, path);
+  lua_rawseti(L, -2, 0);
+  for (int i = 0; i < nargs; i++) {
+    lua_pushstring(L, args[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setglobal(L, "arg");
+  if (luaL_loadfile(L, path) != 0)
+    goto fail;
+  for (int i = 0; i < nargs; i++)
+    lua_pushstring(L, args[i]);
+  if (lua_pcall(L, nargs, 0, tb) != 0)
+    goto fail;
+  rc = 0;
+  goto done;
+fail:
+  snprintf(err, errlen, "%s", lua_tostring(L, -1));
+done:
+  lua_settop(L, top);
+  return rc;
+}

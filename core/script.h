@@ -86,6 +86,17 @@ int ft_script_set_state(ft_script *s, const char *path);
 /* Commit storage writes made since the last commit. */
 int ft_script_commit(ft_script *s);
 
+/* The loader of the Lua module (luaopen_fetchtree): registers fetchtree's
+ * modules in the host's state L and returns require "fetchtree". */
+struct lua_State;
+int ft_script_open_module(struct lua_State *L);
+
+/* Run the Lua program at path with arg = {[0]=path, args...} and the
+ * global ft = require "fetchtree". Returns 0, or FT_ELUA with the message
+ * and traceback in err. */
+int ft_script_exec(ft_script *s, const char *path, char **args, int nargs,
+                   char *err, size_t errlen);
+
 /* ---- durable runs (--state) --------------------------------------------- */
 
 typedef struct ft_journal_info {

@@ -1,0 +1,322 @@
+/* lua_engine.c - the engine bound to Lua (fetchtree.engine): what ft.get, ft.fetch_all and tasks stand on.
+ *
+ * Each Lua state gets one libuv loop (created on first use) that every
+ * engine made from Lua shares. A Lua engine submits requests under ids the
+ * Lua side chooses and reports each completion by calling the function
+ * given to engine.on_done(fn) with (id, res) or (id, nil, err), through a
+ * protected call. The loop runs only when Lua asks (engine.step): at top
+ * level ft.get steps until its answer is in; a task yields instead, and
+ * whoever steps the loop resumes it. Stepping from inside a step (a
+ * completion callback that calls ft.get at top level) is refused rather
+ * than nesting uv_run, which libuv does not allow. */
+#include <curl/curl.h>
+#include <lauxlib.h>
+#include <lua.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "engine.h"
+#include "error.h"
+#include "lua_engine.h"
+
+#define LOOP_KEY "fetchtree.loop"
+#define ENGINE_MT "fetchtree.engine"
+
+/* The per-state loop: a userdata in the registry, closed by its __gc. */
+typedef struct lua_loop {
+  uv_loop_t loop;
+  lua_State *L;    /* the state to call back into while stepping */
+  int done_ref;    /* on_done(id, res | nil, err) */
+  int stepping;
+  int engines;     /* open engines, which must close before the loop */
+  uv_timer_t timer;
+} lua_loop;
+
+typedef struct lua_engine {
+  ft_engine *engine;
+  lua_loop *ll;
+  int pending;     /* submitted, not yet reported */
+} lua_engine;
+
+static void on_loop_timer(uv_timer_t *t) { (void)t; }
+
+static int loop_gc(lua_State *L) {
+  lua_loop *ll = lua_touserdata(L, 1);
+  if (!ll->L)
+    return 0;
+  uv_close((uv_handle_t *)&ll->timer, NULL);
+  uv_run(&ll->loop, UV_RUN_DEFAULT);
+  uv_loop_close(&ll->loop);
+  ll->L = NULL;
+  return 0;
+}
+
+static lua_loop *get_loop(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, LOOP_KEY);
+  lua_loop *ll = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  if (ll)
+    return ll;
+  ll = lua_newuserdata(L, sizeof(*ll));
+  memset(ll, 0, sizeof(*ll));
+  if (uv_loop_init(&ll->loop) != 0) {
+    luaL_error(L, "fetchtree: cannot create an event loop");
+    return NULL;
+  }
+  uv_timer_init(&ll->loop, &ll->timer);
+  uv_unref((uv_handle_t *)&ll->timer);
+  ll->L = L;
+  ll->done_ref = LUA_NOREF;
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, loop_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  lua_setfield(L, LUA_REGISTRYINDEX, LOOP_KEY);
+  return ll;
+}
+
+static void set_num(lua_State *L, const char *k, double v) {
+  lua_pushnumber(L, v);
+  lua_setfield(L, -2, k);
+}
+
+static void set_str(lua_State *L, const char *k, const char *v) {
+  if (!v)
+    return;
+  lua_pushstring(L, v);
+  lua_setfield(L, -2, k);
+}
+
+/* A completion: build res or err and call on_done(id, ...). */
+static void on_done(void *ud, ft_request *req, const ft_response *res) {
+  lua_engine *le = ud;
+  lua_loop *ll = le->ll;
+  lua_State *L = ll->L;
+  le->pending--;
+  if (ll->done_ref == LUA_NOREF || !L) {
+    ft_request_free(req);
+    return;
+  }
+  int top = lua_gettop(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ll->done_ref);
+  lua_pushnumber(L, (lua_Number)req->index);
+  if (res->error == FT_ERR_NONE) {
+    lua_createtable(L, 0, 8);
+    set_num(L, "status", (double)res->status);
+    set_str(L, "url", res->final_url ? res->final_url : req->url);
+    lua_pushlstring(L, res->body ? res->body : "", res->body_len);
+    lua_setfield(L, -2, "body");
+    lua_pushlstring(L, res->headers ? res->headers : "", res->headers_len);
+    lua_setfield(L, -2, "_h");
+    set_num(L, "attempts", res->attempts);
+    set_num(L, "elapsed_ms", res->elapsed_ms);
+    lua_pushnil(L);
+  } else {
+    lua_pushnil(L);
+    lua_createtable(L, 0, 6);
+    set_str(L, "kind", ft_errkind_name(res->error));
+    set_str(L, "message", res->message ? res->message : "");
+    if (res->cause != FT_ERR_NONE)
+      set_str(L, "cause", ft_errkind_name(res->cause));
+    if (res->status > 0)
+      set_num(L, "status", (double)res->status);
+    set_num(L, "attempts", res->attempts);
+    set_str(L, "url", req->url);
+  }
+  ft_request_free(req);
+  /* on_done protects its own callbacks; this catches only its own bugs */
+  if (lua_pcall(L, 3, 0, 0) != 0)
+    fprintf(stderr, "fetchtree: %s\n", lua_tostring(L, -1));
+  lua_settop(L, top);
+}
+
+static lua_engine *check_engine(lua_State *L, int idx) {
+  lua_engine *le = luaL_checkudata(L, idx, ENGINE_MT);
+  if (!le->engine)
+    luaL_error(L, "fetchtree: this engine is closed");
+  return le;
+}
+
+static double opt_field(lua_State *L, int t, const char *k, double dflt) {
+  double v = dflt;
+  lua_getfield(L, t, k);
+  if (lua_isnumber(L, -1))
+    v = lua_tonumber(L, -1);
+  else if (!lua_isnil(L, -1))
+    luaL_error(L, "option '%s' must be a number", k);
+  lua_pop(L, 1);
+  return v;
+}
+
+/* engine.new{concurrency=, rps=, window=, retries=, timeout=, ...} */
+static int l_new(lua_State *L) {
+  lua_loop *ll = get_loop(L);
+  ft_config cfg;
+  ft_config_default(&cfg);
+  if (lua_istable(L, 1)) {
+    cfg.concurrency = (int)opt_field(L, 1, "concurrency", cfg.concurrency);
+    cfg.rps = opt_field(L, 1, "rps", 0);
+    cfg.window_ms = opt_field(L, 1, "window", 1000);
+    cfg.retry.max_retries = (int)opt_field(L, 1, "retries",
+                                           cfg.retry.max_retries);
+    cfg.timeout_ms = (long)(opt_field(L, 1, "timeout",
+                                      (double)cfg.timeout_ms / 1000) * 1000);
+    cfg.connect_timeout_ms = (long)(opt_field(L, 1, "connect_timeout",
+                                              (double)cfg.connect_timeout_ms /
+                                                  1000) * 1000);
+    cfg.max_redirects = (long)opt_field(L, 1, "max_redirects",
+                                        (double)cfg.max_redirects);
+    cfg.retry.base_ns = (uint64_t)(opt_field(L, 1, "backoff_base", 100) * 1e6);
+    cfg.retry.cap_ns = (uint64_t)(opt_field(L, 1, "backoff_cap", 10000) * 1e6);
+  }
+  if (cfg.concurrency < 1 || cfg.retry.max_retries < 0 || cfg.timeout_ms < 1)
+    return luaL_error(L, "fetchtree: concurrency, retries or timeout out of range");
+  lua_engine *le = lua_newuserdata(L, sizeof(*le));
+  memset(le, 0, sizeof(*le));
+  le->ll = ll;
+  int rc = ft_engine_new(&le->engine, &ll->loop, &cfg);
+  if (rc != 0)
+    return luaL_error(L, "fetchtree: %s", ft_strerror(rc));
+  ft_engine_set_done(le->engine, on_done, le);
+  ll->engines++;
+  luaL_getmetatable(L, ENGINE_MT);
+  lua_setmetatable(L, -2);
+  return 1;
+}
+
+/* E:submit(id, url, method, headers_list, body, timeout_s, retries) */
+static int l_submit(lua_State *L) {
+  lua_engine *le = check_engine(L, 1);
+  ft_request *r = ft_request_new();
+  if (!r)
+    return luaL_error(L, "out of memory");
+  r->index = (uint64_t)luaL_checknumber(L, 2);
+  r->url = strdup(luaL_checkstring(L, 3));
+  if (lua_isstring(L, 4))
+    r->method = strdup(lua_tostring(L, 4));
+  if (lua_istable(L, 5)) {
+    size_t n = lua_objlen(L, 5);
+    for (size_t i = 1; i <= n; i++) {
+      lua_rawgeti(L, 5, (int)i);
+      struct curl_slist *h = curl_slist_append(r->headers, lua_tostring(L, -1));
+      lua_pop(L, 1);
+      if (!h) {
+        ft_request_free(r);
+        return luaL_error(L, "out of memory");
+      }
+      r->headers = h;
+    }
+  }
+  if (lua_isstring(L, 6)) {
+    size_t n;
+    const char *b = lua_tolstring(L, 6, &n);
+    r->body = malloc(n + 1);
+    if (r->body) {
+      memcpy(r->body, b, n);
+      r->body[n] = '\0';
+      r->body_len = n;
+    }
+  }
+  if (lua_isnumber(L, 7))
+    r->timeout_ms = (long)(lua_tonumber(L, 7) * 1000);
+  if (lua_isnumber(L, 8))
+    r->retries = (int)lua_tonumber(L, 8);
+  if (!r->url || (r->method == NULL && lua_isstring(L, 4))) {
+    ft_request_free(r);
+    return luaL_error(L, "out of memory");
+  }
+  le->pending++;
+  ft_engine_submit(le->engine, r);
+  return 0;
+}
+
+static int l_pending(lua_State *L) {
+  lua_engine *le = check_engine(L, 1);
+  lua_pushnumber(L, le->pending);
+  return 1;
+}
+
+static int l_close(lua_State *L) {
+  lua_engine *le = luaL_checkudata(L, 1, ENGINE_MT);
+  if (le->engine) {
+    ft_engine_free(le->engine); /* requests still held are dropped */
+    le->engine = NULL;
+    le->ll->engines--;
+  }
+  return 0;
+}
+
+/* engine.on_done(fn): the completion callback for every engine. */
+static int l_on_done(lua_State *L) {
+  lua_loop *ll = get_loop(L);
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  luaL_unref(L, LUA_REGISTRYINDEX, ll->done_ref);
+  lua_pushvalue(L, 1);
+  ll->done_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return 0;
+}
+
+/* engine.step(timeout_ms): one round of I/O. 0 polls and returns; a
+ * positive timeout waits at most that long for something to happen; a
+ * negative one waits until something does. Returns true if the loop still
+ * has work (transfers or timers). */
+static int l_step(lua_State *L) {
+  lua_loop *ll = get_loop(L);
+  double t = luaL_optnumber(L, 1, 0);
+  if (ll->stepping)
+    return luaL_error(L, "fetchtree: cannot wait for a response here: the "
+                         "event loop is already running (use ft.spawn)");
+  ll->stepping = 1;
+  ll->L = L;
+  int alive;
+  if (t == 0) {
+    alive = uv_run(&ll->loop, UV_RUN_NOWAIT);
+  } else {
+    if (t > 0)
+      uv_timer_start(&ll->timer, on_loop_timer, (uint64_t)t, 0);
+    alive = uv_run(&ll->loop, UV_RUN_ONCE);
+    uv_timer_stop(&ll->timer);
+  }
+  ll->stepping = 0;
+  lua_pushboolean(L, alive != 0);
+  return 1;
+}
+
+/* engine.fd(): a descriptor that becomes readable when the loop has work
+ * to do, for applications that poll it from their own event loop. */
+static int l_fd(lua_State *L) {
+  lua_loop *ll = get_loop(L);
+  lua_pushnumber(L, uv_backend_fd(&ll->loop));
+  return 1;
+}
+
+int ft_lua_open_engine(lua_State *L) {
+  static const luaL_Reg methods[] = {{"submit", l_submit},
+                                     {"pending", l_pending},
+                                     {"close", l_close},
+                                     {NULL, NULL}};
+  static const luaL_Reg fns[] = {{"new", l_new},
+                                 {"on_done", l_on_done},
+                                 {"step", l_step},
+                                 {"fd", l_fd},
+                                 {NULL, NULL}};
+  if (luaL_newmetatable(L, ENGINE_MT)) {
+    lua_createtable(L, 0, 3);
+    for (const luaL_Reg *m = methods; m->name; m++) {
+      lua_pushcfunction(L, m->func);
+      lua_setfield(L, -2, m->name);
+    }
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, l_close);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_pop(L, 1);
+  lua_createtable(L, 0, 4);
+  for (const luaL_Reg *f = fns; f->name; f++) {
+    lua_pushcfunction(L, f->func);
+    lua_setfield(L, -2, f->name);
+  }
+  return 1;
+}

@@ -1,0 +1,209 @@
+-- fetchtree.api: the Lua API, `require "fetchtree"` (in scripts, the REPL,
+-- and from a plain luajit through build/fetchtree.so).
+--
+-- Requests go to an engine (fetchtree.engine) on the state's one event
+-- loop. A call made inside a task (ft.spawn) yields until its answer is in,
+-- and the loop goes on meanwhile; a call made from plain top-level code
+-- steps the loop itself until its answer is in.
+local engine = require "fetchtree.engine"
+local request = require "fetchtree.request"
+local Res = require("fetchtree.crawl").Res
+local core = require "fetchtree.core"
+
+local M = { _VERSION = "fetchtree 0.1.0" }
+
+local pending = {}              -- id -> waiter { co, task, res, err, done, cb }
+local next_id = 0
+local tasks = {}                -- coroutine -> task (the ones ft.spawn runs)
+local alive = 0                 -- tasks not finished
+local default_engine
+
+local function dispatch(id, res, err)
+  local w = pending[id]
+  pending[id] = nil
+  if not w then return end
+  if res then setmetatable(res, Res) ; res.request = w.req end
+  w.res, w.err, w.done = res, err, true
+  if w.cb then w.cb(res, err) end
+  if w.co then M._resume(w.co, res, err) end
+end
+engine.on_done(dispatch)
+
+local function the_engine()
+  if not default_engine then default_engine = engine.new {} end
+  return default_engine
+end
+
+-- Check a request table and submit it to eng; returns its waiter.
+local function submit(eng, t, level)
+  if type(t) == "string" then t = { url = t } end
+  local url, method, headers, body, meta = request.check(t, true)
+  if not url then error(method, level + 1) end
+  next_id = next_id + 1
+  local w = { req = { url = url, method = method or "GET", headers = t.headers, body = body, meta = meta } }
+  pending[next_id] = w
+  eng:submit(next_id, url, method, headers, body, t.timeout, t.retries)
+  return w
+end
+
+local function current_task()
+  local co = coroutine.running()
+  return co and tasks[co]
+end
+
+-- Wait for waiter w: yield inside a task, else run the loop until done.
+local function await(w)
+  if w.done then return w.res, w.err end
+  local task = current_task()
+  if task then
+    w.co = task.co
+    return coroutine.yield()
+  end
+  while not w.done do engine.step(-1) end
+  return w.res, w.err
+end
+
+-- ---- requests -----------------------------------------------------------
+
+-- ft.request{url=, method=, headers=, body=, timeout= (s), retries=}:
+-- a response, or nil and an error {kind=, message=}.
+function M.request(t)
+  if type(t) ~= "table" then error("ft.request{url=...} takes a table", 2) end
+  local res, err = await(submit(the_engine(), t, 2))
+  if res then return res end
+  return nil, err
+end
+
+-- ft.get(url [, opts]): ft.request with url and the options in opts.
+function M.get(url, opts)
+  if type(url) ~= "string" then error("ft.get(url [, opts]): url must be a string", 2) end
+  local t = { url = url }
+  for k, v in pairs(opts or {}) do t[k] = v end
+  local res, err = await(submit(the_engine(), t, 2))
+  if res then return res end
+  return nil, err
+end
+
+-- ft.fetch_all(requests, {rps=, window=, concurrency=, retries=}): the
+-- responses in the order of the requests, failures in place as {error=}.
+function M.fetch_all(list, opts)
+  if type(list) ~= "table" then error("ft.fetch_all(requests [, opts]) takes a list", 2) end
+  local eng = engine.new(opts or {})
+  local out, left = {}, #list
+  local done = { done = left == 0 }
+  for i, t in ipairs(list) do
+    local w = submit(eng, t, 2)
+    w.cb = function(res, err)
+      out[i] = res or { error = err }
+      left = left - 1
+      if left == 0 then
+        done.done = true
+        if done.co then M._resume(done.co) end
+      end
+    end
+  end
+  if not done.done then
+    local task = current_task()
+    if task then
+      done.co = task.co
+      coroutine.yield()
+    else
+      while not done.done do engine.step(-1) end
+    end
+  end
+  eng:close()
+  return out
+end
+
+-- ---- tasks --------------------------------------------------------------
+
+local Task = {}
+Task.__index = Task
+function Task:__tostring()
+  return string.format("<task %s>", self.done and (self.ok and "done" or "failed") or "running")
+end
+
+local function finish(task, ok, ...)
+  task.done, task.ok = true, ok
+  if ok then task.results = { n = select("#", ...), ... } else task.error = ... end
+  tasks[task.co] = nil
+  alive = alive - 1
+  for _, co in ipairs(task.waiters) do M._resume(co) end
+end
+
+function M._resume(co, ...)
+  local task = tasks[co]
+  if not task then
+    -- a coroutine waiting in ft.wait or ft.fetch_all without being a task
+    return coroutine.resume(co, ...)
+  end
+  local res = { coroutine.resume(co, ...) }
+  if coroutine.status(co) == "dead" then
+    finish(task, unpack(res))
+  end
+end
+
+-- ft.spawn(fn, ...): run fn(...) as a task in the loop; returns the task.
+function M.spawn(fn, ...)
+  if type(fn) ~= "function" then error("ft.spawn(fn, ...): fn must be a function", 2) end
+  local co = coroutine.create(fn)
+  local task = setmetatable({ co = co, done = false, waiters = {} }, Task)
+  tasks[co] = task
+  alive = alive + 1
+  M._resume(co, ...)
+  return task
+end
+
+-- ft.wait(task, ...): wait for those tasks (all tasks when none given);
+-- returns each task's first result (nil for a task that failed).
+function M.wait(...)
+  local list = { ... }
+  local function finished()
+    if #list == 0 then return alive == 0 end
+    for _, t in ipairs(list) do if not t.done then return false end end
+    return true
+  end
+  local me = current_task()
+  while not finished() do
+    if me then
+      for _, t in ipairs(list) do if not t.done then t.waiters[#t.waiters + 1] = me.co end end
+      if #list == 0 then error("ft.wait() for all tasks cannot be called from a task", 2) end
+      coroutine.yield()
+    else
+      engine.step(-1)
+    end
+  end
+  local out = {}
+  for i, t in ipairs(list) do out[i] = t.ok and t.results[1] or nil end
+  return unpack(out, 1, #list)
+end
+
+-- ---- driving from another event loop ---------------------------------------
+
+-- ft.step(timeout_ms): one round of I/O (0: do not wait). Returns true
+-- while requests or tasks are outstanding.
+function M.step(timeout_ms)
+  engine.step(timeout_ms or 0)
+  return next(pending) ~= nil or alive > 0
+end
+
+-- ft.fd(): a descriptor to poll for readability before calling ft.step(0).
+function M.fd()
+  return engine.fd()
+end
+
+-- ---- names ----------------------------------------------------------------
+
+local unique = 0
+function M.unique_name(prefix)
+  prefix = prefix or ""
+  if type(prefix) ~= "string" or (prefix ~= "" and not prefix:match("^/[^/]")) or prefix:sub(-1) == "/" then
+    error("ft.unique_name(prefix): prefix must be an object name such as /jobs", 2)
+  end
+  unique = unique + 1
+  return string.format("%s/u%d", prefix, unique)
+end
+
+M.Response = Res
+M.resolve = core.resolve
+return M
