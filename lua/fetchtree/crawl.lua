@@ -10,263 +10,6 @@ local request = require "fetchtree.request"
 local cjson = require "cjson"
 local cjson_safe = require "cjson.safe"
 
-local M = {}
-
-local spec            -- the user's crawl spec
-local opts = {}       -- from the command line: with_meta
-local start_co        -- the start generator, or nil once it has ended
-local start_error     -- set when start raised: no new requests from then on
-local queue, q_head, q_tail = {}, 1, 0
-local entries = {}    -- requests in flight, by id, while handlers need them
-local keep_entries = false
-local next_id = 0
-local dedupe = true
-local max_depth = math.huge
-local allow_hosts     -- set of lower-case host names, or nil
-local null = cjson.null
-local journal = false  -- durable run: the frontier lives in the state database
-local skip_start = 0   -- on resume: emits of start already taken
-local start_pos = 0    -- emits of start so far
-
-local traceback = debug.traceback
-
--- lua-cjson writes "/" as "\/"; valid, but noisy in every URL. Undoing it
--- is safe: cjson escapes every "/" and doubles every "\", so a "\/" in
--- its output is always an escaped slash.
-local function encode(v)
-  return (cjson.encode(v):gsub("\\/", "/"))
-end
-
--- ---- requests -----------------------------------------------------------
-
-local route_of -- which object a request belongs to (see objects, below)
-
--- A new request joins the frontier: in memory, or in a durable run the
--- state database (from where next() takes it back, a batch at a time, so
--- millions of pending requests cost no memory).
-local function push(e)
-  if journal then
-    local ok, blob = pcall(cjson.encode, e)
-    if not ok then error("with --state, meta must be JSON: " .. tostring(blob), 3) end
-    core.journal_add(e.id, blob)
-  else
-    q_tail = q_tail + 1
-    queue[q_tail] = e
-  end
-end
-
--- Queue a request table at depth; a relative URL is resolved against base.
--- Returns true, or false and a reason.
-local function enqueue(t, depth, base)
-  if type(t) == "string" then t = { url = t } end
-  local url, method, headers, body, meta = request.check(t, true)
-  if not url then error(method, 3) end -- misuse: a bad request table
-  if depth > max_depth then return false, "deeper than max_depth" end
-  local norm, err = core.resolve(url, base)
-  if not norm then
-    -- still one record: an error for this request
-    next_id = next_id + 1
-    push({ id = next_id - 1, url = url, method = method, headers = headers,
-           body = body, meta = meta, depth = depth, bad = err })
-    return true
-  end
-  if allow_hosts and not allow_hosts[core.host(norm)] then
-    return false, "host not allowed"
-  end
-  local dd = t.dedupe
-  if dd == nil then dd = dedupe end
-  if dd and not core.seen(method or "GET", norm, body) then
-    return false, "already fetched"
-  end
-  local ok, name = pcall(route_of, t, norm)
-  next_id = next_id + 1
-  push({ id = next_id - 1, url = norm, method = method, headers = headers,
-         body = body, meta = meta, depth = depth, obj = ok and name or nil,
-         bad = not ok and ("route: " .. tostring(name)) or nil,
-         bad_kind = not ok and "script" or nil })
-  return true
-end
-
--- ---- records ------------------------------------------------------------
-
-local function write_record(rec, entry, res)
-  if type(rec) ~= "table" then
-    error("a record must be a table, got " .. type(rec), 0)
-  end
-  if opts.with_meta then
-    rec._url = res and res.url or entry.url
-    rec._status = res and res.status or null
-    rec._index = entry.id
-    rec._depth = entry.depth
-  end
-  core.write(encode(rec) .. "\n")
-end
-
--- A handler's result: nil, one record, or a list of records.
-local function write_result(out, entry, res)
-  if out == nil then return end
-  if type(out) ~= "table" then
-    error("a handler must return a table, a list of tables or nil, got " .. type(out), 0)
-  end
-  if out[1] ~= nil then
-    for _, rec in ipairs(out) do write_record(rec, entry, res) end
-  else
-    write_record(out, entry, res)
-  end
-end
-
-local function error_record(entry, status, err, attempts)
-  local rec = {
-    index = entry.id, url = entry.url, status = status or null,
-    attempts = attempts or 0, error = err, meta = entry.meta,
-  }
-  core.write(encode(rec) .. "\n")
-end
-
--- ---- objects ----------------------------------------------------------------
--- Every request belongs to one object, named by a path ("/host/example.com"
--- is a child of "/host", a child of "/"). The C tree enforces the limits;
--- here live each object's Lua face: state, storage, handlers, alarms.
-
-local Obj = {}
-Obj.__index = Obj
-
-local objects = {}    -- name -> obj
-local patterns = {}   -- { pattern, lua = Lua pattern, cfg } in spec order
-local alarms, next_alarm = {}, 0
-
-local function pattern_to_lua(p)
-  if p == "/" then return "^/$" end
-  local parts = {}
-  for seg in p:gmatch("/([^/]*)") do
-    if seg == "*" then
-      parts[#parts + 1] = "/[^/]+"
-    else
-      parts[#parts + 1] = "/" .. seg:gsub("[%^%$%(%)%%%.%[%]%*%+%-%?]", "%%%0")
-    end
-  end
-  return "^" .. table.concat(parts) .. "$"
-end
-
-local function parent_name(name)
-  if name == "/" then return nil end
-  local p = name:match("^(.*)/[^/]*$")
-  if p == "" then p = "/" end
-  return p
-end
-
--- Storage values keep their Lua type: a tag byte, then the payload.
-local function pack(v)
-  local t = type(v)
-  if t == "string" then return "s" .. v end
-  if t == "number" then return "n" .. string.format("%.17g", v) end
-  if t == "boolean" then return v and "b1" or "b0" end
-  if t == "table" then return "t" .. cjson.encode(v) end
-  error("storage values are strings, numbers, booleans or tables of them, got " .. t, 3)
-end
-
-local function unpack_value(b)
-  if b == nil then return nil end
-  local tag, rest = b:sub(1, 1), b:sub(2)
-  if tag == "s" then return rest end
-  if tag == "n" then return tonumber(rest) end
-  if tag == "b" then return rest == "1" end
-  if tag == "t" then return cjson.decode(rest) end
-  return nil
-end
-
-local Storage = {}
-Storage.__index = Storage
-
-local function check_key(k)
-  if type(k) ~= "string" then error("storage keys are strings, got " .. type(k), 3) end
-end
-
-function Storage:get(k) check_key(k); return unpack_value(core.store_get(self._name, k)) end
-function Storage:put(k, v) check_key(k); core.store_put(self._name, k, pack(v)) end
-function Storage:delete(k) check_key(k); core.store_delete(self._name, k) end
-function Storage:list(o)
-  o = o or {}
-  local rows = core.store_list(self._name, o.prefix, o.limit or 0)
-  local out = {}
-  for i = 1, #rows, 2 do out[#out + 1] = { key = rows[i], value = unpack_value(rows[i + 1]) } end
-  return out
-end
--- SQL on the object's own tables: write a table name as {name}.
-function Storage:sql(query, ...)
-  if type(query) ~= "string" then error("sql(query, ...): query must be a string", 2) end
-  local rows, changes = core.store_sql(self._name, query, ...)
-  if rows == nil then error("sql: " .. tostring(changes), 2) end
-  return rows, changes
-end
-
-local function get_obj(name)
-  local o = objects[name]
-  if o then return o end
-  local pn = parent_name(name)
-  local parent = pn and get_obj(pn) or nil
-  local h = parent and { on_response = parent._h.on_response, on_error = parent._h.on_error }
-            or { on_response = spec.on_response, on_error = spec.on_error }
-  for _, pt in ipairs(patterns) do
-    if name:match(pt.lua) then
-      if pt.cfg.on_response then h.on_response = pt.cfg.on_response end
-      if pt.cfg.on_error then h.on_error = pt.cfg.on_error end
-    end
-  end
-  o = setmetatable({ name = name, parent = parent, state = {}, _h = h,
-                     storage = setmetatable({ _name = name }, Storage) }, Obj)
-  objects[name] = o
-  return o
-end
-
-function Obj:fetch(t)
-  if getmetatable(self) ~= Obj then error("use obj:fetch{...}, not obj.fetch", 2) end
-  return enqueue(t, (self._depth or -1) + 1, self._base)
-end
-
-function Obj:emit(rec)
-  write_record(rec, self._entry or { id = null, depth = null, url = null }, nil)
-end
-
--- Run fn(obj) after ms milliseconds (an alarm). Returns its id.
-function Obj:after(ms, fn)
-  if type(ms) ~= "number" or ms < 0 then error("obj:after(ms, fn): ms must be a number >= 0", 2) end
-  if type(fn) ~= "function" then error("obj:after(ms, fn): fn must be a function", 2) end
-  next_alarm = next_alarm + 1
-  alarms[next_alarm] = { fn = fn, obj = self }
-  core.after(next_alarm, ms)
-  return next_alarm
-end
-
--- Change this object's limits live: rps, window, concurrency, retries.
-function Obj:set_limits(t)
-  if type(t) ~= "table" then error("obj:set_limits{...} takes a table", 2) end
-  local ok, err = core.set_limits(self.name, t.rps, t.window, t.concurrency, t.retries)
-  if not ok then error("set_limits: " .. tostring(err), 2) end
-  return true
-end
-
-local function obj_for(entry, base)
-  local o = get_obj(entry.obj or "/")
-  o._depth = entry.depth
-  o._entry = entry
-  o._base = base or entry.url
-  return o
-end
-
--- Which object a request belongs to: the spec's route(req), else by host.
-route_of = function(t, url)
-  if spec.route then
-    local name = spec.route(t)
-    if type(name) ~= "string" or not (name == "/" or name:match("^/[^/]") and not name:find("//", 1, true)
-                                      and name:sub(-1) ~= "/") then
-      error("route() must return an object name such as /host/example.com, got " .. tostring(name), 0)
-    end
-    return name
-  end
-  return "/host/" .. (core.host(url) or "unknown")
-end
-
 -- ---- responses ----------------------------------------------------------
 
 local Res = {}
@@ -307,234 +50,516 @@ function Res:xpath(expr)
   return list
 end
 
-M.Res = Res
 
--- ---- what C calls -------------------------------------------------------
+-- Each crawl is an instance: `fetchtree run` uses the one this module
+-- returns; ft.run makes a fresh one for every run.
+local function new_instance()
+  local M = {}
 
-local fields = {
-  rps = "number", window = "number", concurrency = "number", retries = "number",
-  timeout = "number", connect_timeout = "number", max_redirects = "number",
-  max_body = "number", host_connections = "number", backoff_base = "number",
-  backoff_cap = "number", max_retry_after = "number", max_depth = "number",
-  user_agent = "string", retry_on = "table", allow_hosts = "table",
-  dedupe = "boolean", start = "function", on_response = "function",
-  on_error = "function", route = "function", objects = "table", state = "string",
-}
+  local spec            -- the user's crawl spec
+  local opts = {}       -- from the command line: with_meta
+  local start_co        -- the start generator, or nil once it has ended
+  local start_error     -- set when start raised: no new requests from then on
+  local queue, q_head, q_tail = {}, 1, 0
+  local entries = {}    -- requests in flight, by id, while handlers need them
+  local keep_entries = false
+  local next_id = 0
+  local dedupe = true
+  local max_depth = math.huge
+  local allow_hosts     -- set of lower-case host names, or nil
+  local null = cjson.null
+  local journal = false  -- durable run: the frontier lives in the state database
+  local skip_start = 0   -- on resume: emits of start already taken
+  local start_pos = 0    -- emits of start so far
 
--- Load the script at path with the script arguments args (a list) and
--- command-line options o. Returns the spec's settings for C, or raises
--- "file:line: message".
-function M.load(path, args, o)
-  opts = o or {}
-  local chunk, err = loadfile(path)
-  if not chunk then error(err, 0) end
-  local a = { [0] = path }
-  for i, v in ipairs(args) do a[i] = v end
-  _G.arg = a
-  -- the script's view of fetchtree (grows into the full module)
-  local unique = 0
-  _G.ft = _G.ft or {}
-  _G.ft.unique_name = function(prefix)
-    prefix = prefix or ""
-    if type(prefix) ~= "string" or (prefix ~= "" and not prefix:match("^/[^/]")) or prefix:sub(-1) == "/" then
-      error("ft.unique_name(prefix): prefix must be an object name such as /jobs", 2)
-    end
-    unique = unique + 1
-    return string.format("%s/u%d", prefix, unique)
-  end
-  local dir = path:match("^(.*)/[^/]*$")
-  if dir then package.path = dir .. "/?.lua;" .. package.path end
-  local ok, s = xpcall(chunk, traceback)
-  if not ok then error(s, 0) end
-  if type(s) ~= "table" then
-    error(path .. ": a crawl script must return a table (the crawl spec), got " .. type(s), 0)
-  end
-  for k, v in pairs(s) do
-    local want = fields[k]
-    if want and type(v) ~= want then
-      error(string.format("%s: spec field '%s' must be a %s, got %s", path, k, want, type(v)), 0)
-    end
-  end
-  if not s.start then error(path .. ": the crawl spec needs a start function", 0) end
-  spec = s
-  if s.max_depth then max_depth = s.max_depth end
-  if s.dedupe == false then dedupe = false end
-  if s.allow_hosts then
-    allow_hosts = {}
-    for _, h in ipairs(s.allow_hosts) do allow_hosts[tostring(h):lower()] = true end
-  end
-  local any_response, any_error = s.on_response ~= nil, s.on_error ~= nil
-  if s.objects then
-    for pattern, cfg in pairs(s.objects) do
-      if type(pattern) ~= "string" or not (pattern == "/" or pattern:match("^/[^/]")) or type(cfg) ~= "table" then
-        error(path .. ": objects wants { [\"/pattern/*\"] = { rps = ..., ... } }", 0)
-      end
-      patterns[#patterns + 1] = { pattern = pattern, lua = pattern_to_lua(pattern), cfg = cfg }
-      any_response = any_response or cfg.on_response ~= nil
-      any_error = any_error or cfg.on_error ~= nil
-    end
-    -- a stable order: fewer wildcards first, so the more specific wins
-    table.sort(patterns, function(a, b)
-      local wa, wb = select(2, a.pattern:gsub("%*", "")), select(2, b.pattern:gsub("%*", ""))
-      if wa ~= wb then return wa > wb end
-      return a.pattern < b.pattern
-    end)
-  end
-  keep_entries = any_response or any_error
-  start_co = coroutine.create(function()
-    s.start(function(t)
-      start_pos = start_pos + 1
-      if start_pos <= skip_start then return end -- resumed: taken before
-      if enqueue(t, 0) then coroutine.yield() end
-    end)
-  end)
-  local retry_on
-  if s.retry_on then
-    local l = {}
-    for _, v in ipairs(s.retry_on) do l[#l + 1] = tostring(v) end
-    retry_on = table.concat(l, ",")
-  end
-  return {
-    rps = s.rps, window = s.window, concurrency = s.concurrency, retries = s.retries,
-    timeout = s.timeout, connect_timeout = s.connect_timeout,
-    max_redirects = s.max_redirects, max_body = s.max_body,
-    host_connections = s.host_connections, backoff_base = s.backoff_base,
-    backoff_cap = s.backoff_cap, max_retry_after = s.max_retry_after,
-    user_agent = s.user_agent, retry_on = retry_on,
-    has_on_response = any_response, has_on_error = any_error, state = s.state,
-  }
-end
+  local traceback = debug.traceback
 
--- A durable run resumes: skip the emits start made before, number new
--- requests after the old ones.
-function M.resume(skip, nid)
-  journal = true
-  skip_start = skip or 0
-  if nid and nid > next_id then next_id = nid end
-end
-
--- What a checkpoint stores with the output offset.
-function M.checkpoint()
-  return start_pos, next_id
-end
-
--- The limits of spec.objects, for the C tree: a list of
--- { pattern, rps, window, concurrency, retries }.
-function M.object_settings()
-  local out = {}
-  for _, pt in ipairs(patterns) do
-    local c = pt.cfg
-    out[#out + 1] = { pattern = pt.pattern, rps = c.rps, window = c.window,
-                      concurrency = c.concurrency, retries = c.retries }
+  -- lua-cjson writes "/" as "\/"; valid, but noisy in every URL. Undoing it
+  -- is safe: cjson escapes every "/" and doubles every "\", so a "\/" in
+  -- its output is always an escaped slash.
+  local function encode(v)
+    return (cjson.encode(v):gsub("\\/", "/"))
   end
-  return out
-end
 
--- An alarm set with obj:after has fired.
-function M.alarm(id)
-  local a = alarms[id]
-  alarms[id] = nil
-  if not a then return end
-  local o = a.obj
-  o._depth, o._entry, o._base = -1, nil, nil
-  local ok, err = xpcall(function() write_result(a.fn(o), { id = null, depth = null, url = null }, nil) end,
-                         traceback)
-  if not ok then
-    local msg = type(err) == "string" and err:match("^[^\n]*") or tostring(err)
-    core.write(encode({ object = o.name, error = { kind = "script", message = msg, traceback = err } }) .. "\n")
+  -- Every record goes out here: to opts.out when it is a function (ft.run),
+  -- else as a JSON line to the run's output.
+  local function out_record(rec, line)
+    if type(opts.out) == "function" then return opts.out(rec) end
+    core.write(line or (encode(rec) .. "\n"))
   end
-end
 
--- The next request to start: id, url, method, headers, body, meta_json.
--- Or nil and "wait" (none now; follow-ups may come), "done" (start raised
--- earlier: nothing more), or "error" with the message when start raised.
-function M.next()
-  while true do
-    if start_error then return nil, "done" end
-    if q_head > q_tail and journal then
-      for _, blob in ipairs(core.journal_take(256)) do
-        local e = cjson.decode(blob)
-        for k, v in pairs(e) do if v == null then e[k] = nil end end
-        q_tail = q_tail + 1
-        queue[q_tail] = e
-      end
-    end
-    if q_head <= q_tail then
-      local e = queue[q_head]
-      queue[q_head] = nil
-      q_head = q_head + 1
-      if e.bad then
-        local kind = e.bad_kind or "url"
-        if keep_entries then
-          entries[e.id] = e
-          M.failure(e.id, { kind = kind, message = e.bad, attempts = 0 })
-        else
-          error_record(e, nil, { kind = kind, message = e.bad })
-        end
-        if journal then core.journal_done(e.id) end
-      else
-        if keep_entries then entries[e.id] = e end
-        local meta_json
-        if not keep_entries and e.meta ~= nil then meta_json = encode(e.meta) end
-        return e.id, e.url, e.method, e.headers, e.body, meta_json, e.obj
-      end
-    elseif start_co then
-      local ok, err = coroutine.resume(start_co)
-      if not ok then
-        start_error = traceback(start_co, err)
-        start_co = nil
-        return nil, "error", start_error
-      end
-      if coroutine.status(start_co) == "dead" then start_co = nil end
+
+  -- ---- requests -----------------------------------------------------------
+
+  local route_of -- which object a request belongs to (see objects, below)
+
+  -- A new request joins the frontier: in memory, or in a durable run the
+  -- state database (from where next() takes it back, a batch at a time, so
+  -- millions of pending requests cost no memory).
+  local function push(e)
+    if journal then
+      local ok, blob = pcall(cjson.encode, e)
+      if not ok then error("with --state, meta must be JSON: " .. tostring(blob), 3) end
+      core.journal_add(e.id, blob)
     else
-      -- start has ended, but responses still in flight may add follow-ups:
-      -- the engine ends the run when nothing is in flight and this says wait
-      return nil, "wait"
+      q_tail = q_tail + 1
+      queue[q_tail] = e
     end
   end
-end
 
--- A final response (any status) for request id: run on_response.
-function M.response(id, res)
-  local entry = entries[id]
-  entries[id] = nil
-  setmetatable(res, Res)
-  res.request = entry
-  local ok, err = xpcall(function()
-    local o = obj_for(entry, res.url)
-    local h = o._h.on_response
-    if not h then -- this object has no handler: the default record
-      return core.write(encode({
-        index = entry.id, url = entry.url, final_url = res.url ~= entry.url and res.url or nil,
-        status = res.status, headers = res.headers, body = res.body,
-        attempts = res.attempts, elapsed_ms = res.elapsed_ms, error = null, meta = entry.meta,
-      }) .. "\n")
+  -- Queue a request table at depth; a relative URL is resolved against base.
+  -- Returns true, or false and a reason.
+  local function enqueue(t, depth, base)
+    if type(t) == "string" then t = { url = t } end
+    local url, method, headers, body, meta = request.check(t, true)
+    if not url then error(method, 3) end -- misuse: a bad request table
+    if depth > max_depth then return false, "deeper than max_depth" end
+    local norm, err = core.resolve(url, base)
+    if not norm then
+      -- still one record: an error for this request
+      next_id = next_id + 1
+      push({ id = next_id - 1, url = url, method = method, headers = headers,
+             body = body, meta = meta, depth = depth, bad = err })
+      return true
     end
-    write_result(h(res, o), entry, res)
-  end, traceback)
-  if not ok then
-    local msg = type(err) == "string" and err:match("^[^\n]*") or tostring(err)
-    error_record(entry, res.status, { kind = "script", message = msg, traceback = err }, res.attempts)
+    if allow_hosts and not allow_hosts[core.host(norm)] then
+      return false, "host not allowed"
+    end
+    local dd = t.dedupe
+    if dd == nil then dd = dedupe end
+    if dd and not core.seen(method or "GET", norm, body) then
+      return false, "already fetched"
+    end
+    local ok, name = pcall(route_of, t, norm)
+    next_id = next_id + 1
+    push({ id = next_id - 1, url = norm, method = method, headers = headers,
+           body = body, meta = meta, depth = depth, obj = ok and name or nil,
+           bad = not ok and ("route: " .. tostring(name)) or nil,
+           bad_kind = not ok and "script" or nil })
+    return true
   end
+
+  -- ---- records ------------------------------------------------------------
+
+  local function write_record(rec, entry, res)
+    if type(rec) ~= "table" then
+      error("a record must be a table, got " .. type(rec), 0)
+    end
+    if opts.with_meta then
+      rec._url = res and res.url or entry.url
+      rec._status = res and res.status or null
+      rec._index = entry.id
+      rec._depth = entry.depth
+    end
+    out_record(rec)
+  end
+
+  -- A handler's result: nil, one record, or a list of records.
+  local function write_result(out, entry, res)
+    if out == nil then return end
+    if type(out) ~= "table" then
+      error("a handler must return a table, a list of tables or nil, got " .. type(out), 0)
+    end
+    if out[1] ~= nil then
+      for _, rec in ipairs(out) do write_record(rec, entry, res) end
+    else
+      write_record(out, entry, res)
+    end
+  end
+
+  local function error_record(entry, status, err, attempts)
+    local rec = {
+      index = entry.id, url = entry.url, status = status or null,
+      attempts = attempts or 0, error = err, meta = entry.meta,
+    }
+    out_record(rec)
+  end
+
+  -- ---- objects ----------------------------------------------------------------
+  -- Every request belongs to one object, named by a path ("/host/example.com"
+  -- is a child of "/host", a child of "/"). The C tree enforces the limits;
+  -- here live each object's Lua face: state, storage, handlers, alarms.
+
+  local Obj = {}
+  Obj.__index = Obj
+
+  local objects = {}    -- name -> obj
+  local patterns = {}   -- { pattern, lua = Lua pattern, cfg } in spec order
+  local alarms, next_alarm = {}, 0
+
+  local function pattern_to_lua(p)
+    if p == "/" then return "^/$" end
+    local parts = {}
+    for seg in p:gmatch("/([^/]*)") do
+      if seg == "*" then
+        parts[#parts + 1] = "/[^/]+"
+      else
+        parts[#parts + 1] = "/" .. seg:gsub("[%^%$%(%)%%%.%[%]%*%+%-%?]", "%%%0")
+      end
+    end
+    return "^" .. table.concat(parts) .. "$"
+  end
+
+  local function parent_name(name)
+    if name == "/" then return nil end
+    local p = name:match("^(.*)/[^/]*$")
+    if p == "" then p = "/" end
+    return p
+  end
+
+  -- Storage values keep their Lua type: a tag byte, then the payload.
+  local function pack(v)
+    local t = type(v)
+    if t == "string" then return "s" .. v end
+    if t == "number" then return "n" .. string.format("%.17g", v) end
+    if t == "boolean" then return v and "b1" or "b0" end
+    if t == "table" then return "t" .. cjson.encode(v) end
+    error("storage values are strings, numbers, booleans or tables of them, got " .. t, 3)
+  end
+
+  local function unpack_value(b)
+    if b == nil then return nil end
+    local tag, rest = b:sub(1, 1), b:sub(2)
+    if tag == "s" then return rest end
+    if tag == "n" then return tonumber(rest) end
+    if tag == "b" then return rest == "1" end
+    if tag == "t" then return cjson.decode(rest) end
+    return nil
+  end
+
+  local Storage = {}
+  Storage.__index = Storage
+
+  local function check_key(k)
+    if type(k) ~= "string" then error("storage keys are strings, got " .. type(k), 3) end
+  end
+
+  function Storage:get(k) check_key(k); return unpack_value(core.store_get(self._name, k)) end
+  function Storage:put(k, v) check_key(k); core.store_put(self._name, k, pack(v)) end
+  function Storage:delete(k) check_key(k); core.store_delete(self._name, k) end
+  function Storage:list(o)
+    o = o or {}
+    local rows = core.store_list(self._name, o.prefix, o.limit or 0)
+    local out = {}
+    for i = 1, #rows, 2 do out[#out + 1] = { key = rows[i], value = unpack_value(rows[i + 1]) } end
+    return out
+  end
+  -- SQL on the object's own tables: write a table name as {name}.
+  function Storage:sql(query, ...)
+    if type(query) ~= "string" then error("sql(query, ...): query must be a string", 2) end
+    local rows, changes = core.store_sql(self._name, query, ...)
+    if rows == nil then error("sql: " .. tostring(changes), 2) end
+    return rows, changes
+  end
+
+  local function get_obj(name)
+    local o = objects[name]
+    if o then return o end
+    local pn = parent_name(name)
+    local parent = pn and get_obj(pn) or nil
+    local h = parent and { on_response = parent._h.on_response, on_error = parent._h.on_error }
+              or { on_response = spec.on_response, on_error = spec.on_error }
+    for _, pt in ipairs(patterns) do
+      if name:match(pt.lua) then
+        if pt.cfg.on_response then h.on_response = pt.cfg.on_response end
+        if pt.cfg.on_error then h.on_error = pt.cfg.on_error end
+      end
+    end
+    o = setmetatable({ name = name, parent = parent, state = {}, _h = h,
+                       storage = setmetatable({ _name = name }, Storage) }, Obj)
+    objects[name] = o
+    return o
+  end
+
+  function Obj:fetch(t)
+    if getmetatable(self) ~= Obj then error("use obj:fetch{...}, not obj.fetch", 2) end
+    return enqueue(t, (self._depth or -1) + 1, self._base)
+  end
+
+  function Obj:emit(rec)
+    write_record(rec, self._entry or { id = null, depth = null, url = null }, nil)
+  end
+
+  -- Run fn(obj) after ms milliseconds (an alarm). Returns its id.
+  function Obj:after(ms, fn)
+    if type(ms) ~= "number" or ms < 0 then error("obj:after(ms, fn): ms must be a number >= 0", 2) end
+    if type(fn) ~= "function" then error("obj:after(ms, fn): fn must be a function", 2) end
+    next_alarm = next_alarm + 1
+    alarms[next_alarm] = { fn = fn, obj = self }
+    core.after(next_alarm, ms)
+    return next_alarm
+  end
+
+  -- Change this object's limits live: rps, window, concurrency, retries.
+  function Obj:set_limits(t)
+    if type(t) ~= "table" then error("obj:set_limits{...} takes a table", 2) end
+    local ok, err = core.set_limits(self.name, t.rps, t.window, t.concurrency, t.retries)
+    if not ok then error("set_limits: " .. tostring(err), 2) end
+    return true
+  end
+
+  local function obj_for(entry, base)
+    local o = get_obj(entry.obj or "/")
+    o._depth = entry.depth
+    o._entry = entry
+    o._base = base or entry.url
+    return o
+  end
+
+  -- Which object a request belongs to: the spec's route(req), else by host.
+  route_of = function(t, url)
+    if spec.route then
+      local name = spec.route(t)
+      if type(name) ~= "string" or not (name == "/" or name:match("^/[^/]") and not name:find("//", 1, true)
+                                        and name:sub(-1) ~= "/") then
+        error("route() must return an object name such as /host/example.com, got " .. tostring(name), 0)
+      end
+      return name
+    end
+    return "/host/" .. (core.host(url) or "unknown")
+  end
+
+  M.Res = Res
+
+  -- ---- what C calls -------------------------------------------------------
+
+  local fields = {
+    rps = "number", window = "number", concurrency = "number", retries = "number",
+    timeout = "number", connect_timeout = "number", max_redirects = "number",
+    max_body = "number", host_connections = "number", backoff_base = "number",
+    backoff_cap = "number", max_retry_after = "number", max_depth = "number",
+    user_agent = "string", retry_on = "table", allow_hosts = "table",
+    dedupe = "boolean", start = "function", on_response = "function",
+    on_error = "function", route = "function", objects = "table", state = "string",
+  }
+
+  -- Load the script at path with the script arguments args (a list) and
+  -- command-line options o. Returns the spec's settings for C, or raises
+  -- "file:line: message".
+  function M.load(path, args, o)
+    opts = o or {}
+    local chunk, err = loadfile(path)
+    if not chunk then error(err, 0) end
+    local a = { [0] = path }
+    for i, v in ipairs(args) do a[i] = v end
+    _G.arg = a
+    -- the script's view of fetchtree (grows into the full module)
+    local unique = 0
+    _G.ft = _G.ft or {}
+    _G.ft.unique_name = function(prefix)
+      prefix = prefix or ""
+      if type(prefix) ~= "string" or (prefix ~= "" and not prefix:match("^/[^/]")) or prefix:sub(-1) == "/" then
+        error("ft.unique_name(prefix): prefix must be an object name such as /jobs", 2)
+      end
+      unique = unique + 1
+      return string.format("%s/u%d", prefix, unique)
+    end
+    local dir = path:match("^(.*)/[^/]*$")
+    if dir then package.path = dir .. "/?.lua;" .. package.path end
+    local ok, s = xpcall(chunk, traceback)
+    if not ok then error(s, 0) end
+    if type(s) ~= "table" then
+      error(path .. ": a crawl script must return a table (the crawl spec), got " .. type(s), 0)
+    end
+    return M.load_spec(s, path, o)
+  end
+
+  -- Take a spec table (label names it in messages). Returns the settings
+  -- for C, as load does.
+  function M.load_spec(s, path, o)
+    opts = o or opts
+    for k, v in pairs(s) do
+      local want = fields[k]
+      if want and type(v) ~= want then
+        error(string.format("%s: spec field '%s' must be a %s, got %s", path, k, want, type(v)), 0)
+      end
+    end
+    if not s.start then error(path .. ": the crawl spec needs a start function", 0) end
+    spec = s
+    if s.max_depth then max_depth = s.max_depth end
+    if s.dedupe == false then dedupe = false end
+    if s.allow_hosts then
+      allow_hosts = {}
+      for _, h in ipairs(s.allow_hosts) do allow_hosts[tostring(h):lower()] = true end
+    end
+    local any_response, any_error = s.on_response ~= nil, s.on_error ~= nil
+    if s.objects then
+      for pattern, cfg in pairs(s.objects) do
+        if type(pattern) ~= "string" or not (pattern == "/" or pattern:match("^/[^/]")) or type(cfg) ~= "table" then
+          error(path .. ": objects wants { [\"/pattern/*\"] = { rps = ..., ... } }", 0)
+        end
+        patterns[#patterns + 1] = { pattern = pattern, lua = pattern_to_lua(pattern), cfg = cfg }
+        any_response = any_response or cfg.on_response ~= nil
+        any_error = any_error or cfg.on_error ~= nil
+      end
+      -- a stable order: fewer wildcards first, so the more specific wins
+      table.sort(patterns, function(a, b)
+        local wa, wb = select(2, a.pattern:gsub("%*", "")), select(2, b.pattern:gsub("%*", ""))
+        if wa ~= wb then return wa > wb end
+        return a.pattern < b.pattern
+      end)
+    end
+    keep_entries = any_response or any_error
+    start_co = coroutine.create(function()
+      s.start(function(t)
+        start_pos = start_pos + 1
+        if start_pos <= skip_start then return end -- resumed: taken before
+        if enqueue(t, 0) then coroutine.yield() end
+      end)
+    end)
+    local retry_on
+    if s.retry_on then
+      local l = {}
+      for _, v in ipairs(s.retry_on) do l[#l + 1] = tostring(v) end
+      retry_on = table.concat(l, ",")
+    end
+    return {
+      rps = s.rps, window = s.window, concurrency = s.concurrency, retries = s.retries,
+      timeout = s.timeout, connect_timeout = s.connect_timeout,
+      max_redirects = s.max_redirects, max_body = s.max_body,
+      host_connections = s.host_connections, backoff_base = s.backoff_base,
+      backoff_cap = s.backoff_cap, max_retry_after = s.max_retry_after,
+      user_agent = s.user_agent, retry_on = retry_on,
+      has_on_response = any_response, has_on_error = any_error, state = s.state,
+    }
+  end
+
+  -- A durable run resumes: skip the emits start made before, number new
+  -- requests after the old ones.
+  function M.resume(skip, nid)
+    journal = true
+    skip_start = skip or 0
+    if nid and nid > next_id then next_id = nid end
+  end
+
+  -- What a checkpoint stores with the output offset.
+  function M.checkpoint()
+    return start_pos, next_id
+  end
+
+  -- The limits of spec.objects, for the C tree: a list of
+  -- { pattern, rps, window, concurrency, retries }.
+  function M.object_settings()
+    local out = {}
+    for _, pt in ipairs(patterns) do
+      local c = pt.cfg
+      out[#out + 1] = { pattern = pt.pattern, rps = c.rps, window = c.window,
+                        concurrency = c.concurrency, retries = c.retries }
+    end
+    return out
+  end
+
+  -- An alarm set with obj:after has fired.
+  function M.alarm(id)
+    local a = alarms[id]
+    alarms[id] = nil
+    if not a then return end
+    local o = a.obj
+    o._depth, o._entry, o._base = -1, nil, nil
+    local ok, err = xpcall(function() write_result(a.fn(o), { id = null, depth = null, url = null }, nil) end,
+                           traceback)
+    if not ok then
+      local msg = type(err) == "string" and err:match("^[^\n]*") or tostring(err)
+      out_record({ object = o.name, error = { kind = "script", message = msg, traceback = err } })
+    end
+  end
+
+  -- The next request to start: id, url, method, headers, body, meta_json.
+  -- Or nil and "wait" (none now; follow-ups may come), "done" (start raised
+  -- earlier: nothing more), or "error" with the message when start raised.
+  function M.next()
+    while true do
+      if start_error then return nil, "done" end
+      if q_head > q_tail and journal then
+        for _, blob in ipairs(core.journal_take(256)) do
+          local e = cjson.decode(blob)
+          for k, v in pairs(e) do if v == null then e[k] = nil end end
+          q_tail = q_tail + 1
+          queue[q_tail] = e
+        end
+      end
+      if q_head <= q_tail then
+        local e = queue[q_head]
+        queue[q_head] = nil
+        q_head = q_head + 1
+        if e.bad then
+          local kind = e.bad_kind or "url"
+          if keep_entries then
+            entries[e.id] = e
+            M.failure(e.id, { kind = kind, message = e.bad, attempts = 0 })
+          else
+            error_record(e, nil, { kind = kind, message = e.bad })
+          end
+          if journal then core.journal_done(e.id) end
+        else
+          if keep_entries then entries[e.id] = e end
+          local meta_json
+          if not keep_entries and e.meta ~= nil then meta_json = encode(e.meta) end
+          return e.id, e.url, e.method, e.headers, e.body, meta_json, e.obj
+        end
+      elseif start_co then
+        local ok, err = coroutine.resume(start_co)
+        if not ok then
+          start_error = traceback(start_co, err)
+          start_co = nil
+          return nil, "error", start_error
+        end
+        if coroutine.status(start_co) == "dead" then start_co = nil end
+      else
+        -- start has ended, but responses still in flight may add follow-ups:
+        -- the engine ends the run when nothing is in flight and this says wait
+        return nil, "wait"
+      end
+    end
+  end
+
+  -- A final response (any status) for request id: run on_response.
+  function M.response(id, res)
+    local entry = entries[id]
+    entries[id] = nil
+    setmetatable(res, Res)
+    res.request = entry
+    local ok, err = xpcall(function()
+      local o = obj_for(entry, res.url)
+      local h = o._h.on_response
+      if not h then -- this object has no handler: the default record
+        return out_record({
+          index = entry.id, url = entry.url, final_url = res.url ~= entry.url and res.url or nil,
+          status = res.status, headers = res.headers, body = res.body,
+          attempts = res.attempts, elapsed_ms = res.elapsed_ms, error = null, meta = entry.meta,
+        })
+      end
+      write_result(h(res, o), entry, res)
+    end, traceback)
+    if not ok then
+      local msg = type(err) == "string" and err:match("^[^\n]*") or tostring(err)
+      error_record(entry, res.status, { kind = "script", message = msg, traceback = err }, res.attempts)
+    end
+  end
+
+  -- A request that failed for good: run on_error, or write an error record.
+  function M.failure(id, err)
+    local entry = entries[id]
+    entries[id] = nil
+    local o = obj_for(entry)
+    local h = o._h.on_error
+    if not h then
+      return error_record(entry, err.status,
+        { kind = err.kind, message = err.message, cause = err.cause }, err.attempts)
+    end
+    local ok, e = xpcall(function()
+      write_result(h(err, entry, o), entry, nil)
+    end, traceback)
+    if not ok then
+      local msg = type(e) == "string" and e:match("^[^\n]*") or tostring(e)
+      error_record(entry, err.status, { kind = "script", message = msg, traceback = e }, err.attempts)
+    end
+  end
+
+  return M
 end
 
--- A request that failed for good: run on_error, or write an error record.
-function M.failure(id, err)
-  local entry = entries[id]
-  entries[id] = nil
-  local o = obj_for(entry)
-  local h = o._h.on_error
-  if not h then
-    return error_record(entry, err.status,
-      { kind = err.kind, message = err.message, cause = err.cause }, err.attempts)
-  end
-  local ok, e = xpcall(function()
-    write_result(h(err, entry, o), entry, nil)
-  end, traceback)
-  if not ok then
-    local msg = type(e) == "string" and e:match("^[^\n]*") or tostring(e)
-    error_record(entry, err.status, { kind = "script", message = msg, traceback = e }, err.attempts)
-  end
-end
-
-return M
+local default = new_instance()
+default.new = new_instance
+default.Res = Res
+return default
