@@ -20,6 +20,7 @@
 #include "engine.h"
 #include "error.h"
 #include "lua_engine.h"
+#include "tree.h"
 
 #define LOOP_KEY "fetchtree.loop"
 #define ENGINE_MT "fetchtree.engine"
@@ -186,7 +187,7 @@ static int l_new(lua_State *L) {
   return 1;
 }
 
-/* E:submit(id, url, method, headers_list, body, timeout_s, retries) */
+/* E:submit(id, url, method, headers_list, body, timeout_s, retries, object) */
 static int l_submit(lua_State *L) {
   lua_engine *le = check_engine(L, 1);
   ft_request *r = ft_request_new();
@@ -223,6 +224,10 @@ static int l_submit(lua_State *L) {
     r->timeout_ms = (long)(lua_tonumber(L, 7) * 1000);
   if (lua_isnumber(L, 8))
     r->retries = (int)lua_tonumber(L, 8);
+  if (lua_isstring(L, 9)) {
+    int e = 0;
+    r->obj = ft_tree_get(ft_engine_tree(le->engine), lua_tostring(L, 9), &e);
+  }
   if (!r->url || (r->method == NULL && lua_isstring(L, 4))) {
     ft_request_free(r);
     return luaL_error(L, "out of memory");
@@ -230,6 +235,60 @@ static int l_submit(lua_State *L) {
   le->pending++;
   ft_engine_submit(le->engine, r);
   return 0;
+}
+
+static void settings_from(lua_State *L, int base, ft_obj_settings *st) {
+  memset(st, 0, sizeof(*st));
+  if (lua_isnumber(L, base)) {
+    st->has_rps = 1;
+    st->rps = lua_tonumber(L, base);
+    st->window_ms = lua_isnumber(L, base + 1) ? lua_tonumber(L, base + 1) : 1000;
+  }
+  if (lua_isnumber(L, base + 2)) {
+    st->has_concurrency = 1;
+    st->concurrency = (int)lua_tonumber(L, base + 2);
+  }
+  if (lua_isnumber(L, base + 3)) {
+    st->has_retries = 1;
+    st->retries = (int)lua_tonumber(L, base + 3);
+  }
+}
+
+/* E:configure(pattern, rps, window, concurrency, retries): limits for the
+ * objects whose names match pattern -> true | nil, err */
+static int l_configure(lua_State *L) {
+  lua_engine *le = check_engine(L, 1);
+  ft_obj_settings st;
+  settings_from(L, 3, &st);
+  int rc = ft_tree_configure(ft_engine_tree(le->engine), luaL_checkstring(L, 2),
+                             &st);
+  if (rc != 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, ft_strerror(rc));
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* E:set_limits(name, rps, window, concurrency, retries): change one
+ * object's limits live -> true | nil, err */
+static int l_set_limits(lua_State *L) {
+  lua_engine *le = check_engine(L, 1);
+  int e = 0;
+  ft_object *o = ft_tree_get(ft_engine_tree(le->engine), luaL_checkstring(L, 2),
+                             &e);
+  ft_obj_settings st;
+  settings_from(L, 3, &st);
+  int rc = o ? ft_object_set(o, &st) : e;
+  if (rc != 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, ft_strerror(rc));
+    return 2;
+  }
+  ft_engine_kick(le->engine);
+  lua_pushboolean(L, 1);
+  return 1;
 }
 
 static int l_pending(lua_State *L) {
@@ -294,6 +353,8 @@ static int l_fd(lua_State *L) {
 
 int ft_lua_open_engine(lua_State *L) {
   static const luaL_Reg methods[] = {{"submit", l_submit},
+                                     {"configure", l_configure},
+                                     {"set_limits", l_set_limits},
                                      {"pending", l_pending},
                                      {"close", l_close},
                                      {NULL, NULL}};

@@ -9,6 +9,7 @@ local engine = require "fetchtree.engine"
 local request = require "fetchtree.request"
 local Res = require("fetchtree.crawl").Res
 local core = require "fetchtree.core"
+local cjson = require "cjson"
 
 local M = { _VERSION = "fetchtree 0.1.0" }
 
@@ -113,6 +114,80 @@ function M.fetch_all(list, opts)
   end
   eng:close()
   return out
+end
+
+-- ft.run(spec [, opts]): run a crawl spec as `fetchtree run` does (start,
+-- handlers, follow-ups, depth, hosts, de-duplication, objects and their
+-- limits), returning its stats. opts.out: a function receiving each record,
+-- a file name, or nil for standard output; opts.with_meta; and overrides of
+-- the spec's rps, window, concurrency, retries, timeout.
+function M.run(spec, o)
+  if type(spec) ~= "table" then error("ft.run(spec [, opts]): spec must be a table", 2) end
+  o = o or {}
+  local crawl = require("fetchtree.crawl").new()
+  local eng
+  local out, file = o.out, nil
+  if type(out) == "string" then
+    file = assert(io.open(out, "w"))
+    out = function(rec) file:write((cjson.encode(rec):gsub("\\/", "/")), "\n") end
+  elseif out == nil then
+    out = function(rec) io.write((cjson.encode(rec):gsub("\\/", "/")), "\n") end
+  elseif type(out) ~= "function" then
+    error("ft.run: opts.out must be a function, a file name or nil", 2)
+  end
+  local stats = { requests = 0, ok = 0, errors = 0, records = 0 }
+  local settings = crawl.load_spec(spec, "ft.run", {
+    with_meta = o.with_meta, keep_entries = true,
+    out = function(rec) stats.records = stats.records + 1; out(rec) end,
+    set_limits = function(...) return eng:set_limits(...) end,
+    after = function() error("obj:after is not available in ft.run yet", 3) end,
+  })
+  local cfg = {}
+  for _, k in ipairs { "rps", "window", "concurrency", "retries", "timeout", "connect_timeout",
+                       "max_redirects", "backoff_base", "backoff_cap" } do
+    cfg[k] = o[k] or settings[k]
+  end
+  eng = engine.new(cfg)
+  for _, st in ipairs(crawl.object_settings()) do
+    assert(eng:configure(st.pattern, st.rps, st.window, st.concurrency, st.retries))
+  end
+  local cap = (cfg.concurrency or 64) * 2
+  local inflight, start_error = 0, nil
+  local t0 = os.clock()
+  local function fill()
+    while inflight < cap and not start_error do
+      local id, url, method, headers, body, _, obj = crawl.next()
+      if not id then
+        if url == "error" then start_error = method end
+        return
+      end
+      inflight = inflight + 1
+      next_id = next_id + 1
+      pending[next_id] = { req = { url = url, method = method or "GET", body = body },
+        cb = function(res, err)
+          inflight = inflight - 1
+          stats.requests = stats.requests + 1
+          if res then
+            stats.ok = stats.ok + 1
+            crawl.response(id, res)
+          else
+            stats.errors = stats.errors + 1
+            crawl.failure(id, err)
+          end
+        end }
+      eng:submit(next_id, url, method, headers, body, nil, nil, obj)
+    end
+  end
+  fill()
+  while inflight > 0 do
+    engine.step(-1)
+    fill()
+  end
+  eng:close()
+  if file then file:close() end
+  stats.elapsed_s = os.clock() - t0
+  if start_error then return nil, { kind = "script", message = start_error }, stats end
+  return stats
 end
 
 -- ---- tasks --------------------------------------------------------------

@@ -286,14 +286,14 @@ local function new_instance()
     if type(fn) ~= "function" then error("obj:after(ms, fn): fn must be a function", 2) end
     next_alarm = next_alarm + 1
     alarms[next_alarm] = { fn = fn, obj = self }
-    core.after(next_alarm, ms)
+    ;(opts.after or core.after)(next_alarm, ms)
     return next_alarm
   end
 
   -- Change this object's limits live: rps, window, concurrency, retries.
   function Obj:set_limits(t)
     if type(t) ~= "table" then error("obj:set_limits{...} takes a table", 2) end
-    local ok, err = core.set_limits(self.name, t.rps, t.window, t.concurrency, t.retries)
+    local ok, err = (opts.set_limits or core.set_limits)(self.name, t.rps, t.window, t.concurrency, t.retries)
     if not ok then error("set_limits: " .. tostring(err), 2) end
     return true
   end
@@ -399,7 +399,7 @@ local function new_instance()
         return a.pattern < b.pattern
       end)
     end
-    keep_entries = any_response or any_error
+    keep_entries = any_response or any_error or opts.keep_entries or false
     start_co = coroutine.create(function()
       s.start(function(t)
         start_pos = start_pos + 1
