@@ -20,50 +20,6 @@
 
 #define FT_BODY_KEEP (1u << 20) /* body buffer kept between requests */
 
-static const char *const errkind_names[FT_ERR_COUNT] = {
-    [FT_ERR_NONE] = "none",
-    [FT_ERR_INPUT] = "input",
-    [FT_ERR_URL] = "url",
-    [FT_ERR_DNS] = "dns",
-    [FT_ERR_CONNECT] = "connect",
-    [FT_ERR_TIMEOUT] = "timeout",
-    [FT_ERR_TLS] = "tls",
-    [FT_ERR_TOO_LARGE] = "too_large",
-    [FT_ERR_PROTOCOL] = "protocol",
-    [FT_ERR_RESET] = "reset",
-    [FT_ERR_REDIRECT] = "redirect",
-    [FT_ERR_HTTP] = "http",
-    [FT_ERR_RETRIES] = "retries_exhausted",
-    [FT_ERR_RETRY_AFTER] = "retry_after",
-    [FT_ERR_CANCELLED] = "cancelled",
-    [FT_ERR_SCRIPT] = "script",
-    [FT_ERR_INTERNAL] = "internal",
-};
-
-const char *ft_errkind_name(ft_errkind kind) {
-  if (kind < 0 || kind >= FT_ERR_COUNT)
-    return "internal";
-  return errkind_names[kind];
-}
-
-ft_request *ft_request_new(void) {
-  ft_request *r = calloc(1, sizeof(*r));
-  if (r)
-    r->retries = -1;
-  return r;
-}
-
-void ft_request_free(ft_request *r) {
-  if (!r)
-    return;
-  free(r->url);
-  free(r->method);
-  curl_slist_free_all(r->headers);
-  free(r->body);
-  free(r->meta_json);
-  free(r);
-}
-
 /* Grow *buf so it holds need bytes; 0 or -1 when out of memory. */
 static int buf_reserve(char **buf, size_t *cap, size_t need) {
   if (need <= *cap)

@@ -5,19 +5,10 @@
 
 #include <stdint.h>
 
-/* Size of ft_retry_policy.retry_status: HTTP statuses 0..599. */
-#define FT_RETRY_STATUS_MAX 600
-
-/* How a request is retried. Plain data: copy it, compare it, keep one per
- * crawl or per host. Statuses outside 100..599 are never retryable. */
-typedef struct ft_retry_policy {
-  int max_retries;             /* retries after the first attempt; default 5 */
-  uint64_t base_ns;            /* backoff base; default 100 ms */
-  uint64_t cap_ns;             /* backoff ceiling; default 10 s */
-  uint64_t max_retry_after_ns; /* longest Retry-After obeyed; default 60 s */
-  /* 1 = retryable HTTP status; default 408, 429, 500, 502, 503, 504 */
-  uint8_t retry_status[FT_RETRY_STATUS_MAX];
-} ft_retry_policy;
+/* ft_retry_policy, FT_RETRY_STATUS_MAX, ft_retry_policy_default and
+ * ft_retry_parse_statuses are public: they are defined in fetchtree.h.
+ * What follows is the machinery the engine uses. */
+#include "fetchtree.h"
 
 /* Why ft_retry_decide decided what it did. */
 typedef enum ft_retry_reason {
@@ -26,15 +17,6 @@ typedef enum ft_retry_reason {
   FT_RETRY_EXHAUSTED = 2,     /* retryable, but max_retries are used up */
   FT_RETRY_AFTER_TOO_LONG = 3 /* Retry-After exceeds max_retry_after_ns */
 } ft_retry_reason;
-
-/* Fills *p with the defaults listed above. */
-void ft_retry_policy_default(ft_retry_policy *p);
-
-/* Replaces the retryable set with a comma-separated list such as "429,503"
- * (spaces around items allowed). Returns 0, or FT_EINVAL for NULL, an empty
- * item (so also ""), a non-number or a status outside 100..599; on error *p
- * is unchanged. */
-int ft_retry_parse_statuses(ft_retry_policy *p, const char *list);
 
 /* The backoff before retry k (k = 1 for the first retry; k < 1 counts as 1):
  * full jitter, uniform in [0, min(cap_ns, base_ns * 2^k)] ns, without
