@@ -47,7 +47,11 @@ LMOD_SRC := $(wildcard core/lmodule.c)
 ifneq ($(LMOD_SRC),)
 LUA_MODULE := $(BUILD)/fetchtree.so
 endif
-LMOD_LIBS = $(shell pkg-config --libs $(filter-out luajit,$(PKGS)) 2>/dev/null) -lm
+# What the library links with: PKGS but the REPL's line editor. The same
+# list, luajit aside, is Requires(.private) in fetchtree.pc.in.
+LIB_PKGS := luajit libcurl libuv libxml-2.0 sqlite3
+LIB_LIBS  = $(shell pkg-config --libs $(LIB_PKGS) 2>/dev/null) -lm
+LMOD_LIBS = $(shell pkg-config --libs $(filter-out luajit,$(LIB_PKGS)) 2>/dev/null) -lm
 
 ifeq ($(V),)
 Q := @
@@ -111,7 +115,7 @@ $(GEN)/fetchtree.map: core/fetchtree.h | $(BUILD)/.deps
 $(BUILD)/$(SO_REAL): $(PIC_OBJS) $(GEN)/fetchtree.map
 	@echo "  LINK    $@"
 	$(Q)$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined \
-	  -Wl,--version-script,$(GEN)/fetchtree.map -o $@ $(PIC_OBJS) $(LIBS)
+	  -Wl,--version-script,$(GEN)/fetchtree.map -o $@ $(PIC_OBJS) $(LIB_LIBS)
 
 $(BUILD)/$(SONAME) $(BUILD)/libfetchtree.so: $(BUILD)/$(SO_REAL)
 	$(Q)ln -sf $(SO_REAL) $(BUILD)/$(SONAME)
