@@ -1,0 +1,180 @@
+-- api_spec.lua - the Lua API (`require "fetchtree"`), run twice: under a
+-- plain luajit with the module build/fetchtree.so, and inside fetchtree
+-- itself (`fetchtree lua FILE`).
+local H = require "helper"
+
+local module_dir = os.getenv("FT_MODULE_DIR") or "build"
+
+-- Run a Lua program under `how` ("luajit" or "fetchtree"); returns its
+-- stdout, stderr and exit code.
+local function lua(how, src, ...)
+  local path = H.tmpname(".lua")
+  H.write(path, "local ft = require 'fetchtree'\n" .. src)
+  local out, err = H.tmpname(".out"), H.tmpname(".err")
+  local args = table.concat({ ... }, " ")
+  local cmd
+  if how == "luajit" then
+    cmd = string.format("LUA_CPATH='%s/?.so;;' luajit %s %s", module_dir, path, args)
+  else
+    cmd = string.format("%s lua %s %s", H.bin, path, args)
+  end
+  local rc = H.sh(string.format("%s > %s 2> %s < /dev/null", cmd, out, err))
+  return H.read(out) or "", H.read(err) or "", rc
+end
+
+for _, how in ipairs { "luajit", "fetchtree" } do
+  describe("the Lua API under " .. how, function()
+    local srv
+    setup(function() srv = H.server() end)
+    teardown(function() srv.stop() end)
+
+    it("ft.get returns a response with fields and methods", function()
+      local out, err, rc = lua(how, [[
+        local base = arg[1]
+        local r = ft.get(base .. "/item/5.json")
+        print(r.status, r.url == base .. "/item/5.json", r.headers["content-type"], r:json().title)
+        print(r.attempts, type(r.elapsed_ms), r.request.url == base .. "/item/5.json")
+        local p = ft.get(base .. "/page/3?m=10")
+        print(#p:links(), p:xpath("//title")[1])
+      ]], srv.base)
+      assert.equal(0, rc, err)
+      assert.equal("200\ttrue\tapplication/json\tItem 5\n1\tnumber\ttrue\n5\tPage 3\n", out)
+    end)
+
+    it("ft.get and ft.request return nil and an error with kind and message", function()
+      local dead = H.server()
+      local base = dead.base
+      dead.stop()
+      H.sleep(0.1)
+      local out, err, rc = lua(how, [[
+        local r, e = ft.get(arg[1] .. "/x", { retries = 0 })
+        print(r, e.kind, type(e.message))
+        local r2, e2 = ft.request { url = arg[2] .. "/stall", timeout = 0.3, retries = 0 }
+        print(r2, e2.kind)
+        local r3 = ft.request { url = arg[2] .. "/echo", method = "POST", body = "hi", headers = { ["X-A"] = "b" } }
+        local echo = r3:json()
+        print(echo.method, echo.body, echo.headers["x-a"])
+        print(pcall(ft.get, 42))
+      ]], base, srv.base)
+      assert.equal(0, rc, err)
+      local lines = {}
+      for l in out:gmatch("[^\n]+") do lines[#lines + 1] = l end
+      assert.equal("nil\tconnect\tstring", lines[1])
+      assert.equal("nil\ttimeout", lines[2])
+      assert.equal("POST\thi\tb", lines[3])
+      assert.truthy(lines[4]:match("^false\t.*url must be a string"))
+    end)
+
+    it("ft.fetch_all returns responses in request order, failures in place", function()
+      local out, err, rc = lua(how, [[
+        local base = arg[1]
+        local list = {}
+        for i = 1, 30 do list[i] = base .. "/item/" .. i .. ".json" end
+        list[10] = base .. "/delay/200"
+        list[20] = { url = "ftp://nope/" }
+        local t0 = os.clock()
+        local all = ft.fetch_all(list, { concurrency = 8, rps = 1000, retries = 0 })
+        local ok = true
+        for i, r in ipairs(all) do
+          if i == 10 then ok = ok and r.body == "delayed 200\n"
+          elseif i == 20 then ok = ok and r.error.kind == "url"
+          else ok = ok and r:json().id == i end
+        end
+        print(#all, ok)
+      ]], srv.base)
+      assert.equal(0, rc, err)
+      assert.equal("30\ttrue\n", out)
+    end)
+
+    it("runs ten thousand tasks, each doing a few ft.get calls", function()
+      local out, err, rc = lua(how, [[
+        local base = arg[1]
+        local tasks = {}
+        for i = 1, 10000 do
+          tasks[i] = ft.spawn(function(n)
+            local a = ft.get(base .. "/item/" .. n .. ".json")
+            local b = ft.get(base .. "/item/" .. (n + 20000) .. ".json")
+            return a:json().id + b:json().id
+          end, i)
+        end
+        local sum = 0
+        for i = 1, #tasks, 1000 do sum = sum + ft.wait(tasks[i]) end
+        ft.wait()
+        local all_done = true
+        for _, t in ipairs(tasks) do all_done = all_done and t.done and t.ok end
+        print(sum, all_done)
+      ]], srv.base)
+      assert.equal(0, rc, err)
+      -- tasks 1, 1001, ..., 9001: sum of 2n + 20000
+      local want = 0
+      for i = 1, 10000, 1000 do want = want + 2 * i + 20000 end
+      assert.equal(want .. "\ttrue\n", out)
+    end)
+
+    it("ft.wait waits for the given tasks, or all; a failing task reports nil", function()
+      local out, err, rc = lua(how, [[
+        local base = arg[1]
+        local slow = ft.spawn(function() return ft.get(base .. "/delay/300").status end)
+        local fast = ft.spawn(function() return ft.get(base .. "/item/1.json").status end)
+        local bad = ft.spawn(function() error("task broke") end)
+        print(ft.wait(fast), fast.done, slow.done)
+        print(ft.wait(slow, bad))
+        print(bad.ok, bad.error:match("task broke") ~= nil)
+        ft.wait()
+      ]], srv.base)
+      assert.equal(0, rc, err)
+      assert.equal("200\ttrue\tfalse\n200\tnil\nfalse\ttrue\n", out)
+    end)
+
+    it("ft.step and ft.fd let an application drive fetchtree from its own loop", function()
+      local out, err, rc = lua(how, [[
+        local base = arg[1]
+        local got
+        ft.spawn(function() got = ft.get(base .. "/delay/100").status end)
+        print(type(ft.fd()), ft.fd() >= 0)
+        local rounds = 0
+        while ft.step(10) do rounds = rounds + 1 end
+        print(got, rounds > 1)
+      ]], srv.base)
+      assert.equal(0, rc, err)
+      assert.equal("number\ttrue\n200\ttrue\n", out)
+    end)
+
+    it("ft.run runs a crawl spec, records to a function or a file, and returns stats", function()
+      local file = H.tmpname(".jsonl")
+      local out, err, rc = lua(how, [[
+        local base, file = arg[1], arg[2]
+        local recs = {}
+        local st = ft.run({
+          concurrency = 4, max_depth = 1,
+          objects = { ["/host/*"] = { concurrency = 2 } },
+          start = function(emit) emit { url = base .. "/page/0?m=10" } end,
+          on_response = function(res, obj)
+            for _, l in ipairs(res:links()) do if l:find("/page/") then obj:fetch { url = l } end end
+            return { url = res.url, obj = obj.name, depth = res.request.depth }
+          end,
+        }, { out = function(r) recs[#recs + 1] = r end })
+        table.sort(recs, function(a, b) return a.url < b.url end)
+        print(st.requests, st.ok, st.records, #recs, recs[1].obj, recs[1].depth)
+        local st2 = ft.run({ start = function(emit) emit { url = base .. "/item/2.json" } end }, { out = file })
+        print(st2.requests, st2.records)
+        local ok, e = pcall(ft.run, 5)
+        print(ok, e:match("spec must be a table") ~= nil)
+      ]], srv.base, file)
+      assert.equal(0, rc, err)
+      assert.equal("3\t3\t3\t3\t/host/127.0.0.1\t0\n1\t1\nfalse\ttrue\n", out)
+      local rec = H.json.decode(H.read(file))
+      assert.equal(200, rec.status)
+      assert.equal(2, H.json.decode(rec.body).id)
+    end)
+
+    it("ft.unique_name gives fresh names", function()
+      local out, err, rc = lua(how, [[
+        local a, b = ft.unique_name("/jobs"), ft.unique_name("/jobs")
+        print(a ~= b, a:match("^/jobs/") ~= nil, pcall(ft.unique_name, "bad"))
+      ]])
+      assert.equal(0, rc, err)
+      assert.truthy(out:match("^true\ttrue\tfalse"))
+    end)
+  end)
+end
