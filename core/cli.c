@@ -21,6 +21,7 @@
 #include "error.h"
 #include "fetch.h"
 #include "record.h"
+#include "repl.h"
 #include "script.h"
 #include "stats.h"
 #include "tree.h"
@@ -418,6 +419,8 @@ static void usage(FILE *f) {
         "Commands:\n"
         "  fetch [options] [FILE...]   fetch a list of requests, write JSON Lines\n"
         "  run SCRIPT.lua [options] [-- args]  run a Lua crawl script\n"
+        "  repl                        an interactive Lua prompt with ft loaded\n"
+        "                              (also: fetchtree alone, on a terminal)\n"
         "  lua FILE [args]             run a Lua program with ft loaded\n"
         "\n"
         "  fetchtree COMMAND --help    options of a command\n"
@@ -1126,11 +1129,12 @@ static int cmd_lua(int argc, char **argv) {
 
 int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
-  if (argc < 2) {
+  if (argc < 2 && !(isatty(0) && isatty(1))) {
     usage(stderr);
     return 2;
   }
-  const char *cmd = argv[1];
+  /* on a terminal, fetchtree alone opens the REPL */
+  const char *cmd = argc < 2 ? "repl" : argv[1];
   if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
     printf("fetchtree %s (%s, libuv %s)\n", FT_VERSION, curl_version(),
            uv_version_string());
@@ -1150,6 +1154,8 @@ int main(int argc, char **argv) {
     rc = cmd_fetch(argc - 1, argv + 1);
   } else if (strcmp(cmd, "run") == 0) {
     rc = cmd_run(argc - 1, argv + 1);
+  } else if (strcmp(cmd, "repl") == 0) {
+    rc = ft_repl_main(argc - 1, argv + 1);
   } else if (strcmp(cmd, "lua") == 0) {
     rc = cmd_lua(argc - 1, argv + 1);
   } else {
