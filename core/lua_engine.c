@@ -33,6 +33,7 @@ typedef struct lua_loop {
   int stepping;
   int engines;     /* open engines, which must close before the loop */
   uv_timer_t timer;
+  uv_async_t wake; /* ends a step early: Ctrl-C in the REPL */
 } lua_loop;
 
 typedef struct lua_engine {
@@ -42,12 +43,14 @@ typedef struct lua_engine {
 } lua_engine;
 
 static void on_loop_timer(uv_timer_t *t) { (void)t; }
+static void on_wake(uv_async_t *a) { (void)a; }
 
 static int loop_gc(lua_State *L) {
   lua_loop *ll = lua_touserdata(L, 1);
   if (!ll->L)
     return 0;
   uv_close((uv_handle_t *)&ll->timer, NULL);
+  uv_close((uv_handle_t *)&ll->wake, NULL);
   uv_run(&ll->loop, UV_RUN_DEFAULT);
   uv_loop_close(&ll->loop);
   ll->L = NULL;
@@ -68,6 +71,8 @@ static lua_loop *get_loop(lua_State *L) {
   }
   uv_timer_init(&ll->loop, &ll->timer);
   uv_unref((uv_handle_t *)&ll->timer);
+  uv_async_init(&ll->loop, &ll->wake, on_wake);
+  uv_unref((uv_handle_t *)&ll->wake);
   ll->L = L;
   ll->done_ref = LUA_NOREF;
   lua_createtable(L, 0, 1);
@@ -381,3 +386,7 @@ int ft_lua_open_engine(lua_State *L) {
   }
   return 1;
 }
+
+void *ft_lua_engine_waker(lua_State *L) { return &get_loop(L)->wake; }
+
+void ft_lua_engine_wake(void *waker) { uv_async_send(waker); }

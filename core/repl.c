@@ -29,6 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lua_engine.h"
 #include "script.h"
 
 #define PROMPT "ft> "
@@ -106,6 +107,7 @@ static void interrupt_hook(lua_State *L, lua_Debug *ar) {
  * ft_script_interrupt does, with the hook above; lua_sethook is safe in a
  * signal handler). */
 static lua_State *volatile interrupt_target;
+static void *volatile interrupt_waker; /* wakes a waiting engine.step */
 
 static void on_sigint_run(int sig) {
   (void)sig;
@@ -113,6 +115,8 @@ static void on_sigint_run(int sig) {
   if (interrupt_target)
     lua_sethook(interrupt_target, interrupt_hook,
                 LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+  if (interrupt_waker)
+    ft_lua_engine_wake(interrupt_waker);
 }
 
 static void set_sigint(void (*fn)(int), int flags) {
@@ -347,6 +351,7 @@ static int execute(repl *r, int is_expr) {
     push_fn(r, "values");
 
   interrupt_target = L;
+  interrupt_waker = ft_lua_engine_waker(L);
   got_sigint = 0;
   set_sigint(on_sigint_run, SA_RESETHAND);
   int rc = lua_pcall(L, is_expr ? 1 : 0, LUA_MULTRET, base);
@@ -360,6 +365,7 @@ static int execute(repl *r, int is_expr) {
   }
   set_sigint(r->tty ? on_sigint_prompt : SIG_DFL, 0);
   interrupt_target = NULL;
+  interrupt_waker = NULL;
   lua_sethook(L, NULL, 0, 0); /* an interrupt that came too late */
   if (rc != 0 && !is_exit_token(r, -1)) {
     if (r->tty && got_sigint) /* after the terminal's ^C */
