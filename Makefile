@@ -57,7 +57,7 @@ ifeq ($(V),)
 Q := @
 endif
 
-.PHONY: all deps test test-c test-spec demo bench-limit bench-script bench-state lint clean help \
+.PHONY: all deps test test-c test-spec demo bench bench-quick bench-limit bench-script bench-state lint clean help \
         install uninstall
 
 all: $(BUILD)/fetchtree $(BUILD)/fixture-server $(LIBRARIES) $(LUA_MODULE)
@@ -164,6 +164,13 @@ bench-limit: $(BUILD)/fetchtree $(BUILD)/fixture-server
 bench-script: $(BUILD)/fetchtree $(BUILD)/fixture-server
 	$(Q)sh scripts/bench-script.sh
 
+# fetchtree against libcurl, curl, wrk, Node, aiohttp and Scrapy on a local nginx.
+bench: $(BUILD)/fetchtree $(BUILD)/fixture-server
+	$(Q)sh scripts/bench.sh
+
+bench-quick: $(BUILD)/fetchtree $(BUILD)/fixture-server
+	$(Q)QUICK=1 sh scripts/bench.sh
+
 # The same crawl with and without --state.
 bench-state: $(BUILD)/fetchtree $(BUILD)/fixture-server
 	$(Q)sh scripts/bench-state.sh
@@ -215,5 +222,6 @@ help:
 	@echo "make test       every test suite, sanitizers on"
 	@echo "make bench-limit  100,000 requests at 5,000/s, limiter accuracy figures"
 	@echo "make bench-script  cost of a Lua on_response, against none"
+	@echo "make bench        fetchtree against its peers (QUICK: make bench-quick)"
 	@echo "make bench-state   a crawl with and without --state"
 	@echo "make lint       cppcheck"

@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "engine.h"
+#include "lua_engine.h"
 #include "error.h"
 #include "fetch.h"
 #include "record.h"
@@ -731,6 +732,13 @@ static void set_alarm(void *ud, uint64_t id, uint64_t ms) {
   uv_timer_start(&a->timer, on_alarm, ms, 0);
 }
 
+static void hold_run(void *ud, int delta) {
+  fetch_run *run = ud;
+  ft_engine_hold(run->engine, delta);
+  if (delta < 0)
+    ft_engine_kick(run->engine);
+}
+
 static void alarms_cancel(fetch_run *run) {
   while (run->alarms) {
     if (run->alarms->id != 0 && run->engine)
@@ -878,6 +886,9 @@ static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
     char err[512];
     ft_script_set_tree(run->script, ft_engine_tree(run->engine));
     ft_script_set_alarm_fn(run->script, set_alarm, run);
+    ft_script_set_hold_fn(run->script, hold_run, run);
+    /* ft.get in a handler: its engine runs on this loop, and yields */
+    ft_lua_engine_use_loop(ft_script_lua(run->script), &loop);
     if (ft_script_crawl_objects(run->script, ft_engine_tree(run->engine), err,
                                 sizeof(err)) != 0) {
       fprintf(stderr, "fetchtree run: %s: %s\n", run->script_path, err);
@@ -956,6 +967,8 @@ cleanup:
     uv_close((uv_handle_t *)&run->commit_timer, NULL);
   if (run->progress)
     uv_close((uv_handle_t *)&run->progress_timer, NULL);
+  if (run->script) /* Lua engines on this loop go before it */
+    ft_lua_engine_release_loop(ft_script_lua(run->script));
   if (run->engine) {
     signal(SIGINT, SIG_DFL);
     sigint_run = NULL;

@@ -24,63 +24,111 @@
 
 #define LOOP_KEY "fetchtree.loop"
 #define ENGINE_MT "fetchtree.engine"
+#define DONE_KEY "fetchtree.on_done"
 
 /* The per-state loop: a userdata in the registry, closed by its __gc. */
 typedef struct lua_loop {
-  uv_loop_t loop;
-  lua_State *L;    /* the state to call back into while stepping */
-  int done_ref;    /* on_done(id, res | nil, err) */
+  uv_loop_t own;
+  uv_loop_t *loop; /* &own, or a host's (fetchtree run) */
+  int borrowed;    /* the host runs the loop: never step it here */
+  lua_State *L;    /* the state to call back into */
   int stepping;
   int engines;     /* open engines, which must close before the loop */
   uv_timer_t timer;
   uv_async_t wake; /* ends a step early: Ctrl-C in the REPL */
+  struct lua_engine *list; /* open engines */
 } lua_loop;
 
 typedef struct lua_engine {
   ft_engine *engine;
   lua_loop *ll;
   int pending;     /* submitted, not yet reported */
+  struct lua_engine *prev, *next;
 } lua_engine;
+
+static void engine_close(lua_engine *le) {
+  if (!le->engine)
+    return;
+  ft_engine_free(le->engine); /* requests still held are dropped */
+  le->engine = NULL;
+  le->ll->engines--;
+  if (le->prev)
+    le->prev->next = le->next;
+  else
+    le->ll->list = le->next;
+  if (le->next)
+    le->next->prev = le->prev;
+}
 
 static void on_loop_timer(uv_timer_t *t) { (void)t; }
 static void on_wake(uv_async_t *a) { (void)a; }
 
+static void loop_gc_close(lua_loop *ll);
+
 static int loop_gc(lua_State *L) {
-  lua_loop *ll = lua_touserdata(L, 1);
-  if (!ll->L)
-    return 0;
-  uv_close((uv_handle_t *)&ll->timer, NULL);
-  uv_close((uv_handle_t *)&ll->wake, NULL);
-  uv_run(&ll->loop, UV_RUN_DEFAULT);
-  uv_loop_close(&ll->loop);
-  ll->L = NULL;
+  loop_gc_close(lua_touserdata(L, 1));
   return 0;
 }
 
-static lua_loop *get_loop(lua_State *L) {
-  lua_getfield(L, LUA_REGISTRYINDEX, LOOP_KEY);
-  lua_loop *ll = lua_touserdata(L, -1);
-  lua_pop(L, 1);
-  if (ll)
-    return ll;
-  ll = lua_newuserdata(L, sizeof(*ll));
-  memset(ll, 0, sizeof(*ll));
-  if (uv_loop_init(&ll->loop) != 0) {
-    luaL_error(L, "fetchtree: cannot create an event loop");
-    return NULL;
+/* Close the engines on the loop, then the loop (a host's: only our
+ * handles on it). */
+static void loop_gc_close(lua_loop *ll) {
+  if (!ll->L)
+    return;
+  while (ll->list)
+    engine_close(ll->list);
+  uv_close((uv_handle_t *)&ll->timer, NULL);
+  uv_close((uv_handle_t *)&ll->wake, NULL);
+  if (ll->borrowed) {
+    uv_run(ll->loop, UV_RUN_NOWAIT); /* our close callbacks */
+  } else {
+    uv_run(ll->loop, UV_RUN_DEFAULT);
+    uv_loop_close(ll->loop);
   }
-  uv_timer_init(&ll->loop, &ll->timer);
+  ll->L = NULL;
+}
+
+static lua_loop *make_loop(lua_State *L, uv_loop_t *host) {
+  lua_loop *ll = lua_newuserdata(L, sizeof(*ll));
+  memset(ll, 0, sizeof(*ll));
+  if (host) {
+    ll->loop = host;
+    ll->borrowed = 1;
+  } else {
+    ll->loop = &ll->own;
+    if (uv_loop_init(ll->loop) != 0) {
+      luaL_error(L, "fetchtree: cannot create an event loop");
+      return NULL;
+    }
+  }
+  uv_timer_init(ll->loop, &ll->timer);
   uv_unref((uv_handle_t *)&ll->timer);
-  uv_async_init(&ll->loop, &ll->wake, on_wake);
+  uv_async_init(ll->loop, &ll->wake, on_wake);
   uv_unref((uv_handle_t *)&ll->wake);
   ll->L = L;
-  ll->done_ref = LUA_NOREF;
   lua_createtable(L, 0, 1);
   lua_pushcfunction(L, loop_gc);
   lua_setfield(L, -2, "__gc");
   lua_setmetatable(L, -2);
   lua_setfield(L, LUA_REGISTRYINDEX, LOOP_KEY);
   return ll;
+}
+
+static lua_loop *get_loop(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, LOOP_KEY);
+  lua_loop *ll = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return ll ? ll : make_loop(L, NULL);
+}
+
+int ft_lua_engine_use_loop(lua_State *L, uv_loop_t *loop) {
+  lua_getfield(L, LUA_REGISTRYINDEX, LOOP_KEY);
+  int exists = !lua_isnil(L, -1);
+  lua_pop(L, 1);
+  if (exists)
+    return -1;
+  make_loop(L, loop);
+  return 0;
 }
 
 static void set_num(lua_State *L, const char *k, double v) {
@@ -101,12 +149,17 @@ static void on_done(void *ud, ft_request *req, const ft_response *res) {
   lua_loop *ll = le->ll;
   lua_State *L = ll->L;
   le->pending--;
-  if (ll->done_ref == LUA_NOREF || !L) {
+  if (!L) {
     ft_request_free(req);
     return;
   }
   int top = lua_gettop(L);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, ll->done_ref);
+  lua_getfield(L, LUA_REGISTRYINDEX, DONE_KEY);
+  if (!lua_isfunction(L, -1)) {
+    lua_settop(L, top);
+    ft_request_free(req);
+    return;
+  }
   lua_pushnumber(L, (lua_Number)req->index);
   if (res->error == FT_ERR_NONE) {
     lua_createtable(L, 0, 8);
@@ -182,11 +235,15 @@ static int l_new(lua_State *L) {
   lua_engine *le = lua_newuserdata(L, sizeof(*le));
   memset(le, 0, sizeof(*le));
   le->ll = ll;
-  int rc = ft_engine_new(&le->engine, &ll->loop, &cfg);
+  int rc = ft_engine_new(&le->engine, ll->loop, &cfg);
   if (rc != 0)
     return luaL_error(L, "fetchtree: %s", ft_strerror(rc));
   ft_engine_set_done(le->engine, on_done, le);
   ll->engines++;
+  le->next = ll->list;
+  if (ll->list)
+    ll->list->prev = le;
+  ll->list = le;
   luaL_getmetatable(L, ENGINE_MT);
   lua_setmetatable(L, -2);
   return 1;
@@ -303,22 +360,16 @@ static int l_pending(lua_State *L) {
 }
 
 static int l_close(lua_State *L) {
-  lua_engine *le = luaL_checkudata(L, 1, ENGINE_MT);
-  if (le->engine) {
-    ft_engine_free(le->engine); /* requests still held are dropped */
-    le->engine = NULL;
-    le->ll->engines--;
-  }
+  engine_close(luaL_checkudata(L, 1, ENGINE_MT));
   return 0;
 }
 
-/* engine.on_done(fn): the completion callback for every engine. */
+/* engine.on_done(fn): the completion callback for every engine. It does
+ * not create the loop: a host may still hand its own (use_loop). */
 static int l_on_done(lua_State *L) {
-  lua_loop *ll = get_loop(L);
   luaL_checktype(L, 1, LUA_TFUNCTION);
-  luaL_unref(L, LUA_REGISTRYINDEX, ll->done_ref);
   lua_pushvalue(L, 1);
-  ll->done_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_setfield(L, LUA_REGISTRYINDEX, DONE_KEY);
   return 0;
 }
 
@@ -329,6 +380,10 @@ static int l_on_done(lua_State *L) {
 static int l_step(lua_State *L) {
   lua_loop *ll = get_loop(L);
   double t = luaL_optnumber(L, 1, 0);
+  if (ll->borrowed)
+    return luaL_error(L, "fetchtree: cannot wait for a response here: "
+                         "fetchtree's own loop is running (in a handler, "
+                         "ft.get yields; elsewhere, use ft.spawn)");
   if (ll->stepping)
     return luaL_error(L, "fetchtree: cannot wait for a response here: the "
                          "event loop is already running (use ft.spawn)");
@@ -336,11 +391,11 @@ static int l_step(lua_State *L) {
   ll->L = L;
   int alive;
   if (t == 0) {
-    alive = uv_run(&ll->loop, UV_RUN_NOWAIT);
+    alive = uv_run(ll->loop, UV_RUN_NOWAIT);
   } else {
     if (t > 0)
       uv_timer_start(&ll->timer, on_loop_timer, (uint64_t)t, 0);
-    alive = uv_run(&ll->loop, UV_RUN_ONCE);
+    alive = uv_run(ll->loop, UV_RUN_ONCE);
     uv_timer_stop(&ll->timer);
   }
   ll->stepping = 0;
@@ -352,7 +407,13 @@ static int l_step(lua_State *L) {
  * to do, for applications that poll it from their own event loop. */
 static int l_fd(lua_State *L) {
   lua_loop *ll = get_loop(L);
-  lua_pushnumber(L, uv_backend_fd(&ll->loop));
+  lua_pushnumber(L, uv_backend_fd(ll->loop));
+  return 1;
+}
+
+/* engine.borrowed(): is the loop the host's (so waiting means yielding)? */
+static int l_borrowed(lua_State *L) {
+  lua_pushboolean(L, get_loop(L)->borrowed);
   return 1;
 }
 
@@ -367,6 +428,7 @@ int ft_lua_open_engine(lua_State *L) {
                                  {"on_done", l_on_done},
                                  {"step", l_step},
                                  {"fd", l_fd},
+                                 {"borrowed", l_borrowed},
                                  {NULL, NULL}};
   if (luaL_newmetatable(L, ENGINE_MT)) {
     lua_createtable(L, 0, 3);
@@ -390,3 +452,14 @@ int ft_lua_open_engine(lua_State *L) {
 void *ft_lua_engine_waker(lua_State *L) { return &get_loop(L)->wake; }
 
 void ft_lua_engine_wake(void *waker) { uv_async_send(waker); }
+
+void ft_lua_engine_release_loop(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, LOOP_KEY);
+  lua_loop *ll = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  if (!ll || !ll->borrowed || !ll->L)
+    return;
+  loop_gc_close(ll);
+  lua_pushnil(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, LOOP_KEY);
+}

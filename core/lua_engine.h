@@ -2,7 +2,17 @@
 #ifndef FT_LUA_ENGINE_H
 #define FT_LUA_ENGINE_H
 
+#include <uv.h>
+
 struct lua_State;
+
+/* Let Lua engines in L run on loop, which the host runs (fetchtree run):
+ * ft.get in a handler then yields instead of stepping a loop of its own.
+ * Returns 0, or -1 when L already has a loop of its own. */
+int ft_lua_engine_use_loop(struct lua_State *L, uv_loop_t *loop);
+
+/* Before the host closes that loop: close the Lua engines on it. */
+void ft_lua_engine_release_loop(struct lua_State *L);
 
 /* The loader of fetchtree.engine: new, on_done, step, fd. */
 int ft_lua_open_engine(struct lua_State *L);

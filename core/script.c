@@ -39,6 +39,8 @@ struct ft_script {
   void *alarm_ud;
   int journal; /* durable run: the frontier and seen set live in store */
   int borrowed; /* L belongs to a host luajit (the Lua module) */
+  void (*hold_fn)(void *ud, int delta);
+  void *hold_ud;
 };
 
 /* ---- fetchtree.core: what Lua needs from C ------------------------------- */
@@ -224,6 +226,15 @@ static int core_set_limits(lua_State *L) {
   return 1;
 }
 
+/* core.hold(delta): a handler waits (+1) or is done waiting (-1): the run
+ * must not end meanwhile */
+static int core_hold(lua_State *L) {
+  ft_script *s = core_self(L);
+  if (s->hold_fn)
+    s->hold_fn(s->hold_ud, (int)luaL_checknumber(L, 1));
+  return 0;
+}
+
 /* core.after(id, ms): ask the host to call fetchtree.crawl.alarm(id) */
 static int core_after(lua_State *L) {
   ft_script *s = core_self(L);
@@ -395,6 +406,7 @@ static int open_core(lua_State *L) {
       {"write", core_write},
       {"set_limits", core_set_limits},
       {"after", core_after},
+      {"hold", core_hold},
       {"store_get", core_store_get},
       {"store_put", core_store_put},
       {"store_delete", core_store_delete},
@@ -1039,4 +1051,10 @@ fail:
 done:
   lua_settop(L, top);
   return rc;
+}
+
+void ft_script_set_hold_fn(ft_script *s, void (*fn)(void *ud, int delta),
+                           void *ud) {
+  s->hold_fn = fn;
+  s->hold_ud = ud;
 }

@@ -79,6 +79,11 @@ typedef void (*ft_alarm_fn)(void *ud, uint64_t id, uint64_t ms);
 void ft_script_set_alarm_fn(ft_script *s, ft_alarm_fn fn, void *ud);
 int ft_script_alarm(ft_script *s, uint64_t id, char *err, size_t errlen);
 
+/* A crawl handler waiting for something (ft.get) calls fn(ud, +1), and
+ * fn(ud, -1) when it is done: the host keeps the run going meanwhile. */
+void ft_script_set_hold_fn(ft_script *s, void (*fn)(void *ud, int delta),
+                           void *ud);
+
 /* Object storage lives in the SQLite database at path (NULL: in memory),
  * opened on first use. */
 int ft_script_set_state(ft_script *s, const char *path);

@@ -9,9 +9,10 @@ local engine = require "fetchtree.engine"
 local request = require "fetchtree.request"
 local Res = require("fetchtree.crawl").Res
 local core = require "fetchtree.core"
+local sched = require "fetchtree.sched"
 local cjson = require "cjson"
 
-local M = { _VERSION = "fetchtree 0.1.0" }
+local M = { _VERSION = "fetchtree 0.1.0", _in_run = 0 }
 
 local pending = {}              -- id -> waiter { co, task, res, err, done, cb }
 local next_id = 0
@@ -26,7 +27,7 @@ local function dispatch(id, res, err)
   if res then setmetatable(res, Res) ; res.request = w.req end
   w.res, w.err, w.done = res, err, true
   if w.cb then w.cb(res, err) end
-  if w.co then M._resume(w.co, res, err) end
+  if w.co then sched.resume(w.co, res, err) end
 end
 engine.on_done(dispatch)
 
@@ -47,17 +48,19 @@ local function submit(eng, t, level)
   return w
 end
 
-local function current_task()
-  local co = coroutine.running()
-  return co and tasks[co]
+-- The coroutine fetchtree runs that we are in (a task, a crawl handler).
+local function current_co()
+  return sched.current()
 end
 
--- Wait for waiter w: yield inside a task, else run the loop until done.
+-- Wait for waiter w: yield inside a task or handler, else run the loop.
 local function await(w)
   if w.done then return w.res, w.err end
-  local task = current_task()
-  if task then
-    w.co = task.co
+  local co = current_co()
+  -- a task always yields; a crawl handler yields when the crawl's loop
+  -- is the one that will deliver the answer (fetchtree run, ft.run)
+  if co and (sched.kind[co] ~= "handler" or engine.borrowed() or M._in_run > 0) then
+    w.co = co
     return coroutine.yield()
   end
   while not w.done do engine.step(-1) end
@@ -99,14 +102,14 @@ function M.fetch_all(list, opts)
       left = left - 1
       if left == 0 then
         done.done = true
-        if done.co then M._resume(done.co) end
+        if done.co then sched.resume(done.co) end
       end
     end
   end
   if not done.done then
-    local task = current_task()
-    if task then
-      done.co = task.co
+    local co = current_co()
+    if co then
+      done.co = co
       coroutine.yield()
     else
       while not done.done do engine.step(-1) end
@@ -136,8 +139,10 @@ function M.run(spec, o)
     error("ft.run: opts.out must be a function, a file name or nil", 2)
   end
   local stats = { requests = 0, ok = 0, errors = 0, records = 0 }
+  local held = 0
   local settings = crawl.load_spec(spec, "ft.run", {
     with_meta = o.with_meta, keep_entries = true,
+    hold = function(d) held = held + d end,
     out = function(rec) stats.records = stats.records + 1; out(rec) end,
     set_limits = function(...) return eng:set_limits(...) end,
     after = function() error("obj:after is not available in ft.run yet", 3) end,
@@ -178,12 +183,17 @@ function M.run(spec, o)
       eng:submit(next_id, url, method, headers, body, nil, nil, obj)
     end
   end
-  fill()
-  while inflight > 0 do
-    engine.step(-1)
+  M._in_run = M._in_run + 1
+  local ok, e = pcall(function()
     fill()
-  end
+    while inflight > 0 or held > 0 do
+      engine.step(-1)
+      fill()
+    end
+  end)
+  M._in_run = M._in_run - 1
   eng:close()
+  if not ok then error(e, 0) end
   if file then file:close() end
   stats.elapsed_s = os.clock() - t0
   if start_error then return nil, { kind = "script", message = start_error }, stats end
@@ -203,17 +213,12 @@ local function finish(task, ok, ...)
   if ok then task.results = { n = select("#", ...), ... } else task.error = ... end
   tasks[task.co] = nil
   alive = alive - 1
-  for _, co in ipairs(task.waiters) do M._resume(co) end
+  for _, co in ipairs(task.waiters) do sched.resume(co) end
 end
 
-function M._resume(co, ...)
-  local task = tasks[co]
-  if not task then
-    -- a coroutine waiting in ft.wait or ft.fetch_all without being a task
-    return coroutine.resume(co, ...)
-  end
-  local res = { coroutine.resume(co, ...) }
-  if coroutine.status(co) == "dead" then
+local function resume_task(task, ...)
+  local res = { coroutine.resume(task.co, ...) }
+  if coroutine.status(task.co) == "dead" then
     finish(task, unpack(res))
   end
 end
@@ -224,8 +229,9 @@ function M.spawn(fn, ...)
   local co = coroutine.create(fn)
   local task = setmetatable({ co = co, done = false, waiters = {} }, Task)
   tasks[co] = task
+  sched.managed[co] = function(...) return resume_task(task, ...) end
   alive = alive + 1
-  M._resume(co, ...)
+  resume_task(task, ...)
   return task
 end
 
@@ -238,10 +244,10 @@ function M.wait(...)
     for _, t in ipairs(list) do if not t.done then return false end end
     return true
   end
-  local me = current_task()
+  local me = current_co()
   while not finished() do
     if me then
-      for _, t in ipairs(list) do if not t.done then t.waiters[#t.waiters + 1] = me.co end end
+      for _, t in ipairs(list) do if not t.done then t.waiters[#t.waiters + 1] = me end end
       if #list == 0 then error("ft.wait() for all tasks cannot be called from a task", 2) end
       coroutine.yield()
     else

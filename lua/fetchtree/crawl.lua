@@ -9,6 +9,7 @@ local core = require "fetchtree.core"
 local request = require "fetchtree.request"
 local cjson = require "cjson"
 local cjson_safe = require "cjson.safe"
+local sched = require "fetchtree.sched"
 
 -- ---- responses ----------------------------------------------------------
 
@@ -298,6 +299,48 @@ local function new_instance()
     return true
   end
 
+  -- Handlers run as coroutines, one at a time per object: a handler that
+  -- waits (ft.get) yields, and the object's next handler waits its turn,
+  -- so an object's handlers never run concurrently, as with a Durable
+  -- Object. While one is suspended the run is held open.
+  local function hold(d) (opts.hold or core.hold)(d) end
+
+  local drain
+  local function run_in(o, fn)
+    o._later = o._later or {}
+    o._later[#o._later + 1] = fn
+    drain(o)
+  end
+
+  drain = function(o)
+    if o._draining then return end
+    o._draining = true
+    while not o._busy and o._later and #o._later > 0 do
+      local f = table.remove(o._later, 1)
+      o._busy = true
+      local co = coroutine.create(f)
+      local held = false
+      local function step(...)
+        local ok, err = coroutine.resume(co, ...)
+        if not ok then io.stderr:write("fetchtree: ", tostring(err), "\n") end
+        if coroutine.status(co) == "dead" then
+          sched.managed[co] = nil
+          sched.kind[co] = nil
+          if held then hold(-1) end
+          o._busy = false
+          drain(o) -- resumed later: go on with the queue
+        elseif not held then
+          held = true
+          hold(1)
+        end
+      end
+      sched.managed[co] = step
+      sched.kind[co] = "handler"
+      step()
+    end
+    o._draining = false
+  end
+
   local function obj_for(entry, base)
     local o = get_obj(entry.obj or "/")
     o._depth = entry.depth
@@ -343,17 +386,8 @@ local function new_instance()
     local a = { [0] = path }
     for i, v in ipairs(args) do a[i] = v end
     _G.arg = a
-    -- the script's view of fetchtree (grows into the full module)
-    local unique = 0
-    _G.ft = _G.ft or {}
-    _G.ft.unique_name = function(prefix)
-      prefix = prefix or ""
-      if type(prefix) ~= "string" or (prefix ~= "" and not prefix:match("^/[^/]")) or prefix:sub(-1) == "/" then
-        error("ft.unique_name(prefix): prefix must be an object name such as /jobs", 2)
-      end
-      unique = unique + 1
-      return string.format("%s/u%d", prefix, unique)
-    end
+    -- the script sees the whole API as ft (ft.get in a handler yields)
+    _G.ft = require "fetchtree"
     local dir = path:match("^(.*)/[^/]*$")
     if dir then package.path = dir .. "/?.lua;" .. package.path end
     local ok, s = xpcall(chunk, traceback)
@@ -455,13 +489,16 @@ local function new_instance()
     alarms[id] = nil
     if not a then return end
     local o = a.obj
-    o._depth, o._entry, o._base = -1, nil, nil
-    local ok, err = xpcall(function() write_result(a.fn(o), { id = null, depth = null, url = null }, nil) end,
-                           traceback)
-    if not ok then
-      local msg = type(err) == "string" and err:match("^[^\n]*") or tostring(err)
-      out_record({ object = o.name, error = { kind = "script", message = msg, traceback = err } })
-    end
+    run_in(o, function()
+      o._depth, o._entry, o._base = -1, nil, nil
+      local ok, err = xpcall(function()
+        write_result(a.fn(o), { id = null, depth = null, url = null }, nil)
+      end, traceback)
+      if not ok then
+        local msg = type(err) == "string" and err:match("^[^\n]*") or tostring(err)
+        out_record({ object = o.name, error = { kind = "script", message = msg, traceback = err } })
+      end
+    end)
   end
 
   -- The next request to start: id, url, method, headers, body, meta_json.
@@ -519,41 +556,45 @@ local function new_instance()
     entries[id] = nil
     setmetatable(res, Res)
     res.request = entry
-    local ok, err = xpcall(function()
-      local o = obj_for(entry, res.url)
-      local h = o._h.on_response
-      if not h then -- this object has no handler: the default record
-        return out_record({
-          index = entry.id, url = entry.url, final_url = res.url ~= entry.url and res.url or nil,
-          status = res.status, headers = res.headers, body = res.body,
-          attempts = res.attempts, elapsed_ms = res.elapsed_ms, error = null, meta = entry.meta,
-        })
+    run_in(get_obj(entry.obj or "/"), function()
+      local ok, err = xpcall(function()
+        local o = obj_for(entry, res.url)
+        local h = o._h.on_response
+        if not h then -- this object has no handler: the default record
+          return out_record({
+            index = entry.id, url = entry.url, final_url = res.url ~= entry.url and res.url or nil,
+            status = res.status, headers = res.headers, body = res.body,
+            attempts = res.attempts, elapsed_ms = res.elapsed_ms, error = null, meta = entry.meta,
+          })
+        end
+        write_result(h(res, o), entry, res)
+      end, traceback)
+      if not ok then
+        local msg = type(err) == "string" and err:match("^[^\n]*") or tostring(err)
+        error_record(entry, res.status, { kind = "script", message = msg, traceback = err }, res.attempts)
       end
-      write_result(h(res, o), entry, res)
-    end, traceback)
-    if not ok then
-      local msg = type(err) == "string" and err:match("^[^\n]*") or tostring(err)
-      error_record(entry, res.status, { kind = "script", message = msg, traceback = err }, res.attempts)
-    end
+    end)
   end
 
   -- A request that failed for good: run on_error, or write an error record.
   function M.failure(id, err)
     local entry = entries[id]
     entries[id] = nil
-    local o = obj_for(entry)
-    local h = o._h.on_error
-    if not h then
-      return error_record(entry, err.status,
-        { kind = err.kind, message = err.message, cause = err.cause }, err.attempts)
-    end
-    local ok, e = xpcall(function()
-      write_result(h(err, entry, o), entry, nil)
-    end, traceback)
-    if not ok then
-      local msg = type(e) == "string" and e:match("^[^\n]*") or tostring(e)
-      error_record(entry, err.status, { kind = "script", message = msg, traceback = e }, err.attempts)
-    end
+    run_in(get_obj(entry.obj or "/"), function()
+      local o = obj_for(entry)
+      local h = o._h.on_error
+      if not h then
+        return error_record(entry, err.status,
+          { kind = err.kind, message = err.message, cause = err.cause }, err.attempts)
+      end
+      local ok, e = xpcall(function()
+        write_result(h(err, entry, o), entry, nil)
+      end, traceback)
+      if not ok then
+        local msg = type(e) == "string" and e:match("^[^\n]*") or tostring(e)
+        error_record(entry, err.status, { kind = "script", message = msg, traceback = e }, err.attempts)
+      end
+    end)
   end
 
   return M

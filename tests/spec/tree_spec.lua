@@ -220,6 +220,42 @@ describe("the object tree", function()
     assert.same({ "alarm", "first", "late" }, keys)
   end)
 
+  it("lets handlers wait for ft.get: they yield, one object's handlers one at a time", function()
+    local r = run([[
+      local base, base2 = arg[1], arg[2]
+      return {
+        start = function(emit)
+          for i = 1, 3 do
+            emit { url = base .. "/item/" .. i .. ".json?y" }
+            emit { url = base2 .. "/item/" .. i .. ".json?y" }
+          end
+        end,
+        on_response = function(res, obj)
+          local overlap = obj.state.busy == true
+          obj.state.busy = true
+          local slow = ft.get(base .. "/delay/300?" .. res.url:match("//([^/]+)") .. res.url:match("%d+%.json"))
+          local t = ft.spawn(function() return ft.get(base .. "/item/77.json"):json().id end)
+          local other = ft.wait(t)
+          obj.state.busy = false
+          return { obj = obj.name, overlap = overlap, slow = slow.status, other = other }
+        end,
+      }
+    ]], "-q", { srv.base, srv.base2 })
+    assert.equal(0, r.rc, r.stderr)
+    assert.equal(6, #r.records)
+    for _, rec in ipairs(r.records) do
+      assert.equal(false, rec.overlap)
+      assert.equal(200, rec.slow)
+      assert.equal(77, rec.other)
+    end
+    -- the two hosts' handlers waited side by side: the 300 ms gets of the
+    -- two objects overlap in time, while each object's run one by one
+    local t = times("/delay/300?", nil, 6)
+    assert.equal(6, #t)
+    assert.truthy(t[#t] - t[1] < 3 * 0.3 + 0.25, "span " .. (t[#t] - t[1]))
+    assert.truthy(t[#t] - t[1] >= 2 * 0.3 * 0.95, "span " .. (t[#t] - t[1]))
+  end)
+
   it("changes limits live with obj:set_limits", function()
     -- no limit at first; the first response lowers the host to 5 per 500 ms
     local r = run([[
