@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -253,7 +254,11 @@ static int source(void *ud, ft_request **out) {
       fprintf(stderr, "fetchtree: out of memory\n");
       exit(1);
     }
-    if (ft_url_check(r->url, err, sizeof(err)) != 0) {
+    /* an http(s) URL goes straight to curl, which reports a malformed
+     * one as kind url; anything else is checked here for a clear message */
+    if (strncasecmp(r->url, "http://", 7) != 0 &&
+        strncasecmp(r->url, "https://", 8) != 0 &&
+        ft_url_check(r->url, err, sizeof(err)) != 0) {
       finish_bad_line(run, r, FT_ERR_URL, err);
       continue;
     }

@@ -138,13 +138,31 @@ const char *ft_xfer_header(const ft_xfer *x, const char *lname) {
     }                                                                         \
   } while (0)
 
+/* A plain GET: no body, no method but GET, no extra headers. */
+static int is_plain(const ft_request *req) {
+  return !req->body && !req->headers &&
+         (!req->method || strcmp(req->method, "GET") == 0);
+}
+
 int ft_xfer_prepare(ft_xfer *x, ft_request *req, const ft_config *cfg,
                     curl_closesocket_callback on_close, void *close_ud) {
   CURL *c = x->easy;
-  curl_easy_reset(c);
   ft_xfer_clear(x);
   x->req = req;
   x->max_body = cfg->max_body;
+
+  /* The common case, a plain GET on a handle whose last request was one
+   * too, needs only what differs per request: a reset and thirty options
+   * per request cost more than a tenth of the work of a small fetch. */
+  if (x->plain_ready && is_plain(req)) {
+    SETOPT(CURLOPT_URL, req->url);
+    SETOPT(CURLOPT_PIPEWAIT, strncmp(req->url, "https:", 6) == 0 ? 1L : 0L);
+    SETOPT(CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms
+                                                   : cfg->timeout_ms);
+    return 0;
+  }
+  x->plain_ready = 0;
+  curl_easy_reset(c);
 
   SETOPT(CURLOPT_URL, req->url);
   SETOPT(CURLOPT_PRIVATE, (void *)x);
@@ -195,6 +213,7 @@ int ft_xfer_prepare(ft_xfer *x, ft_request *req, const ft_config *cfg,
   } else if (m && strcmp(m, "GET") != 0) {
     SETOPT(CURLOPT_CUSTOMREQUEST, m);
   }
+  x->plain_ready = is_plain(req);
   return 0;
 }
 

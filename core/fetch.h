@@ -20,6 +20,7 @@ typedef struct ft_xfer {
   int64_t max_body;
   int too_large;          /* the write callback refused more data */
   int oom;
+  int plain_ready;        /* set up for a plain GET: the next one is cheap */
   char errbuf[CURL_ERROR_SIZE];
   struct ft_xfer *next;   /* free list */
 } ft_xfer;

@@ -179,20 +179,28 @@ void ft_base64(ft_buf *b, const void *data, size_t n) {
 }
 
 /* Headers as one JSON object; a name that repeats gets its values joined
- * with ", " (RFC 9110's rule for combining field lines). */
+ * with ", " (RFC 9110's rule for combining field lines). Names rarely
+ * repeat, so a value is written straight out unless a later field line
+ * has the same name. */
 static void write_headers(ft_buf *b, const ft_response *res) {
   const char *end = res->headers + res->headers_len;
   int first = 1;
   ft_buf_putc(b, '{');
   for (const char *p = res->headers; p && p < end;) {
-    const char *v = p + strlen(p) + 1;
-    const char *next = v + strlen(v) + 1;
-    int seen = 0;
-    for (const char *q = res->headers; q < p;) {
-      const char *qv = q + strlen(q) + 1;
-      if (strcmp(q, p) == 0) {
-        seen = 1;
-        break;
+    size_t plen = strlen(p);
+    const char *v = p + plen + 1;
+    size_t vlen = strlen(v);
+    const char *next = v + vlen + 1;
+    int seen = 0, later = 0;
+    for (const char *q = res->headers; q < end;) {
+      size_t qlen = strlen(q);
+      const char *qv = q + qlen + 1;
+      if (q != p && qlen == plen && memcmp(q, p, plen) == 0) {
+        if (q < p) {
+          seen = 1;
+          break;
+        }
+        later = 1;
       }
       q = qv + strlen(qv) + 1;
     }
@@ -200,33 +208,56 @@ static void write_headers(ft_buf *b, const ft_response *res) {
       if (!first)
         ft_buf_putc(b, ',');
       first = 0;
-      ft_json_string(b, p, strlen(p));
+      ft_json_string(b, p, plen);
       ft_buf_putc(b, ':');
-      /* join the values of this name into one string */
-      ft_buf joined = {0};
-      ft_buf_puts(&joined, v);
-      for (const char *q = next; q < end;) {
-        const char *qv = q + strlen(q) + 1;
-        if (strcmp(q, p) == 0) {
-          ft_buf_put(&joined, ", ", 2);
-          ft_buf_puts(&joined, qv);
+      if (!later) {
+        ft_json_string(b, v, vlen);
+      } else {
+        ft_buf joined = {0};
+        ft_buf_put(&joined, v, vlen);
+        for (const char *q = next; q < end;) {
+          const char *qv = q + strlen(q) + 1;
+          if (strcmp(q, p) == 0) {
+            ft_buf_put(&joined, ", ", 2);
+            ft_buf_puts(&joined, qv);
+          }
+          q = qv + strlen(qv) + 1;
         }
-        q = qv + strlen(qv) + 1;
+        ft_json_string(b, joined.data ? joined.data : "", joined.len);
+        ft_buf_free(&joined);
       }
-      ft_json_string(b, joined.data ? joined.data : "", joined.len);
-      ft_buf_free(&joined);
     }
     p = next;
   }
   ft_buf_putc(b, '}');
 }
 
+/* Decimal digits of v (snprintf costs more than the rest of a record). */
+static void put_u64(ft_buf *b, uint64_t v) {
+  char d[20];
+  int n = 0;
+  do {
+    d[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  while (n > 0)
+    ft_buf_putc(b, d[--n]);
+}
+
+/* ms with three decimals, from the nearest microsecond */
+static void put_ms(ft_buf *b, double ms) {
+  uint64_t us = ms > 0 ? (uint64_t)(ms * 1000.0 + 0.5) : 0;
+  put_u64(b, us / 1000);
+  char frac[4] = {'.', (char)('0' + us / 100 % 10), (char)('0' + us / 10 % 10),
+                  (char)('0' + us % 10)};
+  ft_buf_put(b, frac, 4);
+}
+
 void ft_record_write(ft_buf *b, const ft_request *req, const ft_response *res,
                      int flags) {
-  char num[64];
-  int n = snprintf(num, sizeof(num), "{\"index\":%llu,\"url\":",
-                   (unsigned long long)req->index);
-  ft_buf_put(b, num, (size_t)n);
+  ft_buf_puts(b, "{\"index\":");
+  put_u64(b, req->index);
+  ft_buf_puts(b, ",\"url\":");
   if (req->url)
     ft_json_string(b, req->url, strlen(req->url));
   else
@@ -236,8 +267,8 @@ void ft_record_write(ft_buf *b, const ft_request *req, const ft_response *res,
     ft_json_string(b, res->final_url, strlen(res->final_url));
   }
   if (res->status > 0) {
-    n = snprintf(num, sizeof(num), ",\"status\":%ld", res->status);
-    ft_buf_put(b, num, (size_t)n);
+    ft_buf_puts(b, ",\"status\":");
+    put_u64(b, (uint64_t)res->status);
   } else {
     ft_buf_puts(b, ",\"status\":null");
   }
@@ -255,9 +286,10 @@ void ft_record_write(ft_buf *b, const ft_request *req, const ft_response *res,
       ft_buf_putc(b, '"');
     }
   }
-  n = snprintf(num, sizeof(num), ",\"attempts\":%d,\"elapsed_ms\":%.3f",
-               res->attempts, res->elapsed_ms);
-  ft_buf_put(b, num, (size_t)n);
+  ft_buf_puts(b, ",\"attempts\":");
+  put_u64(b, res->attempts > 0 ? (uint64_t)res->attempts : 0);
+  ft_buf_puts(b, ",\"elapsed_ms\":");
+  put_ms(b, res->elapsed_ms);
   if (res->error == FT_ERR_NONE) {
     ft_buf_puts(b, ",\"error\":null");
   } else {
