@@ -143,7 +143,35 @@ static void set_str(lua_State *L, const char *k, const char *v) {
   lua_setfield(L, -2, k);
 }
 
-/* A completion: build res or err and call on_done(id, ...). */
+void ft_lua_push_outcome(lua_State *L, const ft_request *req,
+                         const ft_response *res) {
+  if (res->error == FT_ERR_NONE) {
+    /* the response; its headers are parsed only if asked for (Res) */
+    lua_createtable(L, 0, 8);
+    set_num(L, "status", (double)res->status);
+    set_str(L, "url", res->final_url ? res->final_url : req->url);
+    lua_pushlstring(L, res->body ? res->body : "", res->body_len);
+    lua_setfield(L, -2, "body");
+    lua_pushlstring(L, res->headers ? res->headers : "", res->headers_len);
+    lua_setfield(L, -2, "_h");
+    set_num(L, "attempts", res->attempts);
+    set_num(L, "elapsed_ms", res->elapsed_ms);
+    lua_pushnil(L);
+    return;
+  }
+  lua_pushnil(L);
+  lua_createtable(L, 0, 6);
+  set_str(L, "kind", ft_errkind_name(res->error));
+  set_str(L, "message", res->message ? res->message : "");
+  if (res->cause != FT_ERR_NONE)
+    set_str(L, "cause", ft_errkind_name(res->cause));
+  if (res->status > 0)
+    set_num(L, "status", (double)res->status);
+  set_num(L, "attempts", res->attempts);
+  set_str(L, "url", req->url);
+}
+
+/* A completion: call on_done(id, res | nil, err). */
 static void on_done(void *ud, ft_request *req, const ft_response *res) {
   lua_engine *le = ud;
   lua_loop *ll = le->ll;
@@ -161,29 +189,7 @@ static void on_done(void *ud, ft_request *req, const ft_response *res) {
     return;
   }
   lua_pushnumber(L, (lua_Number)req->index);
-  if (res->error == FT_ERR_NONE) {
-    lua_createtable(L, 0, 8);
-    set_num(L, "status", (double)res->status);
-    set_str(L, "url", res->final_url ? res->final_url : req->url);
-    lua_pushlstring(L, res->body ? res->body : "", res->body_len);
-    lua_setfield(L, -2, "body");
-    lua_pushlstring(L, res->headers ? res->headers : "", res->headers_len);
-    lua_setfield(L, -2, "_h");
-    set_num(L, "attempts", res->attempts);
-    set_num(L, "elapsed_ms", res->elapsed_ms);
-    lua_pushnil(L);
-  } else {
-    lua_pushnil(L);
-    lua_createtable(L, 0, 6);
-    set_str(L, "kind", ft_errkind_name(res->error));
-    set_str(L, "message", res->message ? res->message : "");
-    if (res->cause != FT_ERR_NONE)
-      set_str(L, "cause", ft_errkind_name(res->cause));
-    if (res->status > 0)
-      set_num(L, "status", (double)res->status);
-    set_num(L, "attempts", res->attempts);
-    set_str(L, "url", req->url);
-  }
+  ft_lua_push_outcome(L, req, res);
   ft_request_free(req);
   /* on_done protects its own callbacks; this catches only its own bugs */
   if (lua_pcall(L, 3, 0, 0) != 0)

@@ -11,6 +11,14 @@ struct lua_State;
  * Returns 0, or -1 when L already has a loop of its own. */
 int ft_lua_engine_use_loop(struct lua_State *L, uv_loop_t *loop);
 
+/* Push the outcome of req as two values: the response table (fields
+ * status, url, body, _h (raw headers), attempts, elapsed_ms) and nil, or
+ * nil and the error table (kind, message, cause, status, attempts, url). */
+struct ft_request;
+struct ft_response;
+void ft_lua_push_outcome(struct lua_State *L, const struct ft_request *req,
+                         const struct ft_response *res);
+
 /* Before the host closes that loop: close the Lua engines on it. */
 void ft_lua_engine_release_loop(struct lua_State *L);
 

@@ -788,44 +788,16 @@ int ft_script_crawl_next(ft_script *s, ft_request **out, char *err,
   return 1;
 }
 
-static void set_num(lua_State *L, const char *k, double v) {
-  lua_pushnumber(L, v);
-  lua_setfield(L, -2, k);
-}
-
-static void set_str(lua_State *L, const char *k, const char *v) {
-  if (!v)
-    return;
-  lua_pushstring(L, v);
-  lua_setfield(L, -2, k);
-}
-
 int ft_script_crawl_done(ft_script *s, const ft_request *req,
                          const ft_response *res, char *err, size_t errlen) {
   lua_State *L = s->L;
   lua_pushnumber(L, (double)req->index);
+  ft_lua_push_outcome(L, req, res);
   if (res->error == FT_ERR_NONE) {
-    /* the response object; its headers are parsed only if asked for */
-    lua_createtable(L, 0, 8);
-    set_num(L, "status", (double)res->status);
-    set_str(L, "url", res->final_url ? res->final_url : req->url);
-    lua_pushlstring(L, res->body ? res->body : "", res->body_len);
-    lua_setfield(L, -2, "body");
-    lua_pushlstring(L, res->headers ? res->headers : "", res->headers_len);
-    lua_setfield(L, -2, "_h");
-    set_num(L, "attempts", res->attempts);
-    set_num(L, "elapsed_ms", res->elapsed_ms);
+    lua_pop(L, 1); /* no error */
     return crawl_call(s, "response", 2, 0, err, errlen);
   }
-  lua_createtable(L, 0, 6);
-  set_str(L, "kind", ft_errkind_name(res->error));
-  set_str(L, "message", res->message ? res->message : "");
-  if (res->cause != FT_ERR_NONE)
-    set_str(L, "cause", ft_errkind_name(res->cause));
-  if (res->status > 0)
-    set_num(L, "status", (double)res->status);
-  set_num(L, "attempts", res->attempts);
-  set_str(L, "url", req->url);
+  lua_remove(L, -2); /* no response */
   return crawl_call(s, "failure", 2, 0, err, errlen);
 }
 
