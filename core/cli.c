@@ -302,14 +302,15 @@ static void run_done(void *ud, ft_request *req, const ft_response *res) {
     run->rec.len = 0;
     ft_record_write(&run->rec, req, res, run->record_flags);
     emit_bytes(run, run->rec.data, run->rec.len);
+    /* the record is out: the request is done (with handlers, the crawl
+     * says so itself when the handler has finished, which may be later) */
+    if (ft_script_journal_done(run->script, req->index) != 0) {
+      fprintf(stderr, "fetchtree run: cannot save the state\n");
+      run->script_failed = 1;
+    }
   } else if (ft_script_crawl_done(run->script, req, res, err, sizeof(err)) !=
              0) {
     fprintf(stderr, "fetchtree run: internal error: %s\n", err);
-    run->script_failed = 1;
-  }
-  if (res->error != FT_ERR_CANCELLED &&
-      ft_script_journal_done(run->script, req->index) != 0) {
-    fprintf(stderr, "fetchtree run: cannot save the state\n");
     run->script_failed = 1;
   }
   ft_request_free(req);

@@ -527,7 +527,7 @@ local function new_instance()
           else
             error_record(e, nil, { kind = kind, message = e.bad })
           end
-          if journal then core.journal_done(e.id) end
+          if journal and not keep_entries then core.journal_done(e.id) end -- else failure() does
         else
           if keep_entries then entries[e.id] = e end
           local meta_json
@@ -573,6 +573,8 @@ local function new_instance()
         local msg = type(err) == "string" and err:match("^[^\n]*") or tostring(err)
         error_record(entry, res.status, { kind = "script", message = msg, traceback = err }, res.attempts)
       end
+      -- the records are out: now the request is done (durable runs)
+      if journal then core.journal_done(entry.id) end
     end)
   end
 
@@ -584,16 +586,18 @@ local function new_instance()
       local o = obj_for(entry)
       local h = o._h.on_error
       if not h then
-        return error_record(entry, err.status,
+        error_record(entry, err.status,
           { kind = err.kind, message = err.message, cause = err.cause }, err.attempts)
+      else
+        local ok, e = xpcall(function()
+          write_result(h(err, entry, o), entry, nil)
+        end, traceback)
+        if not ok then
+          local msg = type(e) == "string" and e:match("^[^\n]*") or tostring(e)
+          error_record(entry, err.status, { kind = "script", message = msg, traceback = e }, err.attempts)
+        end
       end
-      local ok, e = xpcall(function()
-        write_result(h(err, entry, o), entry, nil)
-      end, traceback)
-      if not ok then
-        local msg = type(e) == "string" and e:match("^[^\n]*") or tostring(e)
-        error_record(entry, err.status, { kind = "script", message = msg, traceback = e }, err.attempts)
-      end
+      if journal then core.journal_done(entry.id) end
     end)
   end
 
