@@ -78,6 +78,7 @@ struct ft_engine {
    * linked through ft_request.next); objects with a non-empty queue are
    * in `runnable`, visited round-robin so that a limited or slow object
    * never holds up the others. */
+  struct curl_slist *plain_headers; /* see ft_fetch_plain_headers */
   ft_tree *tree;
   ft_object **runnable;
   size_t nrunnable, caprunnable, cursor;
@@ -339,6 +340,7 @@ static ft_xfer *xfer_get(ft_engine *e) {
     free(x);
     return NULL;
   }
+  x->plain_headers = e->plain_headers;
   e->xfers[e->nxfers++] = x;
   return x;
 }
@@ -698,6 +700,7 @@ int ft_engine_new(ft_engine **out, uv_loop_t *loop, const ft_config *cfg) {
     e->loop = &e->own_loop;
     e->owns_loop = 1;
   }
+  e->plain_headers = ft_fetch_plain_headers();
   rc = ft_tree_new(&e->tree);
   if (rc != 0)
     goto fail;
@@ -749,6 +752,7 @@ int ft_engine_new(ft_engine **out, uv_loop_t *loop, const ft_config *cfg) {
   *out = e;
   return 0;
 fail:
+  curl_slist_free_all(e->plain_headers);
   ft_tree_free(e->tree);
   if (e->owns_loop)
     uv_loop_close(&e->own_loop);
@@ -894,6 +898,7 @@ void ft_engine_free(ft_engine *e) {
   ft_tree_free(e->tree);
   free(e->heap);
   free(e->runnable);
+  curl_slist_free_all(e->plain_headers);
   free(e->user_agent);
   free(e->ca_file);
   free(e);

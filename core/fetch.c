@@ -138,6 +138,20 @@ const char *ft_xfer_header(const ft_xfer *x, const char *lname) {
     }                                                                         \
   } while (0)
 
+struct curl_slist *ft_fetch_plain_headers(void) {
+  char line[128] = "Accept-Encoding: deflate, gzip";
+  curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+  if (!(v->features & CURL_VERSION_LIBZ))
+    return NULL; /* let curl say what it can decode */
+  if (v->features & CURL_VERSION_BROTLI)
+    strcat(line, ", br");
+#ifdef CURL_VERSION_ZSTD
+  if (v->features & CURL_VERSION_ZSTD)
+    strcat(line, ", zstd");
+#endif
+  return curl_slist_append(NULL, line);
+}
+
 /* A plain GET: no body, no method but GET, no extra headers. */
 static int is_plain(const ft_request *req) {
   return !req->body && !req->headers &&
@@ -201,6 +215,8 @@ int ft_xfer_prepare(ft_xfer *x, ft_request *req, const ft_config *cfg,
     SETOPT(CURLOPT_CAINFO, cfg->ca_file);
   if (req->headers)
     SETOPT(CURLOPT_HTTPHEADER, req->headers);
+  else if (x->plain_headers)
+    SETOPT(CURLOPT_HTTPHEADER, x->plain_headers);
 
   const char *m = req->method;
   if (req->body) {

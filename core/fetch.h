@@ -21,6 +21,7 @@ typedef struct ft_xfer {
   int too_large;          /* the write callback refused more data */
   int oom;
   int plain_ready;        /* set up for a plain GET: the next one is cheap */
+  struct curl_slist *plain_headers; /* the engine's, for requests with none */
   char errbuf[CURL_ERROR_SIZE];
   struct ft_xfer *next;   /* free list */
 } ft_xfer;
@@ -39,6 +40,12 @@ int ft_xfer_prepare(ft_xfer *x, ft_request *req, const struct ft_config *cfg,
 /* Forget the last response (buffers are kept for the next one, but a very
  * large body buffer is released so one big response does not pin memory). */
 void ft_xfer_clear(ft_xfer *x);
+
+/* The headers a request without headers of its own is sent with: an
+ * Accept-Encoding line naming what this libcurl decodes. Given as a
+ * custom header it spares curl formatting one per request. NULL when out
+ * of memory (curl then adds its own). Free with curl_slist_free_all. */
+struct curl_slist *ft_fetch_plain_headers(void);
 
 /* Value of a response header by lower-case name, or NULL. */
 const char *ft_xfer_header(const ft_xfer *x, const char *lname);
