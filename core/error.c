@@ -1,6 +1,9 @@
 /* error.c - text for fetchtree's error codes. */
 #include "error.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 const char *ft_strerror(int code) {
   switch (code) {
   case FT_OK:
@@ -28,4 +31,13 @@ const char *ft_strerror(int code) {
   default:
     return "unknown error";
   }
+}
+
+void ft_errf(char *err, size_t errlen, const char *fmt, ...) {
+  if (err == NULL || errlen == 0)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
 }

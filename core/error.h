@@ -7,4 +7,11 @@
  * defined in fetchtree.h. */
 #include "fetchtree.h"
 
+#include <stddef.h>
+
+/* Write a printf-style message to err when there is room (err may be
+ * NULL or errlen 0: then nothing is written). */
+void ft_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #endif

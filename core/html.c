@@ -430,16 +430,6 @@ static int ft_html_expansion_ok_(xmlDocPtr doc, size_t len) {
 
 /* ---- XPath -------------------------------------------------------------- */
 
-/* Writes a formatted message to err when there is room. */
-static void ft_html_err_(char *err, size_t errlen, const char *fmt, ...) {
-  if (err == NULL || errlen == 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
-
 /* Appends a libxml2 string (NULL counts as "") and frees it when owned. */
 static int ft_html_push_xml_(ft_strlist *l, xmlChar *s, int owned) {
   const char *c = s != NULL ? (const char *)s : "";
@@ -485,11 +475,11 @@ static int ft_html_result_(xmlXPathObjectPtr res, ft_strlist *out) {
 int ft_xpath(const char *body, size_t len, int is_xml, const char *expr,
              ft_strlist *out, char *err, size_t errlen) {
   if (out == NULL || expr == NULL || (body == NULL && len > 0)) {
-    ft_html_err_(err, errlen, "invalid argument");
+    ft_errf(err, errlen, "invalid argument");
     return FT_EINVAL;
   }
   if (len > INT_MAX) {
-    ft_html_err_(err, errlen, "document too large");
+    ft_errf(err, errlen, "document too large");
     return FT_ERANGE;
   }
   ft_html_quiet q;
@@ -501,13 +491,13 @@ int ft_xpath(const char *body, size_t len, int is_xml, const char *expr,
   xmlXPathObjectPtr res = NULL;
   xmlDocPtr doc = ft_html_parse_(body, len, is_xml);
   if (doc == NULL) {
-    ft_html_err_(err, errlen, "cannot parse document");
+    ft_errf(err, errlen, "cannot parse document");
     goto done;
   }
   int ok = ft_html_expansion_ok_(doc, len);
   if (ok <= 0) {
     rc = ok < 0 ? ok : FT_EINVAL;
-    ft_html_err_(err, errlen, "document too large once entities are expanded");
+    ft_errf(err, errlen, "document too large once entities are expanded");
     goto done;
   }
   ctx = xmlXPathNewContext(doc);
@@ -518,14 +508,14 @@ int ft_xpath(const char *body, size_t len, int is_xml, const char *expr,
   ctx->node = (xmlNodePtr)doc;
   comp = xmlXPathCtxtCompile(ctx, BAD_CAST expr);
   if (comp == NULL) {
-    ft_html_err_(err, errlen, "invalid XPath expression: %s%s%s%s", expr,
+    ft_errf(err, errlen, "invalid XPath expression: %s%s%s%s", expr,
                  q.xpath_msg[0] ? " (" : "", q.xpath_msg,
                  q.xpath_msg[0] ? ")" : "");
     goto done;
   }
   res = xmlXPathCompiledEval(comp, ctx);
   if (res == NULL) {
-    ft_html_err_(err, errlen, "XPath evaluation failed: %s%s%s%s", expr,
+    ft_errf(err, errlen, "XPath evaluation failed: %s%s%s%s", expr,
                  q.xpath_msg[0] ? " (" : "", q.xpath_msg,
                  q.xpath_msg[0] ? ")" : "");
     goto done;
@@ -535,7 +525,7 @@ int ft_xpath(const char *body, size_t len, int is_xml, const char *expr,
     ft_strlist_truncate_(out, start);
 done:
   if (rc == FT_ENOMEM)
-    ft_html_err_(err, errlen, "out of memory");
+    ft_errf(err, errlen, "out of memory");
   if (res != NULL)
     xmlXPathFreeObject(res);
   if (comp != NULL)

@@ -47,16 +47,6 @@
 /* Set-flags for every URL we hand to curl. */
 #define FT_URL_SET_FLAGS CURLU_URLENCODE
 
-/* Writes a formatted message to err when there is room. */
-static void ft_url_err_(char *err, size_t errlen, const char *fmt, ...) {
-  if (err == NULL || errlen == 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
-
 /* Returns a malloc'd cleaned copy of s, as a browser cleans an href: leading
  * and trailing bytes <= 0x20 trimmed, tabs, CR and LF removed, everything
  * from the first '#' dropped, and each remaining space written as "%20".
@@ -164,7 +154,7 @@ static CURLUcode ft_url_set_clean_(CURLU *h, const char *url) {
 int ft_url_resolve(const char *base, const char *ref, char **out, char *err,
                    size_t errlen) {
   if (ref == NULL || out == NULL) {
-    ft_url_err_(err, errlen, "invalid argument");
+    ft_errf(err, errlen, "invalid argument");
     return FT_EINVAL;
   }
   /* skip leading blanks only to look at the scheme; cleaning comes later */
@@ -174,11 +164,11 @@ int ft_url_resolve(const char *base, const char *ref, char **out, char *err,
   char scheme[FT_URL_SCHEME_MAX];
   int absolute = ft_url_scheme_(r, scheme);
   if (absolute && !ft_url_web_scheme_(scheme)) {
-    ft_url_err_(err, errlen, "scheme not allowed: %s", scheme);
+    ft_errf(err, errlen, "scheme not allowed: %s", scheme);
     return FT_EINVAL;
   }
   if (!absolute && (base == NULL || base[0] == '\0')) {
-    ft_url_err_(err, errlen, "not an absolute URL: %s", ref);
+    ft_errf(err, errlen, "not an absolute URL: %s", ref);
     return FT_EINVAL;
   }
 
@@ -192,14 +182,14 @@ int ft_url_resolve(const char *base, const char *ref, char **out, char *err,
     rc = ft_url_set_clean_(h, base);
     if (rc != CURLUE_OK) {
       ret = ft_url_code_(rc);
-      ft_url_err_(err, errlen, "invalid base URL: %s", curl_url_strerror(rc));
+      ft_errf(err, errlen, "invalid base URL: %s", curl_url_strerror(rc));
       goto done;
     }
   }
   rc = ft_url_set_clean_(h, ref);
   if (rc != CURLUE_OK) {
     ret = ft_url_code_(rc);
-    ft_url_err_(err, errlen, "invalid URL: %s", curl_url_strerror(rc));
+    ft_errf(err, errlen, "invalid URL: %s", curl_url_strerror(rc));
     goto done;
   }
   curl_url_set(h, CURLUPART_FRAGMENT, NULL, 0);
@@ -208,11 +198,11 @@ int ft_url_resolve(const char *base, const char *ref, char **out, char *err,
   rc = curl_url_get(h, CURLUPART_SCHEME, &s, 0);
   if (rc != CURLUE_OK) {
     ret = ft_url_code_(rc);
-    ft_url_err_(err, errlen, "invalid URL: %s", curl_url_strerror(rc));
+    ft_errf(err, errlen, "invalid URL: %s", curl_url_strerror(rc));
     goto done;
   }
   if (!ft_url_web_scheme_(s)) {
-    ft_url_err_(err, errlen, "scheme not allowed: %.*s",
+    ft_errf(err, errlen, "scheme not allowed: %.*s",
                 FT_URL_SCHEME_MAX - 1, s);
     goto done;
   }
@@ -221,13 +211,13 @@ int ft_url_resolve(const char *base, const char *ref, char **out, char *err,
 
   ret = ft_url_lower_host_(h);
   if (ret != 0) {
-    ft_url_err_(err, errlen, ret == FT_ENOMEM ? "out of memory" : "no host");
+    ft_errf(err, errlen, ret == FT_ENOMEM ? "out of memory" : "no host");
     goto done;
   }
   rc = curl_url_get(h, CURLUPART_URL, &s, CURLU_NO_DEFAULT_PORT);
   if (rc != CURLUE_OK) {
     ret = ft_url_code_(rc);
-    ft_url_err_(err, errlen, "invalid URL: %s", curl_url_strerror(rc));
+    ft_errf(err, errlen, "invalid URL: %s", curl_url_strerror(rc));
     goto done;
   }
   char *copy = strdup(s);
@@ -239,7 +229,7 @@ int ft_url_resolve(const char *base, const char *ref, char **out, char *err,
   ret = 0;
 done:
   if (ret == FT_ENOMEM)
-    ft_url_err_(err, errlen, "out of memory");
+    ft_errf(err, errlen, "out of memory");
   curl_free(s);
   curl_url_cleanup(h);
   return ret;
