@@ -39,6 +39,7 @@ struct ft_script {
   void *alarm_ud;
   int journal; /* durable run: the frontier and seen set live in store */
   int borrowed; /* L belongs to a host luajit (the Lua module) */
+  int tb_ref;   /* debug.traceback, for crawl_call */
   void (*hold_fn)(void *ud, int delta);
   void *hold_ud;
 };
@@ -488,6 +489,7 @@ int ft_script_new(ft_script **out, char *err, size_t errlen) {
     return FT_ENOMEM;
   }
   s->crawl_ref = LUA_NOREF;
+  s->tb_ref = LUA_NOREF;
   lua_pushcfunction(s->L, init_state);
   lua_pushlightuserdata(s->L, s);
   if (lua_pcall(s->L, 1, 1, 0) != 0) {
@@ -627,9 +629,13 @@ static int crawl_call(ft_script *s, const char *fn, int nargs, int nres,
                       char *err, size_t errlen) {
   lua_State *L = s->L;
   int base = lua_gettop(L) - nargs;
-  lua_getglobal(L, "debug");
-  lua_getfield(L, -1, "traceback");
-  lua_remove(L, -2);
+  if (s->tb_ref == LUA_NOREF) { /* debug.traceback, looked up once */
+    lua_getglobal(L, "debug");
+    lua_getfield(L, -1, "traceback");
+    s->tb_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pop(L, 1);
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->tb_ref);
   lua_insert(L, base + 1);
   lua_rawgeti(L, LUA_REGISTRYINDEX, s->crawl_ref);
   lua_getfield(L, -1, fn);
@@ -969,6 +975,7 @@ int ft_script_open_module(lua_State *L) {
   s->borrowed = 1;
   s->crawl_ref = LUA_NOREF;
   s->parse_ref = LUA_NOREF;
+  s->tb_ref = LUA_NOREF;
   /* the state owns s through a registry userdata that frees it */
   ft_script **p = lua_newuserdata(L, sizeof(*p));
   *p = s;

@@ -94,6 +94,15 @@ local function new_instance()
 
   local route_of -- which object a request belongs to (see objects, below)
 
+  -- The host of a URL core.resolve normalised (scheme and host lower-case,
+  -- user info possible, IPv6 in brackets): no second parse in C.
+  local function host_of(norm)
+    local rest = norm:match("^%a[%w+.-]*://(.*)$")
+    if not rest then return nil end
+    rest = rest:match("^[^/@]*@(.*)$") or rest
+    return rest:match("^(%[[^%]]*%])") or rest:match("^([^:/?#]+)")
+  end
+
   -- A new request joins the frontier: in memory, or in a durable run the
   -- state database (from where next() takes it back, a batch at a time, so
   -- millions of pending requests cost no memory).
@@ -123,7 +132,7 @@ local function new_instance()
              body = body, meta = meta, depth = depth, bad = err })
       return true
     end
-    if allow_hosts and not allow_hosts[core.host(norm)] then
+    if allow_hosts and not allow_hosts[host_of(norm)] then
       return false, "host not allowed"
     end
     local dd = t.dedupe
@@ -359,7 +368,7 @@ local function new_instance()
       end
       return name
     end
-    return "/host/" .. (core.host(url) or "unknown")
+    return "/host/" .. (host_of(url) or "unknown")
   end
 
   M.Res = Res
