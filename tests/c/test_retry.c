@@ -6,10 +6,9 @@
 
 #include "error.h"
 #include "ft_test.h"
+#include "ft_trace.h"
 #include "retry.h"
 
-#define MS 1000000ull
-#define SEC 1000000000ull
 
 /* 2015-10-21 07:28:00 UTC, the instant in the RFC 9110 examples. */
 #define DATE_S 1445412480

@@ -7,22 +7,13 @@
 
 #include "error.h"
 #include "ft_test.h"
+#include "ft_trace.h"
 #include "limiter.h"
 #include "record.h"
 #include "tree.h"
 
-#define MS 1000000ull
-#define SEC 1000000000ull
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static uint64_t rng_next(uint64_t *s) { /* xorshift64 */
-  uint64_t x = *s;
-  x ^= x << 13;
-  x ^= x >> 7;
-  x ^= x << 17;
-  return *s = x;
-}
 
 static ft_tree *new_tree(void) {
   ft_tree *t = NULL;
@@ -58,21 +49,6 @@ static ft_obj_settings retries(int n) {
   s.has_retries = 1;
   s.retries = n;
   return s;
-}
-
-/* The largest number of starts in any half-open interval [t, t + w) of the
- * sorted trace (two pointers over every start, as in test_limiter.c). */
-static size_t max_in_window(const uint64_t *t, size_t n, uint64_t w) {
-  size_t best = 0, j = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (j < i)
-      j = i;
-    while (j < n && t[j] - t[i] < w)
-      j++;
-    if (j - i > best)
-      best = j - i;
-  }
-  return best;
 }
 
 /* Is the JSON text balanced: brackets nest and match outside strings, the
