@@ -472,6 +472,15 @@ static int ft_html_result_(xmlXPathObjectPtr res, ft_strlist *out) {
   }
 }
 
+/* "what: expr (libxml2's reason)", the reason left out when there is none. */
+static void xpath_err(char *err, size_t errlen, const char *what,
+                      const char *expr, const char *why) {
+  if (why[0])
+    ft_errf(err, errlen, "%s: %s (%s)", what, expr, why);
+  else
+    ft_errf(err, errlen, "%s: %s", what, expr);
+}
+
 int ft_xpath(const char *body, size_t len, int is_xml, const char *expr,
              ft_strlist *out, char *err, size_t errlen) {
   if (out == NULL || expr == NULL || (body == NULL && len > 0)) {
@@ -508,16 +517,12 @@ int ft_xpath(const char *body, size_t len, int is_xml, const char *expr,
   ctx->node = (xmlNodePtr)doc;
   comp = xmlXPathCtxtCompile(ctx, BAD_CAST expr);
   if (comp == NULL) {
-    ft_errf(err, errlen, "invalid XPath expression: %s%s%s%s", expr,
-                 q.xpath_msg[0] ? " (" : "", q.xpath_msg,
-                 q.xpath_msg[0] ? ")" : "");
+    xpath_err(err, errlen, "invalid XPath expression", expr, q.xpath_msg);
     goto done;
   }
   res = xmlXPathCompiledEval(comp, ctx);
   if (res == NULL) {
-    ft_errf(err, errlen, "XPath evaluation failed: %s%s%s%s", expr,
-                 q.xpath_msg[0] ? " (" : "", q.xpath_msg,
-                 q.xpath_msg[0] ? ")" : "");
+    xpath_err(err, errlen, "XPath evaluation failed", expr, q.xpath_msg);
     goto done;
   }
   rc = ft_html_result_(res, out);
