@@ -66,18 +66,6 @@ static int core_resolve(lua_State *L) {
   return 1;
 }
 
-/* core.host(url) -> lower-case host | nil */
-static int core_host(lua_State *L) {
-  char *host = NULL;
-  if (ft_url_host(luaL_checkstring(L, 1), &host) != 0) {
-    lua_pushnil(L);
-    return 1;
-  }
-  lua_pushstring(L, host);
-  free(host);
-  return 1;
-}
-
 /* core.seen(method, url, body) -> true when new (and now remembered) */
 static int core_seen(lua_State *L) {
   ft_script *s = core_self(L);
@@ -400,7 +388,6 @@ static int core_store_sql(lua_State *L) {
 static int open_core(lua_State *L) {
   static const luaL_Reg fns[] = {
       {"resolve", core_resolve},
-      {"host", core_host},
       {"seen", core_seen},
       {"links", core_links},
       {"xpath", core_xpath},
