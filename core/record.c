@@ -179,57 +179,73 @@ void ft_base64(ft_buf *b, const void *data, size_t n) {
 }
 
 /* Headers as one JSON object; a name that repeats gets its values joined
- * with ", " (RFC 9110's rule for combining field lines). Names rarely
- * repeat, so a value is written straight out unless a later field line
- * has the same name. */
+ * with ", " (RFC 9110's rule for combining field lines). The name\0value\0
+ * pairs are measured once into a table (on the stack for the usual few
+ * dozen), so that finding repeats compares lengths before bytes: with
+ * strlen in the inner loop this was the costliest part of a record. */
+typedef struct {
+  const char *name, *value;
+  size_t nlen, vlen;
+} ft_hdr_ref;
+
 static void write_headers(ft_buf *b, const ft_response *res) {
-  const char *end = res->headers + res->headers_len;
-  int first = 1;
-  ft_buf_putc(b, '{');
+  ft_hdr_ref local[64], *h = local;
+  size_t n = 0, cap = sizeof(local) / sizeof(local[0]);
+  const char *end = res->headers ? res->headers + res->headers_len : NULL;
   for (const char *p = res->headers; p && p < end;) {
-    size_t plen = strlen(p);
-    const char *v = p + plen + 1;
-    size_t vlen = strlen(v);
-    const char *next = v + vlen + 1;
-    int seen = 0, later = 0;
-    for (const char *q = res->headers; q < end;) {
-      size_t qlen = strlen(q);
-      const char *qv = q + qlen + 1;
-      if (q != p && qlen == plen && memcmp(q, p, plen) == 0) {
-        if (q < p) {
-          seen = 1;
-          break;
-        }
-        later = 1;
-      }
-      q = qv + strlen(qv) + 1;
+    if (n == cap) {
+      ft_hdr_ref *bigger = malloc(2 * cap * sizeof(*bigger));
+      if (!bigger)
+        break; /* out of memory: the headers so far */
+      memcpy(bigger, h, n * sizeof(*h));
+      if (h != local)
+        free(h);
+      h = bigger;
+      cap *= 2;
     }
-    if (!seen) {
-      if (!first)
-        ft_buf_putc(b, ',');
-      first = 0;
-      ft_json_string(b, p, plen);
-      ft_buf_putc(b, ':');
-      if (!later) {
-        ft_json_string(b, v, vlen);
-      } else {
-        ft_buf joined = {0};
-        ft_buf_put(&joined, v, vlen);
-        for (const char *q = next; q < end;) {
-          const char *qv = q + strlen(q) + 1;
-          if (strcmp(q, p) == 0) {
-            ft_buf_put(&joined, ", ", 2);
-            ft_buf_puts(&joined, qv);
-          }
-          q = qv + strlen(qv) + 1;
-        }
-        ft_json_string(b, joined.data ? joined.data : "", joined.len);
-        ft_buf_free(&joined);
-      }
-    }
-    p = next;
+    h[n].name = p;
+    h[n].nlen = strlen(p);
+    h[n].value = p + h[n].nlen + 1;
+    h[n].vlen = strlen(h[n].value);
+    p = h[n].value + h[n].vlen + 1;
+    n++;
   }
+#define SAME_NAME(i, j)                                                        \
+  (h[i].nlen == h[j].nlen && memcmp(h[i].name, h[j].name, h[i].nlen) == 0)
+  ft_buf_putc(b, '{');
+  int first = 1;
+  for (size_t i = 0; i < n; i++) {
+    size_t j = 0, later = 0;
+    while (j < i && !SAME_NAME(i, j))
+      j++;
+    if (j < i)
+      continue; /* written with the first of its name */
+    for (j = i + 1; j < n && !later; j++)
+      later = SAME_NAME(i, j) ? j : 0;
+    if (!first)
+      ft_buf_putc(b, ',');
+    first = 0;
+    ft_json_string(b, h[i].name, h[i].nlen);
+    ft_buf_putc(b, ':');
+    if (!later) {
+      ft_json_string(b, h[i].value, h[i].vlen);
+      continue;
+    }
+    ft_buf joined = {0};
+    ft_buf_put(&joined, h[i].value, h[i].vlen);
+    for (j = later; j < n; j++) {
+      if (SAME_NAME(i, j)) {
+        ft_buf_put(&joined, ", ", 2);
+        ft_buf_put(&joined, h[j].value, h[j].vlen);
+      }
+    }
+    ft_json_string(b, joined.data ? joined.data : "", joined.len);
+    ft_buf_free(&joined);
+  }
+#undef SAME_NAME
   ft_buf_putc(b, '}');
+  if (h != local)
+    free(h);
 }
 
 /* Decimal digits of v (snprintf costs more than the rest of a record). */

@@ -462,6 +462,43 @@ FT_TEST(test_record_write_empty_header_value) {
   check_record_rows(empty_value_rows, N_ROWS(empty_value_rows));
 }
 
+/* More field lines than write_headers' table on the stack holds: the table
+ * moves to the heap, and a name repeated on both sides of that boundary is
+ * still joined under its first position. */
+FT_TEST(test_record_write_many_headers) {
+  ft_buf hdrs = {0}, want = {0}, b = {0};
+  char line[64];
+  ft_buf_puts(&want, "{\"index\":1,\"url\":\"http://a/\",\"status\":200,"
+                     "\"headers\":{");
+  for (int i = 0; i < 150; i++) {
+    int n = snprintf(line, sizeof(line), "h%d", i == 140 ? 1 : i);
+    ft_buf_put(&hdrs, line, (size_t)n + 1);
+    n = snprintf(line, sizeof(line), "v%d", i);
+    ft_buf_put(&hdrs, line, (size_t)n + 1);
+    if (i == 140)
+      continue;
+    snprintf(line, sizeof(line), "%s\"h%d\":\"v%d%s\"", i ? "," : "", i, i,
+             i == 1 ? ", v140" : "");
+    ft_buf_puts(&want, line);
+  }
+  ft_buf_puts(&want, "},\"attempts\":1,\"elapsed_ms\":0.000,"
+                     "\"error\":null}\n");
+  ft_request *req = ft_request_new();
+  req->index = 1;
+  req->url = strdup("http://a/");
+  ft_response res = {0};
+  res.status = 200;
+  res.headers = hdrs.data;
+  res.headers_len = hdrs.len;
+  res.attempts = 1;
+  ft_record_write(&b, req, &res, FT_RECORD_NO_BODY);
+  FT_CHECK(buf_is(&b, want.data, want.len, "150 headers, h1 twice"));
+  ft_buf_free(&b);
+  ft_buf_free(&hdrs);
+  ft_buf_free(&want);
+  ft_request_free(req);
+}
+
 /* Records written one after another into one buffer form JSON Lines. */
 FT_TEST(test_record_write_appends_lines) {
   ft_buf b = {0};
@@ -495,6 +532,7 @@ int main(void) {
   FT_RUN(test_base64);
   FT_RUN(test_record_write);
   FT_RUN(test_record_write_appends_lines);
+  FT_RUN(test_record_write_many_headers);
   FT_RUN(test_record_write_empty_header_value); /* last: UB in core, see above */
   return FT_DONE();
 }
