@@ -150,6 +150,143 @@ static CURLUcode ft_url_set_clean_(CURLU *h, const char *url) {
   return rc;
 }
 
+/* ---- already normal ----------------------------------------------------
+ * Most URLs a crawl emits are already what ft_url_resolve would return, and
+ * a trip through curl's URL API (a handle, a parse, three copies) costs
+ * more than the rest of a request's bookkeeping. ft_url_is_normal accepts a
+ * deliberately narrow form that curl provably leaves as it is, and sends
+ * everything else the long way:
+ *   http:// or https:// in lower case; a host of lower-case letters,
+ *   digits, '-' and '.', a dotted quad when it starts with a digit (curl
+ *   rewrites "127.1" and "0x7f.1"); an optional port of 1-5 digits, no
+ *   leading zero, not the scheme's default; then '/' and a path and query
+ *   of RFC 3986 unreserved and sub-delimiter characters, ':', '@', '/',
+ *   '?' and %HH escapes, with no "." or ".." segment and no empty query.
+ * tests/c/test_url.c checks it against the long way on hand-picked and
+ * generated URLs. */
+static int ft_url_pchar_(unsigned char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+      (c >= '0' && c <= '9'))
+    return 1;
+  return c != 0 && strchr("-._~!$&'()*+,;=:@/?", c) != NULL;
+}
+
+static int ft_url_hex_(unsigned char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+         (c >= 'A' && c <= 'F');
+}
+
+/* h[0..n) is a dotted quad of decimal octets without leading zeros. */
+static int ft_url_quad_(const char *h, size_t n) {
+  int parts = 0;
+  size_t i = 0;
+  while (i < n) {
+    size_t start = i;
+    unsigned v = 0;
+    while (i < n && h[i] >= '0' && h[i] <= '9' && i - start < 3)
+      v = v * 10 + (unsigned)(h[i++] - '0');
+    if (i == start || v > 255 || (h[start] == '0' && i - start > 1))
+      return 0;
+    parts++;
+    if (i < n && h[i++] != '.')
+      return 0;
+    if (i == n && h[n - 1] == '.')
+      return 0;
+  }
+  return parts == 4;
+}
+
+int ft_url_is_normal(const char *u, size_t n, size_t *host_off,
+                     size_t *host_len) {
+  size_t i;
+  unsigned dflt;
+  if (n > 7 && memcmp(u, "http://", 7) == 0) {
+    i = 7;
+    dflt = 80;
+  } else if (n > 8 && memcmp(u, "https://", 8) == 0) {
+    i = 8;
+    dflt = 443;
+  } else {
+    return 0;
+  }
+  size_t h0 = i;
+  while (i < n && ((u[i] >= 'a' && u[i] <= 'z') ||
+                   (u[i] >= '0' && u[i] <= '9') || u[i] == '-' ||
+                   u[i] == '.'))
+    i++;
+  size_t hn = i - h0;
+  if (hn == 0 || (u[h0] >= '0' && u[h0] <= '9' && !ft_url_quad_(u + h0, hn)))
+    return 0;
+  if (i < n && u[i] == ':') {
+    size_t p0 = ++i;
+    unsigned port = 0;
+    while (i < n && u[i] >= '0' && u[i] <= '9' && i - p0 < 5)
+      port = port * 10 + (unsigned)(u[i++] - '0');
+    if (i == p0 || u[p0] == '0' || port > 65535 || port == dflt)
+      return 0;
+  }
+  if (i >= n || u[i] != '/')
+    return 0;
+  int in_query = 0;
+  size_t seg = ++i; /* start of the current path segment */
+  for (; i <= n; i++) {
+    unsigned char c = i < n ? (unsigned char)u[i] : 0;
+    if (c == 0 && i < n)
+      return 0; /* a NUL inside */
+    if (!in_query && (c == '/' || c == '?' || c == 0)) {
+      size_t len = i - seg;
+      if ((len == 1 && u[seg] == '.') ||
+          (len == 2 && u[seg] == '.' && u[seg + 1] == '.'))
+        return 0;
+      seg = i + 1;
+      if (c == '?') {
+        in_query = 1;
+        if (i + 1 == n)
+          return 0; /* an empty query */
+      }
+      continue;
+    }
+    if (c == 0)
+      break;
+    if (c == '%') {
+      if (i + 2 >= n || !ft_url_hex_((unsigned char)u[i + 1]) ||
+          !ft_url_hex_((unsigned char)u[i + 2]))
+        return 0;
+      i += 2;
+      continue;
+    }
+    if (!ft_url_pchar_(c))
+      return 0;
+  }
+  if (host_off)
+    *host_off = h0;
+  if (host_len)
+    *host_len = hn;
+  return 1;
+}
+
+void ft_url_host_span(const char *norm, size_t *off, size_t *len) {
+  const char *a = strstr(norm, "://");
+  a = a ? a + 3 : norm;
+  size_t alen = strcspn(a, "/?#");
+  const char *at = NULL;
+  for (const char *p = a; p < a + alen; p++)
+    if (*p == '@')
+      at = p;
+  const char *h = at ? at + 1 : a;
+  size_t hlen = (size_t)(a + alen - h);
+  if (hlen > 0 && h[0] == '[') {
+    const char *close = memchr(h, ']', hlen);
+    hlen = close ? (size_t)(close - h) + 1 : hlen;
+  } else {
+    const char *colon = memchr(h, ':', hlen);
+    if (colon)
+      hlen = (size_t)(colon - h);
+  }
+  *off = (size_t)(h - norm);
+  *len = hlen;
+}
+
 /* The caller must not pass NULL for ref or out. */
 int ft_url_resolve(const char *base, const char *ref, char **out, char *err,
                    size_t errlen) {

@@ -28,4 +28,15 @@ int ft_url_resolve(const char *base, const char *ref, char **out, char *err,
  * FT_ENOMEM, or FT_EINVAL when url is NULL, unparseable or has no host. */
 int ft_url_host(const char *url, char **out);
 
+/* 1 when u (n bytes) is an absolute http or https URL that ft_url_resolve
+ * would return unchanged, judged without curl for a narrow, common form
+ * (see url.c); 0 means "resolve it to know", not "invalid". On 1 the host
+ * is at u + *host_off, *host_len bytes (either pointer may be NULL). */
+int ft_url_is_normal(const char *u, size_t n, size_t *host_off,
+                     size_t *host_len);
+
+/* Where the host is in norm, a URL ft_url_resolve returned: norm + *off,
+ * *len bytes (an IPv6 address with its brackets, no user info or port). */
+void ft_url_host_span(const char *norm, size_t *off, size_t *len);
+
 #endif

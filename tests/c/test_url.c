@@ -5,6 +5,7 @@
 
 #include "error.h"
 #include "ft_test.h"
+#include "ft_trace.h"
 #include "url.h"
 
 #define N_ROWS(a) (sizeof(a) / sizeof((a)[0]))
@@ -175,11 +176,162 @@ FT_TEST(test_host) {
   FT_CHECK_EQ_INT(ft_url_host(NULL, &out), FT_EINVAL);
 }
 
+/* The host's place in a resolved URL, as ft_url_host reads it. */
+FT_TEST(test_host_span) {
+  static const char *const refs[] = {
+      "http://Example.COM:8080/x", "HTTP://U:P@Host.Org", "http://[::1]:81/",
+      "http://a:b@[fe80::1]/", "https://x.y/?q=@", "http://h/a@b:c",
+      "http://u@h:99?x",
+  };
+  for (size_t i = 0; i < N_ROWS(refs); i++) {
+    char *norm = NULL, *host = NULL;
+    size_t off = 0, len = 0;
+    FT_CHECK_EQ_INT(ft_url_resolve(NULL, refs[i], &norm, NULL, 0), 0);
+    FT_CHECK_EQ_INT(ft_url_host(refs[i], &host), 0);
+    if (norm && host) {
+      ft_url_host_span(norm, &off, &len);
+      FT_CHECK(len == strlen(host) && memcmp(norm + off, host, len) == 0);
+    }
+    free(norm);
+    free(host);
+  }
+}
+
+/* ---- ft_url_is_normal ---------------------------------------------------- */
+
+/* When ft_url_is_normal says 1, the long way agrees: ft_url_resolve gives
+ * the URL back unchanged and ft_url_host the same host. */
+static int agrees_with_curl(const char *u) {
+  size_t off = 0, len = 0;
+  if (!ft_url_is_normal(u, strlen(u), &off, &len))
+    return 1;
+  char *out = NULL, *host = NULL;
+  size_t soff = 0, slen = 0;
+  int ok = ft_url_resolve(NULL, u, &out, NULL, 0) == 0 && strcmp(out, u) == 0 &&
+           ft_url_host(u, &host) == 0 && strlen(host) == len &&
+           memcmp(host, u + off, len) == 0;
+  if (ok) {
+    ft_url_host_span(out, &soff, &slen);
+    ok = soff == off && slen == len;
+  }
+  if (!ok)
+    fprintf(stderr, "  \"%s\": normal, but curl gives \"%s\" host \"%s\"\n",
+            u, out ? out : "(error)", host ? host : "(error)");
+  free(out);
+  free(host);
+  return ok;
+}
+
+FT_TEST(test_is_normal) {
+  static const struct {
+    const char *url;
+    int want;
+  } rows[] = {
+      {"http://127.0.0.1:18555/item/1.json", 1},
+      {"https://news.ycombinator.com/item?id=1&p=2", 1},
+      {"http://a.com/x/y.z/~u/a%20b%7E?q=(1)+2,3;k=v:w@x/y?z", 1},
+      {"https://a-b.c.d:8443/", 1},
+      {"http://a.com/..x/.y/z..", 1},
+      {"http://255.255.255.255/", 1},
+      {"http://a/%2e%2e/b/%2E/c", 1}, /* escaped dots are not dot segments */
+      {"http://a/b?x=/../y", 1},      /* nor are dots in the query */
+      {"http://Ex.com/", 0},          /* host case */
+      {"HTTP://ex.com/", 0},          /* scheme case */
+      {"http://a.com", 0},            /* no path: curl adds "/" */
+      {"http://a.com:80/", 0},        /* default port */
+      {"https://a.com:443/", 0},
+      {"http://a.com:080/", 0},       /* leading zero */
+      {"http://a.com:/", 0},          /* empty port */
+      {"http://a.com:99999/", 0},
+      {"http://127.1/", 0},           /* curl writes 127.0.0.1 */
+      {"http://0x7f.0.0.1/", 0},
+      {"http://010.0.0.1/", 0},
+      {"http://1.2.3.4.5/", 0},
+      {"http://256.0.0.1/", 0},
+      {"http://a/./b", 0},            /* dot segments */
+      {"http://a/b/..", 0},
+      {"http://a/b/../c?x", 0},
+      {"http://a/b?", 0},             /* empty query */
+      {"http://a/b#f", 0},            /* fragment */
+      {"http://a/b c", 0},            /* space */
+      {"http://a/caf\xc3\xa9", 0},   /* non-ASCII */
+      {"http://a/%zz", 0},            /* bad escape */
+      {"http://a/%4", 0},
+      {"http://u:p@a/", 0},           /* user info */
+      {"http://[::1]/", 0},           /* IPv6 */
+      {"http://a/\"<>", 0},
+      {"ftp://a/", 0},
+      {" http://a/", 0},
+      {"", 0},
+  };
+  for (size_t i = 0; i < N_ROWS(rows); i++) {
+    int got = ft_url_is_normal(rows[i].url, strlen(rows[i].url), NULL, NULL);
+    if (got != rows[i].want) {
+      fprintf(stderr, "  \"%s\": want %d, got %d\n", rows[i].url, rows[i].want,
+              got);
+      ft_test_cur_failed_ = 1;
+    }
+    FT_CHECK(agrees_with_curl(rows[i].url));
+  }
+  /* a NUL inside is never normal */
+  FT_CHECK_EQ_INT(ft_url_is_normal("http://a/b\0c", 12, NULL, NULL), 0);
+}
+
+/* Generated URLs, many of them near the edges of the narrow form: every
+ * one ft_url_is_normal accepts, curl leaves as it is. */
+FT_TEST(test_is_normal_generated) {
+  static const char *const schemes[] = {"http://", "https://", "HTTP://",
+                                        "http:/"};
+  static const char *const hosts[] = {
+      "a.com",   "ex-1.org", "Ex.com",  "127.0.0.1", "127.1",    "1.2.3",
+      "0.0.0.0", "a..b",     "-a.b",    "a.b.",      "0x10.1.1.1", "b_c.d",
+      "xn--caf-dma.fr", "9.9.9.99", "01.2.3.4"};
+  static const char *const ports[] = {"", "", "", ":8080", ":80", ":443",
+                                      ":0", ":65535", ":65536", ":"};
+  static const char good[] = "abcXYZ019-._~!$&'()*+,;=:@/?%..//";
+  static const char bad[] = "#[]\"<> \\^`{|}\x7f\x01\xc3";
+  uint64_t rng = 0x5eed1234abcdull;
+  int normal = 0;
+  for (int k = 0; k < 20000; k++) {
+    char u[256];
+    size_t n = (size_t)snprintf(u, sizeof(u), "%s%s%s",
+                                schemes[rng_next(&rng) % N_ROWS(schemes)],
+                                hosts[rng_next(&rng) % N_ROWS(hosts)],
+                                ports[rng_next(&rng) % N_ROWS(ports)]);
+    size_t len = rng_next(&rng) % 24;
+    if (rng_next(&rng) % 8 != 0)
+      u[n++] = '/';
+    for (size_t j = 0; j < len; j++) {
+      char c = rng_next(&rng) % 16 ? good[rng_next(&rng) % (sizeof(good) - 1)]
+                                    : bad[rng_next(&rng) % (sizeof(bad) - 1)];
+      if (c == '%' && rng_next(&rng) % 2) {
+        static const char hex[] = "0123456789abcdefABCDEFg";
+        u[n++] = '%';
+        u[n++] = hex[rng_next(&rng) % (sizeof(hex) - 1)];
+        c = hex[rng_next(&rng) % (sizeof(hex) - 1)];
+      }
+      u[n++] = c;
+    }
+    u[n] = '\0';
+    normal += ft_url_is_normal(u, n, NULL, NULL);
+    if (!agrees_with_curl(u)) {
+      ft_test_cur_failed_ = 1;
+      break;
+    }
+  }
+  /* the generator reaches the accepting side often enough to mean it */
+  FT_CHECK(normal > 1000);
+  printf("# %d of 20000 generated URLs were normal\n", normal);
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   FT_RUN(test_resolve);
   FT_RUN(test_resolve_null_err);
   FT_RUN(test_resolve_idempotent);
   FT_RUN(test_host);
+  FT_RUN(test_host_span);
+  FT_RUN(test_is_normal);
+  FT_RUN(test_is_normal_generated);
   return FT_DONE();
 }
