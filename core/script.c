@@ -50,20 +50,32 @@ static ft_script *core_self(lua_State *L) {
   return lua_touserdata(L, lua_upvalueindex(1));
 }
 
-/* core.resolve(url [, base]) -> normalised absolute URL | nil, err */
+/* core.resolve(url [, base]) -> normalised absolute URL, its host | nil, err
+ * A URL already in normal form (absolute: the base does not matter) comes
+ * back as it is, without curl. */
 static int core_resolve(lua_State *L) {
-  const char *url = luaL_checkstring(L, 1);
+  size_t n = 0;
+  const char *url = luaL_checklstring(L, 1, &n);
   const char *base = luaL_optstring(L, 2, NULL);
-  char *out = NULL;
+  size_t off = 0, len = 0;
+  if (lua_type(L, 1) == LUA_TSTRING &&
+      ft_url_is_normal(url, n, &off, &len)) {
+    lua_pushvalue(L, 1);
+    lua_pushlstring(L, url + off, len);
+    return 2;
+  }
   char err[256];
+  char *out = NULL;
   if (ft_url_resolve(base, url, &out, err, sizeof(err)) != 0) {
     lua_pushnil(L);
     lua_pushstring(L, err);
     return 2;
   }
+  ft_url_host_span(out, &off, &len);
   lua_pushstring(L, out);
+  lua_pushlstring(L, out + off, len);
   free(out);
-  return 1;
+  return 2;
 }
 
 /* core.seen(method, url, body) -> true when new (and now remembered) */
@@ -166,14 +178,17 @@ static int core_xpath(lua_State *L) {
   return 1;
 }
 
-/* core.write(s): append to the run's output */
+/* core.write(s, ...): append the strings to the run's output */
 static int core_write(lua_State *L) {
   ft_script *s = core_self(L);
-  size_t n;
-  const char *p = luaL_checklstring(L, 1, &n);
   FILE *f = s->out ? s->out : stdout;
-  if (fwrite(p, 1, n, f) != n)
-    s->write_failed = 1;
+  int n = lua_gettop(L);
+  for (int i = 1; i <= n; i++) {
+    size_t len;
+    const char *p = luaL_checklstring(L, i, &len);
+    if (fwrite(p, 1, len, f) != len)
+      s->write_failed = 1;
+  }
   return 0;
 }
 

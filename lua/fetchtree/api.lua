@@ -286,5 +286,11 @@ function M.unique_name(prefix)
 end
 
 M.Response = Res
-M.resolve = core.resolve
+
+-- ft.resolve(url [, base]): the normalised absolute URL, or nil and why
+function M.resolve(url, base)
+  local norm, err = core.resolve(url, base)
+  if norm then return norm end
+  return nil, err
+end
 return M

@@ -78,15 +78,20 @@ local function new_instance()
   -- lua-cjson writes "/" as "\/"; valid, but noisy in every URL. Undoing it
   -- is safe: cjson escapes every "/" and doubles every "\", so a "\/" in
   -- its output is always an escaped slash.
+  local find, encode_json = string.find, cjson.encode
   local function encode(v)
-    return (cjson.encode(v):gsub("\\/", "/"))
+    local s = encode_json(v)
+    if find(s, "\\/", 1, true) then s = s:gsub("\\/", "/") end
+    return s
   end
 
   -- Every record goes out here: to opts.out when it is a function (ft.run),
   -- else as a JSON line to the run's output.
-  local function out_record(rec, line)
-    if type(opts.out) == "function" then return opts.out(rec) end
-    core.write(line or (encode(rec) .. "\n"))
+  local write = core.write
+  local function out_record(rec)
+    local out = opts.out
+    if out then return out(rec) end
+    write(encode(rec), "\n")
   end
 
 
@@ -94,13 +99,15 @@ local function new_instance()
 
   local route_of -- which object a request belongs to (see objects, below)
 
-  -- The host of a URL core.resolve normalised (scheme and host lower-case,
-  -- user info possible, IPv6 in brackets): no second parse in C.
-  local function host_of(norm)
-    local rest = norm:match("^%a[%w+.-]*://(.*)$")
-    if not rest then return nil end
-    rest = rest:match("^[^/@]*@(.*)$") or rest
-    return rest:match("^(%[[^%]]*%])") or rest:match("^([^:/?#]+)")
+  -- The default object of a host, "/host/<host>", made once per host.
+  local host_objects = {}
+  local function host_object(host)
+    local name = host_objects[host]
+    if not name then
+      name = "/host/" .. host
+      host_objects[host] = name
+    end
+    return name
   end
 
   -- A new request joins the frontier: in memory, or in a durable run the
@@ -124,15 +131,15 @@ local function new_instance()
     local url, method, headers, body, meta = request.check(t, true)
     if not url then error(method, 3) end -- misuse: a bad request table
     if depth > max_depth then return false, "deeper than max_depth" end
-    local norm, err = core.resolve(url, base)
+    local norm, host = core.resolve(url, base) -- or nil and the reason
     if not norm then
       -- still one record: an error for this request
       next_id = next_id + 1
       push({ id = next_id - 1, url = url, method = method, headers = headers,
-             body = body, meta = meta, depth = depth, bad = err })
+             body = body, meta = meta, depth = depth, bad = host })
       return true
     end
-    if allow_hosts and not allow_hosts[host_of(norm)] then
+    if allow_hosts and not allow_hosts[host] then
       return false, "host not allowed"
     end
     local dd = t.dedupe
@@ -140,7 +147,8 @@ local function new_instance()
     if dd and not core.seen(method or "GET", norm, body) then
       return false, "already fetched"
     end
-    local ok, name = pcall(route_of, t, norm)
+    local ok, name = true, nil
+    if spec.route then ok, name = pcall(route_of, t) else name = host_object(host) end
     next_id = next_id + 1
     push({ id = next_id - 1, url = norm, method = method, headers = headers,
            body = body, meta = meta, depth = depth, obj = ok and name or nil,
@@ -308,46 +316,106 @@ local function new_instance()
     return true
   end
 
-  -- Handlers run as coroutines, one at a time per object: a handler that
+  -- Handlers run in coroutines, one at a time per object: a handler that
   -- waits (ft.get) yields, and the object's next handler waits its turn,
   -- so an object's handlers never run concurrently, as with a Durable
   -- Object. While one is suspended the run is held open.
+  --
+  -- The coroutines are workers, kept in a pool and reused: a job is a
+  -- function and two arguments (no closure per response: LuaJIT does not
+  -- compile closure creation, and a coroutine per response cost more than
+  -- the handler). A worker runs its job, then yields IDLE for the next.
   local function hold(d) (opts.hold or core.hold)(d) end
 
-  local drain
-  local function run_in(o, fn)
-    o._later = o._later or {}
-    o._later[#o._later + 1] = fn
-    drain(o)
+  local IDLE = {}
+  local pool = {}           -- idle workers
+  local worker_obj = {}     -- busy worker -> its object
+  local worker_held = {}    -- busy worker -> true while it holds the run open
+  local yield = coroutine.yield
+
+  local function worker_main(fn, a, b)
+    while true do
+      fn(a, b) -- never raises: jobs catch their own errors
+      fn, a, b = yield(IDLE)
+    end
   end
 
+  -- A worker came back from a resume: its job ended (true), or it waits
+  -- inside a handler (false) and its step resumes it later.
+  local function settle(co, ok, r)
+    if ok and r ~= IDLE then
+      if not worker_held[co] then
+        worker_held[co] = true
+        hold(1)
+      end
+      return false
+    end
+    if ok then
+      pool[#pool + 1] = co
+    else
+      io.stderr:write("fetchtree: ", tostring(r), "\n") -- a bug of ours
+    end
+    local o = worker_obj[co]
+    worker_obj[co] = nil
+    if worker_held[co] then
+      worker_held[co] = nil
+      hold(-1)
+    end
+    o._busy = false
+    return true
+  end
+
+  local drain
+  local function new_worker()
+    local co = coroutine.create(worker_main)
+    -- how a completion resumes a handler waiting in this worker (sched)
+    sched.managed[co] = function(...)
+      local o = worker_obj[co]
+      if settle(co, coroutine.resume(co, ...)) then drain(o) end
+    end
+    sched.kind[co] = "handler"
+    return co
+  end
+
+  local function start_job(o, fn, a, b)
+    local n = #pool
+    local co = pool[n]
+    if co then pool[n] = nil else co = new_worker() end
+    worker_obj[co] = o
+    o._busy = true
+    return settle(co, coroutine.resume(co, fn, a, b))
+  end
+
+  -- Run o's queued jobs (three slots each from o._qh) until one waits.
   drain = function(o)
     if o._draining then return end
     o._draining = true
-    while not o._busy and o._later and #o._later > 0 do
-      local f = table.remove(o._later, 1)
-      o._busy = true
-      local co = coroutine.create(f)
-      local held = false
-      local function step(...)
-        local ok, err = coroutine.resume(co, ...)
-        if not ok then io.stderr:write("fetchtree: ", tostring(err), "\n") end
-        if coroutine.status(co) == "dead" then
-          sched.managed[co] = nil
-          sched.kind[co] = nil
-          if held then hold(-1) end
-          o._busy = false
-          drain(o) -- resumed later: go on with the queue
-        elseif not held then
-          held = true
-          hold(1)
-        end
-      end
-      sched.managed[co] = step
-      sched.kind[co] = "handler"
-      step()
+    local q = o._q
+    while not o._busy and q and o._qh <= o._qt do
+      local i = o._qh
+      local fn, a, b = q[i], q[i + 1], q[i + 2]
+      q[i], q[i + 1], q[i + 2] = nil, nil, nil
+      o._qh = i + 3
+      start_job(o, fn, a, b)
     end
     o._draining = false
+  end
+
+  -- Run fn(a, b) as o's next job: now if o is free, else in turn.
+  local function run_in(o, fn, a, b)
+    if not o._busy and not (o._q and o._qh <= o._qt) then
+      start_job(o, fn, a, b)
+      return
+    end
+    local q = o._q
+    if not q or o._qh > o._qt then
+      q = q or {}
+      o._q, o._qh, o._qt = q, 1, 0
+    end
+    local t = o._qt
+    q[t + 1], q[t + 2], q[t + 3] = fn, a, b
+    o._qt = t + 3
+    drain(o)
   end
 
   local function obj_for(entry, base)
@@ -358,17 +426,15 @@ local function new_instance()
     return o
   end
 
-  -- Which object a request belongs to: the spec's route(req), else by host.
-  route_of = function(t, url)
-    if spec.route then
-      local name = spec.route(t)
-      if type(name) ~= "string" or not (name == "/" or name:match("^/[^/]") and not name:find("//", 1, true)
-                                        and name:sub(-1) ~= "/") then
-        error("route() must return an object name such as /host/example.com, got " .. tostring(name), 0)
-      end
-      return name
+  -- Which object a request belongs to when the spec has route(req) (else
+  -- the host's, host_object).
+  route_of = function(t)
+    local name = spec.route(t)
+    if type(name) ~= "string" or not (name == "/" or name:match("^/[^/]") and not name:find("//", 1, true)
+                                      and name:sub(-1) ~= "/") then
+      error("route() must return an object name such as /host/example.com, got " .. tostring(name), 0)
     end
-    return "/host/" .. (host_of(url) or "unknown")
+    return name
   end
 
   M.Res = Res
@@ -492,22 +558,32 @@ local function new_instance()
     return out
   end
 
+  -- The first line of an error, for a record's message.
+  local function first_line(err)
+    return type(err) == "string" and err:match("^[^\n]*") or tostring(err)
+  end
+
+  local NO_ENTRY = { id = null, depth = null, url = null }
+
+  local function alarm_body(o, fn)
+    write_result(fn(o), NO_ENTRY, nil)
+  end
+
+  -- jobs (run_in): an alarm, a response, a failure
+  local function alarm_job(o, fn)
+    o._depth, o._entry, o._base = -1, nil, nil
+    local ok, err = xpcall(alarm_body, traceback, o, fn)
+    if not ok then
+      out_record({ object = o.name, error = { kind = "script", message = first_line(err), traceback = err } })
+    end
+  end
+
   -- An alarm set with obj:after has fired.
   function M.alarm(id)
     local a = alarms[id]
     alarms[id] = nil
     if not a then return end
-    local o = a.obj
-    run_in(o, function()
-      o._depth, o._entry, o._base = -1, nil, nil
-      local ok, err = xpcall(function()
-        write_result(a.fn(o), { id = null, depth = null, url = null }, nil)
-      end, traceback)
-      if not ok then
-        local msg = type(err) == "string" and err:match("^[^\n]*") or tostring(err)
-        out_record({ object = o.name, error = { kind = "script", message = msg, traceback = err } })
-      end
-    end)
+    run_in(a.obj, alarm_job, a.obj, a.fn)
   end
 
   -- The next request to start: id, url, method, headers, body, meta_json.
@@ -559,55 +635,61 @@ local function new_instance()
     end
   end
 
+  local function response_body(entry, res)
+    local o = obj_for(entry, res.url)
+    local h = o._h.on_response
+    if not h then -- this object has no handler: the default record
+      return out_record({
+        index = entry.id, url = entry.url, final_url = res.url ~= entry.url and res.url or nil,
+        status = res.status, headers = res.headers, body = res.body,
+        attempts = res.attempts, elapsed_ms = res.elapsed_ms, error = null, meta = entry.meta,
+      })
+    end
+    write_result(h(res, o), entry, res)
+  end
+
+  local function response_job(entry, res)
+    local ok, err = xpcall(response_body, traceback, entry, res)
+    if not ok then
+      error_record(entry, res.status, { kind = "script", message = first_line(err), traceback = err }, res.attempts)
+    end
+    -- the records are out: now the request is done (durable runs)
+    if journal then core.journal_done(entry.id) end
+  end
+
   -- A final response (any status) for request id: run on_response.
   function M.response(id, res)
     local entry = entries[id]
     entries[id] = nil
     setmetatable(res, Res)
     res.request = entry
-    run_in(get_obj(entry.obj or "/"), function()
-      local ok, err = xpcall(function()
-        local o = obj_for(entry, res.url)
-        local h = o._h.on_response
-        if not h then -- this object has no handler: the default record
-          return out_record({
-            index = entry.id, url = entry.url, final_url = res.url ~= entry.url and res.url or nil,
-            status = res.status, headers = res.headers, body = res.body,
-            attempts = res.attempts, elapsed_ms = res.elapsed_ms, error = null, meta = entry.meta,
-          })
-        end
-        write_result(h(res, o), entry, res)
-      end, traceback)
+    run_in(get_obj(entry.obj or "/"), response_job, entry, res)
+  end
+
+  local function failure_body(h, err, entry, o)
+    write_result(h(err, entry, o), entry, nil)
+  end
+
+  local function failure_job(entry, err)
+    local o = obj_for(entry)
+    local h = o._h.on_error
+    if not h then
+      error_record(entry, err.status,
+        { kind = err.kind, message = err.message, cause = err.cause }, err.attempts)
+    else
+      local ok, e = xpcall(failure_body, traceback, h, err, entry, o)
       if not ok then
-        local msg = type(err) == "string" and err:match("^[^\n]*") or tostring(err)
-        error_record(entry, res.status, { kind = "script", message = msg, traceback = err }, res.attempts)
+        error_record(entry, err.status, { kind = "script", message = first_line(e), traceback = e }, err.attempts)
       end
-      -- the records are out: now the request is done (durable runs)
-      if journal then core.journal_done(entry.id) end
-    end)
+    end
+    if journal then core.journal_done(entry.id) end
   end
 
   -- A request that failed for good: run on_error, or write an error record.
   function M.failure(id, err)
     local entry = entries[id]
     entries[id] = nil
-    run_in(get_obj(entry.obj or "/"), function()
-      local o = obj_for(entry)
-      local h = o._h.on_error
-      if not h then
-        error_record(entry, err.status,
-          { kind = err.kind, message = err.message, cause = err.cause }, err.attempts)
-      else
-        local ok, e = xpcall(function()
-          write_result(h(err, entry, o), entry, nil)
-        end, traceback)
-        if not ok then
-          local msg = type(e) == "string" and e:match("^[^\n]*") or tostring(e)
-          error_record(entry, err.status, { kind = "script", message = msg, traceback = e }, err.attempts)
-        end
-      end
-      if journal then core.journal_done(entry.id) end
-    end)
+    run_in(get_obj(entry.obj or "/"), failure_job, entry, err)
   end
 
   return M
