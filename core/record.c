@@ -102,6 +102,21 @@ int ft_utf8_valid(const char *s, size_t n) {
   return 1;
 }
 
+/* 1 when none of the eight bytes of w needs escaping in a JSON string:
+ * each is ASCII, at least 0x20, and neither '"' nor '\\' (the classic
+ * has-zero-byte test on w, w ^ '"'s and w ^ '\\'s, and has-less-than on w;
+ * a byte's borrow can flag a byte above it only when one is flagged). */
+#define FT_ONES 0x0101010101010101ull
+#define FT_HIGHS 0x8080808080808080ull
+static int json_plain8(uint64_t w) {
+  if (w & FT_HIGHS)
+    return 0;
+  uint64_t q = w ^ (0x22 * FT_ONES), bs = w ^ (0x5c * FT_ONES);
+  uint64_t bad = ((w - 0x20 * FT_ONES) & ~w) | ((q - FT_ONES) & ~q) |
+                 ((bs - FT_ONES) & ~bs);
+  return (bad & FT_HIGHS) == 0;
+}
+
 void ft_json_string(ft_buf *b, const char *s, size_t n) {
   static const char hex[] = "0123456789abcdef";
   const unsigned char *p = (const unsigned char *)s;
@@ -111,6 +126,11 @@ void ft_json_string(ft_buf *b, const char *s, size_t n) {
   size_t run = 0; /* start of the pending run of bytes copied as they are */
   size_t i = 0;
   while (i < n) {
+    uint64_t w;
+    while (i + 8 <= n && (memcpy(&w, p + i, 8), json_plain8(w)))
+      i += 8;
+    if (i >= n)
+      break;
     unsigned c = p[i];
     if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
       i++;

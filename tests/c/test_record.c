@@ -116,6 +116,60 @@ FT_TEST(test_json_string) {
 
 /* Appending to a buffer that already holds text, and a string longer than
  * the buffer's first allocation. */
+/* The escaper reads eight bytes at a time when none needs escaping: every
+ * byte that does, at every position around the word boundaries, and every
+ * byte value next to plain ones, against a byte-at-a-time reference. */
+static void json_ref(ft_buf *b, const unsigned char *s, size_t n) {
+  char esc[8];
+  ft_buf_putc(b, '"');
+  for (size_t i = 0; i < n; i++) {
+    unsigned c = s[i];
+    if (c == '"' || c == '\\') {
+      esc[0] = '\\';
+      esc[1] = (char)c;
+      ft_buf_put(b, esc, 2);
+    } else if (c == '\n') {
+      ft_buf_put(b, "\\n", 2);
+    } else if (c == '\r') {
+      ft_buf_put(b, "\\r", 2);
+    } else if (c == '\t') {
+      ft_buf_put(b, "\\t", 2);
+    } else if (c < 0x20) {
+      snprintf(esc, sizeof(esc), "\\u%04x", c);
+      ft_buf_put(b, esc, 6);
+    } else if (c >= 0x80) {
+      ft_buf_put(b, "\\ufffd", 6); /* alone, never valid UTF-8 */
+    } else {
+      ft_buf_putc(b, (char)c);
+    }
+  }
+  ft_buf_putc(b, '"');
+}
+
+FT_TEST(test_json_string_word_boundaries) {
+  unsigned char in[24];
+  for (unsigned c = 0; c < 256; c++) {
+    for (size_t pos = 0; pos < sizeof(in); pos++) {
+      memset(in, 'a', sizeof(in));
+      in[pos] = (unsigned char)c;
+      for (size_t n = pos + 1; n <= sizeof(in); n += 7) {
+        ft_buf got = {0}, want = {0};
+        ft_json_string(&got, (const char *)in, n);
+        json_ref(&want, in, n);
+        if (!buf_is(&got, want.data, want.len, "one byte among plain ones")) {
+          fprintf(stderr, "  byte 0x%02x at %zu of %zu\n", c, pos, n);
+          ft_test_cur_failed_ = 1;
+          c = 256;
+          pos = sizeof(in);
+          n = sizeof(in) + 1;
+        }
+        ft_buf_free(&got);
+        ft_buf_free(&want);
+      }
+    }
+  }
+}
+
 FT_TEST(test_json_string_append_and_grow) {
   ft_buf b = {0};
   ft_buf_puts(&b, "x=");
@@ -526,6 +580,7 @@ int main(void) {
   /* line-buffered, so the results so far survive a sanitizer abort */
   setvbuf(stdout, NULL, _IOLBF, 0);
   FT_RUN(test_json_string);
+  FT_RUN(test_json_string_word_boundaries);
   FT_RUN(test_json_string_append_and_grow);
   FT_RUN(test_utf8_valid);
   FT_RUN(test_utf8_valid_fast_path);
