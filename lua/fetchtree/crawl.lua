@@ -150,10 +150,15 @@ local function new_instance()
     local ok, name = true, nil
     if spec.route then ok, name = pcall(route_of, t) else name = host_object(host) end
     next_id = next_id + 1
-    push({ id = next_id - 1, url = norm, method = method, headers = headers,
-           body = body, meta = meta, depth = depth, obj = ok and name or nil,
-           bad = not ok and ("route: " .. tostring(name)) or nil,
-           bad_kind = not ok and "script" or nil })
+    -- the usual fields first, the rare ones only when set: a constructor
+    -- naming all ten would size every entry's hash part for ten
+    local e = { id = next_id - 1, url = norm, depth = depth, obj = ok and name or nil }
+    if method then e.method = method end
+    if headers then e.headers = headers end
+    if body then e.body = body end
+    if meta ~= nil then e.meta = meta end
+    if not ok then e.bad, e.bad_kind = "route: " .. tostring(name), "script" end
+    push(e)
     return true
   end
 

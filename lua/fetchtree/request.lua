@@ -27,7 +27,7 @@ local function header_line(name, value)
 end
 
 -- Check a request table. Returns url, method, headers (list of
--- "Name: value"), body, meta_json (or, with raw_meta, the meta value
+-- "Name: value", or nil), body, meta_json (or, with raw_meta, the meta value
 -- itself); or nil and a message.
 function M.check(t, raw_meta)
   if type(t) ~= "table" then return bad("a request must be a table") end
@@ -43,8 +43,9 @@ function M.check(t, raw_meta)
   else
     method = method:upper()
   end
-  local headers = {}
+  local headers -- nil when there are none
   if not absent(t.headers) then
+    headers = {}
     if type(t.headers) ~= "table" then return bad("headers must be an object") end
     for k, v in pairs(t.headers) do
       local line, err

@@ -46,6 +46,20 @@ describe("fetchtree fetch", function()
     assert.truthy(echo.headers["user-agent"]:match("^fetchtree/"))
   end)
 
+  it("sends User-Agent and Accept-Encoding on plain GETs too, and -A or a header replaces the agent", function()
+    local function echo_of(args, extra)
+      local r = H.fetch({ srv.base .. "/echo" }, "-q " .. (args or ""))
+      return H.json.decode(r.records[1].body).headers
+    end
+    local h = echo_of()
+    assert.truthy(h["user-agent"]:match("^fetchtree/%d"))
+    assert.truthy(h["accept-encoding"]:match("gzip"))
+    assert.equal("probe/2", echo_of("-A probe/2")["user-agent"])
+    h = echo_of("-A probe/2 -H 'User-Agent: mine'")
+    assert.equal("mine", h["user-agent"])
+    assert.truthy(h["accept-encoding"]:match("gzip"))
+  end)
+
   it("writes records in completion order, or input order with --ordered", function()
     local lines = { srv.base .. "/delay/400" }
     for i = 1, 5 do lines[#lines + 1] = srv.base .. "/item/" .. i .. ".json" end
