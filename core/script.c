@@ -40,6 +40,8 @@ struct ft_script {
   int journal; /* durable run: the frontier and seen set live in store */
   int borrowed; /* L belongs to a host luajit (the Lua module) */
   int tb_ref;   /* debug.traceback, for crawl_call */
+  int next_ref;    /* fetchtree.crawl.next and .respond, looked up once: */
+  int respond_ref; /* they run for every request */
   void (*hold_fn)(void *ud, int delta);
   void *hold_ud;
 };
@@ -492,6 +494,8 @@ int ft_script_new(ft_script **out, char *err, size_t errlen) {
   }
   s->crawl_ref = LUA_NOREF;
   s->tb_ref = LUA_NOREF;
+  s->next_ref = LUA_NOREF;
+  s->respond_ref = LUA_NOREF;
   lua_pushcfunction(s->L, init_state);
   lua_pushlightuserdata(s->L, s);
   if (lua_pcall(s->L, 1, 1, 0) != 0) {
@@ -625,10 +629,11 @@ void ft_script_interrupt(ft_script *s) {
 }
 
 /* Call fetchtree.crawl[fn] with the nargs values on the stack top, under
- * pcall with a traceback; nres results. Returns 0 or FT_ELUA (message in
- * err, stack restored). */
-static int crawl_call(ft_script *s, const char *fn, int nargs, int nres,
-                      char *err, size_t errlen) {
+ * pcall with a traceback; nres results. With ref, the function is looked
+ * up once and kept in the registry. Returns 0 or FT_ELUA (message in err,
+ * stack restored). */
+static int crawl_call_ref(ft_script *s, int *ref, const char *fn, int nargs,
+                          int nres, char *err, size_t errlen) {
   lua_State *L = s->L;
   int base = lua_gettop(L) - nargs;
   if (s->tb_ref == LUA_NOREF) { /* debug.traceback, looked up once */
@@ -639,9 +644,17 @@ static int crawl_call(ft_script *s, const char *fn, int nargs, int nres,
   }
   lua_rawgeti(L, LUA_REGISTRYINDEX, s->tb_ref);
   lua_insert(L, base + 1);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, s->crawl_ref);
-  lua_getfield(L, -1, fn);
-  lua_remove(L, -2);
+  if (ref && *ref != LUA_NOREF) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, *ref);
+  } else {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->crawl_ref);
+    lua_getfield(L, -1, fn);
+    lua_remove(L, -2);
+    if (ref) {
+      lua_pushvalue(L, -1);
+      *ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+  }
   lua_insert(L, base + 2);
   if (lua_pcall(L, nargs, nres, base + 1) != 0) {
     snprintf(err, errlen, "%s", lua_tostring(L, -1));
@@ -650,6 +663,11 @@ static int crawl_call(ft_script *s, const char *fn, int nargs, int nres,
   }
   lua_remove(L, base + 1); /* the traceback function */
   return 0;
+}
+
+static int crawl_call(ft_script *s, const char *fn, int nargs, int nres,
+                      char *err, size_t errlen) {
+  return crawl_call_ref(s, NULL, fn, nargs, nres, err, errlen);
 }
 
 static int opt_number(lua_State *L, int t, const char *path, const char *k,
@@ -686,6 +704,9 @@ int ft_script_crawl_load(ft_script *s, const char *path, char **args,
     goto cleanup;
   }
   s->crawl_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  luaL_unref(L, LUA_REGISTRYINDEX, s->next_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, s->respond_ref);
+  s->next_ref = s->respond_ref = LUA_NOREF;
 
   lua_pushstring(L, path);
   lua_createtable(L, nargs, 0);
@@ -764,7 +785,7 @@ int ft_script_crawl_next(ft_script *s, ft_request **out, char *err,
   lua_State *L = s->L;
   int top = lua_gettop(L);
   int rc;
-  if (crawl_call(s, "next", 0, 7, err, errlen) != 0)
+  if (crawl_call_ref(s, &s->next_ref, "next", 0, 7, err, errlen) != 0)
     return FT_ELUA;
   if (lua_isnil(L, top + 1)) {
     const char *what = lua_tostring(L, top + 2);
@@ -800,11 +821,18 @@ int ft_script_crawl_done(ft_script *s, const ft_request *req,
                          const ft_response *res, char *err, size_t errlen) {
   lua_State *L = s->L;
   lua_pushnumber(L, (double)req->index);
-  ft_lua_push_outcome(L, req, res);
   if (res->error == FT_ERR_NONE) {
-    lua_pop(L, 1); /* no error */
-    return crawl_call(s, "response", 2, 0, err, errlen);
+    /* the fields as arguments: Lua's table constructor is cheaper than
+     * setting them one by one from here */
+    lua_pushnumber(L, (double)res->status);
+    lua_pushstring(L, res->final_url ? res->final_url : req->url);
+    lua_pushlstring(L, res->body ? res->body : "", res->body_len);
+    lua_pushlstring(L, res->headers ? res->headers : "", res->headers_len);
+    lua_pushnumber(L, res->attempts);
+    lua_pushnumber(L, res->elapsed_ms);
+    return crawl_call_ref(s, &s->respond_ref, "respond", 7, 0, err, errlen);
   }
+  ft_lua_push_outcome(L, req, res);
   lua_remove(L, -2); /* no response */
   return crawl_call(s, "failure", 2, 0, err, errlen);
 }
@@ -978,6 +1006,8 @@ int ft_script_open_module(lua_State *L) {
   s->crawl_ref = LUA_NOREF;
   s->parse_ref = LUA_NOREF;
   s->tb_ref = LUA_NOREF;
+  s->next_ref = LUA_NOREF;
+  s->respond_ref = LUA_NOREF;
   /* the state owns s through a registry userdata that frees it */
   ft_script **p = lua_newuserdata(L, sizeof(*p));
   *p = s;

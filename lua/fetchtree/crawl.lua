@@ -3,7 +3,7 @@
 -- every emit), filters follow-ups (depth, hosts, de-duplication), and runs
 -- the handlers, each under xpcall so an error fails one response only.
 --
--- The C side (core/script.c) calls load, next, response and failure; it
+-- The C side (core/script.c) calls load, next, respond and failure; it
 -- gives us fetchtree.core for URLs, the seen-set, HTML and output.
 local core = require "fetchtree.core"
 local request = require "fetchtree.request"
@@ -669,6 +669,12 @@ local function new_instance()
     setmetatable(res, Res)
     res.request = entry
     run_in(get_obj(entry.obj or "/"), response_job, entry, res)
+  end
+
+  -- The same from C (fetchtree run), the response's fields as arguments.
+  function M.respond(id, status, url, body, raw_headers, attempts, elapsed_ms)
+    return M.response(id, { status = status, url = url, body = body, _h = raw_headers,
+                            attempts = attempts, elapsed_ms = elapsed_ms })
   end
 
   local function failure_body(h, err, entry, o)
