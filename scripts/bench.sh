@@ -171,6 +171,10 @@ tool() {
   fi
 }
 
+# A warm-up pass, not measured: nginx's first look at each file (dentries,
+# its own open() path) would otherwise be paid by whichever tool goes first.
+"$out/curl_multi" "$tmp/urls" "$CONC" 2> /dev/null || true
+
 raw="$out/raw.txt"
 : > "$raw"
 echo "bench: nginx on $base, $N requests per tool, $CONC in flight, $RUNS round(s)"
