@@ -281,7 +281,13 @@ static int run_source(void *ud, ft_request **out) {
   char err[4096];
   if (run->interrupted || run->start_failed)
     return -1;
-  int rc = ft_script_crawl_next(run->script, out, err, sizeof(err));
+  /* start may run ahead by the slots free now: it then yields once per
+   * batch rather than once per request */
+  ft_engine_counts c;
+  ft_engine_counts_get(run->engine, &c);
+  int want = run->cfg.concurrency - c.in_flight;
+  int rc = ft_script_crawl_next(run->script, want < 1 ? 1 : want > 256 ? 256 : want,
+                                out, err, sizeof(err));
   if (rc == FT_ELUA) {
     fprintf(stderr, "fetchtree run: start failed: %s\n", err);
     run->start_failed = 1;

@@ -120,55 +120,61 @@ static int json_plain8(uint64_t w) {
 void ft_json_string(ft_buf *b, const char *s, size_t n) {
   static const char hex[] = "0123456789abcdef";
   const unsigned char *p = (const unsigned char *)s;
+  /* Room for the quotes and every byte as it is; an escape (up to six
+   * bytes for one) makes room again for itself and the rest. */
   if (buf_grow(b, n + 2) != 0)
     return;
-  ft_buf_putc(b, '"');
-  size_t run = 0; /* start of the pending run of bytes copied as they are */
+  char *o = b->data + b->len;
+  *o++ = '"';
   size_t i = 0;
   while (i < n) {
     uint64_t w;
-    while (i + 8 <= n && (memcpy(&w, p + i, 8), json_plain8(w)))
+    while (i + 8 <= n && (memcpy(&w, p + i, 8), json_plain8(w))) {
+      memcpy(o, &w, 8);
+      o += 8;
       i += 8;
+    }
     if (i >= n)
       break;
     unsigned c = p[i];
     if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+      *o++ = (char)c;
       i++;
       continue;
     }
     size_t k = c >= 0x80 ? utf8_seq(p + i, n - i) : 0;
     if (k > 0) {
+      memcpy(o, p + i, k);
+      o += k;
       i += k;
       continue;
     }
-    ft_buf_put(b, p + run, i - run);
-    char esc[6];
+    b->len = (size_t)(o - b->data);
+    if (buf_grow(b, 6 + (n - i) + 1) != 0)
+      return;
+    o = b->data + b->len;
+    *o++ = '\\';
     if (c == '"' || c == '\\') {
-      esc[0] = '\\';
-      esc[1] = (char)c;
-      ft_buf_put(b, esc, 2);
+      *o++ = (char)c;
     } else if (c == '\n') {
-      ft_buf_put(b, "\\n", 2);
+      *o++ = 'n';
     } else if (c == '\r') {
-      ft_buf_put(b, "\\r", 2);
+      *o++ = 'r';
     } else if (c == '\t') {
-      ft_buf_put(b, "\\t", 2);
+      *o++ = 't';
     } else if (c < 0x20) {
-      esc[0] = '\\';
-      esc[1] = 'u';
-      esc[2] = '0';
-      esc[3] = '0';
-      esc[4] = hex[c >> 4];
-      esc[5] = hex[c & 15];
-      ft_buf_put(b, esc, 6);
+      memcpy(o, "u00", 3);
+      o[3] = hex[c >> 4];
+      o[4] = hex[c & 15];
+      o += 5;
     } else {
-      ft_buf_put(b, "\\ufffd", 6); /* invalid UTF-8 byte */
+      memcpy(o, "ufffd", 5); /* invalid UTF-8 byte */
+      o += 5;
     }
     i++;
-    run = i;
   }
-  ft_buf_put(b, p + run, n - run);
-  ft_buf_putc(b, '"');
+  *o++ = '"';
+  b->len = (size_t)(o - b->data);
 }
 
 void ft_base64(ft_buf *b, const void *data, size_t n) {

@@ -780,12 +780,13 @@ cleanup:
   return rc;
 }
 
-int ft_script_crawl_next(ft_script *s, ft_request **out, char *err,
+int ft_script_crawl_next(ft_script *s, int want, ft_request **out, char *err,
                          size_t errlen) {
   lua_State *L = s->L;
   int top = lua_gettop(L);
   int rc;
-  if (crawl_call_ref(s, &s->next_ref, "next", 0, 7, err, errlen) != 0)
+  lua_pushinteger(L, want > 0 ? want : 1);
+  if (crawl_call_ref(s, &s->next_ref, "next", 1, 7, err, errlen) != 0)
     return FT_ELUA;
   if (lua_isnil(L, top + 1)) {
     const char *what = lua_tostring(L, top + 2);

@@ -49,8 +49,9 @@ int ft_script_crawl_load(ft_script *s, const char *path, char **args,
 /* The next request from start and the follow-up queue: 1 and *out set, 0
  * when none now (follow-ups may come), -1 when done, FT_ELUA when start
  * raised or memory ran out (message and traceback in err; start is then
- * over). */
-int ft_script_crawl_next(ft_script *s, ft_request **out, char *err,
+ * over). want: how many the caller expects to take now (start runs on to
+ * that many before it yields; 1 keeps it one at a time). */
+int ft_script_crawl_next(ft_script *s, int want, ft_request **out, char *err,
                          size_t errlen);
 
 /* Hand a final response (error == FT_ERR_NONE) to on_response, or a failed

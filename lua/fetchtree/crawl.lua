@@ -72,6 +72,7 @@ local function new_instance()
   local journal = false  -- durable run: the frontier lives in the state database
   local skip_start = 0   -- on resume: emits of start already taken
   local start_pos = 0    -- emits of start so far
+  local want = 1         -- requests the caller of next will take now
 
   local traceback = debug.traceback
 
@@ -518,7 +519,11 @@ local function new_instance()
       s.start(function(t)
         start_pos = start_pos + 1
         if start_pos <= skip_start then return end -- resumed: taken before
-        if enqueue(t, 0) then coroutine.yield() end
+        -- yield when next's caller has what it asked for (a durable run:
+        -- every time, so a checkpoint never skips queued requests)
+        if enqueue(t, 0) and (journal or q_tail - q_head + 1 >= want) then
+          coroutine.yield()
+        end
       end)
     end)
     local retry_on
@@ -594,7 +599,10 @@ local function new_instance()
   -- The next request to start: id, url, method, headers, body, meta_json.
   -- Or nil and "wait" (none now; follow-ups may come), "done" (start raised
   -- earlier: nothing more), or "error" with the message when start raised.
-  function M.next()
+  -- n: how many the caller will take now; start runs ahead to that many
+  -- (one yield per batch: a yield ends LuaJIT's trace of start's loop).
+  function M.next(n)
+    want = n or 1
     while true do
       if start_error then return nil, "done" end
       if q_head > q_tail and journal then
