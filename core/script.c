@@ -18,6 +18,7 @@
 #include "engine.h"
 #include "error.h"
 #include "html.h"
+#include "lrecord.h"
 #include "lua_engine.h"
 #include "lua_modules.h" /* generated: ft_lua_modules[] */
 #include "storage.h"
@@ -44,6 +45,7 @@ struct ft_script {
   int respond_ref; /* they run for every request */
   void (*hold_fn)(void *ud, int delta);
   void *hold_ud;
+  ft_buf json; /* core.write_record's line, reused */
 };
 
 /* ---- fetchtree.core: what Lua needs from C ------------------------------- */
@@ -192,6 +194,35 @@ static int core_write(lua_State *L) {
       s->write_failed = 1;
   }
   return 0;
+}
+
+/* The JSON of the value at 1 into s->json; raises on what JSON cannot hold. */
+static void encode_arg(lua_State *L, ft_script *s) {
+  char err[256];
+  s->json.len = 0;
+  if (ft_lua_json(L, 1, &s->json, err, sizeof(err)) != 0)
+    luaL_error(L, "%s", err);
+  if (s->json.oom)
+    luaL_error(L, "out of memory");
+}
+
+/* core.write_record(rec): rec as one JSON line on the run's output */
+static int core_write_record(lua_State *L) {
+  ft_script *s = core_self(L);
+  encode_arg(L, s);
+  ft_buf_putc(&s->json, '\n');
+  FILE *f = s->out ? s->out : stdout;
+  if (fwrite(s->json.data, 1, s->json.len, f) != s->json.len)
+    s->write_failed = 1;
+  return 0;
+}
+
+/* core.encode(v) -> v as JSON, as core.write_record writes it */
+static int core_encode(lua_State *L) {
+  ft_script *s = core_self(L);
+  encode_arg(L, s);
+  lua_pushlstring(L, s->json.data ? s->json.data : "", s->json.len);
+  return 1;
 }
 
 /* core.set_limits(name, rps, window, concurrency, retries) -> true | nil, err */
@@ -409,6 +440,8 @@ static int open_core(lua_State *L) {
       {"links", core_links},
       {"xpath", core_xpath},
       {"write", core_write},
+      {"write_record", core_write_record},
+      {"encode", core_encode},
       {"set_limits", core_set_limits},
       {"after", core_after},
       {"hold", core_hold},
@@ -515,6 +548,7 @@ void ft_script_free(ft_script *s) {
   if (!s->borrowed)
     lua_close(s->L);
   ft_dedupe_free(s->seen);
+  ft_buf_free(&s->json);
   ft_store_close(s->store);
   free(s->state_path);
   free(s->user_agent);

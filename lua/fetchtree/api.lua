@@ -10,7 +10,6 @@ local request = require "fetchtree.request"
 local Res = require("fetchtree.crawl").Res
 local core = require "fetchtree.core"
 local sched = require "fetchtree.sched"
-local cjson = require "cjson"
 
 local M = { _VERSION = "fetchtree 0.1.0", _in_run = 0 }
 
@@ -132,9 +131,9 @@ function M.run(spec, o)
   local out, file = o.out, nil
   if type(out) == "string" then
     file = assert(io.open(out, "w"))
-    out = function(rec) file:write((cjson.encode(rec):gsub("\\/", "/")), "\n") end
+    out = function(rec) file:write(core.encode(rec), "\n") end
   elseif out == nil then
-    out = function(rec) io.write((cjson.encode(rec):gsub("\\/", "/")), "\n") end
+    out = function(rec) io.write(core.encode(rec), "\n") end
   elseif type(out) ~= "function" then
     error("ft.run: opts.out must be a function, a file name or nil", 2)
   end

@@ -76,23 +76,17 @@ local function new_instance()
 
   local traceback = debug.traceback
 
-  -- lua-cjson writes "/" as "\/"; valid, but noisy in every URL. Undoing it
-  -- is safe: cjson escapes every "/" and doubles every "\", so a "\/" in
-  -- its output is always an escaped slash.
-  local find, encode_json = string.find, cjson.encode
-  local function encode(v)
-    local s = encode_json(v)
-    if find(s, "\\/", 1, true) then s = s:gsub("\\/", "/") end
-    return s
-  end
+  -- Records are written by core.write_record (core/lrecord.c): the string
+  -- and number rules of fetch's records, not lua-cjson's.
+  local encode = core.encode
 
   -- Every record goes out here: to opts.out when it is a function (ft.run),
   -- else as a JSON line to the run's output.
-  local write = core.write
+  local write_record = core.write_record
   local function out_record(rec)
     local out = opts.out
     if out then return out(rec) end
-    write(encode(rec), "\n")
+    write_record(rec)
   end
 
 

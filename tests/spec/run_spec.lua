@@ -234,6 +234,36 @@ describe("fetchtree run", function()
     assert.truthy((script_errors[1] .. script_errors[2]):match("res:json%(%)"))
   end)
 
+  it("writes records as fetch does: exact numbers, plain slashes, valid UTF-8; what JSON cannot hold fails that response", function()
+    local r = run([[
+      local base = arg[1]
+      return {
+        start = function(emit)
+          emit { url = base .. "/item/1.json" }
+          emit { url = base .. "/item/2.json" }
+        end,
+        on_response = function(res)
+          if res:json().id == 2 then return { bad = print } end
+          return { big = 2^62 + 2^10, id = 123456789012345, f = 0.1, path = "/a/b",
+                   raw = "caf\195\169 \255", list = { 1, nil, 3 } }
+        end,
+      }
+    ]], "-q", { srv.base })
+    assert.equal(0, r.rc)
+    assert.equal(2, #r.records)
+    local good, bad = r.records[1], r.records[2]
+    if good.error then good, bad = bad, good end
+    local line = r.stdout:match("[^\n]*\"big\"[^\n]*")
+    assert.truthy(line:find('"big":4611686018427388928', 1, true), line)
+    assert.truthy(line:find('"id":123456789012345', 1, true), line)
+    assert.truthy(line:find('"f":0.1', 1, true), line)
+    assert.truthy(line:find('"path":"/a/b"', 1, true), line)
+    assert.truthy(line:find('"list":[1,null,3]', 1, true), line)
+    assert.equal("caf\195\169 \239\191\189", good.raw) -- the bad byte is U+FFFD
+    assert.equal("script", bad.error.kind)
+    assert.truthy(bad.error.message:match("cannot write a function as JSON"), bad.error.message)
+  end)
+
   it("calls on_error for requests that failed for good, and survives its errors", function()
     local r = run([[
       local base = arg[1]
