@@ -9,7 +9,6 @@
  * redirect leaves the original host, as long as UNRESTRICTED_AUTH is 0). */
 #include "fetch.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,8 +77,10 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud) {
     return 0;
   }
   char *p = x->hdr + x->hdr_len;
-  for (size_t i = 0; i < nlen; i++)
-    p[i] = (char)tolower((unsigned char)data[i]);
+  for (size_t i = 0; i < nlen; i++) { /* ASCII only, whatever the locale */
+    char c = data[i];
+    p[i] = c >= 'A' && c <= 'Z' ? (char)(c + ('a' - 'A')) : c;
+  }
   p[nlen] = '\0';
   memcpy(p + nlen + 1, v, vlen);
   p[nlen + 1 + vlen] = '\0';
