@@ -9,9 +9,10 @@
 #   wrk -t1                       /  fetch only (wrk: the server's ceiling)
 #   node, aiohttp, scrapy         fetchtree run's work: fetch, decode JSON,
 #                                 count (scrapy on N/20, as a rate)
-# Rounds alternate the tools; medians of requests/s (N / the client's wall
-# time; wrk's own figure), CPU seconds per 100k requests (user + sys) and
-# peak RSS go into one table and build/bench/results.json, then the issue's
+# Rounds alternate the tools, each round starting one further down the
+# list; medians of requests/s (N / the client's wall time; wrk's own
+# figure), CPU seconds per 100k requests (user + sys) and peak RSS go into
+# one table and build/bench/results.json, then the issue's
 # targets are checked. Then (not with QUICK) a scale run: 1,000,000 requests
 # unlimited and at --rps 50000. Installs its Debian packages when missing.
 # A benchmark, not a test: it exits 0 whatever the figures.
@@ -179,32 +180,47 @@ raw="$out/raw.txt"
 : > "$raw"
 echo "bench: nginx on $base, $N requests per tool, $CONC in flight, $RUNS round(s)"
 round=1
+# one KEY: measure one tool in the current round.
+wrk_secs=$(( (N + 49999) / 50000 )); [ "$wrk_secs" -lt 2 ] && wrk_secs=2
+one() {
+  case "$1" in
+  # fetch only: the row every ratio is taken against
+  ft_fetch) tool ft_fetch "$N" build/fetchtree fetch --no-body -q -c "$CONC" -o /dev/null "$tmp/urls" ;;
+  # fetch + decode JSON in Lua + a record: node, aiohttp, scrapy compare with this
+  ft_run) tool ft_run "$N" build/fetchtree run bench/transform.lua -c "$CONC" -q --out /dev/null -- "$base" "$N" lua ;;
+  # fetch only, as fetchtree fetch: the floor of what libcurl costs, and curl's own tool
+  curl_multi) tool curl_multi "$N" "$out/curl_multi" "$tmp/urls" "$CONC" ;;
+  curl_parallel) tool curl_parallel "$N" curl --parallel --parallel-max "$CONC" -s --fail -K "$tmp/urls.curl" ;;
+  # fetch only, for a fixed time: the server's ceiling (wrk's own count and rate)
+  wrk)
+    key=wrk
+    measure wrk -t1 -c"$CONC" -d"${wrk_secs}s" -s bench/wrk_items.lua "$base" -- "$N"
+    if [ "$m_ok" = 1 ]; then
+      if grep -q 'Non-2xx\|Socket errors' "$tmp/out"; then
+        echo "bench: wrk saw errors:" >&2; grep 'Non-2xx\|Socket errors' "$tmp/out" >&2
+      fi
+      wreq=$(awk '/ requests in / { print $1 }' "$tmp/out")
+      wrate=$(awk '/^Requests\/sec/ { print $2 }' "$tmp/out")
+      record wrk "$wreq" "$(awk -v r="$wreq" -v q="$wrate" 'BEGIN { printf "%.4f", r / q }')" "$wrate"
+    fi ;;
+  # fetch + decode JSON + count: as fetchtree run
+  node) tool node "$N" node bench/node_fetch.js "$tmp/urls" "$CONC" ;;
+  aiohttp) tool aiohttp "$N" "$PY" bench/aiohttp_fetch.py "$tmp/urls" "$CONC" ;;
+  scrapy) tool scrapy "$SCRAPY_N" "$PY" -m scrapy runspider bench/scrapy_spider.py -a urls="$tmp/urls.scrapy" ;;
+  esac
+}
+# Each round starts one tool further down the list, so that no tool always
+# runs first, or always right after the same one.
+TOOLS="ft_fetch ft_run curl_multi curl_parallel wrk node aiohttp scrapy"
+NTOOLS=8
 while [ $round -le "$RUNS" ]; do
   echo "bench: round $round of $RUNS"
-  # fetch only: the row every ratio is taken against
-  tool ft_fetch "$N" build/fetchtree fetch --no-body -q -c "$CONC" -o /dev/null "$tmp/urls"
-  wrk_secs=$(awk -v w="$m_wall" 'BEGIN { s = int(w + 0.999); print s < 2 ? 2 : s }')
-  # fetch + decode JSON in Lua + a record: node, aiohttp, scrapy compare with this
-  tool ft_run "$N" build/fetchtree run bench/transform.lua -c "$CONC" -q --out /dev/null -- "$base" "$N" lua
-  # fetch only, as fetchtree fetch: the floor of what libcurl costs, and curl's own tool
-  tool curl_multi "$N" "$out/curl_multi" "$tmp/urls" "$CONC"
-  tool curl_parallel "$N" curl --parallel --parallel-max "$CONC" -s --fail -K "$tmp/urls.curl"
-  # fetch only, for as long as fetchtree fetch took: the server's ceiling
-  # (wrk's own count and rate)
-  key=wrk
-  measure wrk -t1 -c"$CONC" -d"${wrk_secs}s" -s bench/wrk_items.lua "$base" -- "$N"
-  if [ "$m_ok" = 1 ]; then
-    if grep -q 'Non-2xx\|Socket errors' "$tmp/out"; then
-      echo "bench: wrk saw errors:" >&2; grep 'Non-2xx\|Socket errors' "$tmp/out" >&2
-    fi
-    wreq=$(awk '/ requests in / { print $1 }' "$tmp/out")
-    wrate=$(awk '/^Requests\/sec/ { print $2 }' "$tmp/out")
-    record wrk "$wreq" "$(awk -v r="$wreq" -v q="$wrate" 'BEGIN { printf "%.4f", r / q }')" "$wrate"
-  fi
-  # fetch + decode JSON + count: as fetchtree run
-  tool node "$N" node bench/node_fetch.js "$tmp/urls" "$CONC"
-  tool aiohttp "$N" "$PY" bench/aiohttp_fetch.py "$tmp/urls" "$CONC"
-  tool scrapy "$SCRAPY_N" "$PY" -m scrapy runspider bench/scrapy_spider.py -a urls="$tmp/urls.scrapy"
+  i=0
+  while [ $i -lt $NTOOLS ]; do
+    k=$(( (i + round - 1) % NTOOLS + 1 ))
+    one "$(echo $TOOLS | cut -d' ' -f$k)"
+    i=$((i + 1))
+  done
   round=$((round + 1))
 done
 echo
