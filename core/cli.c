@@ -99,6 +99,7 @@ typedef struct fetch_run {
 
   FILE *out;
   const char *out_path;
+  char *out_buf; /* run->out's stdio buffer */
   int record_flags;
   ft_buf rec;
   int write_failed;
@@ -857,7 +858,10 @@ static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
       return 2;
     }
   }
-  setvbuf(run->out, NULL, _IOFBF, 1 << 20);
+  /* glibc ignores the size when setvbuf is given no buffer, and writes in
+   * st_blksize pieces (4 KB: 5,500 write calls per 60,000 records) */
+  run->out_buf = malloc(1 << 20);
+  setvbuf(run->out, run->out_buf, _IOFBF, run->out_buf ? 1 << 20 : BUFSIZ);
   if (run->journal) {
     /* cut what the last run wrote past its last checkpoint */
     int fd = fileno(run->out);
@@ -995,8 +999,11 @@ cleanup:
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
   }
-  if (run->out && run->out != stdout)
+  if (run->out && run->out != stdout) {
     fclose(run->out);
+    free(run->out_buf); /* stdout keeps its buffer until the process ends */
+    run->out_buf = NULL;
+  }
   return rc;
 }
 
