@@ -117,6 +117,18 @@ static int json_plain8(uint64_t w) {
   return (bad & FT_HIGHS) == 0;
 }
 
+/* 1 for the bytes a JSON string holds as they are: ASCII from 0x20 up,
+ * but '"' and '\\' (0x00-0x1f and 0x80-0xff are 0) */
+static const unsigned char json_plain_byte[256] = {
+    [0x20] =
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x20 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x30 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x40 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, /* 0x50 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x60 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x70 */
+};
+
 void ft_json_string(ft_buf *b, const char *s, size_t n) {
   static const char hex[] = "0123456789abcdef";
   const unsigned char *p = (const unsigned char *)s;
@@ -136,12 +148,11 @@ void ft_json_string(ft_buf *b, const char *s, size_t n) {
     }
     if (i >= n)
       break;
+    while (i < n && json_plain_byte[p[i]])
+      *o++ = (char)p[i++];
+    if (i >= n)
+      break;
     unsigned c = p[i];
-    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
-      *o++ = (char)c;
-      i++;
-      continue;
-    }
     size_t k = c >= 0x80 ? utf8_seq(p + i, n - i) : 0;
     if (k > 0) {
       memcpy(o, p + i, k);
