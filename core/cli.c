@@ -390,6 +390,8 @@ static void usage_fetch(FILE *f) {
       "Requests:\n"
       "  -H, --header 'N: V'     add a header to every request (repeatable)\n"
       "  -A, --user-agent UA     User-Agent (default fetchtree/" FT_VERSION ")\n"
+      "      --compressed        ask for compressed bodies (Accept-Encoding); a\n"
+      "                          body that comes compressed is decoded either way\n"
       "      --timeout S         total time for one attempt, seconds (30)\n"
       "      --connect-timeout S time to connect, seconds (10)\n"
       "      --max-redirects N   redirects followed, 0 for none (10)\n"
@@ -499,6 +501,7 @@ enum {
   OPT_STATE,
   OPT_STATS,
   OPT_RESTART,
+  OPT_COMPRESSED,
 };
 
 static const struct option fetch_opts[] = {
@@ -510,6 +513,7 @@ static const struct option fetch_opts[] = {
     {"progress", no_argument, 0, OPT_PROGRESS},
     {"header", required_argument, 0, 'H'},
     {"user-agent", required_argument, 0, 'A'},
+    {"compressed", no_argument, 0, OPT_COMPRESSED},
     {"timeout", required_argument, 0, OPT_TIMEOUT},
     {"connect-timeout", required_argument, 0, OPT_CONNECT_TIMEOUT},
     {"max-redirects", required_argument, 0, OPT_MAX_REDIRECTS},
@@ -578,6 +582,9 @@ static int parse_args(fetch_run *run, int argc, char **argv) {
     }
     case 'A':
       c->user_agent = a;
+      break;
+    case OPT_COMPRESSED:
+      c->compressed = 1;
       break;
     case OPT_TIMEOUT:
       if (parse_double(a, 0.001, 1e6, &d))

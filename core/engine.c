@@ -739,7 +739,8 @@ int ft_engine_new(ft_engine **out, uv_loop_t *loop, const ft_config *cfg) {
     e->loop = &e->own_loop;
     e->owns_loop = 1;
   }
-  e->plain_headers = ft_fetch_plain_headers(e->cfg.user_agent);
+  e->plain_headers =
+      ft_fetch_plain_headers(e->cfg.user_agent, e->cfg.compressed);
   rc = ft_tree_new(&e->tree);
   if (rc != 0)
     goto fail;

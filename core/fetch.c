@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "engine.h"
 #include "error.h"
@@ -139,25 +140,28 @@ const char *ft_xfer_header(const ft_xfer *x, const char *lname) {
     }                                                                         \
   } while (0)
 
-struct curl_slist *ft_fetch_plain_headers(const char *user_agent) {
+struct curl_slist *ft_fetch_plain_headers(const char *user_agent,
+                                          int compressed) {
   /* Every byte of these costs curl ~100 instructions per request (its
    * printf writes a header a byte at a time), so the list is what servers
-   * choose from in practice: no "deflate", which none prefers to gzip. */
+   * choose from in practice: no "deflate", which none prefers to gzip. An
+   * empty line costs no printing. */
   struct curl_slist *list = NULL;
-  char line[128] = "Accept-Encoding: gzip";
+  char line[128] = "Accept-Encoding:";
   curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
-  if (v->features & CURL_VERSION_LIBZ) {
+  if (!(v->features & CURL_VERSION_LIBZ))
+    return NULL; /* let curl say what it can decode, and send the agent */
+  if (compressed) {
+    strcat(line, " gzip");
     if (v->features & CURL_VERSION_BROTLI)
       strcat(line, ", br");
 #ifdef CURL_VERSION_ZSTD
     if (v->features & CURL_VERSION_ZSTD)
       strcat(line, ", zstd");
 #endif
-    if (!(list = curl_slist_append(NULL, line)))
-      return NULL;
-  } else {
-    return NULL; /* let curl say what it can decode, and send the agent */
   }
+  if (!(list = curl_slist_append(NULL, line)))
+    return NULL;
   if (user_agent && user_agent[0] && !strpbrk(user_agent, "\r\n")) {
     size_t n = strlen("User-Agent: ") + strlen(user_agent) + 1;
     char *ua = malloc(n);
@@ -174,6 +178,15 @@ struct curl_slist *ft_fetch_plain_headers(const char *user_agent) {
     list = l2;
   }
   return list;
+}
+
+/* Is there a header line "name:..." (any case) in l? */
+static int has_header(const struct curl_slist *l, const char *name) {
+  size_t n = strlen(name);
+  for (; l; l = l->next)
+    if (strncasecmp(l->data, name, n) == 0 && l->data[n] == ':')
+      return 1;
+  return 0;
 }
 
 /* A plain GET: no body, no method but GET, no extra headers. */
@@ -240,6 +253,17 @@ int ft_xfer_prepare(ft_xfer *x, ft_request *req, const ft_config *cfg,
    * given as options, curl formats both anew with its printf for every
    * request (8,000 instructions of a 100,000-instruction fetch). */
   if (req->headers || !x->plain_headers) {
+    /* not asked to, curl must not ask for compression either: an empty
+     * Accept-Encoding line removes its own (unless the request has one) */
+    if (req->headers && !cfg->compressed && x->plain_headers &&
+        !has_header(req->headers, "Accept-Encoding")) {
+      struct curl_slist *l = curl_slist_append(req->headers, "Accept-Encoding:");
+      if (!l) {
+        snprintf(x->errbuf, sizeof(x->errbuf), "out of memory");
+        return FT_ENOMEM;
+      }
+      req->headers = l;
+    }
     if (req->headers)
       SETOPT(CURLOPT_HTTPHEADER, req->headers);
     if (cfg->user_agent)

@@ -41,13 +41,16 @@ int ft_xfer_prepare(ft_xfer *x, ft_request *req, const struct ft_config *cfg,
  * large body buffer is released so one big response does not pin memory). */
 void ft_xfer_clear(ft_xfer *x);
 
-/* The headers a request without headers of its own is sent with: an
- * Accept-Encoding line naming what this libcurl decodes, and the
- * User-Agent line (none when user_agent is NULL or empty). Given as custom
- * headers they spare curl formatting both per request. NULL when out of
- * memory or curl decodes nothing (ft_xfer_prepare then sets the options).
+/* The headers a request without headers of its own is sent with: with
+ * compressed, an Accept-Encoding line naming what this libcurl decodes,
+ * else an empty "Accept-Encoding:" (curl then sends none of its own but
+ * still decodes a body that comes compressed); and the User-Agent line
+ * (none when user_agent is NULL or empty). Given as custom headers they
+ * spare curl formatting them per request. NULL when out of memory or curl
+ * decodes nothing (ft_xfer_prepare then sets the options).
  * Free with curl_slist_free_all. */
-struct curl_slist *ft_fetch_plain_headers(const char *user_agent);
+struct curl_slist *ft_fetch_plain_headers(const char *user_agent,
+                                          int compressed);
 
 /* Value of a response header by lower-case name, or NULL. */
 const char *ft_xfer_header(const ft_xfer *x, const char *lname);

@@ -206,6 +206,9 @@ typedef struct ft_config {
   double window_ms;         /* 1000 */
   const char *user_agent;   /* copied; default "fetchtree/VERSION" */
   const char *ca_file;      /* PEM bundle to verify servers with; copied */
+  int compressed;           /* ask for compressed bodies (Accept-Encoding);
+                             * 0: bodies that come compressed anyway are
+                             * still decoded (0) */
   ft_retry_policy retry;
   uint64_t seed;            /* jitter; 0 = from the clock */
 } ft_config;

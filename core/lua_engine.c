@@ -215,7 +215,8 @@ static double opt_field(lua_State *L, int t, const char *k, double dflt) {
   return v;
 }
 
-/* engine.new{concurrency=, rps=, window=, retries=, timeout=, ...} */
+/* engine.new{concurrency=, rps=, window=, retries=, timeout=, compressed=,
+ * ...} */
 static int l_new(lua_State *L) {
   lua_loop *ll = get_loop(L);
   ft_config cfg;
@@ -235,6 +236,9 @@ static int l_new(lua_State *L) {
                                         (double)cfg.max_redirects);
     cfg.retry.base_ns = (uint64_t)(opt_field(L, 1, "backoff_base", 100) * 1e6);
     cfg.retry.cap_ns = (uint64_t)(opt_field(L, 1, "backoff_cap", 10000) * 1e6);
+    lua_getfield(L, 1, "compressed");
+    cfg.compressed = lua_toboolean(L, -1);
+    lua_pop(L, 1);
   }
   if (cfg.concurrency < 1 || cfg.retry.max_retries < 0 || cfg.timeout_ms < 1)
     return luaL_error(L, "fetchtree: concurrency, retries or timeout out of range");

@@ -794,6 +794,10 @@ int ft_script_crawl_load(ft_script *s, const char *path, char **args,
     cfg->user_agent = s->user_agent;
   }
   lua_pop(L, 1);
+  lua_getfield(L, t, "compressed");
+  if (lua_toboolean(L, -1))
+    cfg->compressed = 1;
+  lua_pop(L, 1);
   lua_getfield(L, t, "state");
   if (lua_isstring(L, -1)) {
     if (ft_script_set_state(s, lua_tostring(L, -1)) != 0) {

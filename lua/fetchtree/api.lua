@@ -122,7 +122,7 @@ end
 -- handlers, follow-ups, depth, hosts, de-duplication, objects and their
 -- limits), returning its stats. opts.out: a function receiving each record,
 -- a file name, or nil for standard output; opts.with_meta; and overrides of
--- the spec's rps, window, concurrency, retries, timeout.
+-- the spec's rps, window, concurrency, retries, timeout, compressed.
 function M.run(spec, o)
   if type(spec) ~= "table" then error("ft.run(spec [, opts]): spec must be a table", 2) end
   o = o or {}
@@ -148,7 +148,7 @@ function M.run(spec, o)
   })
   local cfg = {}
   for _, k in ipairs { "rps", "window", "concurrency", "retries", "timeout", "connect_timeout",
-                       "max_redirects", "backoff_base", "backoff_cap" } do
+                       "max_redirects", "backoff_base", "backoff_cap", "compressed" } do
     cfg[k] = o[k] or settings[k]
   end
   eng = engine.new(cfg)

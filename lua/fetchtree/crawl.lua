@@ -446,7 +446,7 @@ local function new_instance()
     timeout = "number", connect_timeout = "number", max_redirects = "number",
     max_body = "number", host_connections = "number", backoff_base = "number",
     backoff_cap = "number", max_retry_after = "number", max_depth = "number",
-    user_agent = "string", retry_on = "table", allow_hosts = "table",
+    user_agent = "string", retry_on = "table", allow_hosts = "table", compressed = "boolean",
     dedupe = "boolean", start = "function", on_response = "function",
     on_error = "function", route = "function", objects = "table", state = "string",
   }
@@ -532,7 +532,7 @@ local function new_instance()
       max_redirects = s.max_redirects, max_body = s.max_body,
       host_connections = s.host_connections, backoff_base = s.backoff_base,
       backoff_cap = s.backoff_cap, max_retry_after = s.max_retry_after,
-      user_agent = s.user_agent, retry_on = retry_on,
+      user_agent = s.user_agent, retry_on = retry_on, compressed = s.compressed,
       has_on_response = any_response, has_on_error = any_error, state = s.state,
     }
   end

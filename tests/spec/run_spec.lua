@@ -264,6 +264,20 @@ describe("fetchtree run", function()
     assert.truthy(bad.error.message:match("cannot write a function as JSON"), bad.error.message)
   end)
 
+  it("asks for compressed bodies when the spec says compressed = true", function()
+    local src = [[
+      local base, c = arg[1], arg[2] == "yes"
+      return {
+        compressed = c,
+        start = function(emit) emit { url = base .. "/echo?c=" .. arg[2] } end,
+        on_response = function(res) return { ae = res:json().headers["accept-encoding"] or "none" } end,
+      }
+    ]]
+    assert.truthy(run(src, "-q", { srv.base, "yes" }).records[1].ae:match("gzip"))
+    assert.equal("none", run(src, "-q", { srv.base, "no" }).records[1].ae)
+    assert.truthy(run(src, "-q --compressed", { srv.base, "cli" }).records[1].ae:match("gzip"))
+  end)
+
   it("calls on_error for requests that failed for good, and survives its errors", function()
     local r = run([[
       local base = arg[1]
