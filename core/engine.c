@@ -83,6 +83,7 @@ struct ft_engine {
    * in `runnable`, visited round-robin so that a limited or slow object
    * never holds up the others. */
   struct curl_slist *plain_headers; /* see ft_fetch_plain_headers */
+  int no_proxy_env;                  /* see ft_fetch_no_proxy_env */
   ft_tree *tree;
   ft_object **runnable;
   size_t nrunnable, caprunnable, cursor;
@@ -380,6 +381,7 @@ static ft_xfer *xfer_get(ft_engine *e) {
     return NULL;
   }
   x->plain_headers = e->plain_headers;
+  x->no_proxy_env = e->no_proxy_env;
   e->xfers[e->nxfers++] = x;
   return x;
 }
@@ -741,6 +743,7 @@ int ft_engine_new(ft_engine **out, uv_loop_t *loop, const ft_config *cfg) {
   }
   e->plain_headers =
       ft_fetch_plain_headers(e->cfg.user_agent, e->cfg.compressed);
+  e->no_proxy_env = ft_fetch_no_proxy_env();
   rc = ft_tree_new(&e->tree);
   if (rc != 0)
     goto fail;

@@ -180,6 +180,18 @@ struct curl_slist *ft_fetch_plain_headers(const char *user_agent,
   return list;
 }
 
+int ft_fetch_no_proxy_env(void) {
+  static const char *const vars[] = {"http_proxy",  "HTTP_PROXY",
+                                     "https_proxy", "HTTPS_PROXY",
+                                     "all_proxy",   "ALL_PROXY"};
+  for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+    const char *v = getenv(vars[i]);
+    if (v && v[0])
+      return 0;
+  }
+  return 1;
+}
+
 /* Is there a header line "name:..." (any case) in l? */
 static int has_header(const struct curl_slist *l, const char *name) {
   size_t n = strlen(name);
@@ -249,6 +261,10 @@ int ft_xfer_prepare(ft_xfer *x, ft_request *req, const ft_config *cfg,
    * request than the check. */
   if (cfg->ca_file)
     SETOPT(CURLOPT_CAINFO, cfg->ca_file);
+  /* With no proxy variable set, an empty proxy says "none": curl otherwise
+   * looks for them with getenv for every request (1,700 instructions). */
+  if (x->no_proxy_env)
+    SETOPT(CURLOPT_PROXY, "");
   /* The engine's ready-made lines carry Accept-Encoding and User-Agent:
    * given as options, curl formats both anew with its printf for every
    * request (8,000 instructions of a 100,000-instruction fetch). */

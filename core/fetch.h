@@ -22,6 +22,7 @@ typedef struct ft_xfer {
   int oom;
   int plain_ready;        /* set up for a plain GET: the next one is cheap */
   struct curl_slist *plain_headers; /* the engine's, for requests with none */
+  int no_proxy_env;       /* no proxy variable is set: say so to curl */
   char errbuf[CURL_ERROR_SIZE];
   struct ft_xfer *next;   /* free list */
 } ft_xfer;
@@ -51,6 +52,11 @@ void ft_xfer_clear(ft_xfer *x);
  * Free with curl_slist_free_all. */
 struct curl_slist *ft_fetch_plain_headers(const char *user_agent,
                                           int compressed);
+
+/* 1 when none of the environment variables through which libcurl would
+ * use a proxy is set (http_proxy, https_proxy, all_proxy, in either case):
+ * requests may then say "no proxy" and spare curl reading them again. */
+int ft_fetch_no_proxy_env(void);
 
 /* Value of a response header by lower-case name, or NULL. */
 const char *ft_xfer_header(const ft_xfer *x, const char *lname);

@@ -178,6 +178,15 @@ describe("fetchtree fetch", function()
     assert.equal("Bearer secret", same.headers.authorization)
   end)
 
+  it("goes through the proxy http_proxy names, and straight when none is set", function()
+    local url = srv.base .. "/item/1.json?proxy"
+    -- port 1 on loopback: nothing listens, so going through it fails to connect
+    local r = H.fetch({ url }, "-q --retries 0", { bin = "http_proxy=http://127.0.0.1:1 " .. H.bin })
+    assert.equal("connect", r.records[1].error.kind)
+    r = H.fetch({ url }, "-q --retries 0", { bin = "env -u http_proxy -u all_proxy " .. H.bin })
+    assert.equal(200, r.records[1].status)
+  end)
+
   it("decodes compressed bodies, asked for with --compressed or not", function()
     for _, args in ipairs { "-q --ordered", "-q --ordered --compressed" } do
       local r = H.fetch({ srv.base .. "/gzip/5", '{"url":"' .. srv.base .. '/gzip/6","headers":{"X-A":"1"}}' }, args)
