@@ -70,22 +70,19 @@ static void put_double(ft_buf *b, double d) {
 static int array_len(lua_State *L, int idx, size_t *len) {
   size_t keys = 0;
   double max = 0;
-  int array = 1;
   lua_pushnil(L);
   while (lua_next(L, idx) != 0) {
     lua_pop(L, 1);
     keys++;
-    if (array) {
-      double k = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : 0;
-      if (k >= 1 && k == floor(k) && k < 4294967296.0) {
-        if (k > max)
-          max = k;
-      } else {
-        array = 0;
-      }
+    double k = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : 0;
+    if (!(k >= 1 && k == floor(k) && k < 4294967296.0)) {
+      lua_pop(L, 1); /* an object: no need to see the other keys */
+      return 0;
     }
+    if (k > max)
+      max = k;
   }
-  if (keys == 0 || !array || (max > 2.0 * (double)keys && max > 10))
+  if (keys == 0 || (max > 2.0 * (double)keys && max > 10))
     return 0;
   *len = (size_t)max;
   return 1;
