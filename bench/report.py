@@ -120,7 +120,8 @@ def main():
     base = med.get("ft_fetch", [0, 0, 0])
 
     print(f"{n} requests per tool (scrapy: {max(1, n // 20)}), {conc} in flight, "
-          f"medians of {runs} alternating round(s); ratios are tool / fetchtree fetch")
+          f"medians of {runs} alternating round(s) (fetchtree and the libcurl loop: of every run, "
+          f"{len(rows.get('ft_fetch', []))}); ratios are tool / fetchtree fetch")
     head = f"{'tool':<27} {'req/s':>9} {'ratio':>6} {'CPU s/100k':>11} {'ratio':>6} {'peak RSS MB':>12} {'ratio':>6}"
     print(head)
     print("-" * len(head))

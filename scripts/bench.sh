@@ -209,18 +209,31 @@ one() {
   scrapy) tool scrapy "$SCRAPY_N" "$PY" -m scrapy runspider bench/scrapy_spider.py -a urls="$tmp/urls.scrapy" ;;
   esac
 }
+# rotated LIST N R: the N words of LIST, starting at word R (mod N).
+rotated() {
+  j=0
+  while [ $j -lt "$2" ]; do
+    echo "$1" | cut -d' ' -f$(( (j + $3 - 1) % $2 + 1 ))
+    j=$((j + 1))
+  done
+}
 # Each round starts one tool further down the list, so that no tool always
-# runs first, or always right after the same one.
-TOOLS="ft_fetch ft_run curl_multi curl_parallel wrk node aiohttp scrapy"
-NTOOLS=8
+# runs first, or always right after the same one. The three rows the targets
+# compare most closely (fetchtree fetch and run against the libcurl loop)
+# also run KEY_REPEAT times back to back in each round: this machine's speed
+# drifts by tens of percent within a minute, and what is measured seconds
+# apart is compared fairly.
+KEY="ft_fetch curl_multi ft_run"
+PEERS="curl_parallel wrk node aiohttp scrapy"
+KEY_REPEAT=${KEY_REPEAT:-3}
 while [ $round -le "$RUNS" ]; do
   echo "bench: round $round of $RUNS"
-  i=0
-  while [ $i -lt $NTOOLS ]; do
-    k=$(( (i + round - 1) % NTOOLS + 1 ))
-    one "$(echo $TOOLS | cut -d' ' -f$k)"
-    i=$((i + 1))
+  r=0
+  while [ $r -lt "$KEY_REPEAT" ]; do
+    for t in $(rotated "$KEY" 3 $((round + r))); do one "$t"; done
+    r=$((r + 1))
   done
+  for t in $(rotated "$PEERS" 5 "$round"); do one "$t"; done
   round=$((round + 1))
 done
 echo
