@@ -36,10 +36,31 @@ static int json_of(lua_State *L, const char *expr, char **out, char *err,
   return rc;
 }
 
+typedef struct json_row {
+  const char *expr, *want; /* the JSON, or with want_rc != 0 the message */
+} json_row;
+
+/* Each row's expression written, against its JSON (want_rc 0) or its
+ * error message (want_rc FT_EINVAL). */
+static void check_rows(const json_row *rows, size_t n, int want_rc) {
+  lua_State *L = luaL_newstate();
+  luaL_openlibs(L);
+  for (size_t i = 0; i < n; i++) {
+    char err[256] = "", *out = NULL;
+    int rc = json_of(L, rows[i].expr, &out, err, sizeof(err));
+    const char *got = want_rc == 0 ? (out ? out : "") : err;
+    if (rc != want_rc || strcmp(got, rows[i].want) != 0) {
+      fprintf(stderr, "  %s: want %d \"%s\", got %d \"%s\" (%s)\n",
+              rows[i].expr, want_rc, rows[i].want, rc, out ? out : "", err);
+      ft_test_cur_failed_ = 1;
+    }
+    free(out);
+  }
+  lua_close(L);
+}
+
 FT_TEST(test_values) {
-  static const struct {
-    const char *expr, *want;
-  } rows[] = {
+  static const json_row rows[] = {
       {"nil", "null"},
       {"null", "null"},
       {"true", "true"},
@@ -70,25 +91,11 @@ FT_TEST(test_values) {
       {"{id = 2^60}", "{\"id\":1152921504606846976}"},
       {"{k = null}", "{\"k\":null}"},
   };
-  lua_State *L = luaL_newstate();
-  luaL_openlibs(L);
-  for (size_t i = 0; i < N_ROWS(rows); i++) {
-    char err[256] = "", *out = NULL;
-    int rc = json_of(L, rows[i].expr, &out, err, sizeof(err));
-    if (rc != 0 || !out || strcmp(out, rows[i].want) != 0) {
-      fprintf(stderr, "  %s: want %s, got %d %s %s\n", rows[i].expr,
-              rows[i].want, rc, out ? out : "", err);
-      ft_test_cur_failed_ = 1;
-    }
-    free(out);
-  }
-  lua_close(L);
+  check_rows(rows, N_ROWS(rows), 0);
 }
 
 FT_TEST(test_errors) {
-  static const struct {
-    const char *expr, *want;
-  } rows[] = {
+  static const json_row rows[] = {
       {"0/0", "cannot write NaN as JSON"},
       {"{x = 1/0}", "cannot write an infinite number as JSON"},
       {"print", "cannot write a function as JSON"},
@@ -99,19 +106,7 @@ FT_TEST(test_errors) {
        "contains itself) as JSON"},
       {"{1, {2, {a = io.stdout}}}", "cannot write a userdata as JSON"},
   };
-  lua_State *L = luaL_newstate();
-  luaL_openlibs(L);
-  for (size_t i = 0; i < N_ROWS(rows); i++) {
-    char err[256] = "", *out = NULL;
-    int rc = json_of(L, rows[i].expr, &out, err, sizeof(err));
-    if (rc != FT_EINVAL || strcmp(err, rows[i].want) != 0) {
-      fprintf(stderr, "  %s: want error \"%s\", got %d \"%s\"\n",
-              rows[i].expr, rows[i].want, rc, err);
-      ft_test_cur_failed_ = 1;
-    }
-    free(out);
-  }
-  lua_close(L);
+  check_rows(rows, N_ROWS(rows), FT_EINVAL);
 }
 
 /* Doubles read back from what was written are the same doubles. */
