@@ -1,6 +1,7 @@
 -- fetchtree.request: turns a request description (a Lua table, or a JSON
 -- input line) into the flat fields the C engine needs, with clear errors.
 local cjson = require "cjson.safe"
+local core = require "fetchtree.core"
 
 local M = {}
 
@@ -8,6 +9,14 @@ local null = cjson.null
 local function absent(v) return v == nil or v == null end
 
 local function bad(msg) return nil, msg end
+
+-- A body or meta table as JSON, as records are written (core/lrecord.c:
+-- exact numbers, "/" as it is); nil and why for what JSON cannot hold.
+local function encode(v)
+  local ok, s = pcall(core.encode, v)
+  if ok then return s end
+  return nil, s
+end
 
 -- A header name is an RFC 9110 token; values may not carry CR or LF
 -- (that would let a request line smuggle in extra headers).
@@ -67,7 +76,7 @@ function M.check(t, raw_meta)
     body = nil
   elseif type(body) == "table" then
     local err
-    body, err = cjson.encode(body)
+    body, err = encode(body)
     if not body then return bad("body: " .. tostring(err)) end
   elseif type(body) ~= "string" then
     body = tostring(body)
@@ -77,7 +86,7 @@ function M.check(t, raw_meta)
     meta = t.meta
   elseif not absent(t.meta) then
     local err
-    meta, err = cjson.encode(t.meta)
+    meta, err = encode(t.meta)
     if not meta then return bad("meta: " .. tostring(err)) end
   end
   return url, method, headers, body, meta

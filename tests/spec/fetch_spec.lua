@@ -39,6 +39,19 @@ describe("fetchtree fetch", function()
     assert.same({ tag = "t1", n = 7, list = { 1, 2 } }, rec.meta)
   end)
 
+  it("writes meta and a table body back with exact numbers and plain slashes", function()
+    local line = '{"url":"' .. srv.base .. '/echo","method":"POST",'
+      .. '"body":{"id":1234567890123456,"p":"/a"},"meta":{"id":1234567890123456,"f":0.1,"p":"/a/b"}}'
+    local r = H.fetch({ line }, "-q")
+    assert.truthy(r.stdout:find('"meta":{', 1, true), r.stdout)
+    assert.truthy(r.stdout:find('"id":1234567890123456', 1, true), r.stdout)
+    assert.truthy(r.stdout:find('"p":"/a/b"', 1, true), r.stdout)
+    assert.truthy(r.stdout:find('"f":0.1', 1, true), r.stdout)
+    local sent = H.json.decode(r.records[1].body).body
+    assert.truthy(sent:find('"id":1234567890123456', 1, true), sent)
+    assert.truthy(sent:find('"p":"/a"', 1, true), sent)
+  end)
+
   it("adds --header to every request and sends a fetchtree User-Agent", function()
     local r = H.fetch({ srv.base .. "/echo" }, "-q -H 'X-Api-Key: k1'")
     local echo = H.json.decode(r.records[1].body)
