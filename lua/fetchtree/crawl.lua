@@ -110,7 +110,7 @@ local function new_instance()
   -- millions of pending requests cost no memory).
   local function push(e)
     if journal then
-      local ok, blob = pcall(cjson.encode, e)
+      local ok, blob = pcall(encode, e) -- exact numbers, as records
       if not ok then error("with --state, meta must be JSON: " .. tostring(blob), 3) end
       core.journal_add(e.id, blob)
     else
@@ -231,7 +231,7 @@ local function new_instance()
     if t == "string" then return "s" .. v end
     if t == "number" then return "n" .. string.format("%.17g", v) end
     if t == "boolean" then return v and "b1" or "b0" end
-    if t == "table" then return "t" .. cjson.encode(v) end
+    if t == "table" then return "t" .. encode(v) end
     error("storage values are strings, numbers, booleans or tables of them, got " .. t, 3)
   end
 

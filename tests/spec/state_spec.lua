@@ -97,6 +97,26 @@ describe("crash-safe runs (--state)", function()
     assert.equal(10, #lines_of(out))
   end)
 
+  it("keeps numbers exact through the frontier and storage on disk", function()
+    local db, out, src = H.tmpname(".db"), H.tmpname(".jsonl"), H.tmpname(".lua")
+    H.write(src, [[
+      local base = arg[1]
+      return {
+        start = function(emit) emit { url = base .. "/item/1.json?exact", meta = { id = 1234567890123456 } } end,
+        on_response = function(res, obj)
+          obj.storage:put("t", { n = 1234567890123457, f = 0.1 })
+          local t = obj.storage:get("t")
+          return { meta_id = res.request.meta.id, n = t.n, f = t.f }
+        end,
+      }
+    ]])
+    assert.equal(0, H.sh(string.format("%s run %s -q --state %s --out %s -- %s", H.bin, src, db, out, srv.base)))
+    local line = lines_of(out)[1]
+    assert.truthy(line:find('"meta_id":1234567890123456', 1, true), line)
+    assert.truthy(line:find('"n":1234567890123457', 1, true), line)
+    assert.truthy(line:find('"f":0.1', 1, true), line)
+  end)
+
   it("keeps a large frontier on disk, not in memory", function()
     -- one response queues n follow-ups at once; with --state they wait in
     -- the database, so memory does not grow with n
