@@ -213,10 +213,9 @@ static void finish_bad_line(fetch_run *run, ft_request *req, ft_errkind kind,
 
 static int add_extra_headers(fetch_run *run, ft_request *r) {
   for (struct curl_slist *h = run->extra_headers; h; h = h->next) {
-    struct curl_slist *n = curl_slist_append(r->headers, h->data);
-    if (!n)
-      return FT_ENOMEM;
-    r->headers = n;
+    int rc = ft_request_add_header(r, h->data);
+    if (rc != 0)
+      return rc;
   }
   return 0;
 }

@@ -272,13 +272,10 @@ int ft_xfer_prepare(ft_xfer *x, ft_request *req, const ft_config *cfg,
     /* not asked to, curl must not ask for compression either: an empty
      * Accept-Encoding line removes its own (unless the request has one) */
     if (req->headers && !cfg->compressed && x->plain_headers &&
-        !has_header(req->headers, "Accept-Encoding")) {
-      struct curl_slist *l = curl_slist_append(req->headers, "Accept-Encoding:");
-      if (!l) {
-        snprintf(x->errbuf, sizeof(x->errbuf), "out of memory");
-        return FT_ENOMEM;
-      }
-      req->headers = l;
+        !has_header(req->headers, "Accept-Encoding") &&
+        ft_request_add_header(req, "Accept-Encoding:") != 0) {
+      snprintf(x->errbuf, sizeof(x->errbuf), "out of memory");
+      return FT_ENOMEM;
     }
     if (req->headers)
       SETOPT(CURLOPT_HTTPHEADER, req->headers);

@@ -259,6 +259,24 @@ static int l_new(lua_State *L) {
   return 1;
 }
 
+int ft_lua_to_request(lua_State *L, int idx, ft_request *r) {
+  size_t blen = 0;
+  const char *body =
+      lua_isstring(L, idx + 3) ? lua_tolstring(L, idx + 3, &blen) : NULL;
+  const char *method = lua_isstring(L, idx + 1) ? lua_tostring(L, idx + 1) : NULL;
+  int rc = ft_request_set(r, lua_tostring(L, idx), method, body, blen);
+  if (rc == 0 && lua_istable(L, idx + 2)) {
+    size_t n = lua_objlen(L, idx + 2);
+    for (size_t i = 1; i <= n && rc == 0; i++) {
+      lua_rawgeti(L, idx + 2, (int)i);
+      const char *line = lua_tostring(L, -1);
+      rc = line ? ft_request_add_header(r, line) : FT_EINVAL;
+      lua_pop(L, 1);
+    }
+  }
+  return rc;
+}
+
 /* E:submit(id, url, method, headers_list, body, timeout_s, retries, object) */
 static int l_submit(lua_State *L) {
   lua_engine *le = check_engine(L, 1);
@@ -266,31 +284,11 @@ static int l_submit(lua_State *L) {
   if (!r)
     return luaL_error(L, "out of memory");
   r->index = (uint64_t)luaL_checknumber(L, 2);
-  r->url = strdup(luaL_checkstring(L, 3));
-  if (lua_isstring(L, 4))
-    r->method = strdup(lua_tostring(L, 4));
-  if (lua_istable(L, 5)) {
-    size_t n = lua_objlen(L, 5);
-    for (size_t i = 1; i <= n; i++) {
-      lua_rawgeti(L, 5, (int)i);
-      struct curl_slist *h = curl_slist_append(r->headers, lua_tostring(L, -1));
-      lua_pop(L, 1);
-      if (!h) {
-        ft_request_free(r);
-        return luaL_error(L, "out of memory");
-      }
-      r->headers = h;
-    }
-  }
-  if (lua_isstring(L, 6)) {
-    size_t n;
-    const char *b = lua_tolstring(L, 6, &n);
-    r->body = malloc(n + 1);
-    if (r->body) {
-      memcpy(r->body, b, n);
-      r->body[n] = '\0';
-      r->body_len = n;
-    }
+  luaL_checkstring(L, 3);
+  int rc = ft_lua_to_request(L, 3, r);
+  if (rc != 0) {
+    ft_request_free(r);
+    return luaL_error(L, "fetchtree: %s", ft_strerror(rc));
   }
   if (lua_isnumber(L, 7))
     r->timeout_ms = (long)(lua_tonumber(L, 7) * 1000);
@@ -299,10 +297,6 @@ static int l_submit(lua_State *L) {
   if (lua_isstring(L, 9)) {
     int e = 0;
     r->obj = ft_tree_get(ft_engine_tree(le->engine), lua_tostring(L, 9), &e);
-  }
-  if (!r->url || (r->method == NULL && lua_isstring(L, 4))) {
-    ft_request_free(r);
-    return luaL_error(L, "out of memory");
   }
   le->pending++;
   ft_engine_submit(le->engine, r);

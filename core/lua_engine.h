@@ -19,6 +19,12 @@ struct ft_response;
 void ft_lua_push_outcome(struct lua_State *L, const struct ft_request *req,
                          const struct ft_response *res);
 
+/* The request fields at stack slots idx .. idx+3 (url, method or nil, a
+ * list of "Name: value" lines or nil, body or nil) into r, through
+ * ft_request_set and ft_request_add_header. Returns 0, FT_ENOMEM, or
+ * FT_EINVAL for no url or a header line ft_request_add_header refuses. */
+int ft_lua_to_request(struct lua_State *L, int idx, struct ft_request *r);
+
 /* Before the host closes that loop: close the Lua engines on it. */
 void ft_lua_engine_release_loop(struct lua_State *L);
 

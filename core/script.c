@@ -555,69 +555,14 @@ void ft_script_free(ft_script *s) {
   free(s);
 }
 
-static char *dup_lstring(lua_State *L, int idx, size_t *len) {
-  size_t n;
-  const char *p = lua_tolstring(L, idx, &n);
-  char *d = malloc(n + 1);
-  if (d) {
-    memcpy(d, p, n);
-    d[n] = '\0';
-  }
-  if (len)
-    *len = n;
-  return d;
-}
-
-/* Move the request fields at stack slots base .. base+4 (url, method,
- * headers list, body, meta JSON) into r. Returns 0 or FT_ENOMEM. */
+/* The request fields at stack slots base .. base+4 (url, method, headers
+ * list, body, meta JSON) into r, a new request. Returns 0, FT_ENOMEM or
+ * FT_EINVAL. */
 static int fill_request(lua_State *L, int base, ft_request *r) {
-  char *url = NULL, *method = NULL, *body = NULL, *meta = NULL;
-  size_t body_len = 0;
-  struct curl_slist *headers = NULL;
-  int rc = FT_ENOMEM;
-
-  url = dup_lstring(L, base, NULL);
-  if (!url)
-    goto cleanup;
-  if (lua_isstring(L, base + 1) && !(method = dup_lstring(L, base + 1, NULL)))
-    goto cleanup;
-  if (lua_istable(L, base + 2)) {
-    size_t nh = lua_objlen(L, base + 2);
-    for (size_t i = 1; i <= nh; i++) {
-      lua_rawgeti(L, base + 2, (int)i);
-      struct curl_slist *h = curl_slist_append(headers, lua_tostring(L, -1));
-      lua_pop(L, 1);
-      if (!h)
-        goto cleanup;
-      headers = h;
-    }
-  }
-  if (lua_isstring(L, base + 3) &&
-      !(body = dup_lstring(L, base + 3, &body_len)))
-    goto cleanup;
-  if (lua_isstring(L, base + 4) && !(meta = dup_lstring(L, base + 4, NULL)))
-    goto cleanup;
-
-  free(r->url);
-  free(r->method);
-  curl_slist_free_all(r->headers);
-  free(r->body);
-  free(r->meta_json);
-  r->url = url;
-  r->method = method;
-  r->headers = headers;
-  r->body = body;
-  r->body_len = body_len;
-  r->meta_json = meta;
-  url = method = body = meta = NULL;
-  headers = NULL;
-  rc = 0;
-cleanup:
-  free(url);
-  free(method);
-  free(body);
-  free(meta);
-  curl_slist_free_all(headers);
+  int rc = ft_lua_to_request(L, base, r);
+  if (rc == 0 && lua_isstring(L, base + 4) &&
+      !(r->meta_json = strdup(lua_tostring(L, base + 4))))
+    rc = FT_ENOMEM;
   return rc;
 }
 
@@ -639,7 +584,7 @@ int ft_script_parse_request(ft_script *s, const char *line, size_t len,
   }
   rc = fill_request(L, top + 1, r);
   if (rc != 0)
-    snprintf(err, errlen, "out of memory");
+    snprintf(err, errlen, "%s", ft_strerror(rc));
   else
     err[0] = '\0';
 cleanup:
@@ -840,10 +785,11 @@ int ft_script_crawl_next(ft_script *s, int want, ft_request **out, char *err,
     return rc;
   }
   ft_request *r = ft_request_new();
-  if (!r || fill_request(L, top + 2, r) != 0) {
+  int frc = r ? fill_request(L, top + 2, r) : FT_ENOMEM;
+  if (frc != 0) {
     ft_request_free(r);
     lua_settop(L, top);
-    snprintf(err, errlen, "out of memory");
+    snprintf(err, errlen, "%s", ft_strerror(frc));
     return FT_ELUA; /* not FT_ENOMEM: -1 already means "done" here */
   }
   r->index = (uint64_t)lua_tonumber(L, top + 1);
