@@ -562,9 +562,11 @@ local function new_instance()
     return out
   end
 
-  -- The first line of an error, for a record's message.
-  local function first_line(err)
-    return type(err) == "string" and err:match("^[^\n]*") or tostring(err)
+  -- The error of a handler that raised err (with its traceback): kind
+  -- "script", the first line as the message.
+  local function script_error(err)
+    local msg = type(err) == "string" and err:match("^[^\n]*") or tostring(err)
+    return { kind = "script", message = msg, traceback = err }
   end
 
   local NO_ENTRY = { id = null, depth = null, url = null }
@@ -578,7 +580,7 @@ local function new_instance()
     o._depth, o._entry, o._base = -1, nil, nil
     local ok, err = xpcall(alarm_body, traceback, o, fn)
     if not ok then
-      out_record({ object = o.name, error = { kind = "script", message = first_line(err), traceback = err } })
+      out_record({ object = o.name, error = script_error(err) })
     end
   end
 
@@ -658,7 +660,7 @@ local function new_instance()
   local function response_job(entry, res)
     local ok, err = xpcall(response_body, traceback, entry, res)
     if not ok then
-      error_record(entry, res.status, { kind = "script", message = first_line(err), traceback = err }, res.attempts)
+      error_record(entry, res.status, script_error(err), res.attempts)
     end
     -- the records are out: now the request is done (durable runs)
     if journal then core.journal_done(entry.id) end
@@ -692,7 +694,7 @@ local function new_instance()
     else
       local ok, e = xpcall(failure_body, traceback, h, err, entry, o)
       if not ok then
-        error_record(entry, err.status, { kind = "script", message = first_line(e), traceback = e }, err.attempts)
+        error_record(entry, err.status, script_error(e), err.attempts)
       end
     end
     if journal then core.journal_done(entry.id) end
