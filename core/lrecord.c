@@ -32,19 +32,9 @@
 #define FT_JSON_MAX_DEPTH 100
 
 static void put_int(ft_buf *b, int64_t v) {
-  char d[24];
-  int n = 0;
-  uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-  do {
-    d[n++] = (char)('0' + u % 10);
-    u /= 10;
-  } while (u);
   if (v < 0)
-    d[n++] = '-';
-  char out[24];
-  for (int i = 0; i < n; i++)
-    out[i] = d[n - 1 - i];
-  ft_buf_put(b, out, (size_t)n);
+    ft_buf_putc(b, '-');
+  ft_buf_put_u64(b, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
 }
 
 /* A finite double: whole ones below 2^63 as integers (each is exactly

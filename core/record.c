@@ -285,22 +285,21 @@ static void write_headers(ft_buf *b, const ft_response *res) {
     free(h);
 }
 
-/* Decimal digits of v (snprintf costs more than the rest of a record). */
-static void put_u64(ft_buf *b, uint64_t v) {
+/* snprintf costs more than the rest of a record */
+void ft_buf_put_u64(ft_buf *b, uint64_t v) {
   char d[20];
-  int n = 0;
+  size_t i = sizeof(d);
   do {
-    d[n++] = (char)('0' + v % 10);
+    d[--i] = (char)('0' + v % 10);
     v /= 10;
   } while (v);
-  while (n > 0)
-    ft_buf_putc(b, d[--n]);
+  ft_buf_put(b, d + i, sizeof(d) - i);
 }
 
 /* ms with three decimals, from the nearest microsecond */
 static void put_ms(ft_buf *b, double ms) {
   uint64_t us = ms > 0 ? (uint64_t)(ms * 1000.0 + 0.5) : 0;
-  put_u64(b, us / 1000);
+  ft_buf_put_u64(b, us / 1000);
   char frac[4] = {'.', (char)('0' + us / 100 % 10), (char)('0' + us / 10 % 10),
                   (char)('0' + us % 10)};
   ft_buf_put(b, frac, 4);
@@ -309,7 +308,7 @@ static void put_ms(ft_buf *b, double ms) {
 void ft_record_write(ft_buf *b, const ft_request *req, const ft_response *res,
                      int flags) {
   ft_buf_puts(b, "{\"index\":");
-  put_u64(b, req->index);
+  ft_buf_put_u64(b, req->index);
   ft_buf_puts(b, ",\"url\":");
   if (req->url)
     ft_json_string(b, req->url, strlen(req->url));
@@ -321,7 +320,7 @@ void ft_record_write(ft_buf *b, const ft_request *req, const ft_response *res,
   }
   if (res->status > 0) {
     ft_buf_puts(b, ",\"status\":");
-    put_u64(b, (uint64_t)res->status);
+    ft_buf_put_u64(b, (uint64_t)res->status);
   } else {
     ft_buf_puts(b, ",\"status\":null");
   }
@@ -340,7 +339,7 @@ void ft_record_write(ft_buf *b, const ft_request *req, const ft_response *res,
     }
   }
   ft_buf_puts(b, ",\"attempts\":");
-  put_u64(b, res->attempts > 0 ? (uint64_t)res->attempts : 0);
+  ft_buf_put_u64(b, res->attempts > 0 ? (uint64_t)res->attempts : 0);
   ft_buf_puts(b, ",\"elapsed_ms\":");
   put_ms(b, res->elapsed_ms);
   if (res->error == FT_ERR_NONE) {

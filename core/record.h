@@ -17,6 +17,8 @@ void ft_buf_free(ft_buf *b);
 void ft_buf_put(ft_buf *b, const void *data, size_t n);
 void ft_buf_puts(ft_buf *b, const char *s);
 void ft_buf_putc(ft_buf *b, char c);
+/* Append the decimal digits of v. */
+void ft_buf_put_u64(ft_buf *b, uint64_t v);
 
 /* Append s as a JSON string literal (quotes included). Invalid UTF-8 is
  * replaced by U+FFFD, so the output is always valid JSON. */
