@@ -35,24 +35,10 @@ SCRAPY_N=$((N / 20))
 out=build/bench
 mkdir -p "$out"
 
-# --- Debian packages (as scripts/deps.sh: nothing to do when all are there)
+# --- Debian packages (nothing to do when all are there)
 PKGS="nginx-light wrk curl python3-aiohttp python3-scrapy time pkg-config libcurl4-openssl-dev"
 command -v node > /dev/null || PKGS="$PKGS nodejs"
-missing=""
-for p in $PKGS; do
-  st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
-  case "$st" in
-    *"install ok installed"*) ;;
-    *) missing="$missing $p" ;;
-  esac
-done
-if [ -n "$missing" ]; then
-  echo "bench: installing$missing"
-  SUDO=""
-  [ "$(id -u)" = 0 ] || SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing > /dev/null
-fi
+sh scripts/deps.sh $PKGS
 NGINX=/usr/sbin/nginx
 PY=/usr/bin/python3 # Debian's, which has aiohttp (not one first on PATH)
 

@@ -1,7 +1,11 @@
 #!/bin/sh
-# deps.sh - install the Debian packages fetchtree needs; does nothing when
-# they are all there already (so every make target can depend on it).
+# deps.sh [PKG...] - install the Debian packages fetchtree needs (or the
+# ones named, for the benchmarks); does nothing when they are all there
+# already (so every make target can depend on it).
 set -eu
+if [ $# -gt 0 ]; then
+  PKGS="$*"
+else
 PKGS="gcc make pkg-config luajit libluajit-5.1-dev libcurl4-openssl-dev libuv1-dev
 zlib1g-dev lua-cjson lua-busted openssl ca-certificates nghttp2-server libxml2-dev libsqlite3-dev time
 libedit-dev tmux"
@@ -10,6 +14,7 @@ libedit-dev tmux"
 # suggests: a static link with libfetchtree.a (capi_spec) needs them.
 PKGS="$PKGS man-db libnghttp2-dev librtmp-dev libssh2-1-dev libpsl-dev libkrb5-dev
 libldap-dev libzstd-dev"
+fi
 missing=""
 for p in $PKGS; do
   st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
