@@ -47,6 +47,18 @@ static ft_store *open_ok(const char *path) {
   return s;
 }
 
+/* open_ok for a test that cannot go on without the store (path NULL: in
+ * memory): a failure is the test's, and the files go. */
+static ft_store *open_or_fail(const char *path) {
+  ft_store *s = open_ok(path);
+  if (s == NULL) {
+    ft_test_cur_failed_ = 1;
+    if (path)
+      tmp_remove(path);
+  }
+  return s;
+}
+
 /* An integer from a second, plain SQLite connection to path (-1 on error). */
 static long long other_conn_int(const char *path, const char *sql) {
   sqlite3 *db = NULL;
@@ -177,11 +189,9 @@ FT_TEST(test_kv_put_get_delete) {
 
 /* Values are bytes: NUL bytes survive, and empty is not absent. */
 FT_TEST(test_kv_binary_values) {
-  ft_store *s = open_ok(NULL);
-  if (s == NULL) {
-    FT_CHECK(0);
+  ft_store *s = open_or_fail(NULL);
+  if (s == NULL)
     return;
-  }
   static const char bin[] = {'a', 0, 'b', 0, 0, (char)0xFF, 'c'};
   FT_CHECK_EQ_INT(ft_store_put(s, "o", "bin", bin, sizeof bin), 0);
   FT_CHECK(has_value(s, "o", "bin", bin, sizeof bin));
@@ -193,11 +203,9 @@ FT_TEST(test_kv_binary_values) {
 
 /* The same key under two objects is two entries. */
 FT_TEST(test_kv_objects_isolated) {
-  ft_store *s = open_ok(NULL);
-  if (s == NULL) {
-    FT_CHECK(0);
+  ft_store *s = open_or_fail(NULL);
+  if (s == NULL)
     return;
-  }
   FT_CHECK_EQ_INT(ft_store_put(s, "A", "k", "from A", 6), 0);
   FT_CHECK_EQ_INT(ft_store_put(s, "B", "k", "from B", 6), 0);
   FT_CHECK(has_value(s, "A", "k", "from A", 6));
@@ -214,11 +222,9 @@ FT_TEST(test_kv_objects_isolated) {
 /* Prefix listing is an exact byte range: LIKE wildcards are ordinary
  * characters, a trailing 0xFF is handled, and order is byte order. */
 FT_TEST(test_kv_list_prefix_limit) {
-  ft_store *s = open_ok(NULL);
-  if (s == NULL) {
-    FT_CHECK(0);
+  ft_store *s = open_or_fail(NULL);
+  if (s == NULL)
     return;
-  }
   static const char *const keys[] = {"b",
                                      "a",
                                      "a\xff\x01",
@@ -280,11 +286,9 @@ FT_TEST(test_kv_list_prefix_limit) {
 /* Create, insert with each argument type, select back with column names, and
  * the changes count of each kind of statement. */
 FT_TEST(test_sql_types_names_changes) {
-  ft_store *s = open_ok(NULL);
-  if (s == NULL) {
-    FT_CHECK(0);
+  ft_store *s = open_or_fail(NULL);
+  if (s == NULL)
     return;
-  }
   char err[256] = "";
   int64_t ch = -1;
   FT_CHECK_EQ_INT(sql0(s, "o", "CREATE TABLE {t}(n, i, r, s, b)", NULL, &ch,
@@ -352,11 +356,9 @@ FT_TEST(test_sql_types_names_changes) {
 
 /* Two objects each have their own {t}. */
 FT_TEST(test_sql_objects_isolated) {
-  ft_store *s = open_ok(NULL);
-  if (s == NULL) {
-    FT_CHECK(0);
+  ft_store *s = open_or_fail(NULL);
+  if (s == NULL)
     return;
-  }
   char err[256] = "";
   const char *objs[] = {"alpha", "beta"};
   for (int o = 0; o < 2; o++) {
@@ -394,11 +396,9 @@ FT_TEST(test_sql_objects_isolated) {
 /* Everything outside the object's own tables is refused with a reason, and
  * the refused statement changed nothing. */
 FT_TEST(test_sql_refused) {
-  ft_store *s = open_ok(NULL);
-  if (s == NULL) {
-    FT_CHECK(0);
+  ft_store *s = open_or_fail(NULL);
+  if (s == NULL)
     return;
-  }
   char err[256] = "";
   FT_CHECK_EQ_INT(ft_store_put(s, "other", "k", "v", 1), 0);
   FT_CHECK_EQ_INT(sql0(s, "other", "CREATE TABLE {t}(x)", NULL, NULL, err, 256),
@@ -478,11 +478,9 @@ FT_TEST(test_sql_refused) {
 /* A trigger or view of the object cannot reach other tables: they are
  * checked when used. */
 FT_TEST(test_sql_trigger_and_view_checked_on_use) {
-  ft_store *s = open_ok(NULL);
-  if (s == NULL) {
-    FT_CHECK(0);
+  ft_store *s = open_or_fail(NULL);
+  if (s == NULL)
     return;
-  }
   char err[256] = "";
   FT_CHECK_EQ_INT(ft_store_put(s, "o", "k", "v", 1), 0);
   FT_CHECK_EQ_INT(sql0(s, "o", "CREATE TABLE {t}(x)", NULL, NULL, err, 256), 0);
@@ -530,11 +528,9 @@ FT_TEST(test_sql_trigger_and_view_checked_on_use) {
  * within the object, SQLite's functions and (when built in) FTS5 all work
  * under the authorizer. */
 FT_TEST(test_sql_constraints_returning_fts) {
-  ft_store *s = open_ok(NULL);
-  if (s == NULL) {
-    FT_CHECK(0);
+  ft_store *s = open_or_fail(NULL);
+  if (s == NULL)
     return;
-  }
   char err[256] = "";
   int64_t ch = -1;
   static const char *const ok[] = {
@@ -599,11 +595,9 @@ static int put_from_row(void *ud, int ncols, const char *const *names,
 }
 
 FT_TEST(test_sql_callback_reenters) {
-  ft_store *s = open_ok(NULL);
-  if (s == NULL) {
-    FT_CHECK(0);
+  ft_store *s = open_or_fail(NULL);
+  if (s == NULL)
     return;
-  }
   char err[256] = "";
   FT_CHECK_EQ_INT(ft_store_put(s, "o", "warm", "1", 1), 0); /* cached */
   FT_CHECK_EQ_INT(sql0(s, "o", "CREATE TABLE {t}(x)", NULL, NULL, err, 256), 0);
@@ -625,12 +619,9 @@ FT_TEST(test_sql_callback_reenters) {
 FT_TEST(test_batch_visible_after_commit) {
   char path[64];
   tmp_path(path, sizeof path);
-  ft_store *s = open_ok(path);
-  if (s == NULL) {
-    FT_CHECK(0);
-    tmp_remove(path);
+  ft_store *s = open_or_fail(path);
+  if (s == NULL)
     return;
-  }
   const char *q = "SELECT count(*) FROM ft_kv WHERE obj = 'o'";
   FT_CHECK_EQ_INT(ft_store_put(s, "o", "a", "1", 1), 0);
   FT_CHECK_EQ_INT(ft_store_pending_add(s, 1, "r", 1), 0);
@@ -688,12 +679,9 @@ FT_TEST(test_crash_keeps_exactly_committed) {
   FT_CHECK(pid > 0);
   FT_CHECK(waitpid(pid, &status, 0) == pid);
   FT_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  ft_store *s = open_ok(path);
-  if (s == NULL) {
-    FT_CHECK(0);
-    tmp_remove(path);
+  ft_store *s = open_or_fail(path);
+  if (s == NULL)
     return;
-  }
   collect c = {0};
   FT_CHECK_EQ_INT(ft_store_list(s, "o", NULL, 0, collect_row, &c), 0);
   FT_CHECK(strcmp(c.buf, "c0=yes,c1=yes,c2=yes,") == 0);
@@ -758,12 +746,9 @@ static int ids_are(const taken *t, const int64_t *want, int n) {
 FT_TEST(test_pending_frontier) {
   char path[64];
   tmp_path(path, sizeof path);
-  ft_store *s = open_ok(path);
-  if (s == NULL) {
-    FT_CHECK(0);
-    tmp_remove(path);
+  ft_store *s = open_or_fail(path);
+  if (s == NULL)
     return;
-  }
   for (int64_t id = 1; id <= 5; id++) {
     char b[32];
     snprintf(b, sizeof b, "req%lld", (long long)id);
@@ -806,12 +791,9 @@ FT_TEST(test_pending_frontier) {
   ft_store_close(s);
 
   /* after a reopen every pending request is handed out again */
-  s = open_ok(path);
-  if (s == NULL) {
-    FT_CHECK(0);
-    tmp_remove(path);
+  s = open_or_fail(path);
+  if (s == NULL)
     return;
-  }
   FT_CHECK_EQ_INT(ft_store_pending_count(s), 5);
   t.n = 0;
   FT_CHECK_EQ_INT(ft_store_pending_take(s, -1, take_row, &t), 5);
@@ -823,11 +805,9 @@ FT_TEST(test_pending_frontier) {
 /* The count follows adds and dones (only real removals count) across a
  * commit. */
 FT_TEST(test_pending_count_tracks_done) {
-  ft_store *s = open_ok(NULL);
-  if (s == NULL) {
-    FT_CHECK(0);
+  ft_store *s = open_or_fail(NULL);
+  if (s == NULL)
     return;
-  }
   for (int64_t id = 1; id <= 10; id++)
     FT_CHECK_EQ_INT(ft_store_pending_add(s, id, "r", 1), 0);
   for (int64_t id = 1; id <= 10; id += 3)
@@ -841,11 +821,9 @@ FT_TEST(test_pending_count_tracks_done) {
 /* A callback that takes again (nested) and one that stops early: no id is
  * handed out twice, none is lost, order is kept. */
 FT_TEST(test_pending_take_reentrant_and_stop) {
-  ft_store *s = open_ok(NULL);
-  if (s == NULL) {
-    FT_CHECK(0);
+  ft_store *s = open_or_fail(NULL);
+  if (s == NULL)
     return;
-  }
   for (int64_t id = 1; id <= 12; id++)
     FT_CHECK_EQ_INT(ft_store_pending_add(s, id, "r", 1), 0);
   taken t = {.s = s};
@@ -882,12 +860,9 @@ static int seen_row(void *ud, const unsigned char key[16]) {
 FT_TEST(test_seen_set) {
   char path[64];
   tmp_path(path, sizeof path);
-  ft_store *s = open_ok(path);
-  if (s == NULL) {
-    FT_CHECK(0);
-    tmp_remove(path);
+  ft_store *s = open_or_fail(path);
+  if (s == NULL)
     return;
-  }
   unsigned char k[3][16];
   for (int i = 0; i < 3; i++)
     for (int j = 0; j < 16; j++)
@@ -899,12 +874,9 @@ FT_TEST(test_seen_set) {
   FT_CHECK_EQ_INT(ft_store_seen_add(s, k[2]), 1);
   FT_CHECK_EQ_INT(ft_store_seen_add(s, k[2]), 0);
   ft_store_close(s);
-  s = open_ok(path);
-  if (s == NULL) {
-    FT_CHECK(0);
-    tmp_remove(path);
+  s = open_or_fail(path);
+  if (s == NULL)
     return;
-  }
   seen_acc a = {0};
   FT_CHECK_EQ_INT(ft_store_seen_each(s, seen_row, &a), 0);
   FT_CHECK_EQ_INT(a.n, 3);
@@ -920,11 +892,9 @@ FT_TEST(test_seen_set) {
 }
 
 FT_TEST(test_meta) {
-  ft_store *s = open_ok(NULL);
-  if (s == NULL) {
-    FT_CHECK(0);
+  ft_store *s = open_or_fail(NULL);
+  if (s == NULL)
     return;
-  }
   char *v = (char *)"x";
   FT_CHECK_EQ_INT(ft_store_meta_get(s, "next_id", &v), FT_ENOTFOUND);
   FT_CHECK(v == NULL);
@@ -942,11 +912,9 @@ FT_TEST(test_meta) {
 
 /* reset forgets the journal, the seen set and meta; object storage stays. */
 FT_TEST(test_reset_keeps_object_storage) {
-  ft_store *s = open_ok(NULL);
-  if (s == NULL) {
-    FT_CHECK(0);
+  ft_store *s = open_or_fail(NULL);
+  if (s == NULL)
     return;
-  }
   char err[256];
   const unsigned char key[16] = {1, 2, 3};
   FT_CHECK_EQ_INT(ft_store_put(s, "o", "k", "v", 1), 0);
