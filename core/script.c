@@ -182,20 +182,6 @@ static int core_xpath(lua_State *L) {
   return 1;
 }
 
-/* core.write(s, ...): append the strings to the run's output */
-static int core_write(lua_State *L) {
-  ft_script *s = core_self(L);
-  FILE *f = s->out ? s->out : stdout;
-  int n = lua_gettop(L);
-  for (int i = 1; i <= n; i++) {
-    size_t len;
-    const char *p = luaL_checklstring(L, i, &len);
-    if (fwrite(p, 1, len, f) != len)
-      s->write_failed = 1;
-  }
-  return 0;
-}
-
 /* The JSON of the value at 1 into s->json; raises on what JSON cannot hold. */
 static void encode_arg(lua_State *L, ft_script *s) {
   char err[256];
@@ -439,7 +425,6 @@ static int open_core(lua_State *L) {
       {"seen", core_seen},
       {"links", core_links},
       {"xpath", core_xpath},
-      {"write", core_write},
       {"write_record", core_write_record},
       {"encode", core_encode},
       {"set_limits", core_set_limits},
