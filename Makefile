@@ -70,7 +70,7 @@ $(BUILD)/.deps: scripts/deps.sh
 	$(Q)mkdir -p $(BUILD) && touch $@
 
 $(GEN)/lua_modules.h: $(LUA_SRC) scripts/gen-lua-modules.sh | $(BUILD)/.deps
-	@echo "  LUAC    $(LUA_SRC)"
+	@echo "  EMBED   $(LUA_SRC)"
 	$(Q)sh scripts/gen-lua-modules.sh $(GEN) $(LUA_SRC)
 
 $(BUILD)/obj/%.o: core/%.c $(HDRS) | $(BUILD)/.deps

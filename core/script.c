@@ -1,8 +1,9 @@
 /* script.c - the boundary between C and Lua: the only part of fetchtree that touches lua_State.
  *
- * fetchtree's Lua modules (lua/) are compiled to LuaJIT bytecode at build
- * time and linked in; they are registered in package.preload, so require
- * finds them with no file on disk. Every call into Lua goes through
+ * fetchtree's Lua modules (lua/) are linked in as source (checked at build
+ * time; see scripts/gen-lua-modules.sh for why not bytecode); they are
+ * registered in package.preload, so require finds them with no file on
+ * disk. Every call into Lua goes through
  * lua_pcall: a Lua error becomes an error message, never a crash. */
 #include "script.h"
 
@@ -448,13 +449,24 @@ static int open_core(lua_State *L) {
   return 1;
 }
 
+/* package.preload's loader of an embedded module (upvalue 1): parse it
+ * when first required, so a run does not parse the REPL's modules. */
+static int load_embedded(lua_State *L) {
+  const ft_lua_module *m = lua_touserdata(L, lua_upvalueindex(1));
+  if (luaL_loadbuffer(L, (const char *)m->code, m->size, m->chunk) != 0)
+    return lua_error(L);
+  lua_pushstring(L, m->name);
+  lua_call(L, 1, 1);
+  return 1;
+}
+
 /* Register every embedded module in package.preload. */
 static int preload_modules(lua_State *L) {
   lua_getglobal(L, "package");
   lua_getfield(L, -1, "preload");
   for (const ft_lua_module *m = ft_lua_modules; m->name; m++) {
-    if (luaL_loadbuffer(L, (const char *)m->code, m->size, m->name) != 0)
-      return lua_error(L);
+    lua_pushlightuserdata(L, (void *)m);
+    lua_pushcclosure(L, load_embedded, 1);
     lua_setfield(L, -2, m->name);
   }
   lua_pop(L, 2);

@@ -613,6 +613,9 @@ local function new_instance()
         local e = queue[q_head]
         queue[q_head] = nil
         q_head = q_head + 1
+        -- emptied: back to index 1, so the queue stays a small array (ever
+        -- higher indices would move it to the hash part, rehashed often)
+        if q_head > q_tail then q_head, q_tail = 1, 0 end
         if e.bad then
           local kind = e.bad_kind or "url"
           if keep_entries then
