@@ -75,10 +75,23 @@ typedef struct ft_dedupe_hash {
 static void ft_dedupe_fnv_(ft_dedupe_hash *h, const unsigned char *p,
                            size_t n) {
   uint64_t a = h->a;
-  for (size_t i = 0; i < n; i++) {
-    a ^= p[i];
-    a *= FT_FNV_PRIME;
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    a = (a ^ p[i]) * FT_FNV_PRIME;
+    a = (a ^ p[i + 1]) * FT_FNV_PRIME;
+    a = (a ^ p[i + 2]) * FT_FNV_PRIME;
+    a = (a ^ p[i + 3]) * FT_FNV_PRIME;
   }
+  for (; i < n; i++)
+    a = (a ^ p[i]) * FT_FNV_PRIME;
+  h->a = a;
+}
+
+/* FNV-1a over the eight bytes of v, least significant first. */
+static void ft_dedupe_fnv_u64_(ft_dedupe_hash *h, uint64_t v) {
+  uint64_t a = h->a;
+  for (int i = 0; i < 8; i++)
+    a = (a ^ ((v >> (8 * i)) & 0xff)) * FT_FNV_PRIME;
   h->a = a;
 }
 
@@ -87,21 +100,21 @@ static void ft_dedupe_word_(ft_dedupe_hash *h, uint64_t w) {
   h->b = ft_rotl64(h->b, 27) * FT_MIX_K2 + FT_MIX_K3;
 }
 
-/* Little-endian load of n <= 8 bytes, zero-padded. */
+/* Little-endian load of n <= 8 bytes, zero-padded (one load where the
+ * host is little-endian; a byte loop cost a fifth of the key). */
 static uint64_t ft_dedupe_load_(const unsigned char *p, size_t n) {
   uint64_t w = 0;
-  for (size_t i = 0; i < n; i++)
-    w |= (uint64_t)p[i] << (8 * i);
+  memcpy(&w, p, n);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  w = __builtin_bswap64(w);
+#endif
   return w;
 }
 
 /* Feeds one length-prefixed field to both hashes. */
 static void ft_dedupe_field_(ft_dedupe_hash *h, const void *data, size_t n) {
   const unsigned char *p = data;
-  unsigned char len[8];
-  for (int i = 0; i < 8; i++)
-    len[i] = (unsigned char)((uint64_t)n >> (8 * i));
-  ft_dedupe_fnv_(h, len, sizeof len);
+  ft_dedupe_fnv_u64_(h, (uint64_t)n);
   ft_dedupe_fnv_(h, p, n);
   ft_dedupe_word_(h, (uint64_t)n);
   size_t i = 0;

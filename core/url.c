@@ -35,6 +35,7 @@
 
 #include <curl/curl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,12 +165,22 @@ static CURLUcode ft_url_set_clean_(CURLU *h, const char *url) {
  *   '?' and %HH escapes, with no "." or ".." segment and no empty query.
  * tests/c/test_url.c checks it against the long way on hand-picked and
  * generated URLs. */
-static int ft_url_pchar_(unsigned char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-      (c >= '0' && c <= '9'))
-    return 1;
-  return c != 0 && strchr("-._~!$&'()*+,;=:@/?", c) != NULL;
-}
+/* Byte classes of the narrow form (0x80 and up are neither):
+ * FT_URL_HOST  a host's characters here: lower-case letters, digits, - .
+ * FT_URL_PLAIN a path's or query's characters but '/', '?' and '%':
+ *              letters, digits and -._~!$&'()*+,;=:@ */
+#define FT_URL_HOST 1
+#define FT_URL_PLAIN 2
+static const unsigned char ft_url_class_[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x00 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x10 */
+    0, 2, 0, 0, 2, 0, 2, 2, 2, 2, 2, 2, 2, 3, 3, 0, /* 0x20 */
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 0, 2, 0, 0, /* 0x30 */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, /* 0x40 */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 2, /* 0x50 */
+    0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, /* 0x60 */
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 2, 0, /* 0x70 */
+};
 
 static int ft_url_hex_(unsigned char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
@@ -210,9 +221,7 @@ int ft_url_is_normal(const char *u, size_t n, size_t *host_off,
     return 0;
   }
   size_t h0 = i;
-  while (i < n && ((u[i] >= 'a' && u[i] <= 'z') ||
-                   (u[i] >= '0' && u[i] <= '9') || u[i] == '-' ||
-                   u[i] == '.'))
+  while (i < n && (ft_url_class_[(unsigned char)u[i]] & FT_URL_HOST))
     i++;
   size_t hn = i - h0;
   if (hn == 0 || (u[h0] >= '0' && u[h0] <= '9' && !ft_url_quad_(u + h0, hn)))
@@ -229,34 +238,33 @@ int ft_url_is_normal(const char *u, size_t n, size_t *host_off,
     return 0;
   int in_query = 0;
   size_t seg = ++i; /* start of the current path segment */
-  for (; i <= n; i++) {
-    unsigned char c = i < n ? (unsigned char)u[i] : 0;
-    if (c == 0 && i < n)
-      return 0; /* a NUL inside */
-    if (!in_query && (c == '/' || c == '?' || c == 0)) {
+  for (;;) {
+    while (i < n && (ft_url_class_[(unsigned char)u[i]] & FT_URL_PLAIN))
+      i++;
+    if (i < n && u[i] == '%') {
+      if (i + 2 >= n || !ft_url_hex_((unsigned char)u[i + 1]) ||
+          !ft_url_hex_((unsigned char)u[i + 2]))
+        return 0;
+      i += 3;
+      continue;
+    }
+    if (i < n && u[i] != '/' && u[i] != '?')
+      return 0; /* not in the narrow form (a NUL inside included) */
+    if (!in_query) { /* the end of a path segment */
       size_t len = i - seg;
       if ((len == 1 && u[seg] == '.') ||
           (len == 2 && u[seg] == '.' && u[seg + 1] == '.'))
         return 0;
       seg = i + 1;
-      if (c == '?') {
+      if (i < n && u[i] == '?') {
         in_query = 1;
         if (i + 1 == n)
           return 0; /* an empty query */
       }
-      continue;
     }
-    if (c == 0)
+    if (i >= n)
       break;
-    if (c == '%') {
-      if (i + 2 >= n || !ft_url_hex_((unsigned char)u[i + 1]) ||
-          !ft_url_hex_((unsigned char)u[i + 2]))
-        return 0;
-      i += 2;
-      continue;
-    }
-    if (!ft_url_pchar_(c))
-      return 0;
+    i++;
   }
   if (host_off)
     *host_off = h0;

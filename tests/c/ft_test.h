@@ -9,6 +9,7 @@
 #define FT_TEST_H
 
 #include <stdio.h>
+#include <string.h>
 
 static int ft_test_passed_;
 static int ft_test_failed_;
@@ -31,6 +32,16 @@ static int ft_test_cur_failed_;
     if (a_ != b_) {                                                           \
       fprintf(stderr, "  %s:%d: %s == %s failed: %lld != %lld\n", __FILE__,   \
               __LINE__, #a, #b, a_, b_);                                      \
+      ft_test_cur_failed_ = 1;                                                \
+    }                                                                         \
+  } while (0)
+
+#define FT_CHECK_EQ_STR(a, b)                                                 \
+  do {                                                                        \
+    const char *a_ = (a), *b_ = (b);                                          \
+    if (strcmp(a_, b_) != 0) {                                                \
+      fprintf(stderr, "  %s:%d: %s == %s failed: \"%s\" != \"%s\"\n",          \
+              __FILE__, __LINE__, #a, #b, a_, b_);                            \
       ft_test_cur_failed_ = 1;                                                \
     }                                                                         \
   } while (0)

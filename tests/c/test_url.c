@@ -324,6 +324,33 @@ FT_TEST(test_is_normal_generated) {
   printf("# %d of 20000 generated URLs were normal\n", normal);
 }
 
+/* Every byte value in a path and in a host: accepted exactly when it is
+ * one of the narrow form's characters, and then curl agrees. */
+FT_TEST(test_is_normal_bytes) {
+  static const char path_ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                "0123456789-._~!$&'()*+,;=:@/?";
+  static const char host_ok[] = "abcdefghijklmnopqrstuvwxyz0123456789-.";
+  for (int c = 1; c < 256; c++) {
+    char u[32];
+    int n = snprintf(u, sizeof(u), "http://a.com/x%cy", c);
+    int want = strchr(path_ok, c) != NULL;
+    if (ft_url_is_normal(u, (size_t)n, NULL, NULL) != want) {
+      fprintf(stderr, "  path byte 0x%02x: want %d\n", c, want);
+      ft_test_cur_failed_ = 1;
+    }
+    FT_CHECK(agrees_with_curl(u));
+    n = snprintf(u, sizeof(u), "http://a%cb.com/", c);
+    /* ':' starts a port and '/' the path: both end the host */
+    want = strchr(host_ok, c) != NULL;
+    if (c != ':' && c != '/' &&
+        ft_url_is_normal(u, (size_t)n, NULL, NULL) != want) {
+      fprintf(stderr, "  host byte 0x%02x: want %d\n", c, want);
+      ft_test_cur_failed_ = 1;
+    }
+    FT_CHECK(agrees_with_curl(u));
+  }
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   FT_RUN(test_resolve);
@@ -333,5 +360,6 @@ int main(void) {
   FT_RUN(test_host_span);
   FT_RUN(test_is_normal);
   FT_RUN(test_is_normal_generated);
+  FT_RUN(test_is_normal_bytes);
   return FT_DONE();
 }
