@@ -42,7 +42,7 @@ void ft_buf_put(ft_buf *b, const void *data, size_t n) {
 
 void ft_buf_puts(ft_buf *b, const char *s) { ft_buf_put(b, s, strlen(s)); }
 
-void ft_buf_putc(ft_buf *b, char c) {
+void ft_buf_putc_grow_(ft_buf *b, char c) {
   if (buf_grow(b, 1) != 0)
     return;
   b->data[b->len++] = c;
@@ -148,6 +148,15 @@ void ft_json_string(ft_buf *b, const char *s, size_t n) {
     }
     if (i >= n)
       break;
+    /* Fewer than eight bytes left: when the last eight of s are all plain,
+     * those before i among them went out as they are, so write the eight
+     * again over them, ending where s ends. */
+    if (i + 8 > n && n >= 8 &&
+        (memcpy(&w, p + n - 8, 8), json_plain8(w))) {
+      memcpy(o - (i - (n - 8)), &w, 8);
+      o += n - i;
+      break;
+    }
     while (i < n && json_plain_byte[p[i]])
       *o++ = (char)p[i++];
     if (i >= n)
@@ -250,6 +259,28 @@ static void write_headers(ft_buf *b, const ft_response *res) {
 #define SAME_NAME(i, j)                                                        \
   (h[i].nlen == h[j].nlen && memcmp(h[i].name, h[j].name, h[i].nlen) == 0)
   ft_buf_putc(b, '{');
+  /* A name repeated is rare: when no two names share a bucket of length
+   * and first and last bytes, none is, and each goes out as it comes. */
+  uint64_t buckets = 0;
+  int maybe_repeated = 0;
+  for (size_t i = 0; i < n && !maybe_repeated; i++) {
+    size_t l = h[i].nlen;
+    unsigned k = l ? (unsigned)(l * 7 + (unsigned char)h[i].name[0] * 3 +
+                                (unsigned char)h[i].name[l - 1])
+                   : 0;
+    maybe_repeated = (int)((buckets >> (k & 63)) & 1);
+    buckets |= 1ull << (k & 63);
+  }
+  if (!maybe_repeated) {
+    for (size_t i = 0; i < n; i++) {
+      if (i > 0)
+        ft_buf_putc(b, ',');
+      ft_json_string(b, h[i].name, h[i].nlen);
+      ft_buf_putc(b, ':');
+      ft_json_string(b, h[i].value, h[i].vlen);
+    }
+    n = 0; /* done: skip the general loop below */
+  }
   int first = 1;
   for (size_t i = 0; i < n; i++) {
     size_t j = 0, later = 0;
@@ -307,58 +338,58 @@ static void put_ms(ft_buf *b, double ms) {
 
 void ft_record_write(ft_buf *b, const ft_request *req, const ft_response *res,
                      int flags) {
-  ft_buf_puts(b, "{\"index\":");
+  FT_BUF_LIT(b, "{\"index\":");
   ft_buf_put_u64(b, req->index);
-  ft_buf_puts(b, ",\"url\":");
+  FT_BUF_LIT(b, ",\"url\":");
   if (req->url)
     ft_json_string(b, req->url, strlen(req->url));
   else
-    ft_buf_puts(b, "null");
+    FT_BUF_LIT(b, "null");
   if (res->final_url && req->url && strcmp(res->final_url, req->url) != 0) {
-    ft_buf_puts(b, ",\"final_url\":");
+    FT_BUF_LIT(b, ",\"final_url\":");
     ft_json_string(b, res->final_url, strlen(res->final_url));
   }
   if (res->status > 0) {
-    ft_buf_puts(b, ",\"status\":");
+    FT_BUF_LIT(b, ",\"status\":");
     ft_buf_put_u64(b, (uint64_t)res->status);
   } else {
-    ft_buf_puts(b, ",\"status\":null");
+    FT_BUF_LIT(b, ",\"status\":null");
   }
   if (!(flags & FT_RECORD_NO_HEADERS) && res->status > 0) {
-    ft_buf_puts(b, ",\"headers\":");
+    FT_BUF_LIT(b, ",\"headers\":");
     write_headers(b, res);
   }
   if (!(flags & FT_RECORD_NO_BODY) && res->status > 0) {
     if (ft_utf8_valid(res->body, res->body_len)) {
-      ft_buf_puts(b, ",\"body\":");
+      FT_BUF_LIT(b, ",\"body\":");
       ft_json_string(b, res->body, res->body_len);
     } else {
-      ft_buf_puts(b, ",\"body_base64\":\"");
+      FT_BUF_LIT(b, ",\"body_base64\":\"");
       ft_base64(b, res->body, res->body_len);
       ft_buf_putc(b, '"');
     }
   }
-  ft_buf_puts(b, ",\"attempts\":");
+  FT_BUF_LIT(b, ",\"attempts\":");
   ft_buf_put_u64(b, res->attempts > 0 ? (uint64_t)res->attempts : 0);
-  ft_buf_puts(b, ",\"elapsed_ms\":");
+  FT_BUF_LIT(b, ",\"elapsed_ms\":");
   put_ms(b, res->elapsed_ms);
   if (res->error == FT_ERR_NONE) {
-    ft_buf_puts(b, ",\"error\":null");
+    FT_BUF_LIT(b, ",\"error\":null");
   } else {
-    ft_buf_puts(b, ",\"error\":{\"kind\":\"");
+    FT_BUF_LIT(b, ",\"error\":{\"kind\":\"");
     ft_buf_puts(b, ft_errkind_name(res->error));
-    ft_buf_puts(b, "\",\"message\":");
+    FT_BUF_LIT(b, "\",\"message\":");
     const char *m = res->message ? res->message : "";
     ft_json_string(b, m, strlen(m));
     if (res->cause != FT_ERR_NONE) {
-      ft_buf_puts(b, ",\"cause\":\"");
+      FT_BUF_LIT(b, ",\"cause\":\"");
       ft_buf_puts(b, ft_errkind_name(res->cause));
       ft_buf_putc(b, '"');
     }
     ft_buf_putc(b, '}');
   }
   if (req->meta_json) {
-    ft_buf_puts(b, ",\"meta\":");
+    FT_BUF_LIT(b, ",\"meta\":");
     ft_buf_puts(b, req->meta_json);
   }
   ft_buf_put(b, "}\n", 2);

@@ -16,7 +16,15 @@ typedef struct ft_buf {
 void ft_buf_free(ft_buf *b);
 void ft_buf_put(ft_buf *b, const void *data, size_t n);
 void ft_buf_puts(ft_buf *b, const char *s);
-void ft_buf_putc(ft_buf *b, char c);
+/* A string literal, its length known at compile time. */
+#define FT_BUF_LIT(b, lit) ft_buf_put((b), (lit), sizeof(lit) - 1)
+void ft_buf_putc_grow_(ft_buf *b, char c);
+static inline void ft_buf_putc(ft_buf *b, char c) {
+  if (b->len < b->cap)
+    b->data[b->len++] = c;
+  else
+    ft_buf_putc_grow_(b, c);
+}
 /* Append the decimal digits of v. */
 void ft_buf_put_u64(ft_buf *b, uint64_t v);
 
