@@ -10,6 +10,7 @@
 #include "fetch.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,29 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud) {
 
 /* Headers arrive a line at a time, for every response on the redirect
  * chain: a status line starts the set afresh, so what stays is the last. */
+/* p[0..n) = s[0..n) with A-Z lowercased (ASCII only, whatever the
+ * locale), eight bytes at a time while s has them (avail: bytes readable
+ * at s); a word may write up to 7 bytes past p + n. */
+static void lower_ascii(char *p, const char *s, size_t n, size_t avail) {
+  const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+  size_t i = 0;
+  for (; i < n && i + 8 <= avail; i += 8) {
+    uint64_t w;
+    memcpy(&w, s + i, 8);
+    uint64_t low7 = w & ~highs;
+    /* the high bit of each byte: above 'Z', and from 'A' up (low 7 bits) */
+    uint64_t above_z = low7 + (0x7f - 'Z') * ones;
+    uint64_t from_a = low7 + (0x80 - 'A') * ones;
+    uint64_t upper = (from_a & ~above_z) & ~w & highs;
+    w |= upper >> 2; /* 0x80 >> 2 is the case bit 0x20 */
+    memcpy(p + i, &w, 8);
+  }
+  for (; i < n; i++) {
+    char c = s[i];
+    p[i] = c >= 'A' && c <= 'Z' ? (char)(c + ('a' - 'A')) : c;
+  }
+}
+
 static size_t on_header(char *data, size_t size, size_t nmemb, void *ud) {
   ft_xfer *x = ud;
   size_t n = size * nmemb;
@@ -73,15 +97,14 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud) {
                      end[-1] == '\t'))
     end--;
   size_t vlen = (size_t)(end - v);
-  if (buf_reserve(&x->hdr, &x->hdr_cap, x->hdr_len + nlen + vlen + 2) != 0) {
+  /* 7 bytes of room more: the name is lowercased a word at a time */
+  if (buf_reserve(&x->hdr, &x->hdr_cap, x->hdr_len + nlen + vlen + 2 + 7) !=
+      0) {
     x->oom = 1;
     return 0;
   }
   char *p = x->hdr + x->hdr_len;
-  for (size_t i = 0; i < nlen; i++) { /* ASCII only, whatever the locale */
-    char c = data[i];
-    p[i] = c >= 'A' && c <= 'Z' ? (char)(c + ('a' - 'A')) : c;
-  }
+  lower_ascii(p, data, nlen, n);
   p[nlen] = '\0';
   memcpy(p + nlen + 1, v, vlen);
   p[nlen + 1 + vlen] = '\0';
