@@ -25,16 +25,16 @@ INCLUDEDIR  ?= $(PREFIX)/include
 MANDIR      ?= $(PREFIX)/share/man
 LUA_CMODDIR ?= $(PREFIX)/lib/lua/5.1
 
-CORE_SRC := $(filter-out core/cli.c,$(wildcard core/*.c))
+CORE_SRC := $(filter-out core/cli.c core/lmodule.c,$(wildcard core/*.c))
 CLI_SRC  := core/cli.c
 LUA_SRC  := $(wildcard lua/fetchtree/*.lua)
-HDRS     := $(wildcard core/*.h) $(GEN)/lua_modules.h
+HDRS     := $(wildcard core/*.h)
 C_TESTS  := $(patsubst tests/c/%.c,%,$(wildcard tests/c/test_*.c))
 
 # The library: every core module but the programs' own (the command line,
 # the REPL) and the Lua module's entry point, compiled a third time as
 # position-independent code for the shared library and the Lua module.
-LIB_SRC  := $(filter-out core/cli.c core/repl.c core/lmodule.c,$(wildcard core/*.c))
+LIB_SRC  := $(filter-out core/repl.c,$(CORE_SRC))
 PIC_OBJS := $(patsubst core/%.c,$(BUILD)/pic/%.o,$(LIB_SRC))
 SO_MAJOR := 0
 SONAME   := libfetchtree.so.$(SO_MAJOR)
@@ -88,6 +88,9 @@ $(BUILD)/pic/%.o: core/%.c $(HDRS) | $(BUILD)/.deps
 	@echo "  CC/PIC  $<"
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -fPIC -c -o $@ $<
 
+# only script.c embeds the Lua modules
+$(BUILD)/obj/script.o $(BUILD)/asan/script.o $(BUILD)/pic/script.o: $(GEN)/lua_modules.h
+
 OBJS      := $(patsubst core/%.c,$(BUILD)/obj/%.o,$(CORE_SRC) $(CLI_SRC))
 ASAN_OBJS := $(patsubst core/%.c,$(BUILD)/asan/%.o,$(CORE_SRC) $(CLI_SRC))
 
@@ -140,14 +143,17 @@ $(BUILD)/tests/%: tests/c/%.c tests/c/ft_test.h tests/c/ft_trace.h $(ASAN_OBJS)
 # Runs every suite, C unit tests and busted specs, against the sanitizer
 # build, and ends with one line: "tests: N passed, M failed". (capi_spec
 # installs the release build and the libraries into a temporary prefix.)
-test: $(BUILD)/fetchtree $(BUILD)/fetchtree-asan $(BUILD)/fixture-server \
-      $(LIBRARIES) $(LUA_MODULE) $(addprefix $(BUILD)/tests/,$(C_TESTS))
+# What the specs run: both programs, the fixture server, the libraries
+# (capi_spec) and the Lua module (api_spec).
+SPEC_DEPS := $(BUILD)/fetchtree $(BUILD)/fetchtree-asan $(BUILD)/fixture-server \
+             $(LIBRARIES) $(LUA_MODULE)
+test: $(SPEC_DEPS) $(addprefix $(BUILD)/tests/,$(C_TESTS))
 	$(Q)sh scripts/run-tests.sh $(addprefix $(BUILD)/tests/,$(C_TESTS))
 
 test-c: $(addprefix $(BUILD)/tests/,$(C_TESTS))
 	$(Q)for t in $^; do $$t || exit 1; done
 
-test-spec: $(BUILD)/fetchtree-asan $(BUILD)/fixture-server
+test-spec: $(SPEC_DEPS)
 	$(Q)sh scripts/run-tests.sh
 
 # The main job on the built-in fixture server: 10,000 Hacker-News-style items.

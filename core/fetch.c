@@ -52,8 +52,6 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud) {
   return n;
 }
 
-/* Headers arrive a line at a time, for every response on the redirect
- * chain: a status line starts the set afresh, so what stays is the last. */
 /* p[0..n) = s[0..n) with A-Z lowercased (ASCII only, whatever the
  * locale), eight bytes at a time while s has them (avail: bytes readable
  * at s); a word may write up to 7 bytes past p + n. */
@@ -77,6 +75,8 @@ static void lower_ascii(char *p, const char *s, size_t n, size_t avail) {
   }
 }
 
+/* Headers arrive a line at a time, for every response on the redirect
+ * chain: a status line starts the set afresh, so what stays is the last. */
 static size_t on_header(char *data, size_t size, size_t nmemb, void *ud) {
   ft_xfer *x = ud;
   size_t n = size * nmemb;

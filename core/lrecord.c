@@ -82,13 +82,13 @@ static int encode(lua_State *L, int idx, ft_buf *b, int depth, char *err,
                   size_t errlen) {
   switch (lua_type(L, idx)) {
   case LUA_TNIL:
-    ft_buf_put(b, "null", 4);
+    FT_BUF_LIT(b, "null");
     return 0;
   case LUA_TBOOLEAN:
     if (lua_toboolean(L, idx))
-      ft_buf_put(b, "true", 4);
+      FT_BUF_LIT(b, "true");
     else
-      ft_buf_put(b, "false", 5);
+      FT_BUF_LIT(b, "false");
     return 0;
   case LUA_TNUMBER: {
     double d = lua_tonumber(L, idx);
@@ -108,7 +108,7 @@ static int encode(lua_State *L, int idx, ft_buf *b, int depth, char *err,
   }
   case LUA_TLIGHTUSERDATA:
     if (lua_touserdata(L, idx) == NULL) { /* cjson.null */
-      ft_buf_put(b, "null", 4);
+      FT_BUF_LIT(b, "null");
       return 0;
     }
     break;

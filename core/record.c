@@ -48,6 +48,10 @@ void ft_buf_putc_grow_(ft_buf *b, char c) {
   b->data[b->len++] = c;
 }
 
+/* byte-wise constants for the word-at-a-time loops below */
+#define FT_ONES 0x0101010101010101ull
+#define FT_HIGHS 0x8080808080808080ull
+
 /* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
 static size_t utf8_seq(const unsigned char *s, size_t n) {
   unsigned c = s[0];
@@ -88,7 +92,7 @@ int ft_utf8_valid(const char *s, size_t n) {
     while (i + 8 <= n) {
       uint64_t w;
       memcpy(&w, p + i, 8);
-      if (w & 0x8080808080808080ull)
+      if (w & FT_HIGHS)
         break;
       i += 8;
     }
@@ -106,8 +110,6 @@ int ft_utf8_valid(const char *s, size_t n) {
  * each is ASCII, at least 0x20, and neither '"' nor '\\' (the classic
  * has-zero-byte test on w, w ^ '"'s and w ^ '\\'s, and has-less-than on w;
  * a byte's borrow can flag a byte above it only when one is flagged). */
-#define FT_ONES 0x0101010101010101ull
-#define FT_HIGHS 0x8080808080808080ull
 static int json_plain8(uint64_t w) {
   if (w & FT_HIGHS)
     return 0;
@@ -260,7 +262,8 @@ static void write_headers(ft_buf *b, const ft_response *res) {
   (h[i].nlen == h[j].nlen && memcmp(h[i].name, h[j].name, h[i].nlen) == 0)
   ft_buf_putc(b, '{');
   /* A name repeated is rare: when no two names share a bucket of length
-   * and first and last bytes, none is, and each goes out as it comes. */
+   * and first and last bytes, none is, and the search for repeats is
+   * skipped. */
   uint64_t buckets = 0;
   int maybe_repeated = 0;
   for (size_t i = 0; i < n && !maybe_repeated; i++) {
@@ -271,25 +274,18 @@ static void write_headers(ft_buf *b, const ft_response *res) {
     maybe_repeated = (int)((buckets >> (k & 63)) & 1);
     buckets |= 1ull << (k & 63);
   }
-  if (!maybe_repeated) {
-    for (size_t i = 0; i < n; i++) {
-      if (i > 0)
-        ft_buf_putc(b, ',');
-      ft_json_string(b, h[i].name, h[i].nlen);
-      ft_buf_putc(b, ':');
-      ft_json_string(b, h[i].value, h[i].vlen);
-    }
-    n = 0; /* done: skip the general loop below */
-  }
   int first = 1;
   for (size_t i = 0; i < n; i++) {
-    size_t j = 0, later = 0;
-    while (j < i && !SAME_NAME(i, j))
-      j++;
-    if (j < i)
-      continue; /* written with the first of its name */
-    for (j = i + 1; j < n && !later; j++)
-      later = SAME_NAME(i, j) ? j : 0;
+    size_t later = 0;
+    if (maybe_repeated) {
+      size_t j = 0;
+      while (j < i && !SAME_NAME(i, j))
+        j++;
+      if (j < i)
+        continue; /* written with the first of its name */
+      for (j = i + 1; j < n && !later; j++)
+        later = SAME_NAME(i, j) ? j : 0;
+    }
     if (!first)
       ft_buf_putc(b, ',');
     first = 0;
@@ -301,7 +297,7 @@ static void write_headers(ft_buf *b, const ft_response *res) {
     }
     ft_buf joined = {0};
     ft_buf_put(&joined, h[i].value, h[i].vlen);
-    for (j = later; j < n; j++) {
+    for (size_t j = later; j < n; j++) {
       if (SAME_NAME(i, j)) {
         ft_buf_put(&joined, ", ", 2);
         ft_buf_put(&joined, h[j].value, h[j].vlen);
@@ -392,5 +388,5 @@ void ft_record_write(ft_buf *b, const ft_request *req, const ft_response *res,
     FT_BUF_LIT(b, ",\"meta\":");
     ft_buf_puts(b, req->meta_json);
   }
-  ft_buf_put(b, "}\n", 2);
+  FT_BUF_LIT(b, "}\n");
 }

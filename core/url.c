@@ -34,8 +34,6 @@
 #include "url.h"
 
 #include <curl/curl.h>
-#include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,8 +162,9 @@ static CURLUcode ft_url_set_clean_(CURLU *h, const char *url) {
  *   of RFC 3986 unreserved and sub-delimiter characters, ':', '@', '/',
  *   '?' and %HH escapes, with no "." or ".." segment and no empty query.
  * tests/c/test_url.c checks it against the long way on hand-picked and
- * generated URLs. */
-/* Byte classes of the narrow form (0x80 and up are neither):
+ * generated URLs, and every byte value in a path and a host.
+ *
+ * Byte classes of the narrow form (0x80 and up are neither):
  * FT_URL_HOST  a host's characters here: lower-case letters, digits, - .
  * FT_URL_PLAIN a path's or query's characters but '/', '?' and '%':
  *              letters, digits and -._~!$&'()*+,;=:@ */
