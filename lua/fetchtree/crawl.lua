@@ -84,11 +84,11 @@ local function new_instance()
 
   -- Every record goes out here: to opts.out when it is a function (ft.run),
   -- else as a JSON line to the run's output.
-  local write_record = core.write_record
+  local core_write_record = core.write_record
   local function out_record(rec)
     local out = opts.out
     if out then return out(rec) end
-    write_record(rec)
+    core_write_record(rec)
   end
 
 
@@ -113,7 +113,8 @@ local function new_instance()
   local function push(e)
     if journal then
       local ok, blob = pcall(encode, e) -- exact numbers, as records
-      if not ok then error("with --state, meta must be JSON: " .. tostring(blob), 3) end
+      -- level 4: push, enqueue, emit or obj:fetch, then the script's line
+      if not ok then error("with --state, meta must be JSON: " .. tostring(blob), 4) end
       core.journal_add(e.id, blob)
     else
       q_tail = q_tail + 1
@@ -203,8 +204,11 @@ local function new_instance()
   local Obj = {}
   Obj.__index = Obj
 
+  -- the entry of records written outside a response (obj:emit in an alarm)
+  local NO_ENTRY = { id = null, depth = null, url = null }
+
   local objects = {}    -- name -> obj
-  local patterns = {}   -- { pattern, lua = Lua pattern, cfg } in spec order
+  local patterns = {}   -- { pattern, lua = Lua pattern, cfg }, most wildcards first
   local alarms, next_alarm = {}, 0
 
   local function pattern_to_lua(p)
@@ -293,11 +297,14 @@ local function new_instance()
 
   function Obj:fetch(t)
     if getmetatable(self) ~= Obj then error("use obj:fetch{...}, not obj.fetch", 2) end
-    return enqueue(t, (self._depth or -1) + 1, self._base)
+    -- not a tail call: enqueue's errors name the script's line through as
+    -- many frames as they do from start's emit
+    local ok, why = enqueue(t, (self._depth or -1) + 1, self._base)
+    return ok, why
   end
 
   function Obj:emit(rec)
-    write_record(rec, self._entry or { id = null, depth = null, url = null }, nil)
+    write_record(rec, self._entry or NO_ENTRY, nil)
   end
 
   -- Run fn(obj) after ms milliseconds (an alarm). Returns its id.
@@ -503,7 +510,8 @@ local function new_instance()
         any_response = any_response or cfg.on_response ~= nil
         any_error = any_error or cfg.on_error ~= nil
       end
-      -- a stable order: fewer wildcards first, so the more specific wins
+      -- a stable order, most wildcards first: get_obj lets the last pattern
+      -- that matches win, so the most specific one does
       table.sort(patterns, function(a, b)
         local wa, wb = select(2, a.pattern:gsub("%*", "")), select(2, b.pattern:gsub("%*", ""))
         if wa ~= wb then return wa > wb end
@@ -570,8 +578,6 @@ local function new_instance()
     local msg = type(err) == "string" and err:match("^[^\n]*") or tostring(err)
     return { kind = "script", message = msg, traceback = err }
   end
-
-  local NO_ENTRY = { id = null, depth = null, url = null }
 
   local function alarm_body(o, fn)
     write_result(fn(o), NO_ENTRY, nil)

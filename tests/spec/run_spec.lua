@@ -324,6 +324,43 @@ describe("fetchtree run", function()
     assert.truthy(r.stderr:match("start broke"))
   end)
 
+  it("names the script's line for a bad request from start's emit and from obj:fetch", function()
+    -- obj:fetch: a request table without a URL, and (with --state) meta that
+    -- is not JSON; each fails that response, naming the handler's line
+    local db = H.tmpname(".db")
+    local r = run([[
+      local base = arg[1]
+      return {
+        start = function(emit)
+          emit { url = base .. "/item/1.json" }
+          emit { url = base .. "/item/2.json" }
+        end,
+        on_response = function(res, obj)
+          if res.request.url:find("/1.json", 1, true) then
+            obj:fetch { url = 42 }                                   -- line 9
+          else
+            obj:fetch { url = base .. "/item/3.json", meta = print } -- line 11
+          end
+        end,
+      }
+    ]], "-q --state " .. db, { srv.base })
+    assert.equal(0, r.rc, r.stderr)
+    local messages = {}
+    for _, rec in ipairs(r.records) do messages[#messages + 1] = rec.error.message end
+    assert.equal(2, #messages)
+    local all = table.concat(messages, "\n")
+    assert.truthy(all:find(r.path .. ":9: a request needs a url string", 1, true), all)
+    assert.truthy(all:find(r.path .. ":11: with --state, meta must be JSON", 1, true), all)
+    -- start's emit: the same mistakes stop the run, naming start's line
+    for _, case in ipairs { { "url = 42", "a request needs a url string" },
+                            { "url = arg[1] .. '/item/1.json', meta = print", "with --state, meta must be JSON" } } do
+      r = run("return { start = function(emit)\n emit { " .. case[1] .. " }\n end }",
+              "-q --state " .. H.tmpname(".db"), { srv.base })
+      assert.equal(1, r.rc)
+      assert.truthy(r.stderr:find(r.path .. ":2: " .. case[2], 1, true), r.stderr)
+    end
+  end)
+
   it("refuses a script that does not load, before any request", function()
     local before = #srv.log()
     local cases = {
