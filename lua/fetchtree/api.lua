@@ -48,9 +48,7 @@ local function submit(eng, t, level)
 end
 
 -- The coroutine fetchtree runs that we are in (a task, a crawl handler).
-local function current_co()
-  return sched.current()
-end
+local current_co = sched.current
 
 -- Wait for waiter w: yield inside a task or handler, else run the loop.
 local function await(w)
@@ -82,9 +80,7 @@ function M.get(url, opts)
   if type(url) ~= "string" then error("ft.get(url [, opts]): url must be a string", 2) end
   local t = { url = url }
   for k, v in pairs(opts or {}) do t[k] = v end
-  local res, err = await(submit(the_engine(), t, 2))
-  if res then return res end
-  return nil, err
+  return M.request(t)
 end
 
 -- ft.fetch_all(requests, {rps=, window=, concurrency=, retries=}): the
@@ -105,15 +101,7 @@ function M.fetch_all(list, opts)
       end
     end
   end
-  if not done.done then
-    local co = current_co()
-    if co then
-      done.co = co
-      coroutine.yield()
-    else
-      while not done.done do engine.step(-1) end
-    end
-  end
+  await(done)
   eng:close()
   return out
 end
@@ -160,14 +148,14 @@ function M.run(spec, o)
   local t0 = os.clock()
   local function fill()
     while inflight < cap and not start_error do
-      local id, url, method, headers, body, _, obj = crawl.next()
+      local id, url, method, headers, body, _, obj = crawl.next(cap - inflight)
       if not id then
         if url == "error" then start_error = method end
         return
       end
       inflight = inflight + 1
       next_id = next_id + 1
-      pending[next_id] = { req = { url = url, method = method or "GET", body = body },
+      pending[next_id] = { -- crawl.response sets res.request (the crawl's entry)
         cb = function(res, err)
           inflight = inflight - 1
           stats.requests = stats.requests + 1
@@ -192,8 +180,8 @@ function M.run(spec, o)
   end)
   M._in_run = M._in_run - 1
   eng:close()
-  if not ok then error(e, 0) end
   if file then file:close() end
+  if not ok then error(e, 0) end
   stats.elapsed_s = os.clock() - t0
   if start_error then return nil, { kind = "script", message = start_error }, stats end
   return stats
