@@ -361,6 +361,26 @@ describe("fetchtree run", function()
     end
   end)
 
+  it("lets a handler wait for ft.fetch_all after the script used ft.get while loading", function()
+    -- ft.get at load time gives the API a loop of its own; fetch_all in a
+    -- handler then steps that loop instead of yielding to the run's (it
+    -- used to yield and hang: the timeout turns a hang into a failure)
+    local r = run([[
+      local base = arg[1]
+      local first = ft.get(base .. "/item/1.json")
+      return {
+        start = function(emit) emit { url = base .. "/item/2.json" } end,
+        on_response = function(res)
+          local list = ft.fetch_all { base .. "/item/3.json", base .. "/item/4.json" }
+          return { first = first.status, a = list[1]:json().id, b = list[2]:json().id }
+        end,
+      }
+    ]], "-q", { srv.base }, { bin = "timeout 30 " .. H.bin })
+    assert.equal(0, r.rc, r.stderr)
+    assert.equal(1, #r.records)
+    assert.same({ first = 200, a = 3, b = 4 }, r.records[1])
+  end)
+
   it("refuses a script that does not load, before any request", function()
     local before = #srv.log()
     local cases = {
