@@ -171,10 +171,10 @@ bench-script: $(BUILD)/fetchtree $(BUILD)/fixture-server
 	$(Q)sh scripts/bench-script.sh
 
 # fetchtree against libcurl, curl, wrk, Node, aiohttp and Scrapy on a local nginx.
-bench: $(BUILD)/fetchtree $(BUILD)/fixture-server
+bench: $(BUILD)/fetchtree
 	$(Q)sh scripts/bench.sh
 
-bench-quick: $(BUILD)/fetchtree $(BUILD)/fixture-server
+bench-quick: $(BUILD)/fetchtree
 	$(Q)QUICK=1 sh scripts/bench.sh
 
 # The same crawl with and without --state.

@@ -26,11 +26,11 @@ also installs the fetchtree command (fetch, run crawl scripts, repl).
    labels = { "http", "crawler", "libuv", "libcurl", "luajit" },
 }
 
--- The C module is built for LuaJIT's ABI (Lua 5.1) and links LuaJIT's
--- bytecode into itself: it needs LuaJIT, not just any Lua 5.1. Its Lua half
--- decodes JSON with lua-cjson.
+-- The C module is built for LuaJIT's ABI (Lua 5.1) and embeds Lua that
+-- uses LuaJIT's libraries: it needs LuaJIT, not just any Lua 5.1. Its Lua
+-- half decodes JSON with lua-cjson.
 dependencies = {
-   "lua >= 5.1",
+   "lua == 5.1",
    "lua-cjson",
 }
 
@@ -40,6 +40,7 @@ external_dependencies = {
    LIBUV = { header = "uv.h" },
    LIBXML2 = { header = "libxml2/libxml/parser.h" },
    SQLITE3 = { header = "sqlite3.h" },
+   LIBEDIT = { header = "histedit.h" }, -- the fetchtree command's REPL
 }
 
 build = {

@@ -16,7 +16,7 @@ tmp=$(mktemp)
 one() { # mode -> "rate cpu_seconds"
   /usr/bin/time -f "%U %S" -o "$tmp.t" build/fetchtree run bench/transform.lua -c "$CONC" \
     -- "$base" "$N" "$1" 2> "$tmp" > /dev/null
-  r=$(sed -n 's/.* requests in .* s, \([0-9]*\)\/s,.*/\1/p' "$tmp")
+  r=$(run_rate < "$tmp")
   c=$(awk '{ print $1 + $2 }' "$tmp.t")
   echo "$r $c"
 }
@@ -27,9 +27,8 @@ while [ $i -lt "$RUNS" ]; do
   one lua >> "$tmp.lua"
   i=$((i + 1))
 done
-med() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-pr=$(cut -d' ' -f1 "$tmp.plain" | med); pc=$(cut -d' ' -f2 "$tmp.plain" | med)
-lr=$(cut -d' ' -f1 "$tmp.lua" | med); lc=$(cut -d' ' -f2 "$tmp.lua" | med)
+pr=$(cut -d' ' -f1 "$tmp.plain" | median); pc=$(cut -d' ' -f2 "$tmp.plain" | median)
+lr=$(cut -d' ' -f1 "$tmp.lua" | median); lc=$(cut -d' ' -f2 "$tmp.lua" | median)
 echo "$N responses per run, $CONC in flight, medians of $RUNS alternating runs"
 printf "%-34s %8s/s  %6.2f CPU s\n" "no handler (default records)" "$pr" "$pc"
 printf "%-34s %8s/s  %6.2f CPU s\n" "Lua on_response decoding JSON" "$lr" "$lc"

@@ -14,7 +14,7 @@ tmp=$(mktemp -d)
 rate() { # extra options -> requests per second
   rm -f "$tmp"/state.db*
   build/fetchtree run bench/transform.lua -c "$CONC" --out "$tmp/out.jsonl" "$@" -- "$base" "$N" lua 2>&1 |
-    sed -n 's/.* requests in .* s, \([0-9]*\)\/s,.*/\1/p'
+    run_rate
 }
 : > "$tmp/mem"; : > "$tmp/dur"
 i=0
@@ -23,8 +23,7 @@ while [ $i -lt "$RUNS" ]; do
   rate --state "$tmp/state.db" >> "$tmp/dur"
   i=$((i + 1))
 done
-med() { sort -n "$1" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-m=$(med "$tmp/mem"); d=$(med "$tmp/dur")
+m=$(median < "$tmp/mem"); d=$(median < "$tmp/dur")
 echo "$N requests per run, $CONC in flight, medians of $RUNS alternating runs"
 echo "in memory        $m/s   (runs: $(tr '\n' ' ' < "$tmp/mem"))"
 echo "with --state     $d/s   (runs: $(tr '\n' ' ' < "$tmp/dur"))"

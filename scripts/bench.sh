@@ -195,11 +195,13 @@ one() {
   scrapy) tool scrapy "$SCRAPY_N" "$PY" -m scrapy runspider bench/scrapy_spider.py -a urls="$tmp/urls.scrapy" ;;
   esac
 }
-# rotated LIST N R: the N words of LIST, starting at word R (mod N).
+# rotated LIST R: the words of LIST, starting at word R (mod their count).
 rotated() {
+  k=$2
+  set -- $1
   j=0
-  while [ $j -lt "$2" ]; do
-    echo "$1" | cut -d' ' -f$(( (j + $3 - 1) % $2 + 1 ))
+  while [ $j -lt $# ]; do
+    eval "echo \${$(( (j + k - 1) % $# + 1 ))}"
     j=$((j + 1))
   done
 }
@@ -216,10 +218,10 @@ while [ $round -le "$RUNS" ]; do
   echo "bench: round $round of $RUNS"
   r=0
   while [ $r -lt "$KEY_REPEAT" ]; do
-    for t in $(rotated "$KEY" 3 $((round + r))); do one "$t"; done
+    for t in $(rotated "$KEY" $((round + r))); do one "$t"; done
     r=$((r + 1))
   done
-  for t in $(rotated "$PEERS" 5 "$round"); do one "$t"; done
+  for t in $(rotated "$PEERS" "$round"); do one "$t"; done
   round=$((round + 1))
 done
 echo

@@ -1,6 +1,7 @@
 # fixture.sh - sourced by the demo and benchmark scripts: start the fixture
 # server on an ephemeral loopback port (FIXTURE_PORT, FIXTURE_PID) and stop
-# it when the calling script exits. Optional: FIXTURE_LOG=path.
+# it when the calling script exits. Optional: FIXTURE_LOG=path. Also two
+# helpers the benchmarks share: run_rate and median.
 fixture_start() {
   _pf=$(mktemp)
   rm -f "$_pf"
@@ -19,3 +20,9 @@ fixture_start() {
   FIXTURE_PORT=$(cat "$_pf")
   rm -f "$_pf"
 }
+
+# run_rate: the requests/s of a `fetchtree run` summary read on stdin.
+run_rate() { sed -n 's/.* requests in .* s, \([0-9]*\)\/s,.*/\1/p'; }
+
+# median: the median of the numbers read on stdin, one per line.
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
