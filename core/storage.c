@@ -143,11 +143,6 @@ static int sq_fail(ft_store *s, int rc) {
   return map_rc(rc);
 }
 
-static void copy_err(char *err, size_t errlen, const char *msg) {
-  if (err != NULL && errlen > 0)
-    snprintf(err, errlen, "%s", msg);
-}
-
 const char *ft_store_errmsg(const ft_store *s) {
   return s != NULL ? s->errmsg : "";
 }
@@ -321,12 +316,12 @@ static int store_auth(void *ud, int action, const char *a1, const char *a2,
 
 int ft_store_open(ft_store **out, const char *path, char *err, size_t errlen) {
   if (out == NULL) {
-    copy_err(err, errlen, "ft_store_open: out is NULL");
+    ft_errf(err, errlen, "ft_store_open: out is NULL");
     return FT_EINVAL;
   }
   ft_store *s = calloc(1, sizeof *s);
   if (s == NULL) {
-    copy_err(err, errlen, "out of memory");
+    ft_errf(err, errlen, "out of memory");
     return FT_ENOMEM;
   }
   const char *p = path != NULL ? path : ":memory:";
@@ -362,7 +357,7 @@ int ft_store_open(ft_store **out, const char *path, char *err, size_t errlen) {
   if (code == 0)
     sqlite3_set_authorizer(s->db, store_auth, s);
   if (code != 0) {
-    copy_err(err, errlen, s->errmsg);
+    ft_errf(err, errlen, "%s", s->errmsg);
     sqlite3_close(s->db);
     free(s);
     return code;
@@ -940,7 +935,7 @@ int ft_store_sql(ft_store *s, const char *obj, const char *query,
     *changes = 0;
   if (s == NULL || obj == NULL || query == NULL || nargs < 0 ||
       (nargs > 0 && args == NULL)) {
-    copy_err(err, errlen, "ft_store_sql: invalid argument");
+    ft_errf(err, errlen, "ft_store_sql: invalid argument");
     return FT_EINVAL;
   }
   char prefix[PREFIX_LEN + 1];
@@ -951,7 +946,7 @@ int ft_store_sql(ft_store *s, const char *obj, const char *query,
     rc = batch_begin(s);
   if (rc != 0) {
     free(sql);
-    copy_err(err, errlen, s->errmsg);
+    ft_errf(err, errlen, "%s", s->errmsg);
     return rc;
   }
 
@@ -989,7 +984,7 @@ int ft_store_sql(ft_store *s, const char *obj, const char *query,
   s->auth = prev;
   free(sql);
   if (rc != 0)
-    copy_err(err, errlen, s->errmsg);
+    ft_errf(err, errlen, "%s", s->errmsg);
   return rc;
 }
 
