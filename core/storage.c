@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "record.h"
 
 #define STORE_APP_ID 0x46547374 /* PRAGMA application_id: "FTst" */
 #define STORE_SCHEMA 1          /* ft_info 'schema_version' this build reads */
@@ -558,33 +559,6 @@ static int is_sqlite_function(const char *p, size_t n) {
   return 0;
 }
 
-/* A growing output buffer. */
-typedef struct sbuf {
-  char *p;
-  size_t n, cap;
-  int oom;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *p, size_t n) {
-  if (b->oom)
-    return;
-  if (b->n + n + 1 > b->cap) {
-    size_t cap = b->cap > 0 ? b->cap : 256;
-    while (cap < b->n + n + 1)
-      cap *= 2;
-    char *np = realloc(b->p, cap);
-    if (np == NULL) {
-      b->oom = 1;
-      return;
-    }
-    b->p = np;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->n, p, n);
-  b->n += n;
-  b->p[b->n] = '\0';
-}
-
 /* Copies query to *out with each {name} outside literals, quoted identifiers
  * and comments replaced by "<prefix>name". Two things the authorizer cannot
  * see are refused here (FT_EINVAL, reason in s):
@@ -597,7 +571,7 @@ enum { TK_SPACE, TK_NAME, TK_WORD, TK_OTHER };
 
 static int sql_rewrite(ft_store *s, const char *q, const char *prefix,
                        char **out) {
-  sbuf b = {0};
+  ft_buf b = {0};
   size_t n = strlen(q), i = 0;
   int rename = 0; /* 1: after RENAME, 2: after RENAME TO */
   while (i < n) {
@@ -644,7 +618,7 @@ static int sql_rewrite(ft_store *s, const char *q, const char *prefix,
       }
     }
     if (check && starts_with_ci(q + i + off, j - i - off - end, "sqlite_")) {
-      free(b.p);
+      ft_buf_free(&b);
       return set_err(s, FT_EINVAL,
                      "not authorized: names starting with sqlite_ (SQLite's"
                      " internal tables) may not appear in the query; pass"
@@ -652,7 +626,7 @@ static int sql_rewrite(ft_store *s, const char *q, const char *prefix,
     }
     if (tok != TK_SPACE) {
       if (rename == 2 && tok != TK_NAME) {
-        free(b.p);
+        ft_buf_free(&b);
         return set_err(s, FT_EINVAL,
                        "not authorized: RENAME TO must name the new table"
                        " as {name}");
@@ -665,22 +639,22 @@ static int sql_rewrite(ft_store *s, const char *q, const char *prefix,
         rename = 0;
     }
     if (tok == TK_NAME) {
-      sb_add(&b, "\"", 1);
-      sb_add(&b, prefix, PREFIX_LEN);
-      sb_add(&b, q + i + 1, j - i - 1);
-      sb_add(&b, "\"", 1);
+      ft_buf_putc(&b, '"');
+      ft_buf_put(&b, prefix, PREFIX_LEN);
+      ft_buf_put(&b, q + i + 1, j - i - 1);
+      ft_buf_putc(&b, '"');
       j++; /* the closing brace */
     } else {
-      sb_add(&b, q + i, j - i);
+      ft_buf_put(&b, q + i, j - i);
     }
     i = j;
   }
-  sb_add(&b, "", 0);
+  ft_buf_putc(&b, '\0');
   if (b.oom) {
-    free(b.p);
+    ft_buf_free(&b);
     return set_err(s, FT_ENOMEM, "out of memory");
   }
-  *out = b.p;
+  *out = b.data;
   return 0;
 }
 
