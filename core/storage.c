@@ -177,23 +177,27 @@ static void stmt_put(ft_store *s, int kind, sqlite3_stmt *st) {
   }
 }
 
-/* Runs a statement that returns no rows; 0 or the error. */
-static int step_done(ft_store *s, sqlite3_stmt *st) {
-  int rc = sqlite3_step(st);
-  return rc == SQLITE_DONE ? 0 : sq_fail(s, rc);
+/* Runs st (of `kind`, from stmt_get), a statement that returns no rows, and
+ * gives it back; 0 or the error. */
+static int stmt_finish(ft_store *s, int kind, sqlite3_stmt *st) {
+  int r = sqlite3_step(st);
+  int rc = r == SQLITE_DONE ? 0 : sq_fail(s, r);
+  stmt_put(s, kind, st);
+  return rc;
+}
+
+/* Runs the statement of `kind`, which takes no parameters. */
+static int stmt_exec(ft_store *s, int kind) {
+  sqlite3_stmt *st;
+  int rc = stmt_get(s, kind, &st);
+  return rc != 0 ? rc : stmt_finish(s, kind, st);
 }
 
 /* Opens the batch transaction unless one is open. */
 static int batch_begin(ft_store *s) {
   if (!sqlite3_get_autocommit(s->db))
     return 0;
-  sqlite3_stmt *st;
-  int rc = stmt_get(s, ST_BEGIN, &st);
-  if (rc == 0) {
-    rc = step_done(s, st);
-    stmt_put(s, ST_BEGIN, st);
-  }
-  return rc;
+  return stmt_exec(s, ST_BEGIN);
 }
 
 int ft_store_commit(ft_store *s) {
@@ -201,13 +205,14 @@ int ft_store_commit(ft_store *s) {
     return FT_EINVAL;
   if (sqlite3_get_autocommit(s->db))
     return 0;
-  sqlite3_stmt *st;
-  int rc = stmt_get(s, ST_COMMIT, &st);
-  if (rc == 0) {
-    rc = step_done(s, st);
-    stmt_put(s, ST_COMMIT, st);
-  }
-  return rc;
+  return stmt_exec(s, ST_COMMIT);
+}
+
+/* For a write: opens the batch unless one is open and gets the statement of
+ * `kind`; the caller binds it and ends with stmt_finish. */
+static int write_stmt(ft_store *s, int kind, sqlite3_stmt **st) {
+  int rc = batch_begin(s);
+  return rc != 0 ? rc : stmt_get(s, kind, st);
 }
 
 /* Binds len bytes as a BLOB; an empty value is an empty BLOB, never NULL.
@@ -408,33 +413,25 @@ int ft_store_put(ft_store *s, const char *obj, const char *key, const void *val,
   if (s == NULL || obj == NULL || key == NULL || (val == NULL && len > 0))
     return FT_EINVAL;
   sqlite3_stmt *st;
-  int rc = batch_begin(s);
-  if (rc == 0)
-    rc = stmt_get(s, ST_KV_PUT, &st);
+  int rc = write_stmt(s, ST_KV_PUT, &st);
   if (rc != 0)
     return rc;
   bind_str(st, 1, obj, strlen(obj));
   bind_str(st, 2, key, strlen(key));
   bind_bytes(st, 3, val, len);
-  rc = step_done(s, st);
-  stmt_put(s, ST_KV_PUT, st);
-  return rc;
+  return stmt_finish(s, ST_KV_PUT, st);
 }
 
 int ft_store_delete(ft_store *s, const char *obj, const char *key) {
   if (s == NULL || obj == NULL || key == NULL)
     return FT_EINVAL;
   sqlite3_stmt *st;
-  int rc = batch_begin(s);
-  if (rc == 0)
-    rc = stmt_get(s, ST_KV_DEL, &st);
+  int rc = write_stmt(s, ST_KV_DEL, &st);
   if (rc != 0)
     return rc;
   bind_str(st, 1, obj, strlen(obj));
   bind_str(st, 2, key, strlen(key));
-  rc = step_done(s, st);
-  stmt_put(s, ST_KV_DEL, st);
-  return rc;
+  return stmt_finish(s, ST_KV_DEL, st);
 }
 
 /* Keys starting with prefix P are exactly the range [P, succ(P)), where
@@ -996,15 +993,12 @@ int ft_store_pending_add(ft_store *s, int64_t id, const void *req, size_t len) {
     s->late_cap = cap;
   }
   sqlite3_stmt *st;
-  int rc = batch_begin(s);
-  if (rc == 0)
-    rc = stmt_get(s, ST_PEND_ADD, &st);
+  int rc = write_stmt(s, ST_PEND_ADD, &st);
   if (rc != 0)
     return rc;
   sqlite3_bind_int64(st, 1, id);
   bind_bytes(st, 2, req, len);
-  rc = step_done(s, st);
-  stmt_put(s, ST_PEND_ADD, st);
+  rc = stmt_finish(s, ST_PEND_ADD, st);
   if (rc != 0)
     return rc;
   s->pending_n++;
@@ -1099,14 +1093,11 @@ int ft_store_pending_done(ft_store *s, int64_t id) {
   if (s == NULL)
     return FT_EINVAL;
   sqlite3_stmt *st;
-  int rc = batch_begin(s);
-  if (rc == 0)
-    rc = stmt_get(s, ST_PEND_DONE, &st);
+  int rc = write_stmt(s, ST_PEND_DONE, &st);
   if (rc != 0)
     return rc;
   sqlite3_bind_int64(st, 1, id);
-  rc = step_done(s, st);
-  stmt_put(s, ST_PEND_DONE, st);
+  rc = stmt_finish(s, ST_PEND_DONE, st);
   if (rc != 0)
     return rc;
   if (sqlite3_changes(s->db) > 0)
@@ -1144,14 +1135,11 @@ int ft_store_seen_add(ft_store *s, const unsigned char key[16]) {
   if (s == NULL || key == NULL)
     return FT_EINVAL;
   sqlite3_stmt *st;
-  int rc = batch_begin(s);
-  if (rc == 0)
-    rc = stmt_get(s, ST_SEEN_ADD, &st);
+  int rc = write_stmt(s, ST_SEEN_ADD, &st);
   if (rc != 0)
     return rc;
   bind_bytes(st, 1, key, 16);
-  rc = step_done(s, st);
-  stmt_put(s, ST_SEEN_ADD, st);
+  rc = stmt_finish(s, ST_SEEN_ADD, st);
   if (rc != 0)
     return rc;
   return sqlite3_changes(s->db) > 0 ? 1 : 0;
@@ -1205,16 +1193,12 @@ int ft_store_meta_set(ft_store *s, const char *key, const char *val) {
   if (s == NULL || key == NULL || val == NULL)
     return FT_EINVAL;
   sqlite3_stmt *st;
-  int rc = batch_begin(s);
-  if (rc == 0)
-    rc = stmt_get(s, ST_META_SET, &st);
+  int rc = write_stmt(s, ST_META_SET, &st);
   if (rc != 0)
     return rc;
   bind_str(st, 1, key, strlen(key));
   bind_str(st, 2, val, strlen(val));
-  rc = step_done(s, st);
-  stmt_put(s, ST_META_SET, st);
-  return rc;
+  return stmt_finish(s, ST_META_SET, st);
 }
 
 int ft_store_reset(ft_store *s) {
