@@ -1011,9 +1011,13 @@ int ft_store_pending_add(ft_store *s, int64_t id, const void *req, size_t len) {
   return 0;
 }
 
-/* Hands the late id over if it is still pending. *handed: 1 if it was. */
-static int take_late(ft_store *s, int64_t id, ft_store_row2_fn fn, void *ud,
-                     int *handed, int *stop) {
+/* Hands the first late id over if it is still pending. *handed: 1 if it
+ * was. The id leaves the late list once its row was looked up, before fn
+ * runs (a take from inside fn must not hand it out again); if the lookup
+ * fails it stays, for the next take. */
+static int take_late(ft_store *s, ft_store_row2_fn fn, void *ud, int *handed,
+                     int *stop) {
+  int64_t id = s->late[0];
   sqlite3_stmt *st;
   int rc = stmt_get(s, ST_PEND_GET, &st);
   if (rc != 0)
@@ -1021,6 +1025,8 @@ static int take_late(ft_store *s, int64_t id, ft_store_row2_fn fn, void *ud,
   sqlite3_bind_int64(st, 1, id);
   int r = sqlite3_step(st);
   *handed = 0;
+  if (r == SQLITE_ROW || r == SQLITE_DONE)
+    late_remove_at(s, 0);
   if (r == SQLITE_ROW) {
     const void *blob = sqlite3_column_blob(st, 0);
     size_t len = (size_t)sqlite3_column_bytes(st, 0);
@@ -1068,10 +1074,8 @@ int ft_store_pending_take(ft_store *s, int limit, ft_store_row2_fn fn,
       continue;
     }
     if (s->late_n > 0 && (!have || s->late[0] < id)) {
-      int64_t lid = s->late[0];
       int handed = 0;
-      late_remove_at(s, 0);
-      rc = take_late(s, lid, fn, ud, &handed, &stop);
+      rc = take_late(s, fn, ud, &handed, &stop);
       n += handed;
       continue;
     }
