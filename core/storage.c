@@ -229,12 +229,13 @@ static int bind_str(sqlite3_stmt *st, int i, const char *p, size_t len) {
 }
 
 /* A malloc'd copy of column i with a NUL byte appended. */
-static int column_dup(sqlite3_stmt *st, int i, char **out, size_t *len) {
+static int column_dup(ft_store *s, sqlite3_stmt *st, int i, char **out,
+                      size_t *len) {
   const void *p = sqlite3_column_blob(st, i);
   size_t n = (size_t)sqlite3_column_bytes(st, i);
   char *copy = malloc(n + 1);
   if (copy == NULL)
-    return FT_ENOMEM;
+    return set_err(s, FT_ENOMEM, "out of memory");
   if (n > 0)
     memcpy(copy, p, n);
   copy[n] = '\0';
@@ -399,7 +400,7 @@ int ft_store_get(ft_store *s, const char *obj, const char *key, char **val,
   bind_str(st, 2, key, strlen(key));
   int r = sqlite3_step(st);
   if (r == SQLITE_ROW)
-    rc = column_dup(st, 0, val, len);
+    rc = column_dup(s, st, 0, val, len);
   else if (r == SQLITE_DONE)
     rc = FT_ENOTFOUND;
   else
@@ -450,7 +451,7 @@ int ft_store_list(ft_store *s, const char *obj, const char *prefix, int limit,
   if (hlen > 0) {
     hi = malloc(hlen);
     if (hi == NULL)
-      return FT_ENOMEM;
+      return set_err(s, FT_ENOMEM, "out of memory");
     memcpy(hi, prefix, hlen);
     hi[hlen - 1] = (char)((unsigned char)hi[hlen - 1] + 1);
   }
@@ -1184,7 +1185,7 @@ int ft_store_meta_get(ft_store *s, const char *key, char **val) {
   bind_str(st, 1, key, strlen(key));
   int r = sqlite3_step(st);
   if (r == SQLITE_ROW)
-    rc = column_dup(st, 0, val, NULL);
+    rc = column_dup(s, st, 0, val, NULL);
   else if (r == SQLITE_DONE)
     rc = FT_ENOTFOUND;
   else
