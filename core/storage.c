@@ -274,12 +274,15 @@ static int schema_check(ft_store *s, const char *path) {
     rc = query_int(s->db, "PRAGMA application_id", &app);
   if (rc == SQLITE_OK)
     rc = query_int(s->db, "SELECT count(*) FROM sqlite_master", &nobj);
-  if (rc != SQLITE_OK) {
+  if (rc != SQLITE_OK) { /* not an SQLite file, or locked, or unreadable */
     int code = map_rc(rc);
-    if ((rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT)
+    if ((rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT) {
       code = FT_EINVAL;
-    set_err(s, 0, "%s: not a fetchtree state database (%s)", path,
-            sqlite3_errmsg(s->db));
+      set_err(s, 0, "%s: not a fetchtree state database (%s)", path,
+              sqlite3_errmsg(s->db));
+    } else {
+      set_err(s, 0, "%s: %s", path, sqlite3_errmsg(s->db));
+    }
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     return code;
   }

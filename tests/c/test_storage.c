@@ -1015,6 +1015,46 @@ FT_TEST(test_open_refuses_foreign_files) {
   FT_CHECK_EQ_INT(ft_store_open(NULL, NULL, NULL, 0), FT_EINVAL);
 }
 
+/* SQLite's busy timeout counts the sleeps it asks the VFS for, so with this
+ * sleep, which returns at once, the store's 5 s wait for a lock gives up at
+ * once. */
+static int no_sleep(sqlite3_vfs *vfs, int us) {
+  (void)vfs;
+  return us;
+}
+
+/* A file locked by another connection is reported with SQLite's own error
+ * (FT_EBUSY), not as a file that is not a fetchtree state database; it opens
+ * once the lock is gone. */
+FT_TEST(test_open_locked_is_not_foreign) {
+  char path[64], err[256] = "";
+  tmp_path(path, sizeof path);
+  sqlite3 *db = NULL;
+  FT_CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+  FT_CHECK_EQ_INT(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL),
+                  SQLITE_OK);
+  static sqlite3_vfs quick;
+  quick = *sqlite3_vfs_find(NULL);
+  quick.zName = "ft_test_no_sleep";
+  quick.xSleep = no_sleep;
+  FT_CHECK_EQ_INT(sqlite3_vfs_register(&quick, 1), SQLITE_OK);
+  ft_store *s = NULL;
+  FT_CHECK_EQ_INT(ft_store_open(&s, path, err, sizeof err), FT_EBUSY);
+  sqlite3_vfs_unregister(&quick);
+  FT_CHECK(s == NULL);
+  FT_CHECK(strstr(err, "locked") != NULL);
+  if (strstr(err, "not a fetchtree state database") != NULL) {
+    fprintf(stderr, "  got \"%s\"\n", err);
+    FT_CHECK(0);
+  }
+  FT_CHECK_EQ_INT(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  s = open_ok(path);
+  FT_CHECK(s != NULL);
+  ft_store_close(s);
+  tmp_remove(path);
+}
+
 /* A new store is in WAL mode and keeps its data across reopen; an in-memory
  * store works the same way. */
 FT_TEST(test_open_reopen_wal) {
@@ -1062,6 +1102,7 @@ int main(void) {
   FT_RUN(test_meta);
   FT_RUN(test_reset_keeps_object_storage);
   FT_RUN(test_open_refuses_foreign_files);
+  FT_RUN(test_open_locked_is_not_foreign);
   FT_RUN(test_open_reopen_wal);
   return FT_DONE();
 }
