@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "record.h"
 
 #define STORE_APP_ID 0x46547374 /* PRAGMA application_id: "FTst" */
 #define STORE_SCHEMA 1          /* ft_info 'schema_version' this build reads */
@@ -143,11 +144,6 @@ static int sq_fail(ft_store *s, int rc) {
   return map_rc(rc);
 }
 
-static void copy_err(char *err, size_t errlen, const char *msg) {
-  if (err != NULL && errlen > 0)
-    snprintf(err, errlen, "%s", msg);
-}
-
 const char *ft_store_errmsg(const ft_store *s) {
   return s != NULL ? s->errmsg : "";
 }
@@ -181,23 +177,27 @@ static void stmt_put(ft_store *s, int kind, sqlite3_stmt *st) {
   }
 }
 
-/* Runs a statement that returns no rows; 0 or the error. */
-static int step_done(ft_store *s, sqlite3_stmt *st) {
-  int rc = sqlite3_step(st);
-  return rc == SQLITE_DONE ? 0 : sq_fail(s, rc);
+/* Runs st (of `kind`, from stmt_get), a statement that returns no rows, and
+ * gives it back; 0 or the error. */
+static int stmt_finish(ft_store *s, int kind, sqlite3_stmt *st) {
+  int r = sqlite3_step(st);
+  int rc = r == SQLITE_DONE ? 0 : sq_fail(s, r);
+  stmt_put(s, kind, st);
+  return rc;
+}
+
+/* Runs the statement of `kind`, which takes no parameters. */
+static int stmt_exec(ft_store *s, int kind) {
+  sqlite3_stmt *st;
+  int rc = stmt_get(s, kind, &st);
+  return rc != 0 ? rc : stmt_finish(s, kind, st);
 }
 
 /* Opens the batch transaction unless one is open. */
 static int batch_begin(ft_store *s) {
   if (!sqlite3_get_autocommit(s->db))
     return 0;
-  sqlite3_stmt *st;
-  int rc = stmt_get(s, ST_BEGIN, &st);
-  if (rc == 0) {
-    rc = step_done(s, st);
-    stmt_put(s, ST_BEGIN, st);
-  }
-  return rc;
+  return stmt_exec(s, ST_BEGIN);
 }
 
 int ft_store_commit(ft_store *s) {
@@ -205,13 +205,14 @@ int ft_store_commit(ft_store *s) {
     return FT_EINVAL;
   if (sqlite3_get_autocommit(s->db))
     return 0;
-  sqlite3_stmt *st;
-  int rc = stmt_get(s, ST_COMMIT, &st);
-  if (rc == 0) {
-    rc = step_done(s, st);
-    stmt_put(s, ST_COMMIT, st);
-  }
-  return rc;
+  return stmt_exec(s, ST_COMMIT);
+}
+
+/* For a write: opens the batch unless one is open and gets the statement of
+ * `kind`; the caller binds it and ends with stmt_finish. */
+static int write_stmt(ft_store *s, int kind, sqlite3_stmt **st) {
+  int rc = batch_begin(s);
+  return rc != 0 ? rc : stmt_get(s, kind, st);
 }
 
 /* Binds len bytes as a BLOB; an empty value is an empty BLOB, never NULL.
@@ -228,12 +229,13 @@ static int bind_str(sqlite3_stmt *st, int i, const char *p, size_t len) {
 }
 
 /* A malloc'd copy of column i with a NUL byte appended. */
-static int column_dup(sqlite3_stmt *st, int i, char **out, size_t *len) {
+static int column_dup(ft_store *s, sqlite3_stmt *st, int i, char **out,
+                      size_t *len) {
   const void *p = sqlite3_column_blob(st, i);
   size_t n = (size_t)sqlite3_column_bytes(st, i);
   char *copy = malloc(n + 1);
   if (copy == NULL)
-    return FT_ENOMEM;
+    return set_err(s, FT_ENOMEM, "out of memory");
   if (n > 0)
     memcpy(copy, p, n);
   copy[n] = '\0';
@@ -272,12 +274,15 @@ static int schema_check(ft_store *s, const char *path) {
     rc = query_int(s->db, "PRAGMA application_id", &app);
   if (rc == SQLITE_OK)
     rc = query_int(s->db, "SELECT count(*) FROM sqlite_master", &nobj);
-  if (rc != SQLITE_OK) {
+  if (rc != SQLITE_OK) { /* not an SQLite file, or locked, or unreadable */
     int code = map_rc(rc);
-    if ((rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT)
+    if ((rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT) {
       code = FT_EINVAL;
-    set_err(s, 0, "%s: not a fetchtree state database (%s)", path,
-            sqlite3_errmsg(s->db));
+      set_err(s, 0, "%s: not a fetchtree state database (%s)", path,
+              sqlite3_errmsg(s->db));
+    } else {
+      set_err(s, 0, "%s: %s", path, sqlite3_errmsg(s->db));
+    }
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     return code;
   }
@@ -321,12 +326,12 @@ static int store_auth(void *ud, int action, const char *a1, const char *a2,
 
 int ft_store_open(ft_store **out, const char *path, char *err, size_t errlen) {
   if (out == NULL) {
-    copy_err(err, errlen, "ft_store_open: out is NULL");
+    ft_errf(err, errlen, "ft_store_open: out is NULL");
     return FT_EINVAL;
   }
   ft_store *s = calloc(1, sizeof *s);
   if (s == NULL) {
-    copy_err(err, errlen, "out of memory");
+    ft_errf(err, errlen, "out of memory");
     return FT_ENOMEM;
   }
   const char *p = path != NULL ? path : ":memory:";
@@ -362,7 +367,7 @@ int ft_store_open(ft_store **out, const char *path, char *err, size_t errlen) {
   if (code == 0)
     sqlite3_set_authorizer(s->db, store_auth, s);
   if (code != 0) {
-    copy_err(err, errlen, s->errmsg);
+    ft_errf(err, errlen, "%s", s->errmsg);
     sqlite3_close(s->db);
     free(s);
     return code;
@@ -398,7 +403,7 @@ int ft_store_get(ft_store *s, const char *obj, const char *key, char **val,
   bind_str(st, 2, key, strlen(key));
   int r = sqlite3_step(st);
   if (r == SQLITE_ROW)
-    rc = column_dup(st, 0, val, len);
+    rc = column_dup(s, st, 0, val, len);
   else if (r == SQLITE_DONE)
     rc = FT_ENOTFOUND;
   else
@@ -412,33 +417,25 @@ int ft_store_put(ft_store *s, const char *obj, const char *key, const void *val,
   if (s == NULL || obj == NULL || key == NULL || (val == NULL && len > 0))
     return FT_EINVAL;
   sqlite3_stmt *st;
-  int rc = batch_begin(s);
-  if (rc == 0)
-    rc = stmt_get(s, ST_KV_PUT, &st);
+  int rc = write_stmt(s, ST_KV_PUT, &st);
   if (rc != 0)
     return rc;
   bind_str(st, 1, obj, strlen(obj));
   bind_str(st, 2, key, strlen(key));
   bind_bytes(st, 3, val, len);
-  rc = step_done(s, st);
-  stmt_put(s, ST_KV_PUT, st);
-  return rc;
+  return stmt_finish(s, ST_KV_PUT, st);
 }
 
 int ft_store_delete(ft_store *s, const char *obj, const char *key) {
   if (s == NULL || obj == NULL || key == NULL)
     return FT_EINVAL;
   sqlite3_stmt *st;
-  int rc = batch_begin(s);
-  if (rc == 0)
-    rc = stmt_get(s, ST_KV_DEL, &st);
+  int rc = write_stmt(s, ST_KV_DEL, &st);
   if (rc != 0)
     return rc;
   bind_str(st, 1, obj, strlen(obj));
   bind_str(st, 2, key, strlen(key));
-  rc = step_done(s, st);
-  stmt_put(s, ST_KV_DEL, st);
-  return rc;
+  return stmt_finish(s, ST_KV_DEL, st);
 }
 
 /* Keys starting with prefix P are exactly the range [P, succ(P)), where
@@ -457,7 +454,7 @@ int ft_store_list(ft_store *s, const char *obj, const char *prefix, int limit,
   if (hlen > 0) {
     hi = malloc(hlen);
     if (hi == NULL)
-      return FT_ENOMEM;
+      return set_err(s, FT_ENOMEM, "out of memory");
     memcpy(hi, prefix, hlen);
     hi[hlen - 1] = (char)((unsigned char)hi[hlen - 1] + 1);
   }
@@ -563,33 +560,6 @@ static int is_sqlite_function(const char *p, size_t n) {
   return 0;
 }
 
-/* A growing output buffer. */
-typedef struct sbuf {
-  char *p;
-  size_t n, cap;
-  int oom;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *p, size_t n) {
-  if (b->oom)
-    return;
-  if (b->n + n + 1 > b->cap) {
-    size_t cap = b->cap > 0 ? b->cap : 256;
-    while (cap < b->n + n + 1)
-      cap *= 2;
-    char *np = realloc(b->p, cap);
-    if (np == NULL) {
-      b->oom = 1;
-      return;
-    }
-    b->p = np;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->n, p, n);
-  b->n += n;
-  b->p[b->n] = '\0';
-}
-
 /* Copies query to *out with each {name} outside literals, quoted identifiers
  * and comments replaced by "<prefix>name". Two things the authorizer cannot
  * see are refused here (FT_EINVAL, reason in s):
@@ -602,7 +572,7 @@ enum { TK_SPACE, TK_NAME, TK_WORD, TK_OTHER };
 
 static int sql_rewrite(ft_store *s, const char *q, const char *prefix,
                        char **out) {
-  sbuf b = {0};
+  ft_buf b = {0};
   size_t n = strlen(q), i = 0;
   int rename = 0; /* 1: after RENAME, 2: after RENAME TO */
   while (i < n) {
@@ -649,7 +619,7 @@ static int sql_rewrite(ft_store *s, const char *q, const char *prefix,
       }
     }
     if (check && starts_with_ci(q + i + off, j - i - off - end, "sqlite_")) {
-      free(b.p);
+      ft_buf_free(&b);
       return set_err(s, FT_EINVAL,
                      "not authorized: names starting with sqlite_ (SQLite's"
                      " internal tables) may not appear in the query; pass"
@@ -657,7 +627,7 @@ static int sql_rewrite(ft_store *s, const char *q, const char *prefix,
     }
     if (tok != TK_SPACE) {
       if (rename == 2 && tok != TK_NAME) {
-        free(b.p);
+        ft_buf_free(&b);
         return set_err(s, FT_EINVAL,
                        "not authorized: RENAME TO must name the new table"
                        " as {name}");
@@ -670,22 +640,22 @@ static int sql_rewrite(ft_store *s, const char *q, const char *prefix,
         rename = 0;
     }
     if (tok == TK_NAME) {
-      sb_add(&b, "\"", 1);
-      sb_add(&b, prefix, PREFIX_LEN);
-      sb_add(&b, q + i + 1, j - i - 1);
-      sb_add(&b, "\"", 1);
+      ft_buf_putc(&b, '"');
+      ft_buf_put(&b, prefix, PREFIX_LEN);
+      ft_buf_put(&b, q + i + 1, j - i - 1);
+      ft_buf_putc(&b, '"');
       j++; /* the closing brace */
     } else {
-      sb_add(&b, q + i, j - i);
+      ft_buf_put(&b, q + i, j - i);
     }
     i = j;
   }
-  sb_add(&b, "", 0);
+  ft_buf_putc(&b, '\0');
   if (b.oom) {
-    free(b.p);
+    ft_buf_free(&b);
     return set_err(s, FT_ENOMEM, "out of memory");
   }
-  *out = b.p;
+  *out = b.data;
   return 0;
 }
 
@@ -940,7 +910,7 @@ int ft_store_sql(ft_store *s, const char *obj, const char *query,
     *changes = 0;
   if (s == NULL || obj == NULL || query == NULL || nargs < 0 ||
       (nargs > 0 && args == NULL)) {
-    copy_err(err, errlen, "ft_store_sql: invalid argument");
+    ft_errf(err, errlen, "ft_store_sql: invalid argument");
     return FT_EINVAL;
   }
   char prefix[PREFIX_LEN + 1];
@@ -951,7 +921,7 @@ int ft_store_sql(ft_store *s, const char *obj, const char *query,
     rc = batch_begin(s);
   if (rc != 0) {
     free(sql);
-    copy_err(err, errlen, s->errmsg);
+    ft_errf(err, errlen, "%s", s->errmsg);
     return rc;
   }
 
@@ -989,7 +959,7 @@ int ft_store_sql(ft_store *s, const char *obj, const char *query,
   s->auth = prev;
   free(sql);
   if (rc != 0)
-    copy_err(err, errlen, s->errmsg);
+    ft_errf(err, errlen, "%s", s->errmsg);
   return rc;
 }
 
@@ -1027,15 +997,12 @@ int ft_store_pending_add(ft_store *s, int64_t id, const void *req, size_t len) {
     s->late_cap = cap;
   }
   sqlite3_stmt *st;
-  int rc = batch_begin(s);
-  if (rc == 0)
-    rc = stmt_get(s, ST_PEND_ADD, &st);
+  int rc = write_stmt(s, ST_PEND_ADD, &st);
   if (rc != 0)
     return rc;
   sqlite3_bind_int64(st, 1, id);
   bind_bytes(st, 2, req, len);
-  rc = step_done(s, st);
-  stmt_put(s, ST_PEND_ADD, st);
+  rc = stmt_finish(s, ST_PEND_ADD, st);
   if (rc != 0)
     return rc;
   s->pending_n++;
@@ -1048,9 +1015,13 @@ int ft_store_pending_add(ft_store *s, int64_t id, const void *req, size_t len) {
   return 0;
 }
 
-/* Hands the late id over if it is still pending. *handed: 1 if it was. */
-static int take_late(ft_store *s, int64_t id, ft_store_row2_fn fn, void *ud,
-                     int *handed, int *stop) {
+/* Hands the first late id over if it is still pending. *handed: 1 if it
+ * was. The id leaves the late list once its row was looked up, before fn
+ * runs (a take from inside fn must not hand it out again); if the lookup
+ * fails it stays, for the next take. */
+static int take_late(ft_store *s, ft_store_row2_fn fn, void *ud, int *handed,
+                     int *stop) {
+  int64_t id = s->late[0];
   sqlite3_stmt *st;
   int rc = stmt_get(s, ST_PEND_GET, &st);
   if (rc != 0)
@@ -1058,6 +1029,8 @@ static int take_late(ft_store *s, int64_t id, ft_store_row2_fn fn, void *ud,
   sqlite3_bind_int64(st, 1, id);
   int r = sqlite3_step(st);
   *handed = 0;
+  if (r == SQLITE_ROW || r == SQLITE_DONE)
+    late_remove_at(s, 0);
   if (r == SQLITE_ROW) {
     const void *blob = sqlite3_column_blob(st, 0);
     size_t len = (size_t)sqlite3_column_bytes(st, 0);
@@ -1105,10 +1078,8 @@ int ft_store_pending_take(ft_store *s, int limit, ft_store_row2_fn fn,
       continue;
     }
     if (s->late_n > 0 && (!have || s->late[0] < id)) {
-      int64_t lid = s->late[0];
       int handed = 0;
-      late_remove_at(s, 0);
-      rc = take_late(s, lid, fn, ud, &handed, &stop);
+      rc = take_late(s, fn, ud, &handed, &stop);
       n += handed;
       continue;
     }
@@ -1130,14 +1101,11 @@ int ft_store_pending_done(ft_store *s, int64_t id) {
   if (s == NULL)
     return FT_EINVAL;
   sqlite3_stmt *st;
-  int rc = batch_begin(s);
-  if (rc == 0)
-    rc = stmt_get(s, ST_PEND_DONE, &st);
+  int rc = write_stmt(s, ST_PEND_DONE, &st);
   if (rc != 0)
     return rc;
   sqlite3_bind_int64(st, 1, id);
-  rc = step_done(s, st);
-  stmt_put(s, ST_PEND_DONE, st);
+  rc = stmt_finish(s, ST_PEND_DONE, st);
   if (rc != 0)
     return rc;
   if (sqlite3_changes(s->db) > 0)
@@ -1175,14 +1143,11 @@ int ft_store_seen_add(ft_store *s, const unsigned char key[16]) {
   if (s == NULL || key == NULL)
     return FT_EINVAL;
   sqlite3_stmt *st;
-  int rc = batch_begin(s);
-  if (rc == 0)
-    rc = stmt_get(s, ST_SEEN_ADD, &st);
+  int rc = write_stmt(s, ST_SEEN_ADD, &st);
   if (rc != 0)
     return rc;
   bind_bytes(st, 1, key, 16);
-  rc = step_done(s, st);
-  stmt_put(s, ST_SEEN_ADD, st);
+  rc = stmt_finish(s, ST_SEEN_ADD, st);
   if (rc != 0)
     return rc;
   return sqlite3_changes(s->db) > 0 ? 1 : 0;
@@ -1223,7 +1188,7 @@ int ft_store_meta_get(ft_store *s, const char *key, char **val) {
   bind_str(st, 1, key, strlen(key));
   int r = sqlite3_step(st);
   if (r == SQLITE_ROW)
-    rc = column_dup(st, 0, val, NULL);
+    rc = column_dup(s, st, 0, val, NULL);
   else if (r == SQLITE_DONE)
     rc = FT_ENOTFOUND;
   else
@@ -1236,16 +1201,12 @@ int ft_store_meta_set(ft_store *s, const char *key, const char *val) {
   if (s == NULL || key == NULL || val == NULL)
     return FT_EINVAL;
   sqlite3_stmt *st;
-  int rc = batch_begin(s);
-  if (rc == 0)
-    rc = stmt_get(s, ST_META_SET, &st);
+  int rc = write_stmt(s, ST_META_SET, &st);
   if (rc != 0)
     return rc;
   bind_str(st, 1, key, strlen(key));
   bind_str(st, 2, val, strlen(val));
-  rc = step_done(s, st);
-  stmt_put(s, ST_META_SET, st);
-  return rc;
+  return stmt_finish(s, ST_META_SET, st);
 }
 
 int ft_store_reset(ft_store *s) {

@@ -157,8 +157,7 @@ static int sql0(ft_store *s, const char *obj, const char *q, rows *r,
 
 /* put, overwrite, get, delete and not-found, step by step. */
 FT_TEST(test_kv_put_get_delete) {
-  ft_store *s = open_ok(NULL);
-  FT_CHECK(s != NULL);
+  ft_store *s = open_or_fail(NULL);
   if (s == NULL)
     return;
   static const struct {
@@ -273,10 +272,7 @@ FT_TEST(test_kv_list_prefix_limit) {
     FT_CHECK_EQ_INT(
         ft_store_list(s, "o", cases[i].prefix, cases[i].limit, collect_row, &c),
         0);
-    if (strcmp(c.buf, cases[i].want) != 0) {
-      fprintf(stderr, "  case %zu: got \"%s\"\n", i, c.buf);
-      FT_CHECK(0);
-    }
+    FT_CHECK_EQ_STR(c.buf, cases[i].want);
   }
   ft_store_close(s);
 }
@@ -314,10 +310,8 @@ FT_TEST(test_sql_types_names_changes) {
                   0);
   FT_CHECK_EQ_INT(ch, 0);
   FT_CHECK_EQ_INT(r.calls, 1);
-  FT_CHECK(strcmp(r.buf, "n:null|i:-9007199254740993|real:2.5|"
-                         "s:t'te'(5)|b:b(4);") == 0);
-  if (strcmp(r.buf, "n:null|i:-9007199254740993|real:2.5|s:t'te'(5)|b:b(4);"))
-    fprintf(stderr, "  got %s\n", r.buf);
+  FT_CHECK_EQ_STR(r.buf, "n:null|i:-9007199254740993|real:2.5|"
+                         "s:t'te'(5)|b:b(4);");
 
   /* more rows, then UPDATE and DELETE counts; SELECT reports 0 */
   for (int i = 0; i < 4; i++) {
@@ -342,7 +336,7 @@ FT_TEST(test_sql_types_names_changes) {
   FT_CHECK_EQ_INT(sql0(s, "o", "SELECT count(*) AS c FROM {t};  /* end */ ;",
                        &r, &ch, err, 256),
                   0);
-  FT_CHECK(strcmp(r.buf, "c:3;") == 0);
+  FT_CHECK_EQ_STR(r.buf, "c:3;");
   /* {name} inside a literal stays as written; json_each is allowed */
   memset(&r, 0, sizeof r);
   FT_CHECK_EQ_INT(sql0(s, "o",
@@ -350,7 +344,7 @@ FT_TEST(test_sql_types_names_changes) {
                        "json_each('[1,2,3]')",
                        &r, NULL, err, 256),
                   0);
-  FT_CHECK(strcmp(r.buf, "lit:t'{t}'(3)|n:3;") == 0);
+  FT_CHECK_EQ_STR(r.buf, "lit:t'{t}'(3)|n:3;");
   ft_store_close(s);
 }
 
@@ -375,8 +369,8 @@ FT_TEST(test_sql_objects_isolated) {
   rows a = {0}, b = {0};
   FT_CHECK_EQ_INT(sql0(s, "alpha", "SELECT x FROM {t}", &a, NULL, err, 256), 0);
   FT_CHECK_EQ_INT(sql0(s, "beta", "SELECT x FROM {t}", &b, NULL, err, 256), 0);
-  FT_CHECK(strcmp(a.buf, "x:t'alpha'(5);") == 0);
-  FT_CHECK(strcmp(b.buf, "x:t'beta'(4);x:t'beta'(4);") == 0);
+  FT_CHECK_EQ_STR(a.buf, "x:t'alpha'(5);");
+  FT_CHECK_EQ_STR(b.buf, "x:t'beta'(4);x:t'beta'(4);");
   /* the real name is the object's prefix plus the name */
   char name[128];
   FT_CHECK_EQ_INT(ft_store_table_name("alpha", "t", name, sizeof name), 0);
@@ -464,11 +458,11 @@ FT_TEST(test_sql_refused) {
   rows r = {0};
   FT_CHECK_EQ_INT(
       sql0(s, "me", "SELECT count(*) AS n FROM {t}", &r, NULL, err, 256), 0);
-  FT_CHECK(strcmp(r.buf, "n:0;") == 0);
+  FT_CHECK_EQ_STR(r.buf, "n:0;");
   memset(&r, 0, sizeof r);
   FT_CHECK_EQ_INT(
       sql0(s, "other", "SELECT count(*) AS n FROM {t}", &r, NULL, err, 256), 0);
-  FT_CHECK(strcmp(r.buf, "n:1;") == 0);
+  FT_CHECK_EQ_STR(r.buf, "n:1;");
   /* the store still works, outside the authorizer */
   FT_CHECK_EQ_INT(ft_store_put(s, "me", "k", "w", 1), 0);
   FT_CHECK_EQ_INT(ft_store_commit(s), 0);
@@ -515,7 +509,7 @@ FT_TEST(test_sql_trigger_and_view_checked_on_use) {
   FT_CHECK_EQ_INT(ch, 1);
   rows r = {0};
   FT_CHECK_EQ_INT(sql0(s, "o", "SELECT x FROM {log}", &r, NULL, err, 256), 0);
-  FT_CHECK(strcmp(r.buf, "x:42;") == 0);
+  FT_CHECK_EQ_STR(r.buf, "x:42;");
   /* ALTER and DROP of its own tables are allowed */
   FT_CHECK_EQ_INT(
       sql0(s, "o", "ALTER TABLE {log} ADD COLUMN y", NULL, NULL, err, 256), 0);
@@ -572,7 +566,7 @@ FT_TEST(test_sql_constraints_returning_fts) {
     FT_CHECK_EQ_INT(sql0(s, "o", "SELECT body FROM {f} WHERE {f} MATCH 'hello'",
                          &r, NULL, err, sizeof err),
                     0);
-    FT_CHECK(strcmp(r.buf, "body:t'hello world'(11);") == 0);
+    FT_CHECK_EQ_STR(r.buf, "body:t'hello world'(11);");
   }
   ft_store_close(s);
 }
@@ -684,7 +678,7 @@ FT_TEST(test_crash_keeps_exactly_committed) {
     return;
   collect c = {0};
   FT_CHECK_EQ_INT(ft_store_list(s, "o", NULL, 0, collect_row, &c), 0);
-  FT_CHECK(strcmp(c.buf, "c0=yes,c1=yes,c2=yes,") == 0);
+  FT_CHECK_EQ_STR(c.buf, "c0=yes,c1=yes,c2=yes,");
   FT_CHECK_EQ_INT(ft_store_pending_count(s), 3);
   char *v = NULL;
   FT_CHECK_EQ_INT(ft_store_meta_get(s, "out_offset", &v), 0);
@@ -760,7 +754,7 @@ FT_TEST(test_pending_frontier) {
   taken t = {0};
   FT_CHECK_EQ_INT(ft_store_pending_take(s, 2, take_row, &t), 2);
   FT_CHECK(ids_are(&t, (int64_t[]){1, 2}, 2));
-  FT_CHECK(strcmp(t.blobs[1], "req2") == 0);
+  FT_CHECK_EQ_STR(t.blobs[1], "req2");
   t.n = 0;
   FT_CHECK_EQ_INT(ft_store_pending_take(s, 10, take_row, &t), 3);
   FT_CHECK(ids_are(&t, (int64_t[]){3, 4, 5}, 3));
@@ -782,7 +776,7 @@ FT_TEST(test_pending_frontier) {
   t.n = 0;
   FT_CHECK_EQ_INT(ft_store_pending_take(s, 2, take_row, &t), 2);
   FT_CHECK(ids_are(&t, (int64_t[]){-7, 6}, 2));
-  FT_CHECK(strcmp(t.blobs[0], "reqm7") == 0);
+  FT_CHECK_EQ_STR(t.blobs[0], "reqm7");
   t.n = 0;
   FT_CHECK_EQ_INT(ft_store_pending_take(s, 0, take_row, &t), 1);
   FT_CHECK(ids_are(&t, (int64_t[]){8}, 1));
@@ -939,7 +933,7 @@ FT_TEST(test_reset_keeps_object_storage) {
   FT_CHECK(has_value(s, "o", "k", "v", 1));
   rows r = {0};
   FT_CHECK_EQ_INT(sql0(s, "o", "SELECT x FROM {t}", &r, NULL, err, 256), 0);
-  FT_CHECK(strcmp(r.buf, "x:7;") == 0);
+  FT_CHECK_EQ_STR(r.buf, "x:7;");
   /* ids start over after a reset */
   FT_CHECK_EQ_INT(ft_store_pending_add(s, 1, "again", 5), 0);
   t.n = 0;
@@ -1021,6 +1015,46 @@ FT_TEST(test_open_refuses_foreign_files) {
   FT_CHECK_EQ_INT(ft_store_open(NULL, NULL, NULL, 0), FT_EINVAL);
 }
 
+/* SQLite's busy timeout counts the sleeps it asks the VFS for, so with this
+ * sleep, which returns at once, the store's 5 s wait for a lock gives up at
+ * once. */
+static int no_sleep(sqlite3_vfs *vfs, int us) {
+  (void)vfs;
+  return us;
+}
+
+/* A file locked by another connection is reported with SQLite's own error
+ * (FT_EBUSY), not as a file that is not a fetchtree state database; it opens
+ * once the lock is gone. */
+FT_TEST(test_open_locked_is_not_foreign) {
+  char path[64], err[256] = "";
+  tmp_path(path, sizeof path);
+  sqlite3 *db = NULL;
+  FT_CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+  FT_CHECK_EQ_INT(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL),
+                  SQLITE_OK);
+  static sqlite3_vfs quick;
+  quick = *sqlite3_vfs_find(NULL);
+  quick.zName = "ft_test_no_sleep";
+  quick.xSleep = no_sleep;
+  FT_CHECK_EQ_INT(sqlite3_vfs_register(&quick, 1), SQLITE_OK);
+  ft_store *s = NULL;
+  FT_CHECK_EQ_INT(ft_store_open(&s, path, err, sizeof err), FT_EBUSY);
+  sqlite3_vfs_unregister(&quick);
+  FT_CHECK(s == NULL);
+  FT_CHECK(strstr(err, "locked") != NULL);
+  if (strstr(err, "not a fetchtree state database") != NULL) {
+    fprintf(stderr, "  got \"%s\"\n", err);
+    FT_CHECK(0);
+  }
+  FT_CHECK_EQ_INT(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  s = open_ok(path);
+  FT_CHECK(s != NULL);
+  ft_store_close(s);
+  tmp_remove(path);
+}
+
 /* A new store is in WAL mode and keeps its data across reopen; an in-memory
  * store works the same way. */
 FT_TEST(test_open_reopen_wal) {
@@ -1068,6 +1102,7 @@ int main(void) {
   FT_RUN(test_meta);
   FT_RUN(test_reset_keeps_object_storage);
   FT_RUN(test_open_refuses_foreign_files);
+  FT_RUN(test_open_locked_is_not_foreign);
   FT_RUN(test_open_reopen_wal);
   return FT_DONE();
 }
