@@ -11,6 +11,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -884,7 +885,15 @@ int ft_script_crawl_objects(ft_script *s, ft_tree *tree, char *err,
       st.retries = (int)lua_tonumber(L, -1);
     }
     rc = ft_tree_configure(tree, pattern ? pattern : "", &st);
-    if (rc != 0)
+    /* the tree refuses a rate it cannot hold (FT_ERANGE) or one that is
+     * not a finite number (FT_EINVAL, as for a bad pattern): say which */
+    if (rc != 0 && st.has_rps &&
+        (rc == FT_ERANGE || !isfinite(st.rps) || !isfinite(st.window_ms) ||
+         st.window_ms < 0))
+      snprintf(err, errlen, "objects: '%s': rps %g (window %g ms): %s",
+               pattern ? pattern : "?", st.rps, st.window_ms,
+               ft_strerror(rc));
+    else if (rc != 0)
       snprintf(err, errlen, "objects: bad pattern '%s': %s",
                pattern ? pattern : "?", ft_strerror(rc));
     lua_settop(L, top + 1);
