@@ -230,20 +230,9 @@ static int core_set_limits(lua_State *L) {
     return 2;
   }
   ft_obj_settings st;
-  memset(&st, 0, sizeof(st));
-  if (!lua_isnil(L, 2)) {
-    st.has_rps = 1;
-    st.rps = luaL_checknumber(L, 2);
-    st.window_ms = luaL_optnumber(L, 3, 1000);
-  }
-  if (!lua_isnil(L, 4)) {
-    st.has_concurrency = 1;
-    st.concurrency = (int)luaL_checknumber(L, 4);
-  }
-  if (!lua_isnil(L, 5)) {
-    st.has_retries = 1;
-    st.retries = (int)luaL_checknumber(L, 5);
-  }
+  int bad = 0;
+  if (ft_lua_to_settings(L, 2, &st, &bad) != 0)
+    luaL_checknumber(L, bad); /* raises: "number expected" */
   int rc = ft_object_set(o, &st);
   if (rc != 0) {
     lua_pushnil(L);
@@ -863,27 +852,15 @@ int ft_script_crawl_objects(ft_script *s, ft_tree *tree, char *err,
   size_t n = lua_objlen(L, top + 1);
   for (size_t i = 1; i <= n && rc == 0; i++) {
     lua_rawgeti(L, top + 1, (int)i);
-    ft_obj_settings st;
-    memset(&st, 0, sizeof(st));
-    lua_getfield(L, -1, "pattern");
+    int e = top + 2; /* the entry; its fields above it */
+    lua_getfield(L, e, "pattern");
     const char *pattern = lua_tostring(L, -1);
-    lua_getfield(L, -2, "rps");
-    if (lua_isnumber(L, -1)) {
-      st.has_rps = 1;
-      st.rps = lua_tonumber(L, -1);
-    }
-    lua_getfield(L, -3, "window");
-    st.window_ms = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : 1000;
-    lua_getfield(L, -4, "concurrency");
-    if (lua_isnumber(L, -1)) {
-      st.has_concurrency = 1;
-      st.concurrency = (int)lua_tonumber(L, -1);
-    }
-    lua_getfield(L, -5, "retries");
-    if (lua_isnumber(L, -1)) {
-      st.has_retries = 1;
-      st.retries = (int)lua_tonumber(L, -1);
-    }
+    lua_getfield(L, e, "rps");
+    lua_getfield(L, e, "window");
+    lua_getfield(L, e, "concurrency");
+    lua_getfield(L, e, "retries");
+    ft_obj_settings st;
+    ft_lua_to_settings(L, e + 2, &st, NULL); /* not a number: unset */
     rc = ft_tree_configure(tree, pattern ? pattern : "", &st);
     /* the tree refuses a rate it cannot hold (FT_ERANGE) or one that is
      * not a finite number (FT_EINVAL, as for a bad pattern): say which */
