@@ -160,6 +160,11 @@ void ft_lua_push_outcome(lua_State *L, const ft_request *req,
     return;
   }
   lua_pushnil(L);
+  ft_lua_push_error(L, req, res);
+}
+
+void ft_lua_push_error(lua_State *L, const ft_request *req,
+                       const ft_response *res) {
   lua_createtable(L, 0, 6);
   set_str(L, "kind", ft_errkind_name(res->error));
   set_str(L, "message", res->message ? res->message : "");

@@ -19,6 +19,11 @@ struct ft_response;
 void ft_lua_push_outcome(struct lua_State *L, const struct ft_request *req,
                          const struct ft_response *res);
 
+/* Push only the error table of a failed req (res->error set), as
+ * ft_lua_push_outcome's second value. */
+void ft_lua_push_error(struct lua_State *L, const struct ft_request *req,
+                       const struct ft_response *res);
+
 /* The request fields at stack slots idx .. idx+3 (url, method or nil, a
  * list of "Name: value" lines or nil, body or nil) into r, through
  * ft_request_set and ft_request_add_header. Returns 0, FT_ENOMEM, or

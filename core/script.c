@@ -821,8 +821,7 @@ int ft_script_crawl_done(ft_script *s, const ft_request *req,
     lua_pushnumber(L, res->elapsed_ms);
     return crawl_call_ref(s, &s->respond_ref, "respond", 7, 0, err, errlen);
   }
-  ft_lua_push_outcome(L, req, res);
-  lua_remove(L, -2); /* no response */
+  ft_lua_push_error(L, req, res);
   return crawl_call(s, "failure", 2, 0, err, errlen);
 }
 
