@@ -33,7 +33,6 @@ typedef struct lua_loop {
   int borrowed;    /* the host runs the loop: never step it here */
   lua_State *L;    /* the state to call back into */
   int stepping;
-  int engines;     /* open engines, which must close before the loop */
   uv_timer_t timer;
   uv_async_t wake; /* ends a step early: Ctrl-C in the REPL */
   struct lua_engine *list; /* open engines */
@@ -51,7 +50,6 @@ static void engine_close(lua_engine *le) {
     return;
   ft_engine_free(le->engine); /* requests still held are dropped */
   le->engine = NULL;
-  le->ll->engines--;
   if (le->prev)
     le->prev->next = le->next;
   else
@@ -254,7 +252,6 @@ static int l_new(lua_State *L) {
   if (rc != 0)
     return luaL_error(L, "fetchtree: %s", ft_strerror(rc));
   ft_engine_set_done(le->engine, on_done, le);
-  ll->engines++;
   le->next = ll->list;
   if (ll->list)
     ll->list->prev = le;
