@@ -48,11 +48,6 @@ struct ft_script {
   void (*hold_fn)(void *ud, int delta);
   void *hold_ud;
   ft_buf json; /* core.write_record's line, reused */
-  /* the object of the last request started: runs of requests to one host
-   * skip the tree's lookup (objects live as long as the tree) */
-  char last_obj_name[128];
-  size_t last_obj_len; /* 0: none */
-  ft_object *last_obj;
 };
 
 /* ---- fetchtree.core: what Lua needs from C ------------------------------- */
@@ -786,20 +781,8 @@ int ft_script_crawl_next(ft_script *s, int want, ft_request **out, char *err,
   }
   r->index = (uint64_t)lua_tonumber(L, top + 1);
   if (s->tree && lua_type(L, top + 7) == LUA_TSTRING) {
-    size_t len;
-    const char *name = lua_tolstring(L, top + 7, &len);
-    if (len == s->last_obj_len && memcmp(name, s->last_obj_name, len) == 0) {
-      r->obj = s->last_obj;
-    } else {
-      int e = 0;
-      r->obj = ft_tree_get(s->tree, name, &e);
-      s->last_obj_len = 0;
-      if (r->obj && len > 0 && len < sizeof(s->last_obj_name)) {
-        memcpy(s->last_obj_name, name, len);
-        s->last_obj_len = len;
-        s->last_obj = r->obj;
-      }
-    }
+    int e = 0; /* ft_tree_get remembers its last answer: runs of one host are cheap */
+    r->obj = ft_tree_get(s->tree, lua_tostring(L, top + 7), &e);
   }
   lua_settop(L, top);
   *out = r;
@@ -825,10 +808,7 @@ int ft_script_crawl_done(ft_script *s, const ft_request *req,
   return crawl_call(s, "failure", 2, 0, err, errlen);
 }
 
-void ft_script_set_tree(ft_script *s, ft_tree *tree) {
-  s->tree = tree;
-  s->last_obj_len = 0;
-}
+void ft_script_set_tree(ft_script *s, ft_tree *tree) { s->tree = tree; }
 
 void ft_script_set_alarm_fn(ft_script *s, ft_alarm_fn fn, void *ud) {
   s->alarm_fn = fn;
