@@ -114,7 +114,9 @@ typedef struct fetch_run {
   int progress;
   int quiet;
   uv_timer_t progress_timer;
+  int progress_on; /* progress_timer is initialised */
   uv_async_t sigint;
+  int sigint_on;   /* sigint is initialised */
   volatile sig_atomic_t got_sigint; /* set by the signal handler */
   int interrupted;
 
@@ -929,6 +931,7 @@ static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
   uv_async_init(&loop, &run->sigint, on_sigint);
   run->sigint.data = run;
   uv_unref((uv_handle_t *)&run->sigint);
+  run->sigint_on = 1;
   sigint_run = run;
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));
@@ -941,6 +944,7 @@ static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
     uv_timer_start(&run->progress_timer, on_progress, 250, 250);
     uv_unref((uv_handle_t *)&run->progress_timer);
     run->progress = 1;
+    run->progress_on = 1;
   } else {
     run->progress = 0;
   }
@@ -990,14 +994,17 @@ cleanup:
   alarms_cancel(run);
   if (run->commit_timer_on)
     uv_close((uv_handle_t *)&run->commit_timer, NULL);
-  if (run->progress)
+  /* a failure before the handles were made (a refused objects limit)
+   * comes here too: close only what was initialised */
+  if (run->progress_on)
     uv_close((uv_handle_t *)&run->progress_timer, NULL);
   if (run->script) /* Lua engines on this loop go before it */
     ft_lua_engine_release_loop(ft_script_lua(run->script));
   if (run->engine) {
     signal(SIGINT, SIG_DFL);
     sigint_run = NULL;
-    uv_close((uv_handle_t *)&run->sigint, NULL);
+    if (run->sigint_on)
+      uv_close((uv_handle_t *)&run->sigint, NULL);
     ft_engine_free(run->engine);
     run->engine = NULL;
   }

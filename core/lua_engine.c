@@ -33,7 +33,6 @@ typedef struct lua_loop {
   int borrowed;    /* the host runs the loop: never step it here */
   lua_State *L;    /* the state to call back into */
   int stepping;
-  int engines;     /* open engines, which must close before the loop */
   uv_timer_t timer;
   uv_async_t wake; /* ends a step early: Ctrl-C in the REPL */
   struct lua_engine *list; /* open engines */
@@ -51,7 +50,6 @@ static void engine_close(lua_engine *le) {
     return;
   ft_engine_free(le->engine); /* requests still held are dropped */
   le->engine = NULL;
-  le->ll->engines--;
   if (le->prev)
     le->prev->next = le->next;
   else
@@ -160,6 +158,11 @@ void ft_lua_push_outcome(lua_State *L, const ft_request *req,
     return;
   }
   lua_pushnil(L);
+  ft_lua_push_error(L, req, res);
+}
+
+void ft_lua_push_error(lua_State *L, const ft_request *req,
+                       const ft_response *res) {
   lua_createtable(L, 0, 6);
   set_str(L, "kind", ft_errkind_name(res->error));
   set_str(L, "message", res->message ? res->message : "");
@@ -249,7 +252,6 @@ static int l_new(lua_State *L) {
   if (rc != 0)
     return luaL_error(L, "fetchtree: %s", ft_strerror(rc));
   ft_engine_set_done(le->engine, on_done, le);
-  ll->engines++;
   le->next = ll->list;
   if (ll->list)
     ll->list->prev = le;
@@ -303,21 +305,35 @@ static int l_submit(lua_State *L) {
   return 0;
 }
 
-static void settings_from(lua_State *L, int base, ft_obj_settings *st) {
+int ft_lua_to_settings(lua_State *L, int idx, ft_obj_settings *st, int *bad) {
+  int first_bad = 0;
   memset(st, 0, sizeof(*st));
-  if (lua_isnumber(L, base)) {
+  if (lua_isnumber(L, idx)) {
     st->has_rps = 1;
-    st->rps = lua_tonumber(L, base);
-    st->window_ms = lua_isnumber(L, base + 1) ? lua_tonumber(L, base + 1) : 1000;
+    st->rps = lua_tonumber(L, idx);
+    st->window_ms = 1000;
+    if (lua_isnumber(L, idx + 1))
+      st->window_ms = lua_tonumber(L, idx + 1);
+    else if (!lua_isnoneornil(L, idx + 1))
+      first_bad = idx + 1;
+  } else if (!lua_isnil(L, idx)) {
+    first_bad = idx;
   }
-  if (lua_isnumber(L, base + 2)) {
+  if (lua_isnumber(L, idx + 2)) {
     st->has_concurrency = 1;
-    st->concurrency = (int)lua_tonumber(L, base + 2);
+    st->concurrency = (int)lua_tonumber(L, idx + 2);
+  } else if (!lua_isnil(L, idx + 2) && !first_bad) {
+    first_bad = idx + 2;
   }
-  if (lua_isnumber(L, base + 3)) {
+  if (lua_isnumber(L, idx + 3)) {
     st->has_retries = 1;
-    st->retries = (int)lua_tonumber(L, base + 3);
+    st->retries = (int)lua_tonumber(L, idx + 3);
+  } else if (!lua_isnil(L, idx + 3) && !first_bad) {
+    first_bad = idx + 3;
   }
+  if (bad)
+    *bad = first_bad;
+  return first_bad ? FT_EINVAL : 0;
 }
 
 /* E:configure(pattern, rps, window, concurrency, retries): limits for the
@@ -325,7 +341,7 @@ static void settings_from(lua_State *L, int base, ft_obj_settings *st) {
 static int l_configure(lua_State *L) {
   lua_engine *le = check_engine(L, 1);
   ft_obj_settings st;
-  settings_from(L, 3, &st);
+  ft_lua_to_settings(L, 3, &st, NULL); /* not a number: unset */
   int rc = ft_tree_configure(ft_engine_tree(le->engine), luaL_checkstring(L, 2),
                              &st);
   if (rc != 0) {
@@ -345,7 +361,7 @@ static int l_set_limits(lua_State *L) {
   ft_object *o = ft_tree_get(ft_engine_tree(le->engine), luaL_checkstring(L, 2),
                              &e);
   ft_obj_settings st;
-  settings_from(L, 3, &st);
+  ft_lua_to_settings(L, 3, &st, NULL); /* not a number: unset */
   int rc = o ? ft_object_set(o, &st) : e;
   if (rc != 0) {
     lua_pushnil(L);

@@ -11,6 +11,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,11 +48,6 @@ struct ft_script {
   void (*hold_fn)(void *ud, int delta);
   void *hold_ud;
   ft_buf json; /* core.write_record's line, reused */
-  /* the object of the last request started: runs of requests to one host
-   * skip the tree's lookup (objects live as long as the tree) */
-  char last_obj_name[128];
-  size_t last_obj_len; /* 0: none */
-  ft_object *last_obj;
 };
 
 /* ---- fetchtree.core: what Lua needs from C ------------------------------- */
@@ -229,20 +225,9 @@ static int core_set_limits(lua_State *L) {
     return 2;
   }
   ft_obj_settings st;
-  memset(&st, 0, sizeof(st));
-  if (!lua_isnil(L, 2)) {
-    st.has_rps = 1;
-    st.rps = luaL_checknumber(L, 2);
-    st.window_ms = luaL_optnumber(L, 3, 1000);
-  }
-  if (!lua_isnil(L, 4)) {
-    st.has_concurrency = 1;
-    st.concurrency = (int)luaL_checknumber(L, 4);
-  }
-  if (!lua_isnil(L, 5)) {
-    st.has_retries = 1;
-    st.retries = (int)luaL_checknumber(L, 5);
-  }
+  int bad = 0;
+  if (ft_lua_to_settings(L, 2, &st, &bad) != 0)
+    luaL_checknumber(L, bad); /* raises: "number expected" */
   int rc = ft_object_set(o, &st);
   if (rc != 0) {
     lua_pushnil(L);
@@ -796,20 +781,8 @@ int ft_script_crawl_next(ft_script *s, int want, ft_request **out, char *err,
   }
   r->index = (uint64_t)lua_tonumber(L, top + 1);
   if (s->tree && lua_type(L, top + 7) == LUA_TSTRING) {
-    size_t len;
-    const char *name = lua_tolstring(L, top + 7, &len);
-    if (len == s->last_obj_len && memcmp(name, s->last_obj_name, len) == 0) {
-      r->obj = s->last_obj;
-    } else {
-      int e = 0;
-      r->obj = ft_tree_get(s->tree, name, &e);
-      s->last_obj_len = 0;
-      if (r->obj && len > 0 && len < sizeof(s->last_obj_name)) {
-        memcpy(s->last_obj_name, name, len);
-        s->last_obj_len = len;
-        s->last_obj = r->obj;
-      }
-    }
+    int e = 0; /* ft_tree_get remembers its last answer: runs of one host are cheap */
+    r->obj = ft_tree_get(s->tree, lua_tostring(L, top + 7), &e);
   }
   lua_settop(L, top);
   *out = r;
@@ -831,15 +804,11 @@ int ft_script_crawl_done(ft_script *s, const ft_request *req,
     lua_pushnumber(L, res->elapsed_ms);
     return crawl_call_ref(s, &s->respond_ref, "respond", 7, 0, err, errlen);
   }
-  ft_lua_push_outcome(L, req, res);
-  lua_remove(L, -2); /* no response */
+  ft_lua_push_error(L, req, res);
   return crawl_call(s, "failure", 2, 0, err, errlen);
 }
 
-void ft_script_set_tree(ft_script *s, ft_tree *tree) {
-  s->tree = tree;
-  s->last_obj_len = 0;
-}
+void ft_script_set_tree(ft_script *s, ft_tree *tree) { s->tree = tree; }
 
 void ft_script_set_alarm_fn(ft_script *s, ft_alarm_fn fn, void *ud) {
   s->alarm_fn = fn;
@@ -862,29 +831,25 @@ int ft_script_crawl_objects(ft_script *s, ft_tree *tree, char *err,
   size_t n = lua_objlen(L, top + 1);
   for (size_t i = 1; i <= n && rc == 0; i++) {
     lua_rawgeti(L, top + 1, (int)i);
-    ft_obj_settings st;
-    memset(&st, 0, sizeof(st));
-    lua_getfield(L, -1, "pattern");
+    int e = top + 2; /* the entry; its fields above it */
+    lua_getfield(L, e, "pattern");
     const char *pattern = lua_tostring(L, -1);
-    lua_getfield(L, -2, "rps");
-    if (lua_isnumber(L, -1)) {
-      st.has_rps = 1;
-      st.rps = lua_tonumber(L, -1);
-    }
-    lua_getfield(L, -3, "window");
-    st.window_ms = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : 1000;
-    lua_getfield(L, -4, "concurrency");
-    if (lua_isnumber(L, -1)) {
-      st.has_concurrency = 1;
-      st.concurrency = (int)lua_tonumber(L, -1);
-    }
-    lua_getfield(L, -5, "retries");
-    if (lua_isnumber(L, -1)) {
-      st.has_retries = 1;
-      st.retries = (int)lua_tonumber(L, -1);
-    }
+    lua_getfield(L, e, "rps");
+    lua_getfield(L, e, "window");
+    lua_getfield(L, e, "concurrency");
+    lua_getfield(L, e, "retries");
+    ft_obj_settings st;
+    ft_lua_to_settings(L, e + 2, &st, NULL); /* not a number: unset */
     rc = ft_tree_configure(tree, pattern ? pattern : "", &st);
-    if (rc != 0)
+    /* the tree refuses a rate it cannot hold (FT_ERANGE) or one that is
+     * not a finite number (FT_EINVAL, as for a bad pattern): say which */
+    if (rc != 0 && st.has_rps &&
+        (rc == FT_ERANGE || !isfinite(st.rps) || !isfinite(st.window_ms) ||
+         st.window_ms < 0))
+      snprintf(err, errlen, "objects: '%s': rps %g (window %g ms): %s",
+               pattern ? pattern : "?", st.rps, st.window_ms,
+               ft_strerror(rc));
+    else if (rc != 0)
       snprintf(err, errlen, "objects: bad pattern '%s': %s",
                pattern ? pattern : "?", ft_strerror(rc));
     lua_settop(L, top + 1);

@@ -75,6 +75,7 @@ struct ft_tree {
   size_t npatterns, cap_patterns;
   uint64_t seed;
   ft_node *root;
+  ft_node *last; /* ft_tree_get's last answer (NULL: none yet) */
 };
 
 static ft_node *ft_node_of_(ft_object *o) { return (ft_node *)o; }
@@ -353,10 +354,21 @@ int ft_tree_configure(ft_tree *t, const char *pattern,
 ft_object *ft_tree_get(ft_tree *t, const char *name, int *err) {
   size_t len;
   int rc = FT_EINVAL;
+  /* Runs of lookups of one name (the requests to one host) skip the
+   * parse, hash and probe: the last answer is kept, and a name that is
+   * byte for byte the cached one (a valid name) is that object. Objects
+   * live as long as the tree, so the cache never goes stale. */
+  if (t != NULL && name != NULL && t->last != NULL &&
+      strcmp(name, t->last->name_buf) == 0) {
+    if (err)
+      *err = FT_OK;
+    return &t->last->obj;
+  }
   if (t == NULL || ft_tree_parse_(name, &len) < 0 || name[len] != '\0')
     goto fail;
   ft_node *n = ft_tree_lookup_(t, name, len);
   if (n) {
+    t->last = n;
     if (err)
       *err = FT_OK;
     return &n->obj;
@@ -380,6 +392,7 @@ ft_object *ft_tree_get(ft_tree *t, const char *name, int *err) {
       goto fail;
     cut = end;
   }
+  t->last = anc;
   if (err)
     *err = FT_OK;
   return &anc->obj;

@@ -112,6 +112,52 @@ FT_TEST(test_same_name_same_object) {
   ft_tree_free(t);
 }
 
+/* ft_tree_get keeps its last answer: a repeat of the same name (in any
+ * buffer) is that object, and any other name, even one that the cached
+ * name starts with or that starts with it, is looked up for real. */
+FT_TEST(test_last_lookup_cache) {
+  ft_tree *t = new_tree();
+  ft_object *a = get(t, "/host/a");
+  char copy[] = "/host/a"; /* byte-identical, another address */
+  FT_CHECK(get(t, copy) == a);
+  FT_CHECK(get(t, "/host/a") == a);
+  /* alternate names: each miss replaces the cache, each repeat hits it */
+  ft_object *b = get(t, "/host/b");
+  FT_CHECK(b != a);
+  FT_CHECK(get(t, "/host/b") == b);
+  FT_CHECK(get(t, "/host/a") == a);
+  FT_CHECK(get(t, "/host/b") == b);
+  /* names around the cached one: a prefix, an extension, a near miss */
+  FT_CHECK(get(t, "/host/b") == b);
+  FT_CHECK(get(t, "/host") == b->parent);
+  FT_CHECK(get(t, "/host/b") == b);
+  ft_object *bc = get(t, "/host/b/c"); /* created: cached too */
+  FT_CHECK(bc->parent == b);
+  FT_CHECK(get(t, "/host/b/c") == bc);
+  FT_CHECK(get(t, "/host/bc") != bc);
+  FT_CHECK(get(t, "/host/b/c") == bc);
+  FT_CHECK_EQ_INT(ft_tree_count(t), 6); /* /, /host, a, b, b/c, bc */
+  /* invalid names are refused right after a hit on their valid stem, and
+   * leave the cache answering correctly */
+  static const char *bad[] = {"/host/b/c/", "/host/b/c//", "/host/b//c"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    FT_CHECK(get(t, "/host/b/c") == bc);
+    int err = 0;
+    FT_CHECK(ft_tree_get(t, bad[i], &err) == NULL);
+    FT_CHECK_EQ_INT(err, FT_EINVAL);
+    FT_CHECK(get(t, "/host/b/c") == bc);
+  }
+  FT_CHECK_EQ_INT(ft_tree_count(t), 6); /* nothing made for them */
+  /* the cache belongs to its tree */
+  ft_tree *t2 = new_tree();
+  ft_object *a2 = get(t2, "/host/a");
+  FT_CHECK(a2 != a);
+  FT_CHECK(get(t, "/host/a") == a);
+  FT_CHECK(get(t2, "/host/a") == a2);
+  ft_tree_free(t2);
+  ft_tree_free(t);
+}
+
 FT_TEST(test_ancestors) {
   ft_tree *t = new_tree();
   FT_CHECK_EQ_INT(ft_tree_count(t), 1);
@@ -921,6 +967,7 @@ FT_TEST(test_many_objects_fast) {
 
 int main(void) {
   FT_RUN(test_same_name_same_object);
+  FT_RUN(test_last_lookup_cache);
   FT_RUN(test_ancestors);
   FT_RUN(test_invalid_names);
   FT_RUN(test_pattern_rows);

@@ -278,6 +278,25 @@ describe("the object tree", function()
     assert.truthy(t[#t] - t[1] >= 1.0, "span " .. (t[#t] - t[1])) -- 19+ starts at 5 per 500 ms
   end)
 
+  it("refuses an objects limit the tree cannot hold with the usual error, with or without --progress", function()
+    -- the objects are configured after the run's event loop is made: a
+    -- refusal there must still end the way any refused script does
+    local before = #srv.log()
+    for _, args in ipairs { "-q", "--progress" } do
+      local r = run([[
+        local base = arg[1]
+        return {
+          objects = { ["/host/*"] = { rps = 1e300 } },
+          start = function(emit) emit { url = base .. "/item/1.json?toofast" } end,
+        }
+      ]], args, { srv.base })
+      assert.equal(1, r.rc, args .. ": " .. r.stderr)
+      assert.truthy(r.stderr:find("/host/*", 1, true), args .. ": " .. r.stderr)
+      assert.truthy(r.stderr:find("rps", 1, true), args .. ": " .. r.stderr)
+    end
+    assert.equal(before, #srv.log())
+  end)
+
   it("aggregates stats up the tree; --stats writes them, sums equal the records", function()
     local stats = H.tmpname(".json")
     local r = run([[
