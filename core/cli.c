@@ -888,7 +888,7 @@ static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
     }
   }
   if (run->script)
-    ft_script_set_output(run->script, run->out);
+    ft_script_set_output(run->script, run->out, run->record_flags);
   if (run->ordered) {
     run->window_size = (uint64_t)run->cfg.concurrency * 16;
     if (run->window_size < 4096)

@@ -35,6 +35,7 @@ struct ft_script {
   ft_dedupe *seen;
   char *user_agent;
   int write_failed;
+  int record_flags; /* FT_RECORD_* for the default records written from Lua */
   ft_tree *tree;    /* the engine's object tree, for routing and limits */
   ft_store *store;  /* object storage, opened on first use */
   char *state_path; /* NULL: storage in memory */
@@ -199,6 +200,31 @@ static int core_write_record(lua_State *L) {
   ft_script *s = core_self(L);
   encode_arg(L, s);
   ft_buf_putc(&s->json, '\n');
+  FILE *f = s->out ? s->out : stdout;
+  if (fwrite(s->json.data, 1, s->json.len, f) != s->json.len)
+    s->write_failed = 1;
+  return 0;
+}
+
+/* core.write_default(index, url, meta_json, final_url, status, raw_headers,
+ * body, attempts, elapsed_ms): the record of a response no handler takes,
+ * written by fetch's record writer as fetchtree run writes it when the spec
+ * has no handler at all (the same fields, order, flags and body_base64). */
+static int core_write_default(lua_State *L) {
+  ft_script *s = core_self(L);
+  ft_request req = {0};
+  ft_response res = {0};
+  req.index = (uint64_t)luaL_checknumber(L, 1);
+  req.url = (char *)luaL_checkstring(L, 2); /* read only */
+  req.meta_json = (char *)luaL_optstring(L, 3, NULL);
+  res.final_url = luaL_optstring(L, 4, NULL);
+  res.status = (long)luaL_checknumber(L, 5);
+  res.headers = luaL_checklstring(L, 6, &res.headers_len);
+  res.body = luaL_checklstring(L, 7, &res.body_len);
+  res.attempts = (int)luaL_checknumber(L, 8);
+  res.elapsed_ms = luaL_checknumber(L, 9);
+  s->json.len = 0;
+  ft_record_write(&s->json, &req, &res, s->record_flags);
   FILE *f = s->out ? s->out : stdout;
   if (fwrite(s->json.data, 1, s->json.len, f) != s->json.len)
     s->write_failed = 1;
@@ -417,6 +443,7 @@ static int open_core(lua_State *L) {
       {"links", core_links},
       {"xpath", core_xpath},
       {"write_record", core_write_record},
+      {"write_default", core_write_default},
       {"encode", core_encode},
       {"set_limits", core_set_limits},
       {"after", core_after},
@@ -581,7 +608,10 @@ cleanup:
 
 /* ---- crawl scripts --------------------------------------------------------- */
 
-void ft_script_set_output(ft_script *s, FILE *out) { s->out = out; }
+void ft_script_set_output(ft_script *s, FILE *out, int record_flags) {
+  s->out = out;
+  s->record_flags = record_flags;
+}
 
 static void interrupt_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;

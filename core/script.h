@@ -36,8 +36,10 @@ typedef struct ft_crawl_info {
   int has_state;       /* the spec named a state database */
 } ft_crawl_info;
 
-/* Records and obj:emit output go to out. */
-void ft_script_set_output(ft_script *s, FILE *out);
+/* Records and obj:emit output go to out; record_flags (FT_RECORD_NO_BODY,
+ * FT_RECORD_NO_HEADERS) shape the default records written from Lua, as
+ * they do fetchtree run's own. */
+void ft_script_set_output(ft_script *s, FILE *out, int record_flags);
 
 /* Load the crawl script at path, run it with arg = {[0]=path, args...}, and
  * apply the spec's settings (rps, window, concurrency, ...) to cfg.

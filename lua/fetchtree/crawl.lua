@@ -659,11 +659,19 @@ local function new_instance()
     local o = obj_for(entry, res.url)
     local h = o._h.on_response
     if not h then -- this object has no handler: the default record
-      return out_record({
-        index = entry.id, url = entry.url, final_url = res.url ~= entry.url and res.url or nil,
-        status = res.status, headers = res.headers, body = res.body,
-        attempts = res.attempts, elapsed_ms = res.elapsed_ms, error = null, meta = entry.meta,
-      })
+      if opts.out then -- ft.run: a table for its out function
+        return out_record({
+          index = entry.id, url = entry.url, final_url = res.url ~= entry.url and res.url or nil,
+          status = res.status, headers = res.headers, body = res.body,
+          attempts = res.attempts, elapsed_ms = res.elapsed_ms, error = null, meta = entry.meta,
+        })
+      end
+      -- fetchtree run: the record C writes when no object has a handler
+      -- (its field order, --no-body, --no-headers, body_base64)
+      local meta = entry.meta
+      return core.write_default(entry.id, entry.url, meta ~= nil and encode(meta) or nil, res.url,
+                                res.status, rawget(res, "_h") or "", res.body, res.attempts,
+                                res.elapsed_ms)
     end
     write_result(h(res, o), entry, res)
   end

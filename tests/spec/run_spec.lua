@@ -170,6 +170,50 @@ describe("fetchtree run", function()
     assert.equal(7, #r.records)
   end)
 
+  it("writes an object without a handler the default record fetch writes, when other objects have one", function()
+    -- 127.0.0.2's object has a handler, 127.0.0.1's has none: its records
+    -- must be the ones a spec without handlers gets (field order,
+    -- --no-body, --no-headers, body_base64 for a body that is not UTF-8)
+    local script = [[
+      local base, base2 = arg[1], arg[2]
+      local mixed = arg[3] == "mixed"
+      local spec = {
+        start = function(emit)
+          emit { url = base .. "/item/1.json", meta = { k = 1 } }
+          emit { url = base .. "/bytes/64?binary=1" }
+          if mixed then emit { url = base2 .. "/item/2.json" } end
+        end,
+      }
+      if mixed then
+        spec.objects = { ["/host/127.0.0.2"] = { on_response = function(res) return { two = true } end } }
+      end
+      return spec
+    ]]
+    for _, flags in ipairs { "-q", "-q --no-body", "-q --no-headers" } do
+      local plain = run(script, flags, { srv.base, srv.base2, "plain" })
+      local mixed = run(script, flags, { srv.base, srv.base2, "mixed" })
+      assert.equal(0, plain.rc, plain.stderr)
+      assert.equal(0, mixed.rc, mixed.stderr)
+      local function lines(r) -- the records of 127.0.0.1 by index, times and dates left out
+        local out = {}
+        for line in r.stdout:gmatch("[^\n]+") do
+          if not line:find('"two"', 1, true) then
+            out[#out + 1] = line:gsub('"elapsed_ms":[%d.]+', ""):gsub('"date":"[^"]*"', "")
+          end
+        end
+        table.sort(out)
+        return out
+      end
+      assert.same(lines(plain), lines(mixed))
+      assert.equal(3, #mixed.records)
+    end
+    local r = run(script, "-q", { srv.base, srv.base2, "mixed" })
+    local bytes
+    for _, rec in ipairs(r.records) do if rec.url and rec.url:find("/bytes/", 1, true) then bytes = rec end end
+    assert.truthy(bytes.body_base64)
+    assert.is_nil(bytes.body)
+  end)
+
   it("writes default records without on_response, and provenance with --with-meta", function()
     local r = run([[
       local base = arg[1]
