@@ -3,22 +3,30 @@
 
 #include <string.h>
 
-int ft_hist_bucket(uint64_t us) {
-  if (us < FT_HIST_SUB)
+int ft_hist_bucket_bits(uint64_t us, int bits, int nbuckets) {
+  int sub_n = 1 << bits;
+  if (us < (uint64_t)sub_n)
     return (int)us;
-  int e = 63 - __builtin_clzll(us); /* us >= 16, so e >= 4 */
-  int sub = (int)((us >> (e - 4)) & (FT_HIST_SUB - 1));
-  int b = FT_HIST_SUB + (e - 4) * FT_HIST_SUB + sub;
-  return b < FT_HIST_BUCKETS ? b : FT_HIST_BUCKETS - 1;
+  int e = 63 - __builtin_clzll(us); /* us >= 2^bits, so e >= bits */
+  int sub = (int)((us >> (e - bits)) & (uint64_t)(sub_n - 1));
+  int b = sub_n + (e - bits) * sub_n + sub;
+  return b < nbuckets ? b : nbuckets - 1;
 }
 
-uint64_t ft_hist_lower(int b) {
-  if (b < FT_HIST_SUB)
+uint64_t ft_hist_lower_bits(int b, int bits) {
+  int sub_n = 1 << bits;
+  if (b < sub_n)
     return (uint64_t)b;
-  int e = (b - FT_HIST_SUB) / FT_HIST_SUB + 4;
-  uint64_t sub = (uint64_t)((b - FT_HIST_SUB) % FT_HIST_SUB);
-  return (1ull << e) | (sub << (e - 4));
+  int e = (b - sub_n) / sub_n + bits;
+  uint64_t sub = (uint64_t)((b - sub_n) % sub_n);
+  return (1ull << e) | (sub << (e - bits));
 }
+
+int ft_hist_bucket(uint64_t us) {
+  return ft_hist_bucket_bits(us, FT_HIST_BITS, FT_HIST_BUCKETS);
+}
+
+uint64_t ft_hist_lower(int b) { return ft_hist_lower_bits(b, FT_HIST_BITS); }
 
 void ft_stats_add(ft_stats *s, const ft_response *res) {
   s->requests++;

@@ -9,7 +9,8 @@
 
 /* Log-linear histogram: 16 sub-buckets per power of two of microseconds,
  * so every percentile is within 1/16 (6.25%) of the true value. */
-#define FT_HIST_SUB 16
+#define FT_HIST_BITS 4
+#define FT_HIST_SUB (1 << FT_HIST_BITS)
 #define FT_HIST_BUCKETS (FT_HIST_SUB * 40)
 
 typedef struct ft_stats {
@@ -35,8 +36,17 @@ double ft_stats_percentile(const ft_stats *s, double q);
  *     latency ms  p50 1.20  p90 2.10  p99 5.00  max 9.80          */
 void ft_stats_print(const ft_stats *s, FILE *f, double seconds);
 
-/* Bucket index for a value in microseconds (exposed for tests). */
+/* Bucket index for a value in microseconds, and the smallest value in a
+ * bucket, for this histogram (exposed for tests). */
 int ft_hist_bucket(uint64_t us);
 uint64_t ft_hist_lower(int bucket);
+
+/* The same for any log-linear histogram with 2^bits sub-buckets per power
+ * of two (bits >= 1) and nbuckets buckets: values below 2^bits have a
+ * bucket each, then each power of two is split by the bits after its
+ * leading one; values past the last bucket land in it. (The object tree's
+ * histogram uses these too.) */
+int ft_hist_bucket_bits(uint64_t us, int bits, int nbuckets);
+uint64_t ft_hist_lower_bits(int bucket, int bits);
 
 #endif

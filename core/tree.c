@@ -46,6 +46,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "stats.h"
 
 typedef struct ft_node {
   ft_object obj; /* first: (ft_node *)&obj == node */
@@ -504,26 +505,6 @@ void ft_object_finish(ft_object *o) {
 
 /* ---- stats -------------------------------------------------------------- */
 
-/* Bucket of a latency in microseconds: exact below 8, then 8 sub-buckets per
- * power of two (the 3 bits after the leading one). */
-static int ft_obj_hist_bucket_(uint64_t us) {
-  if (us < FT_OBJ_HIST_SUB)
-    return (int)us;
-  int e = 63 - __builtin_clzll(us); /* us >= 8, so e >= 3 */
-  int sub = (int)((us >> (e - 3)) & (FT_OBJ_HIST_SUB - 1));
-  int b = FT_OBJ_HIST_SUB + (e - 3) * FT_OBJ_HIST_SUB + sub;
-  return b < FT_OBJ_HIST_BUCKETS ? b : FT_OBJ_HIST_BUCKETS - 1;
-}
-
-/* The smallest latency (us) that falls in bucket b. */
-static uint64_t ft_obj_hist_lower_(int b) {
-  if (b < FT_OBJ_HIST_SUB)
-    return (uint64_t)b;
-  int e = (b - FT_OBJ_HIST_SUB) / FT_OBJ_HIST_SUB + 3;
-  uint64_t sub = (uint64_t)((b - FT_OBJ_HIST_SUB) % FT_OBJ_HIST_SUB);
-  return (1ull << e) | (sub << (e - 3));
-}
-
 static void ft_obj_stats_status_(ft_obj_stats *s, long status) {
   if (status <= 65535) {
     for (int i = 0; i < FT_OBJ_STATUSES; i++) {
@@ -550,7 +531,7 @@ void ft_object_count(ft_object *o, const ft_response *res) {
     double d = res->elapsed_ms * 1000.0;
     us = d < 18446744073709551615.0 ? (uint64_t)d : UINT64_MAX;
   }
-  int bucket = ft_obj_hist_bucket_(us);
+  int bucket = ft_hist_bucket_bits(us, FT_OBJ_HIST_BITS, FT_OBJ_HIST_BUCKETS);
   for (ft_object *p = o; p; p = p->parent) {
     ft_obj_stats *s = &p->stats;
     s->requests++;
@@ -574,6 +555,7 @@ void ft_object_count(ft_object *o, const ft_response *res) {
   }
 }
 
+/* ft_stats_percentile's walk, over this histogram's 32-bit counters. */
 double ft_obj_stats_percentile(const ft_obj_stats *s, double q) {
   uint64_t total = 0;
   for (int i = 0; i < FT_OBJ_HIST_BUCKETS; i++)
@@ -587,7 +569,7 @@ double ft_obj_stats_percentile(const ft_obj_stats *s, double q) {
   for (int i = 0; i < FT_OBJ_HIST_BUCKETS; i++) {
     seen += s->hist[i];
     if (seen > want)
-      return (double)ft_obj_hist_lower_(i) / 1000.0;
+      return (double)ft_hist_lower_bits(i, FT_OBJ_HIST_BITS) / 1000.0;
   }
   return (double)s->max_us / 1000.0;
 }

@@ -26,7 +26,8 @@ typedef struct ft_obj_settings {
 /* Latency histogram: 8 sub-buckets per power of two of microseconds, so a
  * percentile is within 1/8 (12.5%) below the true value; 320 buckets reach
  * 2^42 us (about 50 days). */
-#define FT_OBJ_HIST_SUB 8
+#define FT_OBJ_HIST_BITS 3
+#define FT_OBJ_HIST_SUB (1 << FT_OBJ_HIST_BITS)
 #define FT_OBJ_HIST_BUCKETS 320
 #define FT_OBJ_STATUSES 16
 
