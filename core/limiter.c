@@ -98,6 +98,12 @@ static int ft_limiter_config_(double rps, uint64_t window_ns, uint32_t *k,
   return FT_OK;
 }
 
+int ft_limiter_check(double rps, uint64_t window_ns) {
+  uint32_t k;
+  uint64_t w;
+  return ft_limiter_config_(rps, window_ns, &k, &w);
+}
+
 int ft_limiter_new(ft_limiter **out, double rps, uint64_t window_ns) {
   uint32_t k;
   uint64_t w;

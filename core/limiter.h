@@ -23,6 +23,11 @@ typedef struct ft_limiter ft_limiter;
  * W not representable) or FT_ENOMEM; on error *out is left untouched. */
 int ft_limiter_new(ft_limiter **out, double rps, uint64_t window_ns);
 
+/* Would ft_limiter_new(&l, rps, window_ns) and ft_limiter_set accept this
+ * configuration? Returns 0, or the FT_EINVAL / FT_ERANGE they would return
+ * (never FT_ENOMEM). For callers that must refuse a rate before storing it. */
+int ft_limiter_check(double rps, uint64_t window_ns);
+
 /* Frees the limiter; NULL is allowed. */
 void ft_limiter_free(ft_limiter *l);
 

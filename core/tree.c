@@ -162,8 +162,9 @@ static void ft_settings_merge_(ft_obj_settings *dst,
 }
 
 /* Validates s; for a rate, sets *window_ms (default applied) and *window_ns.
- * Mirrors the limiter's own range checks so that configure can refuse a rate
- * before storing it. */
+ * The window is parsed here (milliseconds to ns); whether the limiter can
+ * hold the rate is the limiter's own check, so that configure refuses
+ * exactly what ft_object_set would, before storing a pattern. */
 static int ft_settings_check_(const ft_obj_settings *s, double *window_ms,
                               uint64_t *window_ns) {
   if (s == NULL)
@@ -171,21 +172,20 @@ static int ft_settings_check_(const ft_obj_settings *s, double *window_ms,
   if (!s->has_rps)
     return FT_OK;
   double wm = s->window_ms == 0 ? 1000.0 : s->window_ms;
-  if (isnan(s->rps) || isinf(s->rps) || isnan(wm) || isinf(wm) || wm < 0)
+  if (isnan(wm) || isinf(wm) || wm < 0)
     return FT_EINVAL;
+  uint64_t wns = 0;
+  if (isfinite(s->rps) && s->rps > 0) { /* the window matters */
+    double ns = wm * 1e6;
+    if (ns >= 18446744073709551615.0) /* 2^64: not representable */
+      return FT_ERANGE;
+    wns = (uint64_t)ns;
+  }
+  int rc = ft_limiter_check(s->rps, wns);
+  if (rc < 0)
+    return rc;
   *window_ms = wm;
-  *window_ns = 0;
-  if (s->rps <= 0)
-    return FT_OK;
-  double ns = wm * 1e6;
-  if (ns >= 18446744073709551615.0)
-    return FT_ERANGE;
-  double k = s->rps * ns / 1e9;
-  if (k >= (double)FT_LIMITER_MAX_CAPACITY + 1.0)
-    return FT_ERANGE;
-  if (k < 1.0 && 1e9 / s->rps >= 18446744073709551615.0)
-    return FT_ERANGE;
-  *window_ns = (uint64_t)ns;
+  *window_ns = wns;
   return FT_OK;
 }
 

@@ -278,6 +278,28 @@ FT_TEST(test_capacity_rounding_and_errors) {
   ft_limiter_free(NULL);
 }
 
+/* ft_limiter_check says what ft_limiter_new would, at the edges too: K
+ * rounded up to the maximum + 1, W of 2^64 ns, NaN and infinity. */
+FT_TEST(test_check_agrees_with_new) {
+  const double max = (double)FT_LIMITER_MAX_CAPACITY;
+  const double rps[] = {0,         -1,  1e-12,          1e-6,
+                        1,         max, max + 0.999999, max + 0.999,
+                        max + 1.0, NAN, INFINITY};
+  static const uint64_t w[] = {0, 1, MS, SEC, 10 * SEC, UINT64_MAX};
+  for (size_t i = 0; i < sizeof(rps) / sizeof(rps[0]); i++) {
+    for (size_t j = 0; j < sizeof(w) / sizeof(w[0]); j++) {
+      ft_limiter *l = NULL;
+      int want = ft_limiter_new(&l, rps[i], w[j]);
+      FT_CHECK_EQ_INT(ft_limiter_check(rps[i], w[j]), want);
+      ft_limiter_free(l);
+    }
+  }
+  /* K within the rounding tolerance of max + 1 is max + 1; further off,
+   * it rounds down to max */
+  FT_CHECK_EQ_INT(ft_limiter_check(max + 0.999999, SEC), FT_ERANGE);
+  FT_CHECK_EQ_INT(ft_limiter_check(max + 0.999, SEC), FT_OK);
+}
+
 /* Unlimited limiters (rps <= 0) and NULL always allow. */
 FT_TEST(test_unlimited) {
   ft_limiter *a = NULL, *b = NULL;
@@ -459,6 +481,7 @@ int main(void) {
   FT_RUN(test_ideal_time);
   FT_RUN(test_fractional_rate);
   FT_RUN(test_capacity_rounding_and_errors);
+  FT_RUN(test_check_agrees_with_new);
   FT_RUN(test_unlimited);
   FT_RUN(test_live_lower);
   FT_RUN(test_live_raise);

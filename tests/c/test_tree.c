@@ -307,6 +307,33 @@ FT_TEST(test_bad_patterns_and_settings) {
   ft_tree_free(t);
 }
 
+/* A rate the limiter refuses although its K is below FT_LIMITER_MAX_CAPACITY
+ * + 1: the limiter takes a K within its rounding tolerance of an integer as
+ * that integer, here the maximum + 1. configure must refuse it before
+ * storing the pattern, or every matching object created later fails. */
+FT_TEST(test_configure_rate_the_limiter_refuses) {
+  ft_tree *t = new_tree();
+  ft_object *old = get(t, "/host/old");
+  ft_obj_settings s = rate((double)FT_LIMITER_MAX_CAPACITY + 1.0 - 1e-6, 1000);
+  s.has_concurrency = 1;
+  s.concurrency = 3;
+  ft_limiter *l = NULL;
+  FT_CHECK_EQ_INT(ft_limiter_new(&l, s.rps, 1000000000ull), FT_ERANGE);
+  FT_CHECK_EQ_INT(ft_tree_configure(t, "/host/*", &s), FT_ERANGE);
+  FT_CHECK_EQ_INT(ft_tree_configure(t, "/", &s), FT_ERANGE);
+  FT_CHECK_EQ_INT(ft_object_set(old, &s), FT_ERANGE);
+  /* nothing was changed or stored: a matching object created now works */
+  FT_CHECK(old->limiter == NULL && old->concurrency == 0);
+  FT_CHECK(ft_tree_root(t)->limiter == NULL);
+  int err = -100;
+  ft_object *young = ft_tree_get(t, "/host/young", &err);
+  FT_CHECK(young != NULL);
+  FT_CHECK_EQ_INT(err, FT_OK);
+  if (young)
+    FT_CHECK(young->limiter == NULL && young->concurrency == 0);
+  ft_tree_free(t);
+}
+
 FT_TEST(test_configure_before_and_after) {
   ft_tree *t = new_tree();
   ft_object *old = get(t, "/host/old");
@@ -972,6 +999,7 @@ int main(void) {
   FT_RUN(test_invalid_names);
   FT_RUN(test_pattern_rows);
   FT_RUN(test_bad_patterns_and_settings);
+  FT_RUN(test_configure_rate_the_limiter_refuses);
   FT_RUN(test_configure_before_and_after);
   FT_RUN(test_later_pattern_wins_per_field);
   FT_RUN(test_retries_inheritance);
