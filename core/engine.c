@@ -45,7 +45,8 @@ typedef struct ft_sock {
   curl_socket_t fd;
   ft_engine *e;
   int events; /* what the poll handle watches now (UV_READABLE...), 0: stopped */
-  int idle;   /* curl said CURL_POLL_REMOVE but the handle still watches */
+  int idle;   /* curl said CURL_POLL_REMOVE but the handle still watches;
+                 unreferenced meanwhile, so it keeps no loop running */
 } ft_sock;
 
 struct ft_engine {
@@ -185,6 +186,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     /* a kept-alive connection curl is not using: the server closed it,
      * most likely. Stop watching (curl finds out when it next uses it). */
     uv_poll_stop(&s->poll);
+    uv_ref((uv_handle_t *)&s->poll); /* stopped: it holds nothing now */
     s->events = 0;
     s->idle = 0;
     return;
@@ -251,15 +253,22 @@ static void sock_close(ft_engine *e, curl_socket_t fd) {
  * three epoll_ctl calls a request when curl says REMOVE as a transfer ends
  * and IN as the next one starts on the same connection. So the handle is
  * left alone when curl asks for what it already watches, and REMOVE only
- * marks it idle: an event on an idle socket stops it then (on_poll). */
+ * marks it idle: an event on an idle socket stops it then (on_poll). An
+ * idle handle is unreferenced (uv_unref, no system call) until curl wants
+ * the socket again: a kept-alive connection must not keep the loop running,
+ * which an embedder's own loop under UV_RUN_DEFAULT would otherwise do until
+ * the server closed it. */
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *ud,
                      void *sockp) {
   ft_engine *e = ud;
   (void)easy;
   (void)sockp;
   if (what == CURL_POLL_REMOVE) {
-    if ((size_t)fd < e->nsocks && e->socks[fd])
-      e->socks[fd]->idle = 1;
+    ft_sock *s = (size_t)fd < e->nsocks ? e->socks[fd] : NULL;
+    if (s && !s->idle) {
+      s->idle = 1;
+      uv_unref((uv_handle_t *)&s->poll);
+    }
     return 0;
   }
   ft_sock *s = sock_get(e, fd);
@@ -270,7 +279,10 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *ud,
     events |= UV_READABLE;
   if (what & CURL_POLL_OUT)
     events |= UV_WRITABLE;
-  s->idle = 0;
+  if (s->idle) {
+    s->idle = 0;
+    uv_ref((uv_handle_t *)&s->poll);
+  }
   if (events == s->events)
     return 0;
   if (uv_poll_start(&s->poll, events, on_poll) != 0)
