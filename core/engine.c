@@ -716,6 +716,17 @@ static void process_done(ft_engine *e) {
 
 /* ---- life cycle -------------------------------------------------------- */
 
+/* The engine's own rate is the limit on "/" (rps <= 0 removes it), set on
+ * the object itself both at creation and live. */
+static int set_root_rate(ft_engine *e, double rps, double window_ms) {
+  ft_obj_settings st;
+  memset(&st, 0, sizeof(st));
+  st.has_rps = 1;
+  st.rps = rps;
+  st.window_ms = window_ms;
+  return ft_object_set(ft_tree_root(e->tree), &st);
+}
+
 int ft_engine_new(ft_engine **out, uv_loop_t *loop, const ft_config *cfg) {
   int rc = FT_ENOMEM;
   *out = NULL;
@@ -729,6 +740,7 @@ int ft_engine_new(ft_engine **out, uv_loop_t *loop, const ft_config *cfg) {
   e->max_waiting = (size_t)e->cfg.concurrency * 4;
   if (e->max_waiting < 1024)
     e->max_waiting = 1024;
+  e->max_queued = e->max_waiting; /* the same bound on the object queues */
   if (cfg->user_agent) {
     e->user_agent = strdup(cfg->user_agent);
     if (!e->user_agent)
@@ -760,18 +772,10 @@ int ft_engine_new(ft_engine **out, uv_loop_t *loop, const ft_config *cfg) {
   if (rc != 0)
     goto fail;
   if (cfg->rps > 0) {
-    ft_obj_settings root;
-    memset(&root, 0, sizeof(root));
-    root.has_rps = 1;
-    root.rps = cfg->rps;
-    root.window_ms = cfg->window_ms;
-    rc = ft_tree_configure(e->tree, "/", &root);
+    rc = set_root_rate(e, cfg->rps, cfg->window_ms);
     if (rc != 0)
       goto fail;
   }
-  e->max_queued = (size_t)e->cfg.concurrency * 4;
-  if (e->max_queued < 1024)
-    e->max_queued = 1024;
   rc = FT_ECURL;
   e->multi = curl_multi_init();
   if (!e->multi)
@@ -898,12 +902,7 @@ void ft_engine_stop(ft_engine *e) {
 }
 
 int ft_engine_set_rate(ft_engine *e, double rps, double window_ms) {
-  ft_obj_settings st;
-  memset(&st, 0, sizeof(st));
-  st.has_rps = 1;
-  st.rps = rps;
-  st.window_ms = window_ms;
-  int rc = ft_object_set(ft_tree_root(e->tree), &st);
+  int rc = set_root_rate(e, rps, window_ms);
   if (rc == 0) {
     e->cfg.rps = rps;
     e->cfg.window_ms = window_ms;
