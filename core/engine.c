@@ -10,14 +10,21 @@
  * cost an epoll delete and add per request; and a 0 ms curl timeout stays
  * 0 ms.
  *
- * Scheduling. pump() starts attempts while fewer than `concurrency` are in
- * flight and the rate limiter allows: first retries whose wait is over,
- * then submitted requests, then requests pulled lazily from the source.
- * Nothing is pulled before there is room for it, so memory follows the
- * number of requests in flight, not the length of the input. A request
- * waiting for a retry sits in a min-heap by due time and holds no slot.
- * One wake-up (a timerfd on Linux, for sub-millisecond precision; a uv
- * timer elsewhere) fires at the earliest of "limiter allows again" and
+ * Scheduling. A request waits for its start in the FIFO queue of its
+ * object in the tree (ft_request.obj, else "/"), and the objects with a
+ * queue are visited round-robin, one start per object per pass, so that a
+ * limited or slow object never holds up the others. pump() starts attempts
+ * while fewer than `concurrency` are in flight and the caps and rate
+ * limiters on the object's path allow ("/" carries the engine's own rate).
+ * Submitted and pulled requests join the back of their queue; a retry
+ * whose wait is over goes to the front. When nothing queued can start,
+ * requests are pulled from the source, reading ahead while "/" allows a
+ * start, up to max_queued queued, so that objects blocked by their own
+ * limits do not starve the rest: memory follows max_queued and the
+ * requests in flight, not the length of the input. A request waiting for a
+ * retry sits in a min-heap by due time and holds no slot. One wake-up (a
+ * timerfd on Linux, for sub-millisecond precision; a uv timer elsewhere)
+ * fires at the earliest of "a blocked object's limiters allow again" and
  * "next retry is due".
  *
  * Every request that enters leaves exactly once, through the done callback:
@@ -79,12 +86,13 @@ struct ft_engine {
   size_t nheap, capheap;
   size_t max_waiting;
 
+  struct curl_slist *plain_headers; /* see ft_fetch_plain_headers */
+  int no_proxy_env;                  /* see ft_fetch_no_proxy_env */
+
   /* Requests ready to start wait in their object's FIFO (q_head/q_tail,
    * linked through ft_request.next); objects with a non-empty queue are
    * in `runnable`, visited round-robin so that a limited or slow object
    * never holds up the others. */
-  struct curl_slist *plain_headers; /* see ft_fetch_plain_headers */
-  int no_proxy_env;                  /* see ft_fetch_no_proxy_env */
   ft_tree *tree;
   ft_object **runnable;
   size_t nrunnable, caprunnable, cursor;
@@ -415,8 +423,7 @@ static void finish_bare(ft_engine *e, ft_request *r, ft_errkind kind,
   res.error = kind;
   res.message = msg;
   e->counts.done++;
-  if (r->obj)
-    ft_object_count(r->obj, &res);
+  ft_object_count(r->obj, &res); /* NULL (never queued): counts nowhere */
   if (e->done)
     e->done(e->done_ud, r, &res);
   else
@@ -638,7 +645,7 @@ static void finish_attempt(ft_engine *e, ft_xfer *x, CURLcode rc) {
     ft_retry_policy pol = e->cfg.retry;
     if (r->retries >= 0)
       pol.max_retries = r->retries;
-    else if (r->obj && r->obj->retries >= 0)
+    else if (r->obj->retries >= 0) /* started, so queued: obj is set */
       pol.max_retries = r->obj->retries;
     uint64_t delay = 0;
     int reason = 0;

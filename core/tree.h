@@ -73,7 +73,6 @@ typedef struct ft_tree ft_tree;
 
 /* Returned by ft_object_admit when a concurrency cap blocks. */
 #define FT_TREE_BUSY ((uint64_t)-1)
-#define FT_TREE_BUSY_CONCURRENCY FT_TREE_BUSY
 
 /* Creates an empty tree (holding only "/") in *out. Returns 0, FT_EINVAL
  * (out NULL) or FT_ENOMEM. */
