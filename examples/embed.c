@@ -112,12 +112,14 @@ int main(int argc, char **argv) {
   /* 3. Submit one request per URL. The engine owns each from here until
    * on_done hands it back (which can happen at once, for a URL that is not
    * http or https). */
+  int oom = 0; /* a URL not submitted: exit 1 */
   for (int k = 0; i < argc; i++, k++) {
     ft_request *r = ft_request_new();
     if (!r || ft_request_set(r, argv[i], NULL, NULL, 0) != 0 ||
         ft_request_add_header(r, "Accept: application/json, */*") != 0) {
       fprintf(stderr, "embed: out of memory\n");
       ft_request_free(r);
+      oom = 1;
       break;
     }
     r->index = (uint64_t)k;
@@ -141,5 +143,5 @@ int main(int argc, char **argv) {
       return 1;
     }
   }
-  return rc == 0 && a.completed == a.submitted ? 0 : 1;
+  return rc == 0 && !oom && a.completed == a.submitted ? 0 : 1;
 }

@@ -137,6 +137,48 @@ describe("C API", function()
     assert.equal(2, H.sh(env .. q(embed) .. " -x http://a/ > /dev/null 2>&1"))
   end)
 
+  it("leaves the caller's loop free to end while the engine keeps a connection alive", function()
+    -- after ft_engine_run, the embedder's own uv_run(UV_RUN_DEFAULT) must
+    -- return: an idle kept-alive socket is no reason to keep the loop going
+    install()
+    local src, bin = H.tmpname(".c"), H.tmpname(".idle")
+    H.write(src, [[
+#include <fetchtree.h>
+#include <stdio.h>
+static void done(void *ud, ft_request *r, const ft_response *res) {
+  *(long *)ud = res->status;
+  ft_request_free(r);
+}
+int main(int argc, char **argv) {
+  uv_loop_t loop;
+  ft_engine *e;
+  ft_config cfg;
+  long status = 0;
+  (void)argc;
+  uv_loop_init(&loop);
+  ft_config_default(&cfg);
+  if (ft_engine_new(&e, &loop, &cfg) != 0) return 2;
+  ft_engine_set_done(e, done, &status);
+  ft_request *r = ft_request_new();
+  if (!r || ft_request_set(r, argv[1], NULL, NULL, 0) != 0) return 2;
+  ft_engine_submit(e, r);
+  if (ft_engine_run(e) != 0 || status != 200) return 3;
+  uv_run(&loop, UV_RUN_DEFAULT); /* the connection is kept alive, idle */
+  printf("returned\n");
+  ft_engine_free(e);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  return uv_loop_close(&loop) == 0 ? 0 : 4;
+}
+]])
+    local out, rc = run(string.format("cc -Wall -Wextra -Werror -o %s %s $(%s pkg-config --cflags --libs fetchtree)",
+      q(bin), q(src), pc_env))
+    assert.equal(0, rc, out)
+    out, rc = run("LD_LIBRARY_PATH=" .. q(prefix .. "/lib") .. " timeout 10 " .. q(bin) .. " " ..
+                  q(server.base .. "/item/1.json"))
+    assert.equal(0, rc, out)
+    assert.equal("returned\n", out)
+  end)
+
   it("links statically with pkg-config --static", function()
     install()
     local static = H.tmpname(".embed-static")
