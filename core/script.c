@@ -195,14 +195,19 @@ static void encode_arg(lua_State *L, ft_script *s) {
     luaL_error(L, "out of memory");
 }
 
+/* s->json, a record line, out to the run's output */
+static void put_line(ft_script *s) {
+  FILE *f = s->out ? s->out : stdout;
+  if (fwrite(s->json.data, 1, s->json.len, f) != s->json.len)
+    s->write_failed = 1;
+}
+
 /* core.write_record(rec): rec as one JSON line on the run's output */
 static int core_write_record(lua_State *L) {
   ft_script *s = core_self(L);
   encode_arg(L, s);
   ft_buf_putc(&s->json, '\n');
-  FILE *f = s->out ? s->out : stdout;
-  if (fwrite(s->json.data, 1, s->json.len, f) != s->json.len)
-    s->write_failed = 1;
+  put_line(s);
   return 0;
 }
 
@@ -225,9 +230,7 @@ static int core_write_default(lua_State *L) {
   res.elapsed_ms = luaL_checknumber(L, 9);
   s->json.len = 0;
   ft_record_write(&s->json, &req, &res, s->record_flags);
-  FILE *f = s->out ? s->out : stdout;
-  if (fwrite(s->json.data, 1, s->json.len, f) != s->json.len)
-    s->write_failed = 1;
+  put_line(s);
   return 0;
 }
 
