@@ -113,6 +113,22 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud) {
   return n;
 }
 
+/* Before curl sends a request (the first, or a redirect's): ask the
+ * config's url_check about the URL curl is about to request; refusing
+ * aborts the transfer with CURLE_ABORTED_BY_CALLBACK (FT_ERR_ROBOTS). */
+static int on_prereq(void *ud, char *ip, char *local_ip, int port,
+                     int local_port) {
+  ft_xfer *x = ud;
+  char *url = NULL;
+  (void)ip, (void)local_ip, (void)port, (void)local_port;
+  if (!x->cfg || !x->cfg->url_check)
+    return CURL_PREREQFUNC_OK;
+  if (curl_easy_getinfo(x->easy, CURLINFO_EFFECTIVE_URL, &url) != CURLE_OK ||
+      !url || x->cfg->url_check(x->cfg->url_check_ud, x->req, url) != 0)
+    return CURL_PREREQFUNC_ABORT;
+  return CURL_PREREQFUNC_OK;
+}
+
 int ft_xfer_init(ft_xfer *x, void *owner) {
   memset(x, 0, sizeof(*x));
   x->owner = owner;
@@ -236,6 +252,7 @@ int ft_xfer_prepare(ft_xfer *x, ft_request *req, const ft_config *cfg,
   ft_xfer_clear(x);
   x->req = req;
   x->max_body = cfg->max_body;
+  x->cfg = cfg;
 
   /* The common case, a plain GET on a handle whose last request was one
    * too, needs only what differs per request: a reset and thirty options
@@ -260,6 +277,10 @@ int ft_xfer_prepare(ft_xfer *x, ft_request *req, const ft_config *cfg,
   SETOPT(CURLOPT_HEADERDATA, (void *)x);
   SETOPT(CURLOPT_CLOSESOCKETFUNCTION, on_close);
   SETOPT(CURLOPT_CLOSESOCKETDATA, close_ud);
+  if (cfg->url_check) {
+    SETOPT(CURLOPT_PREREQFUNCTION, on_prereq);
+    SETOPT(CURLOPT_PREREQDATA, (void *)x);
+  }
 
   SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
   SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
@@ -379,6 +400,8 @@ ft_errkind ft_fetch_classify(CURLcode rc, long os_errno, long redirects,
     return FT_ERR_PROTOCOL;
   case CURLE_OUT_OF_MEMORY:
     return FT_ERR_INTERNAL;
+  case CURLE_ABORTED_BY_CALLBACK:
+    return FT_ERR_ROBOTS; /* only on_prereq aborts from a callback */
   default:
     if (os_errno == ECONNRESET || os_errno == EPIPE) {
       *transient = 1;

@@ -23,6 +23,7 @@ typedef struct ft_xfer {
   int plain_ready;        /* set up for a plain GET: the next one is cheap */
   struct curl_slist *plain_headers; /* the engine's, for requests with none */
   int no_proxy_env;       /* no proxy variable is set: say so to curl */
+  const struct ft_config *cfg; /* for its url_check, set by prepare */
   char errbuf[CURL_ERROR_SIZE];
   struct ft_xfer *next;   /* free list */
 } ft_xfer;
