@@ -447,7 +447,7 @@ static int core_store_sql(lua_State *L) {
 #define ROBOTS_MT "fetchtree.robots"
 
 typedef struct robots_box {
-  ft_robots_cache *cache;
+  ft_robots_cache *cache; /* first: lua_engine.c's submit reads it */
   char agent[64]; /* the product token rules are parsed for */
 } robots_box;
 
@@ -950,11 +950,7 @@ int ft_script_crawl_done(ft_script *s, const ft_request *req,
     lua_pushnumber(L, res->elapsed_ms);
     return crawl_call_ref(s, &s->respond_ref, "respond", 7, 0, err, errlen);
   }
-  ft_lua_push_error(L, req, res);
-  if (res->error == FT_ERR_ROBOTS && res->final_url) {
-    lua_pushstring(L, res->final_url); /* the URL that was refused */
-    lua_setfield(L, -2, "refused_url");
-  }
+  ft_lua_push_error(L, req, res); /* with refused_url for kind robots */
   return crawl_call(s, "failure", 2, 0, err, errlen);
 }
 

@@ -183,6 +183,38 @@ describe("robots.txt", function()
     assert.is_true(os.time() - t0 < 10, "Crawl-delay 5 was obeyed over the spec's rate")
   end)
 
+  it("works in ft.run too, redirects included", function()
+    set_robots(srv, "User-agent: *\nDisallow: /private/\n")
+    local path, out = H.tmpname(".lua"), H.tmpname(".out")
+    H.write(path, string.format([[
+      local cjson = require "cjson"
+      local recs = {}
+      assert(ft.run({ robots = true,
+        start = function(emit)
+          emit "%s/redirect-to?url=/private/1"
+          emit "%s/private/2"
+          emit "%s/item/1.json"
+        end }, { out = function(rec) recs[#recs + 1] = rec end }))
+      local f = io.open(%q, "w")
+      for _, rec in ipairs(recs) do
+        f:write(rec.url, " ", rec.error ~= cjson.null and rec.error.kind or tostring(rec.status), "\n")
+      end
+      f:close()
+    ]], srv.base, srv.base, srv.base, out))
+    assert.equal(0, H.sh(string.format("%s lua %s > /dev/null 2>&1", H.bin, path)))
+    local got = {}
+    for line in (H.read(out) or ""):gmatch("[^\n]+") do
+      local url, what = line:match("^(%S+) (%S+)$")
+      got[url] = what
+    end
+    assert.same({ [srv.base .. "/redirect-to?url=/private/1"] = "robots",
+                  [srv.base .. "/private/2"] = "robots",
+                  [srv.base .. "/item/1.json"] = "200" }, got)
+    local rows = targets(srv, 4)
+    assert.equal(0, count(rows, "^/private/"))
+    assert.equal(1, count(rows, "^/robots%.txt$"))
+  end)
+
   it("refuses a robots setting that is neither true nor a table", function()
     local r = run("return { robots = 'yes', start = function() end }")
     assert.equal(1, r.rc)
