@@ -115,7 +115,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud) {
 
 /* Before curl sends a request (the first, or a redirect's): ask the
  * config's url_check about the URL curl is about to request; refusing
- * aborts the transfer with CURLE_ABORTED_BY_CALLBACK (FT_ERR_ROBOTS). */
+ * aborts the transfer (CURLE_ABORTED_BY_CALLBACK) and sets x->refused,
+ * which the engine reports as FT_ERR_ROBOTS. */
 static int on_prereq(void *ud, char *ip, char *local_ip, int port,
                      int local_port) {
   ft_xfer *x = ud;
@@ -124,8 +125,10 @@ static int on_prereq(void *ud, char *ip, char *local_ip, int port,
   if (!x->cfg || !x->cfg->url_check)
     return CURL_PREREQFUNC_OK;
   if (curl_easy_getinfo(x->easy, CURLINFO_EFFECTIVE_URL, &url) != CURLE_OK ||
-      !url || x->cfg->url_check(x->cfg->url_check_ud, x->req, url) != 0)
+      !url || x->cfg->url_check(x->cfg->url_check_ud, x->req, url) != 0) {
+    x->refused = 1;
     return CURL_PREREQFUNC_ABORT;
+  }
   return CURL_PREREQFUNC_OK;
 }
 
@@ -155,6 +158,7 @@ void ft_xfer_clear(ft_xfer *x) {
   x->hdr_count = 0;
   x->too_large = 0;
   x->oom = 0;
+  x->refused = 0;
   x->errbuf[0] = '\0';
   x->req = NULL;
 }
@@ -400,8 +404,6 @@ ft_errkind ft_fetch_classify(CURLcode rc, long os_errno, long redirects,
     return FT_ERR_PROTOCOL;
   case CURLE_OUT_OF_MEMORY:
     return FT_ERR_INTERNAL;
-  case CURLE_ABORTED_BY_CALLBACK:
-    return FT_ERR_ROBOTS; /* only on_prereq aborts from a callback */
   default:
     if (os_errno == ECONNRESET || os_errno == EPIPE) {
       *transient = 1;

@@ -444,7 +444,7 @@ static int core_store_sql(lua_State *L) {
 
 /* ---- robots.txt (core/robots.c): a cache of rules per origin ------------ */
 
-#define ROBOTS_MT "fetchtree.robots"
+#define ROBOTS_MT "fetchtree.robots_cache"
 
 typedef struct robots_box {
   ft_robots_cache *cache; /* first: lua_engine.c's submit reads it */
