@@ -215,6 +215,47 @@ describe("robots.txt", function()
     assert.equal(1, count(rows, "^/robots%.txt$"))
   end)
 
+  it("applies per object pattern: only the requests of those objects obey it", function()
+    set_robots(srv, "User-agent: *\nDisallow: /private/\n")
+    local r = run(string.format([[return {
+      objects = { ["/host/127.0.0.2"] = { robots = true } },
+      start = function(emit) emit "%s/private/1"; emit "%s/private/2" end }]], srv.base, srv.base2))
+    assert.equal(0, r.rc, r.stderr)
+    assert.equal(200, r.by_url[srv.base .. "/private/1"].status)
+    assert.equal("robots", r.by_url[srv.base2 .. "/private/2"].error.kind)
+    local rows = targets(srv, 3)
+    assert.equal(1, count(rows, "^/robots%.txt$"))
+    assert.equal(1, count(rows, "^/private/1$"))
+    assert.equal(0, count(rows, "^/private/2$"))
+  end)
+
+  it("an unreachable robots.txt disallows all until it is fetched again after recheck", function()
+    set_robots(srv, "down", 503)
+    local fix = srv.base .. "/robots-set?body=" .. enc("User-agent: *\nDisallow: /private/\n")
+    local r = run(string.format([[return { robots = { recheck = 1 }, retries = 0,
+      start = function(emit) emit "%s/item/1.json" end,
+      on_response = function(res) return { url = res.request.url, status = res.status } end,
+      on_error = function(err, req, obj)
+        if req.url:find("/item/1.json", 1, true) then
+          obj:after(1100, function(o)
+            assert(ft.get(%q)) -- the server's robots.txt is back
+            o:fetch "%s/item/2.json"
+            o:fetch "%s/private/3"
+          end)
+        end
+        return { url = req.url, kind = err.kind, message = err.message }
+      end }]], srv.base, fix, srv.base, srv.base))
+    assert.equal(0, r.rc, r.stderr)
+    assert.equal("robots", r.by_url[srv.base .. "/item/1.json"].kind)
+    assert.truthy(r.by_url[srv.base .. "/item/1.json"].message:find("unreachable", 1, true))
+    assert.equal(200, r.by_url[srv.base .. "/item/2.json"].status)
+    assert.equal("robots", r.by_url[srv.base .. "/private/3"].kind)
+    local rows = targets(srv, 5)
+    assert.equal(2, count(rows, "^/robots%.txt$"))
+    assert.equal(0, count(rows, "^/item/1"))
+    assert.equal(0, count(rows, "^/private/"))
+  end)
+
   it("refuses a robots setting that is neither true nor a table", function()
     local r = run("return { robots = 'yes', start = function() end }")
     assert.equal(1, r.rc)
