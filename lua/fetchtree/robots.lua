@@ -3,7 +3,8 @@
 -- host's robots.txt is fetched, holds back the requests that wait for it,
 -- keeps what was fetched in the host object's storage (durable with
 -- --state, so a resumed crawl obeys the same rules without fetching
--- robots.txt again), and turns Crawl-delay into the host object's rate.
+-- robots.txt again, for 24 hours), and turns Crawl-delay into the host
+-- object's rate.
 --
 -- One instance per crawl (fetchtree.crawl makes it when the spec, or one
 -- of its objects, says robots = true). Per origin (scheme://host:port):
@@ -21,6 +22,7 @@ M.ID_BASE = 2 ^ 51      -- ids of robots.txt fetches: above any request id
 M.RECHECK = 30          -- seconds an unreachable robots.txt disallows all
 local MAX_BYTES = 500 * 1024 -- what the parser reads (FT_ROBOTS_MAX_BYTES)
 local MAX_WAITS = 3     -- times one request may wait for a redirect target's
+local MAX_AGE = 86400   -- seconds a stored robots.txt is used (a resumed crawl)
 
 -- o: { agent = user agent or nil (the run's), recheck = seconds,
 --      host_object = function(host) -> object name,
@@ -60,7 +62,7 @@ function M.new(o)
     if body and #body > MAX_BYTES then body = body:sub(1, MAX_BYTES) end
     local delay = core.robots_put(the_cache(), origin, status, body)
     local obj = o.host_object(host_of(origin))
-    if keep then o.storage(obj):put(key(origin), status .. "\n" .. (body or "")) end
+    if keep then o.storage(obj):put(key(origin), status .. " " .. os.time() .. "\n" .. (body or "")) end
     -- a rate the limiter refuses leaves the host's rate as it was
     if delay > 0 then pcall(o.set_delay, obj, delay) end
   end
@@ -95,8 +97,9 @@ function M.new(o)
     if v == "unknown" and not (st and st.fetching) then
       local saved = o.storage(o.host_object(host_of(origin))):get(key(origin))
       if type(saved) == "string" then
-        local status, body = saved:match("^(%d+)\n(.*)$")
-        if status then
+        local status, at, body = saved:match("^(%d+) (%d+)\n(.*)$")
+        -- RFC 9309 2.4: a copy older than 24 hours is not used
+        if status and os.time() - tonumber(at) <= MAX_AGE then
           apply(origin, tonumber(status), body, false)
           v = core.robots_check(the_cache(), url)
         end

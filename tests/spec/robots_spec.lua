@@ -256,6 +256,37 @@ describe("robots.txt", function()
     assert.equal(0, count(rows, "^/private/"))
   end)
 
+  it("uses the copy kept in the host's storage, unless it is older than 24 hours", function()
+    local path, state = H.tmpname(".lua"), H.tmpname(".db")
+    H.write(path, [[
+      local base, mode, at = arg[1], arg[2], arg[3]
+      if mode == "seed" then -- a kept robots.txt that disallows /item/, fetched at time `at`
+        return { start = function(emit) emit(base .. "/bytes/1") end,
+          on_response = function(res, obj)
+            obj.storage:put("robots.txt " .. base, "200 " .. at .. "\nUser-agent: *\nDisallow: /item/\n")
+          end }
+      end
+      return { robots = true, start = function(emit) emit(base .. "/item/1.json") end }
+    ]])
+    local function go(mode, at)
+      local out = H.tmpname(".out")
+      assert.equal(0, H.sh(string.format("%s run %s -q --restart --state %s -o %s -- %s %s %s",
+                                         H.bin, path, state, out, srv.base, mode, at or "")))
+      local line = (H.read(out) or ""):match("[^\n]+")
+      return line and H.json.decode(line)
+    end
+    go("seed", os.time() - 60)
+    local rec = go("crawl")
+    assert.equal("robots", rec.error.kind) -- the kept copy, not the server's robots.txt
+    assert.equal(0, count(targets(srv, 1), "^/robots%.txt$"))
+    go("seed", os.time() - 2 * 86400)
+    rec = go("crawl")
+    assert.equal(200, rec.status) -- fetched anew: the fixture's robots.txt allows /item/
+    local rows = targets(srv, 3)
+    assert.equal(1, count(rows, "^/robots%.txt$"))
+    assert.equal(1, count(rows, "^/item/1%.json$"))
+  end)
+
   it("refuses a robots setting that is neither true nor a table", function()
     local r = run("return { robots = 'yes', start = function() end }")
     assert.equal(1, r.rc)
