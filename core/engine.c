@@ -628,6 +628,7 @@ static void finish_attempt(ft_engine *e, ft_xfer *x, CURLcode rc) {
 
   int transient = 0;
   ft_errkind kind = x->oom ? FT_ERR_INTERNAL
+                   : x->refused ? FT_ERR_ROBOTS /* url_check said no */
                            : ft_fetch_classify(rc, os_errno, redirects,
                                                x->too_large, &transient);
   const char *msg = "";

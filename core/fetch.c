@@ -113,6 +113,25 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud) {
   return n;
 }
 
+/* Before curl sends a request (the first, or a redirect's): ask the
+ * config's url_check about the URL curl is about to request; refusing
+ * aborts the transfer (CURLE_ABORTED_BY_CALLBACK) and sets x->refused,
+ * which the engine reports as FT_ERR_ROBOTS. */
+static int on_prereq(void *ud, char *ip, char *local_ip, int port,
+                     int local_port) {
+  ft_xfer *x = ud;
+  char *url = NULL;
+  (void)ip, (void)local_ip, (void)port, (void)local_port;
+  if (!x->cfg || !x->cfg->url_check)
+    return CURL_PREREQFUNC_OK;
+  if (curl_easy_getinfo(x->easy, CURLINFO_EFFECTIVE_URL, &url) != CURLE_OK ||
+      !url || x->cfg->url_check(x->cfg->url_check_ud, x->req, url) != 0) {
+    x->refused = 1;
+    return CURL_PREREQFUNC_ABORT;
+  }
+  return CURL_PREREQFUNC_OK;
+}
+
 int ft_xfer_init(ft_xfer *x, void *owner) {
   memset(x, 0, sizeof(*x));
   x->owner = owner;
@@ -139,6 +158,7 @@ void ft_xfer_clear(ft_xfer *x) {
   x->hdr_count = 0;
   x->too_large = 0;
   x->oom = 0;
+  x->refused = 0;
   x->errbuf[0] = '\0';
   x->req = NULL;
 }
@@ -236,6 +256,7 @@ int ft_xfer_prepare(ft_xfer *x, ft_request *req, const ft_config *cfg,
   ft_xfer_clear(x);
   x->req = req;
   x->max_body = cfg->max_body;
+  x->cfg = cfg;
 
   /* The common case, a plain GET on a handle whose last request was one
    * too, needs only what differs per request: a reset and thirty options
@@ -260,6 +281,10 @@ int ft_xfer_prepare(ft_xfer *x, ft_request *req, const ft_config *cfg,
   SETOPT(CURLOPT_HEADERDATA, (void *)x);
   SETOPT(CURLOPT_CLOSESOCKETFUNCTION, on_close);
   SETOPT(CURLOPT_CLOSESOCKETDATA, close_ud);
+  if (cfg->url_check) {
+    SETOPT(CURLOPT_PREREQFUNCTION, on_prereq);
+    SETOPT(CURLOPT_PREREQDATA, (void *)x);
+  }
 
   SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
   SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");

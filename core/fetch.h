@@ -19,10 +19,12 @@ typedef struct ft_xfer {
   int hdr_count;
   int64_t max_body;
   int too_large;          /* the write callback refused more data */
+  int refused;            /* cfg->url_check refused a URL: FT_ERR_ROBOTS */
   int oom;
   int plain_ready;        /* set up for a plain GET: the next one is cheap */
   struct curl_slist *plain_headers; /* the engine's, for requests with none */
   int no_proxy_env;       /* no proxy variable is set: say so to curl */
+  const struct ft_config *cfg; /* for its url_check, set by prepare */
   char errbuf[CURL_ERROR_SIZE];
   struct ft_xfer *next;   /* free list */
 } ft_xfer;

@@ -88,6 +88,7 @@ typedef enum ft_errkind {
   FT_ERR_CANCELLED,   /* run stopped before the request finished */
   FT_ERR_SCRIPT,      /* a script handler failed */
   FT_ERR_INTERNAL,    /* out of memory or a library failure */
+  FT_ERR_ROBOTS,      /* refused by ft_config.url_check (robots.txt) */
   FT_ERR_COUNT
 } ft_errkind;
 
@@ -211,6 +212,12 @@ typedef struct ft_config {
                              * still decoded (0) */
   ft_retry_policy retry;
   uint64_t seed;            /* jitter; 0 = from the clock */
+  /* Asked before curl sends each request of a transfer, the first and
+   * every redirect's, with the URL about to be requested: non-zero
+   * refuses it, and the request fails as FT_ERR_ROBOTS, not retried
+   * (ft_robots_url_check is fetchtree's, for robots.txt). NULL: none. */
+  int (*url_check)(void *ud, const struct ft_request *req, const char *url);
+  void *url_check_ud;
 } ft_config;
 
 /* Fills *cfg with the defaults noted beside each field. */

@@ -20,6 +20,7 @@
 #include "engine.h"
 #include "error.h"
 #include "lua_engine.h"
+#include "robots.h"
 #include "tree.h"
 
 #define LOOP_KEY "fetchtree.loop"
@@ -172,6 +173,8 @@ void ft_lua_push_error(lua_State *L, const ft_request *req,
     set_num(L, "status", (double)res->status);
   set_num(L, "attempts", res->attempts);
   set_str(L, "url", req->url);
+  if (res->error == FT_ERR_ROBOTS && res->final_url)
+    set_str(L, "refused_url", res->final_url); /* a redirect's target */
 }
 
 /* A completion: call on_done(id, res | nil, err). */
@@ -242,6 +245,12 @@ static int l_new(lua_State *L) {
     lua_getfield(L, 1, "compressed");
     cfg.compressed = lua_toboolean(L, -1);
     lua_pop(L, 1);
+    /* robots: requests submitted with a robots.txt cache are checked
+     * before every request curl sends, redirects included */
+    lua_getfield(L, 1, "robots");
+    if (lua_toboolean(L, -1))
+      cfg.url_check = ft_robots_url_check;
+    lua_pop(L, 1);
   }
   if (cfg.concurrency < 1 || cfg.retry.max_retries < 0 || cfg.timeout_ms < 1)
     return luaL_error(L, "fetchtree: concurrency, retries or timeout out of range");
@@ -279,7 +288,10 @@ int ft_lua_to_request(lua_State *L, int idx, ft_request *r) {
   return rc;
 }
 
-/* E:submit(id, url, method, headers_list, body, timeout_s, retries, object) */
+/* E:submit(id, url, method, headers_list, body, timeout_s, retries, object,
+ * robots): robots, the crawl's robots.txt cache (core.robots_new, whose
+ * userdata starts with the ft_robots_cache pointer), makes the engine's
+ * url_check apply to this request */
 static int l_submit(lua_State *L) {
   lua_engine *le = check_engine(L, 1);
   ft_request *r = ft_request_new();
@@ -300,6 +312,9 @@ static int l_submit(lua_State *L) {
     int e = 0;
     r->obj = ft_tree_get(ft_engine_tree(le->engine), lua_tostring(L, 9), &e);
   }
+  ft_robots_cache **robots = luaL_testudata(L, 10, "fetchtree.robots_cache");
+  if (robots)
+    r->udata = *robots;
   le->pending++;
   ft_engine_submit(le->engine, r);
   return 0;

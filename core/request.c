@@ -29,6 +29,7 @@ static const char *const errkind_names[FT_ERR_COUNT] = {
     [FT_ERR_CANCELLED] = "cancelled",
     [FT_ERR_SCRIPT] = "script",
     [FT_ERR_INTERNAL] = "internal",
+    [FT_ERR_ROBOTS] = "robots",
 };
 
 const char *ft_errkind_name(ft_errkind kind) {

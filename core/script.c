@@ -23,6 +23,7 @@
 #include "lrecord.h"
 #include "lua_engine.h"
 #include "lua_modules.h" /* generated: ft_lua_modules[] */
+#include "robots.h"
 #include "storage.h"
 #include "tree.h"
 #include "url.h"
@@ -49,6 +50,8 @@ struct ft_script {
   void (*hold_fn)(void *ud, int delta);
   void *hold_ud;
   ft_buf json; /* core.write_record's line, reused */
+  const struct ft_config *cfg; /* the run's, kept by crawl_load: its final
+                                  user agent (after the command line) */
 };
 
 /* ---- fetchtree.core: what Lua needs from C ------------------------------- */
@@ -439,6 +442,94 @@ static int core_store_sql(lua_State *L) {
   return 2;
 }
 
+/* ---- robots.txt (core/robots.c): a cache of rules per origin ------------ */
+
+#define ROBOTS_MT "fetchtree.robots_cache"
+
+typedef struct robots_box {
+  ft_robots_cache *cache; /* first: lua_engine.c's submit reads it */
+  char agent[64]; /* the product token rules are parsed for */
+} robots_box;
+
+static int robots_gc(lua_State *L) {
+  robots_box *b = luaL_checkudata(L, 1, ROBOTS_MT);
+  ft_robots_cache_free(b->cache);
+  b->cache = NULL;
+  return 0;
+}
+
+/* core.robots_new(user_agent) -> a cache whose rules are for the product
+ * token of user_agent (nil: the run's user agent, else "fetchtree") */
+static int core_robots_new(lua_State *L) {
+  ft_script *s = core_self(L);
+  const char *ua = luaL_optstring(L, 1, NULL);
+  if (!ua && s->cfg && s->cfg->user_agent)
+    ua = s->cfg->user_agent;
+  robots_box *b = lua_newuserdata(L, sizeof(*b));
+  memset(b, 0, sizeof(*b));
+  ft_robots_product(ua ? ua : "fetchtree", b->agent, sizeof(b->agent));
+  if (luaL_newmetatable(L, ROBOTS_MT)) {
+    lua_pushcfunction(L, robots_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  if (!(b->cache = ft_robots_cache_new()))
+    return luaL_error(L, "out of memory");
+  lua_pushstring(L, b->agent);
+  return 2;
+}
+
+/* core.robots_origin(url) -> "scheme://host[:port]", path | nil */
+static int core_robots_origin(lua_State *L) {
+  char origin[1024];
+  const char *path;
+  size_t plen;
+  if (ft_robots_origin(luaL_checkstring(L, 1), origin, sizeof(origin), &path,
+                       &plen) != 0)
+    return 0;
+  lua_pushstring(L, origin);
+  lua_pushlstring(L, path, plen);
+  return 2;
+}
+
+/* core.robots_put(cache, origin, status, body): the rules of origin from a
+ * fetch of its robots.txt that ended with status (0: unreachable; see
+ * ft_robots_from_status). Returns the Crawl-delay (0: none). */
+static int core_robots_put(lua_State *L) {
+  robots_box *b = luaL_checkudata(L, 1, ROBOTS_MT);
+  const char *origin = luaL_checkstring(L, 2);
+  long status = (long)luaL_checknumber(L, 3);
+  size_t len = 0;
+  const char *body = luaL_optlstring(L, 4, NULL, &len);
+  ft_robots *r = NULL;
+  if (!b->cache || ft_robots_from_status(status, body, len, b->agent, &r) != 0)
+    return luaL_error(L, "out of memory");
+  double delay = ft_robots_crawl_delay(r);
+  if (ft_robots_cache_put(b->cache, origin, r) != 0)
+    return luaL_error(L, "out of memory");
+  lua_pushnumber(L, delay);
+  return 1;
+}
+
+/* core.robots_forget(cache, origin): its rules are unknown again */
+static int core_robots_forget(lua_State *L) {
+  robots_box *b = luaL_checkudata(L, 1, ROBOTS_MT);
+  if (b->cache)
+    ft_robots_cache_put(b->cache, luaL_checkstring(L, 2), NULL);
+  return 0;
+}
+
+/* core.robots_check(cache, url) -> "allow" | "disallow" | "unknown" */
+static int core_robots_check(lua_State *L) {
+  robots_box *b = luaL_checkudata(L, 1, ROBOTS_MT);
+  int v = b->cache ? ft_robots_cache_check(b->cache, luaL_checkstring(L, 2))
+                   : FT_ROBOTS_UNKNOWN;
+  lua_pushstring(L, v == FT_ROBOTS_ALLOW      ? "allow"
+                    : v == FT_ROBOTS_DISALLOW ? "disallow"
+                                              : "unknown");
+  return 1;
+}
+
 static int open_core(lua_State *L) {
   static const luaL_Reg fns[] = {
       {"resolve", core_resolve},
@@ -459,6 +550,11 @@ static int open_core(lua_State *L) {
       {"journal_add", core_journal_add},
       {"journal_take", core_journal_take},
       {"journal_done", core_journal_done},
+      {"robots_new", core_robots_new},
+      {"robots_origin", core_robots_origin},
+      {"robots_put", core_robots_put},
+      {"robots_forget", core_robots_forget},
+      {"robots_check", core_robots_check},
       {NULL, NULL}};
   lua_createtable(L, 0, 6);
   for (const luaL_Reg *f = fns; f->name; f++) {
@@ -777,6 +873,18 @@ int ft_script_crawl_load(ft_script *s, const char *path, char **args,
   lua_getfield(L, t, "has_on_error");
   info->has_on_error = lua_toboolean(L, -1);
   lua_pop(L, 2);
+  /* robots.txt: every response and failure goes through the crawl (it
+   * fetches robots.txt itself and writes the records of refused requests),
+   * and the engine asks the rules before each request curl sends, so a
+   * redirect into a disallowed path is not followed */
+  s->cfg = cfg;
+  lua_getfield(L, t, "robots");
+  if (lua_toboolean(L, -1)) {
+    info->has_on_response = info->has_on_error = 1;
+    cfg->url_check = ft_robots_url_check;
+    cfg->url_check_ud = NULL;
+  }
+  lua_pop(L, 1);
   rc = 0;
 cleanup:
   lua_settop(L, top);
@@ -789,7 +897,7 @@ int ft_script_crawl_next(ft_script *s, int want, ft_request **out, char *err,
   int top = lua_gettop(L);
   int rc;
   lua_pushinteger(L, want > 0 ? want : 1);
-  if (crawl_call_ref(s, &s->next_ref, "next", 1, 7, err, errlen) != 0)
+  if (crawl_call_ref(s, &s->next_ref, "next", 1, 8, err, errlen) != 0)
     return FT_ELUA;
   if (lua_isnil(L, top + 1)) {
     const char *what = lua_tostring(L, top + 2);
@@ -817,6 +925,11 @@ int ft_script_crawl_next(ft_script *s, int want, ft_request **out, char *err,
     int e = 0; /* ft_tree_get remembers its last answer: runs of one host are cheap */
     r->obj = ft_tree_get(s->tree, lua_tostring(L, top + 7), &e);
   }
+  /* a request that obeys robots.txt carries the crawl's cache of rules,
+   * for ft_robots_url_check (the Lua value keeps it alive for the run) */
+  robots_box *rb = luaL_testudata(L, top + 8, ROBOTS_MT);
+  if (rb)
+    r->udata = rb->cache;
   lua_settop(L, top);
   *out = r;
   return 1;
@@ -837,7 +950,7 @@ int ft_script_crawl_done(ft_script *s, const ft_request *req,
     lua_pushnumber(L, res->elapsed_ms);
     return crawl_call_ref(s, &s->respond_ref, "respond", 7, 0, err, errlen);
   }
-  ft_lua_push_error(L, req, res);
+  ft_lua_push_error(L, req, res); /* with refused_url for kind robots */
   return crawl_call(s, "failure", 2, 0, err, errlen);
 }
 

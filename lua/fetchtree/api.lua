@@ -139,6 +139,7 @@ function M.run(spec, o)
                        "max_redirects", "backoff_base", "backoff_cap", "compressed" } do
     cfg[k] = o[k] or settings[k]
   end
+  cfg.robots = settings.robots -- the engine checks redirects against robots.txt
   eng = engine.new(cfg)
   for _, st in ipairs(crawl.object_settings()) do
     assert(eng:configure(st.pattern, st.rps, st.window, st.concurrency, st.retries))
@@ -148,7 +149,7 @@ function M.run(spec, o)
   local t0 = os.clock()
   local function fill()
     while inflight < cap and not start_error do
-      local id, url, method, headers, body, _, obj = crawl.next(cap - inflight)
+      local id, url, method, headers, body, _, obj, robots = crawl.next(cap - inflight)
       if not id then
         if url == "error" then start_error = method end
         return
@@ -167,7 +168,7 @@ function M.run(spec, o)
             crawl.failure(id, err)
           end
         end }
-      eng:submit(next_id, url, method, headers, body, nil, nil, obj)
+      eng:submit(next_id, url, method, headers, body, nil, nil, obj, robots)
     end
   end
   M._in_run = M._in_run + 1

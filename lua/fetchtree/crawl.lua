@@ -9,6 +9,7 @@ local core = require "fetchtree.core"
 local request = require "fetchtree.request"
 local cjson = require "cjson"
 local sched = require "fetchtree.sched"
+local robots_mod = require "fetchtree.robots"
 
 -- ---- responses ----------------------------------------------------------
 
@@ -446,6 +447,62 @@ local function new_instance()
     return name
   end
 
+  -- ---- robots.txt (fetchtree.robots) ----------------------------------------
+  -- With robots = true in the spec, or in the settings of an object
+  -- pattern, a request of such an object starts only once its host's
+  -- robots.txt is known, and only where that allows it (next, below); the
+  -- engine checks its redirects too. The rest is in fetchtree/robots.lua.
+  local robots          -- the instance, or nil: nothing obeys robots.txt
+  local robots_of = {}  -- object name -> whether its requests obey it
+
+  -- The nearest object pattern (of the name, else of an ancestor) that
+  -- says robots decides; else the spec's robots.
+  local function obeys_robots(name)
+    local v = robots_of[name]
+    if v ~= nil then return v end
+    v = spec.robots and true or false
+    local n = name
+    while n do
+      local found
+      for _, pt in ipairs(patterns) do -- most specific last
+        if pt.cfg.robots ~= nil and n:match(pt.lua) then found = pt.cfg.robots and true or false end
+      end
+      if found ~= nil then v = found; break end
+      n = parent_name(n)
+    end
+    robots_of[name] = v
+    return v
+  end
+
+  local function setup_robots(s, path)
+    local any = s.robots and true or false
+    for _, pt in ipairs(patterns) do
+      local r = pt.cfg.robots
+      if r ~= nil and type(r) ~= "boolean" then
+        error(path .. ": objects['" .. pt.pattern .. "'].robots must be a boolean", 0)
+      end
+      any = any or r == true
+    end
+    if not any then return end
+    local ro = type(s.robots) == "table" and s.robots or {}
+    if ro.agent ~= nil and type(ro.agent) ~= "string" or ro.recheck ~= nil and type(ro.recheck) ~= "number" then
+      error(path .. ": spec field 'robots' is true or { agent = string, recheck = seconds }", 0)
+    end
+    robots = robots_mod.new {
+      agent = ro.agent, recheck = ro.recheck, host_object = host_object,
+      storage = function(name) return get_obj(name).storage end,
+      -- Crawl-delay: one request per delay, unless an object pattern of
+      -- the spec sets this object's rate
+      set_delay = function(name, secs)
+        for _, pt in ipairs(patterns) do
+          if pt.cfg.rps and name:match(pt.lua) then return end
+        end
+        ;(opts.set_limits or core.set_limits)(name, 1, secs * 1000, nil, nil)
+      end,
+      requeue = function(e) q_tail = q_tail + 1; queue[q_tail] = e end,
+    }
+  end
+
   M.Res = Res
 
   -- ---- what C calls -------------------------------------------------------
@@ -455,7 +512,7 @@ local function new_instance()
     timeout = "number", connect_timeout = "number", max_redirects = "number",
     max_body = "number", host_connections = "number", backoff_base = "number",
     backoff_cap = "number", max_retry_after = "number", max_depth = "number",
-    user_agent = "string", retry_on = "table", allow_hosts = "table", compressed = "boolean",
+    user_agent = "string", retry_on = "table", -- robots: true or a table, checked in setup_robots allow_hosts = "table", compressed = "boolean",
     dedupe = "boolean", start = "function", on_response = "function",
     on_error = "function", route = "function", objects = "table", state = "string",
   }
@@ -518,7 +575,11 @@ local function new_instance()
         return a.pattern < b.pattern
       end)
     end
-    keep_entries = any_response or any_error or opts.keep_entries or false
+    if s.robots ~= nil and type(s.robots) ~= "boolean" and type(s.robots) ~= "table" then
+      error(path .. ": spec field 'robots' must be a boolean or a table, got " .. type(s.robots), 0)
+    end
+    setup_robots(s, path)
+    keep_entries = any_response or any_error or opts.keep_entries or robots ~= nil
     start_co = coroutine.create(function()
       s.start(function(t)
         start_pos = start_pos + 1
@@ -544,6 +605,7 @@ local function new_instance()
       backoff_cap = s.backoff_cap, max_retry_after = s.max_retry_after,
       user_agent = s.user_agent, retry_on = retry_on, compressed = s.compressed,
       has_on_response = any_response, has_on_error = any_error, state = s.state,
+      robots = robots ~= nil,
     }
   end
 
@@ -600,7 +662,9 @@ local function new_instance()
     run_in(a.obj, alarm_job, a.obj, a.fn)
   end
 
-  -- The next request to start: id, url, method, headers, body, meta_json.
+  -- The next request to start: id, url, method, headers, body, meta_json,
+  -- object name, and the robots.txt rules (a userdata for the engine's
+  -- checks of redirects) when it obeys robots.txt.
   -- Or nil and "wait" (none now; follow-ups may come), "done" (start raised
   -- earlier: nothing more), or "error" with the message when start raised.
   -- n: how many the caller will take now; start runs ahead to that many
@@ -609,6 +673,9 @@ local function new_instance()
     want = n or 1
     while true do
       if start_error then return nil, "done" end
+      -- robots.txt fetches first: requests are waiting for them
+      local rf = robots and robots.take_fetch()
+      if rf then return rf.id, rf.url, nil, nil, nil, nil, rf.obj, nil end
       if q_head > q_tail and journal then
         for _, blob in ipairs(core.journal_take(256)) do
           local e = cjson.decode(blob)
@@ -624,7 +691,14 @@ local function new_instance()
         -- emptied: back to index 1, so the queue stays a small array (ever
         -- higher indices would move it to the hash part, rehashed often)
         if q_head > q_tail then q_head, q_tail = 1, 0 end
-        if e.bad then
+        local gate, how -- robots.txt: "go" (how: its rules), "deny" or "wait"
+        if robots and not e.bad and obeys_robots(e.obj or "/") then
+          gate, how = robots.gate(e)
+          if gate == "deny" then e.bad, e.bad_kind = how, "robots" end
+        end
+        if gate == "wait" then
+          -- held back: robots.txt of its host comes first (requeue, above)
+        elseif e.bad then
           local kind = e.bad_kind or "url"
           if keep_entries then
             entries[e.id] = e
@@ -637,7 +711,7 @@ local function new_instance()
           if keep_entries then entries[e.id] = e end
           local meta_json
           if not keep_entries and e.meta ~= nil then meta_json = encode(e.meta) end
-          return e.id, e.url, e.method, e.headers, e.body, meta_json, e.obj
+          return e.id, e.url, e.method, e.headers, e.body, meta_json, e.obj, gate == "go" and how or nil
         end
       elseif start_co then
         local ok, err = coroutine.resume(start_co)
@@ -687,6 +761,7 @@ local function new_instance()
 
   -- A final response (any status) for request id: run on_response.
   function M.response(id, res)
+    if robots and robots.owns(id) then return robots.response(id, res.status, res.body) end
     local entry = entries[id]
     entries[id] = nil
     setmetatable(res, Res)
@@ -721,6 +796,15 @@ local function new_instance()
 
   -- A request that failed for good: run on_error, or write an error record.
   function M.failure(id, err)
+    if robots then
+      if robots.owns(id) then return robots.failure(id, err) end
+      -- a redirect the engine refused: wait for the target's robots.txt,
+      -- or fail with kind "robots"
+      if err.refused_url and robots.refused(entries[id], err) then
+        entries[id] = nil
+        return
+      end
+    end
     local entry = entries[id]
     entries[id] = nil
     run_in(get_obj(entry.obj or "/"), failure_job, entry, err)

@@ -101,7 +101,7 @@ FT_TEST(test_errkind_names) {
       {FT_ERR_RETRIES, "retries_exhausted"},
       {FT_ERR_RETRY_AFTER, "retry_after"},
       {FT_ERR_CANCELLED, "cancelled"}, {FT_ERR_SCRIPT, "script"},
-      {FT_ERR_INTERNAL, "internal"},
+      {FT_ERR_INTERNAL, "internal"},   {FT_ERR_ROBOTS, "robots"},
   };
   FT_CHECK_EQ_INT(N_ROWS(rows), FT_ERR_COUNT);
   for (size_t i = 0; i < N_ROWS(rows); i++)

@@ -19,14 +19,20 @@ describe("ready-made scripts and examples", function()
   it("scripts/crawl.lua crawls one site within max_depth and obeys robots.txt", function()
     local r = run("scripts/crawl.lua", { srv.base .. "/page/0?m=12", "10" })
     assert.equal(0, r.rc, r.stderr)
-    local urls = {}
+    local urls, refused = {}, 0
     for _, rec in ipairs(r.records) do
-      assert.equal(200, rec.status)
-      assert.truthy(rec.title:match("^Page %d+$"), rec.url)
+      if rec.error == "robots" then -- each page's /private/ link: a record, no request
+        assert.truthy(rec.url:match("/private/%d+$"), rec.url)
+        refused = refused + 1
+      else
+        assert.equal(200, rec.status)
+        assert.truthy(rec.title:match("^Page %d+$"), rec.url)
+      end
       assert.is_nil(urls[rec.url], "twice: " .. rec.url)
       urls[rec.url] = true
     end
-    assert.equal(12, #r.records) -- every page of the graph, once
+    assert.equal(12, refused)
+    assert.equal(24, #r.records) -- every page of the graph, once
     assert.equal(1, #srv.log_for("/robots.txt", 1))
     local private = 0
     for _, row in ipairs(srv.log_for("/page/", 12)) do
@@ -40,8 +46,9 @@ describe("ready-made scripts and examples", function()
 
   it("scripts/crawl.lua stops at max_depth", function()
     local r = run("scripts/crawl.lua", { srv.base .. "/page/0?m=40", "1" })
-    -- page 0 and the pages it links to (1 and 2), nothing further
-    assert.equal(3, #r.records)
+    -- page 0 and the pages it links to (1 and 2, and /private/0, which
+    -- robots.txt disallows), nothing further
+    assert.equal(4, #r.records)
   end)
 
   it("scripts/sitemap.lua fetches every page the sitemap lists", function()

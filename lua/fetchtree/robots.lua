@@ -1,0 +1,181 @@
+-- fetchtree.robots: robots.txt for a crawl (RFC 9309). The rules are
+-- parsed and matched in C (core/robots.c); this module decides when a
+-- host's robots.txt is fetched, holds back the requests that wait for it,
+-- keeps what was fetched in the host object's storage (durable with
+-- --state, so a resumed crawl obeys the same rules without fetching
+-- robots.txt again, for 24 hours), and turns Crawl-delay into the host
+-- object's rate.
+--
+-- One instance per crawl (fetchtree.crawl makes it when the spec, or one
+-- of its objects, says robots = true). Per origin (scheme://host:port):
+--   unknown  -> its robots.txt is fetched first; requests wait for it
+--   2xx      -> its rules; 3xx not followed, 4xx -> everything allowed
+--   5xx, no answer -> everything disallowed for `recheck` seconds (30 by
+--            default), then fetched again; not kept in storage
+-- The crawl asks gate(e) before a request starts, and hands the outcome
+-- of robots.txt fetches (ids from ID_BASE up) to response / failure.
+local core = require "fetchtree.core"
+
+local M = {}
+
+M.ID_BASE = 2 ^ 51      -- ids of robots.txt fetches: above any request id
+M.RECHECK = 30          -- seconds an unreachable robots.txt disallows all
+local MAX_BYTES = 500 * 1024 -- what the parser reads (FT_ROBOTS_MAX_BYTES)
+local MAX_WAITS = 3     -- times one request may wait for a redirect target's
+local MAX_AGE = 86400   -- seconds a stored robots.txt is used (a resumed crawl)
+
+-- o: { agent = user agent or nil (the run's), recheck = seconds,
+--      host_object = function(host) -> object name,
+--      storage = function(object name) -> obj.storage,
+--      set_delay = function(object name, seconds) (Crawl-delay),
+--      requeue = function(entry) (a request that waited may start now) }
+function M.new(o)
+  local R = {}
+  local cache, agent        -- made at first use: the run's user agent is final then
+  local recheck = o.recheck or M.RECHECK
+  local origins = {}        -- origin -> { fetching = id, waiting = {entries}, retry_at = t }
+  local fetching = {}       -- fetch id -> origin
+  local to_send = {}        -- robots.txt fetches not yet handed to the engine
+  local next_fetch = 0
+
+  local function the_cache()
+    if not cache then cache, agent = core.robots_new(o.agent) end
+    return cache
+  end
+
+  local function host_of(origin)
+    return (origin:match("^https?://([^/]+)$"):gsub(":%d+$", ""))
+  end
+
+  local function key(origin) return "robots.txt " .. origin end
+
+  -- The rules of origin from a fetch that ended with status (0: none came).
+  local function apply(origin, status, body, keep)
+    local st = origins[origin] or {}
+    origins[origin] = st
+    if status == 0 or status >= 500 then
+      core.robots_put(the_cache(), origin, 0, nil)
+      st.retry_at = os.time() + recheck
+      return
+    end
+    st.retry_at = nil
+    if body and #body > MAX_BYTES then body = body:sub(1, MAX_BYTES) end
+    local delay = core.robots_put(the_cache(), origin, status, body)
+    local obj = o.host_object(host_of(origin))
+    if keep then o.storage(obj):put(key(origin), status .. " " .. os.time() .. "\n" .. (body or "")) end
+    -- a rate the limiter refuses leaves the host's rate as it was
+    if delay > 0 then pcall(o.set_delay, obj, delay) end
+  end
+
+  -- Park e until origin's robots.txt is known, fetching it if no one is.
+  local function wait_for(origin, e)
+    local st = origins[origin] or {}
+    origins[origin] = st
+    st.waiting = st.waiting or {}
+    st.waiting[#st.waiting + 1] = e
+    if st.fetching then return end
+    next_fetch = next_fetch + 1
+    local id = M.ID_BASE + next_fetch
+    st.fetching = id
+    fetching[id] = origin
+    to_send[#to_send + 1] = { id = id, url = origin .. "/robots.txt",
+                              obj = o.host_object(host_of(origin)) }
+  end
+
+  -- origin's rules now: from the cache, else from storage (a resumed
+  -- crawl), else unknown. An unreachable robots.txt is forgotten once its
+  -- recheck time has passed.
+  local function verdict(url)
+    local origin = core.robots_origin(url)
+    if not origin then return "allow" end -- not http(s): the engine says why
+    local st = origins[origin]
+    if st and st.retry_at and os.time() >= st.retry_at and not st.fetching then
+      core.robots_forget(the_cache(), origin)
+      st.retry_at = nil
+    end
+    local v = core.robots_check(the_cache(), url)
+    if v == "unknown" and not (st and st.fetching) then
+      local saved = o.storage(o.host_object(host_of(origin))):get(key(origin))
+      if type(saved) == "string" then
+        local status, at, body = saved:match("^(%d+) (%d+)\n(.*)$")
+        -- RFC 9309 2.4: a copy older than 24 hours is not used
+        if status and os.time() - tonumber(at) <= MAX_AGE then
+          apply(origin, tonumber(status), body, false)
+          v = core.robots_check(the_cache(), url)
+        end
+      end
+    end
+    return v, origin
+  end
+
+  local function refusal(url)
+    local origin = core.robots_origin(url)
+    local st = origin and origins[origin]
+    if st and st.retry_at then
+      return "robots.txt of " .. origin .. " is unreachable: nothing there is fetched for now"
+    end
+    return "robots.txt disallows " .. url
+  end
+
+  -- Before request e starts: "go" and the cache (for the engine's checks of
+  -- redirects), "deny" and the reason, or "wait" (e is held back and comes
+  -- back through o.requeue once its host's robots.txt is in).
+  function R.gate(e)
+    local v, origin = verdict(e.url)
+    if v == "allow" then return "go", the_cache() end
+    if v == "disallow" then return "deny", refusal(e.url) end
+    wait_for(origin, e)
+    return "wait"
+  end
+
+  -- A robots.txt fetch to hand to the engine, or nil.
+  function R.take_fetch()
+    return table.remove(to_send, 1)
+  end
+
+  function R.owns(id) return fetching[id] ~= nil end
+
+  local function done(id, status, body)
+    local origin = fetching[id]
+    fetching[id] = nil
+    local st = origins[origin]
+    st.fetching = nil
+    apply(origin, status, body, status > 0 and status < 500)
+    local waiting = st.waiting or {}
+    st.waiting = nil
+    for _, e in ipairs(waiting) do o.requeue(e) end
+  end
+
+  -- The response to robots.txt fetch id (any status).
+  function R.response(id, status, body) done(id, status, body) end
+
+  -- The robots.txt fetch id failed: too many redirects count as
+  -- unavailable (allow all, RFC 9309 2.3.1.2), anything else (connect,
+  -- timeout, 5xx after retries) as unreachable.
+  function R.failure(id, err)
+    done(id, err.kind == "redirect" and 404 or err.status or 0, nil)
+  end
+
+  -- The engine refused a redirect of request e into err.refused_url: true
+  -- when e now waits for that origin's robots.txt (it starts again after),
+  -- else false with err.message saying why it was refused.
+  function R.refused(e, err)
+    local target = err.refused_url or e.url
+    local v, origin = verdict(target)
+    if v == "unknown" and origin and (e._robots_waits or 0) < MAX_WAITS then
+      e._robots_waits = (e._robots_waits or 0) + 1
+      wait_for(origin, e)
+      return true
+    end
+    if v == "unknown" then
+      err.message = "robots.txt of " .. tostring(origin) .. " could not be read"
+    else
+      err.message = refusal(target) .. (target ~= e.url and " (a redirect of " .. e.url .. ")" or "")
+    end
+    return false
+  end
+
+  return R
+end
+
+return M
