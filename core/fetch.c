@@ -22,6 +22,8 @@
 #include "error.h"
 
 #define FT_BODY_KEEP (1u << 20) /* body buffer kept between requests */
+#define FT_STR_(x) #x
+#define FT_STR(x) FT_STR_(x) /* a macro's value as a string literal */
 
 /* Grow *buf so it holds need bytes, doubling but to no more than max
  * when need fits in it; 0 or -1 when out of memory. */
@@ -188,7 +190,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud) {
   if (!colon || colon == data || data[0] == ' ' || data[0] == '\t')
     return n; /* blank line, continuation or junk */
   if (x->hdr_count >= FT_MAX_HEADERS) {
-    x->bad_reply = "more than 1000 header fields in one response";
+    x->bad_reply = "more than " FT_STR(FT_MAX_HEADERS) " header fields in "
+                   "one response";
     return 0; /* curl ends the transfer with CURLE_WRITE_ERROR */
   }
   size_t nlen = (size_t)(colon - data);
@@ -201,7 +204,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud) {
     end--;
   size_t vlen = (size_t)(end - v);
   if (x->nsens > 0 && !x->hop_located && x->hop_status >= 300 &&
-      x->hop_status < 400 && nlen == 8 && strncasecmp(data, "location", 8) == 0) {
+      x->hop_status < 400 && nlen == 8 &&
+      strncasecmp(data, "location", 8) == 0) {
     x->hop_located = 1; /* curl follows the first */
     on_location(x, v, vlen);
   }
