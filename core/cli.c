@@ -96,6 +96,7 @@ typedef struct fetch_run {
   input in;
   uint64_t next_index;
   struct curl_slist *extra_headers;
+  char *sensitive; /* --sensitive-header names, comma-separated */
 
   FILE *out;
   const char *out_path;
@@ -398,6 +399,9 @@ static void usage_fetch(FILE *f) {
       "      --max-redirects N   redirects followed, 0 for none (10)\n"
       "      --max-body SIZE     largest body accepted, e.g. 64M (64M)\n"
       "      --cacert FILE       verify TLS servers against the CAs in FILE (PEM)\n"
+      "      --sensitive-header NAME\n"
+      "                          a header not sent on when a redirect leaves the\n"
+      "                          host, like Authorization and Cookie (repeatable)\n"
       "Pacing:\n"
       "  -c, --concurrency N     requests in flight at once (64)\n"
       "      --host-connections N connections per host (default: concurrency)\n"
@@ -503,6 +507,7 @@ enum {
   OPT_STATS,
   OPT_RESTART,
   OPT_COMPRESSED,
+  OPT_SENSITIVE,
 };
 
 static const struct option fetch_opts[] = {
@@ -530,6 +535,7 @@ static const struct option fetch_opts[] = {
     {"max-retry-after", required_argument, 0, OPT_MAX_RETRY_AFTER},
     {"seed", required_argument, 0, OPT_SEED},
     {"cacert", required_argument, 0, OPT_CACERT},
+    {"sensitive-header", required_argument, 0, OPT_SENSITIVE},
     {"with-meta", no_argument, 0, OPT_WITH_META},
     {"state", required_argument, 0, OPT_STATE},
     {"stats", required_argument, 0, OPT_STATS},
@@ -669,6 +675,26 @@ static int parse_args(fetch_run *run, int argc, char **argv) {
       else
         c->ca_file = a;
       break;
+    case OPT_SENSITIVE: {
+      /* a field name (RFC 9110 token), added to the list in cfg */
+      const char *old = c->sensitive_headers;
+      size_t n = strlen(a), k = old ? strlen(old) : 0;
+      char *list = NULL;
+      if (n == 0 || strspn(a, "!#$%&'*+-.^_`|~0123456789"
+                              "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                              "abcdefghijklmnopqrstuvwxyz") != n) {
+        bad = "--sensitive-header wants a header name";
+      } else if (!(list = malloc(k + n + 2))) {
+        bad = "out of memory";
+      } else {
+        snprintf(list, k + n + 2, "%s%s%s", old ? old : "", old ? "," : "",
+                 a);
+        free(run->sensitive);
+        run->sensitive = list;
+        c->sensitive_headers = list;
+      }
+      break;
+    }
     case OPT_WITH_META:
       if (!run->is_run)
         bad = "--with-meta is an option of `fetchtree run`";
@@ -1028,6 +1054,7 @@ static void run_cleanup(fetch_run *run) {
   }
   ft_script_free(run->script);
   curl_slist_free_all(run->extra_headers);
+  free(run->sensitive);
   ft_buf_free(&run->rec);
   free(run->in.line);
   if (run->in.f && run->in.f != stdin)

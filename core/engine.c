@@ -64,6 +64,7 @@ struct ft_engine {
   ft_config cfg;
   char *user_agent;
   char *ca_file;
+  char *sensitive_headers;
 
   uv_timer_t curl_timer;
   uv_check_t batch;      /* after each loop turn's socket events, see on_poll */
@@ -441,11 +442,12 @@ static int start(ft_engine *e, ft_request *r, uint64_t now) {
     finish_bare(e, r, FT_ERR_INTERNAL, "out of memory");
     return 0;
   }
-  if (ft_xfer_prepare(x, r, &e->cfg, on_close_socket, e) != 0) {
+  int prc = ft_xfer_prepare(x, r, &e->cfg, on_close_socket, e);
+  if (prc != 0) {
     char msg[CURL_ERROR_SIZE];
     memcpy(msg, x->errbuf, sizeof(msg));
     xfer_put(e, x);
-    finish_bare(e, r, FT_ERR_INTERNAL, msg);
+    finish_bare(e, r, prc == FT_EINVAL ? FT_ERR_URL : FT_ERR_INTERNAL, msg);
     return 0;
   }
   if (r->attempts == 0)
@@ -619,23 +621,14 @@ static void pump(ft_engine *e) {
 static void finish_attempt(ft_engine *e, ft_xfer *x, CURLcode rc) {
   ft_request *r = x->req;
   CURL *c = x->easy;
-  long status = 0, os_errno = 0, redirects = 0;
+  long status = 0;
   char *final_url = NULL;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-  curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno);
-  curl_easy_getinfo(c, CURLINFO_REDIRECT_COUNT, &redirects);
   curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &final_url);
 
   int transient = 0;
-  ft_errkind kind = x->oom ? FT_ERR_INTERNAL
-                   : x->refused ? FT_ERR_ROBOTS /* url_check said no */
-                           : ft_fetch_classify(rc, os_errno, redirects,
-                                               x->too_large, &transient);
   const char *msg = "";
-  if (kind != FT_ERR_NONE)
-    msg = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
-  if (kind == FT_ERR_TOO_LARGE)
-    msg = "response body larger than the maximum size";
+  ft_errkind kind = ft_xfer_outcome(x, rc, &transient, &msg);
 
   ft_response res;
   memset(&res, 0, sizeof(res));
@@ -761,6 +754,12 @@ int ft_engine_new(ft_engine **out, uv_loop_t *loop, const ft_config *cfg) {
       goto fail;
     e->cfg.ca_file = e->ca_file;
   }
+  if (cfg->sensitive_headers) {
+    e->sensitive_headers = strdup(cfg->sensitive_headers);
+    if (!e->sensitive_headers)
+      goto fail;
+    e->cfg.sensitive_headers = e->sensitive_headers;
+  }
   e->rng = cfg->seed ? cfg->seed : uv_hrtime() ^ (uint64_t)(uintptr_t)e;
 
   if (loop) {
@@ -829,6 +828,7 @@ fail:
     uv_loop_close(&e->own_loop);
   free(e->user_agent);
   free(e->ca_file);
+  free(e->sensitive_headers);
   free(e);
   return rc;
 }
@@ -968,5 +968,6 @@ void ft_engine_free(ft_engine *e) {
   curl_slist_free_all(e->plain_headers);
   free(e->user_agent);
   free(e->ca_file);
+  free(e->sensitive_headers);
   free(e);
 }

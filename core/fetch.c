@@ -6,7 +6,9 @@
  * only, also after redirects; TLS verification on (curl's default, never
  * turned off); credentials stay with the host they were given for (curl
  * drops Authorization and Cookie headers and URL credentials when a
- * redirect leaves the original host, as long as UNRESTRICTED_AUTH is 0). */
+ * redirect leaves the original host, as long as UNRESTRICTED_AUTH is 0;
+ * for Proxy-Authorization and the headers the user marks sensitive, the
+ * header callback does it, see sens_list in fetch.h). */
 #include "fetch.h"
 
 #include <errno.h>
@@ -20,14 +22,19 @@
 #include "error.h"
 
 #define FT_BODY_KEEP (1u << 20) /* body buffer kept between requests */
+#define FT_STR_(x) #x
+#define FT_STR(x) FT_STR_(x) /* a macro's value as a string literal */
 
-/* Grow *buf so it holds need bytes; 0 or -1 when out of memory. */
-static int buf_reserve(char **buf, size_t *cap, size_t need) {
+/* Grow *buf so it holds need bytes, doubling but to no more than max
+ * when need fits in it; 0 or -1 when out of memory. */
+static int buf_reserve(char **buf, size_t *cap, size_t need, size_t max) {
   if (need <= *cap)
     return 0;
   size_t n = *cap ? *cap : 4096;
   while (n < need)
     n *= 2;
+  if (n > max && need <= max)
+    n = max;
   char *p = realloc(*buf, n);
   if (!p)
     return -1;
@@ -36,14 +43,29 @@ static int buf_reserve(char **buf, size_t *cap, size_t need) {
   return 0;
 }
 
+/* Let go of the body so far; a big buffer goes back to the system. */
+static void body_drop(ft_xfer *x) {
+  if (x->body_cap > FT_BODY_KEEP) {
+    free(x->body);
+    x->body = NULL;
+    x->body_cap = 0;
+  }
+  x->body_len = 0;
+}
+
+/* Body bytes arrive decoded (curl inflates gzip, brotli, zstd on the way),
+ * so max_body bounds the decoded size as it grows: the first byte over it
+ * ends the transfer, and the buffer never grows past max_body + 1. */
 static size_t on_body(char *data, size_t size, size_t nmemb, void *ud) {
   ft_xfer *x = ud;
   size_t n = size * nmemb;
-  if (x->max_body >= 0 && (int64_t)(x->body_len + n) > x->max_body) {
+  if (x->max_body >= 0 && (uint64_t)x->body_len + n > (uint64_t)x->max_body) {
     x->too_large = 1;
-    return 0; /* curl ends the transfer with CURLE_WRITE_ERROR */
+    body_drop(x); /* a too_large response has no body */
+    return 0;     /* curl ends the transfer with CURLE_WRITE_ERROR */
   }
-  if (buf_reserve(&x->body, &x->body_cap, x->body_len + n + 1) != 0) {
+  size_t max = x->max_body >= 0 ? (size_t)x->max_body + 1 : SIZE_MAX;
+  if (buf_reserve(&x->body, &x->body_cap, x->body_len + n + 1, max) != 0) {
     x->oom = 1;
     return 0;
   }
@@ -75,19 +97,103 @@ static void lower_ascii(char *p, const char *s, size_t n, size_t avail) {
   }
 }
 
+/* scheme, host and port of an absolute URL (CURLU_DEFAULT_PORT) */
+typedef struct {
+  char *scheme, *host, *port;
+} url_origin;
+
+static void origin_free(url_origin *o) {
+  curl_free(o->scheme);
+  curl_free(o->host);
+  curl_free(o->port);
+}
+
+/* The origin of ref (absolute, or relative to base when base is not
+ * NULL), as curl resolves a Location against the URL it was fetching.
+ * Returns 0, or -1 when it does not parse (o is then empty). */
+static int origin_of(const char *base, const char *ref, url_origin *o) {
+  int rc = -1;
+  memset(o, 0, sizeof(*o));
+  CURLU *u = curl_url();
+  if (!u)
+    return -1;
+  if (base && curl_url_set(u, CURLUPART_URL, base, 0) != CURLUE_OK)
+    goto cleanup;
+  if (curl_url_set(u, CURLUPART_URL, ref, 0) != CURLUE_OK ||
+      curl_url_get(u, CURLUPART_SCHEME, &o->scheme, 0) != CURLUE_OK ||
+      curl_url_get(u, CURLUPART_HOST, &o->host, 0) != CURLUE_OK ||
+      curl_url_get(u, CURLUPART_PORT, &o->port, CURLU_DEFAULT_PORT) !=
+          CURLUE_OK)
+    goto cleanup;
+  rc = 0;
+cleanup:
+  curl_url_cleanup(u);
+  if (rc != 0)
+    origin_free(o);
+  return rc;
+}
+
+/* A 3xx answer's Location (value[0..n)) decides what the next hop is sent
+ * with: the request's sensitive headers go only to its own origin (scheme,
+ * host and port, the test curl applies to Authorization and Cookie), so
+ * they are cut when the target is elsewhere or does not parse, and put
+ * back when a later hop returns. */
+static void on_location(ft_xfer *x, const char *value, size_t n) {
+  char *loc = strndup(value, n);
+  char *cur = NULL;
+  url_origin from, to;
+  int leaves = 1;
+  curl_easy_getinfo(x->easy, CURLINFO_EFFECTIVE_URL, &cur);
+  if (loc && cur && origin_of(cur, loc, &to) == 0) {
+    if (origin_of(NULL, x->req->url, &from) == 0) {
+      leaves = strcasecmp(from.scheme, to.scheme) != 0 ||
+               strcasecmp(from.host, to.host) != 0 ||
+               strcmp(from.port, to.port) != 0;
+      origin_free(&from);
+    }
+    origin_free(&to);
+  }
+  free(loc);
+  for (size_t i = 0; i < x->nsens; i++)
+    *x->sens[i].at = leaves ? '\0' : x->sens[i].saved;
+}
+
+/* "HTTP/1.1 302 Found": the status, or 0 */
+static int status_of(const char *line, size_t n) {
+  size_t i = 5;
+  while (i < n && line[i] != ' ')
+    i++;
+  while (i < n && line[i] == ' ')
+    i++;
+  int st = 0;
+  for (int k = 0; k < 3 && i < n && line[i] >= '0' && line[i] <= '9'; k++)
+    st = st * 10 + (line[i++] - '0');
+  return st;
+}
+
 /* Headers arrive a line at a time, for every response on the redirect
- * chain: a status line starts the set afresh, so what stays is the last. */
+ * chain: a status line starts the set afresh, so what stays is the last.
+ * Each line costs O(its length): the pairs are appended, never searched.
+ * A response with more than FT_MAX_HEADERS fields is refused (bad_reply):
+ * curl caps header bytes, not their number. */
 static size_t on_header(char *data, size_t size, size_t nmemb, void *ud) {
   ft_xfer *x = ud;
   size_t n = size * nmemb;
   if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) {
     x->hdr_len = 0;
     x->hdr_count = 0;
+    x->hop_status = status_of(data, n);
+    x->hop_located = 0;
     return n;
   }
   const char *colon = memchr(data, ':', n);
   if (!colon || colon == data || data[0] == ' ' || data[0] == '\t')
     return n; /* blank line, continuation or junk */
+  if (x->hdr_count >= FT_MAX_HEADERS) {
+    x->bad_reply = "more than " FT_STR(FT_MAX_HEADERS) " header fields in "
+                   "one response";
+    return 0; /* curl ends the transfer with CURLE_WRITE_ERROR */
+  }
   size_t nlen = (size_t)(colon - data);
   const char *v = colon + 1;
   const char *end = data + n;
@@ -97,9 +203,15 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud) {
                      end[-1] == '\t'))
     end--;
   size_t vlen = (size_t)(end - v);
+  if (x->nsens > 0 && !x->hop_located && x->hop_status >= 300 &&
+      x->hop_status < 400 && nlen == 8 &&
+      strncasecmp(data, "location", 8) == 0) {
+    x->hop_located = 1; /* curl follows the first */
+    on_location(x, v, vlen);
+  }
   /* 7 bytes of room more: the name is lowercased a word at a time */
-  if (buf_reserve(&x->hdr, &x->hdr_cap, x->hdr_len + nlen + vlen + 2 + 7) !=
-      0) {
+  if (buf_reserve(&x->hdr, &x->hdr_cap, x->hdr_len + nlen + vlen + 2 + 7,
+                  SIZE_MAX) != 0) {
     x->oom = 1;
     return 0;
   }
@@ -139,26 +251,35 @@ int ft_xfer_init(ft_xfer *x, void *owner) {
   return x->easy ? 0 : FT_ENOMEM;
 }
 
+/* Free the copy of a request's header list; only once curl no longer
+ * reads it (the handle is reset or cleaned up, or out of the multi). */
+static void sens_free(ft_xfer *x) {
+  curl_slist_free_all(x->sens_list);
+  free(x->sens);
+  x->sens_list = NULL;
+  x->sens = NULL;
+  x->nsens = 0;
+}
+
 void ft_xfer_cleanup(ft_xfer *x) {
   if (x->easy)
     curl_easy_cleanup(x->easy);
+  sens_free(x);
   free(x->body);
   free(x->hdr);
   memset(x, 0, sizeof(*x));
 }
 
 void ft_xfer_clear(ft_xfer *x) {
-  if (x->body_cap > FT_BODY_KEEP) {
-    free(x->body);
-    x->body = NULL;
-    x->body_cap = 0;
-  }
-  x->body_len = 0;
+  body_drop(x);
   x->hdr_len = 0;
   x->hdr_count = 0;
   x->too_large = 0;
   x->oom = 0;
   x->refused = 0;
+  x->bad_reply = NULL;
+  x->hop_status = 0;
+  x->hop_located = 0;
   x->errbuf[0] = '\0';
   x->req = NULL;
 }
@@ -244,6 +365,65 @@ static int has_header(const struct curl_slist *l, const char *name) {
   return 0;
 }
 
+int ft_fetch_is_sensitive(const char *name, size_t n, const char *extra) {
+  static const char *const always[] = {"authorization", "cookie",
+                                       "proxy-authorization"};
+  for (size_t i = 0; i < sizeof(always) / sizeof(always[0]); i++)
+    if (strlen(always[i]) == n && strncasecmp(name, always[i], n) == 0)
+      return 1;
+  for (const char *p = extra; p && *p;) {
+    while (*p == ' ' || *p == ',')
+      p++;
+    size_t k = strcspn(p, ", ");
+    if (k == n && k > 0 && strncasecmp(p, name, n) == 0)
+      return 1;
+    p += k;
+  }
+  return 0;
+}
+
+/* When req has sensitive headers and redirects are followed, give curl a
+ * copy of its list whose sensitive lines on_location can cut (see
+ * sens_list in fetch.h); else use req->headers as it is. Returns the list
+ * to send, or NULL with x->oom set when out of memory. */
+static struct curl_slist *sens_prepare(ft_xfer *x, const ft_request *req,
+                                       const ft_config *cfg) {
+  size_t count = 0;
+  if (cfg->max_redirects <= 0)
+    return req->headers;
+  for (const struct curl_slist *l = req->headers; l; l = l->next) {
+    const char *colon = strchr(l->data, ':');
+    if (colon && ft_fetch_is_sensitive(l->data, (size_t)(colon - l->data),
+                                       cfg->sensitive_headers))
+      count++;
+  }
+  if (count == 0)
+    return req->headers;
+  x->sens = calloc(count, sizeof(*x->sens));
+  if (!x->sens)
+    goto oom;
+  for (const struct curl_slist *l = req->headers; l; l = l->next) {
+    struct curl_slist *t = curl_slist_append(x->sens_list, l->data);
+    if (!t)
+      goto oom;
+    x->sens_list = t;
+  }
+  for (struct curl_slist *l = x->sens_list; l; l = l->next) {
+    char *colon = strchr(l->data, ':');
+    if (colon && ft_fetch_is_sensitive(l->data, (size_t)(colon - l->data),
+                                       cfg->sensitive_headers)) {
+      x->sens[x->nsens].at = colon + 1;
+      x->sens[x->nsens].saved = colon[1];
+      x->nsens++;
+    }
+  }
+  return x->sens_list;
+oom:
+  sens_free(x);
+  x->oom = 1;
+  return NULL;
+}
+
 /* A plain GET: no body, no method but GET, no extra headers. */
 static int is_plain(const ft_request *req) {
   return !req->body && !req->headers &&
@@ -262,7 +442,12 @@ int ft_xfer_prepare(ft_xfer *x, ft_request *req, const ft_config *cfg,
    * too, needs only what differs per request: a reset and thirty options
    * per request cost more than a tenth of the work of a small fetch. */
   if (x->plain_ready && is_plain(req)) {
-    SETOPT(CURLOPT_URL, req->url);
+    if (curl_easy_setopt(c, CURLOPT_URL, req->url) != CURLE_OK) {
+      snprintf(x->errbuf, sizeof(x->errbuf),
+               "URL refused by libcurl (%zu bytes; it takes up to 8 MB)",
+               strlen(req->url));
+      return FT_EINVAL;
+    }
     SETOPT(CURLOPT_PIPEWAIT, strncmp(req->url, "https:", 6) == 0 ? 1L : 0L);
     SETOPT(CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms
                                                    : cfg->timeout_ms);
@@ -270,8 +455,15 @@ int ft_xfer_prepare(ft_xfer *x, ft_request *req, const ft_config *cfg,
   }
   x->plain_ready = 0;
   curl_easy_reset(c);
+  sens_free(x); /* curl no longer holds the last request's copy */
 
-  SETOPT(CURLOPT_URL, req->url);
+  if (curl_easy_setopt(c, CURLOPT_URL, req->url) != CURLE_OK) {
+    /* curl refuses a URL over CURL_MAX_INPUT_LENGTH (8 MB) here */
+    snprintf(x->errbuf, sizeof(x->errbuf),
+             "URL refused by libcurl (%zu bytes; it takes up to 8 MB)",
+             strlen(req->url));
+    return FT_EINVAL;
+  }
   SETOPT(CURLOPT_PRIVATE, (void *)x);
   SETOPT(CURLOPT_ERRORBUFFER, x->errbuf);
   SETOPT(CURLOPT_NOSIGNAL, 1L);
@@ -325,8 +517,14 @@ int ft_xfer_prepare(ft_xfer *x, ft_request *req, const ft_config *cfg,
       snprintf(x->errbuf, sizeof(x->errbuf), "out of memory");
       return FT_ENOMEM;
     }
-    if (req->headers)
-      SETOPT(CURLOPT_HTTPHEADER, req->headers);
+    if (req->headers) {
+      struct curl_slist *send = sens_prepare(x, req, cfg);
+      if (!send) {
+        snprintf(x->errbuf, sizeof(x->errbuf), "out of memory");
+        return FT_ENOMEM;
+      }
+      SETOPT(CURLOPT_HTTPHEADER, send);
+    }
     if (cfg->user_agent)
       SETOPT(CURLOPT_USERAGENT, cfg->user_agent);
   } else {
@@ -348,8 +546,18 @@ int ft_xfer_prepare(ft_xfer *x, ft_request *req, const ft_config *cfg,
   return 0;
 }
 
+/* Does curl's error text say the response itself was broken? Some
+ * results (CURLE_RECV_ERROR) come from a dead connection and from bytes
+ * that are not HTTP alike; curl tells them apart only in its message. */
+static int says_bad_reply(const char *m) {
+  return m && (strstr(m, "chunked-encoding") ||         /* bad chunk framing */
+               strstr(m, "Too large response headers") || /* over 300 KB */
+               strstr(m, "Malformed encoding"));
+}
+
 ft_errkind ft_fetch_classify(CURLcode rc, long os_errno, long redirects,
-                             int too_large, int *transient) {
+                             int too_large, const char *curl_msg,
+                             int *transient) {
   *transient = 0;
   if (too_large)
     return FT_ERR_TOO_LARGE;
@@ -388,8 +596,12 @@ ft_errkind ft_fetch_classify(CURLcode rc, long os_errno, long redirects,
   case CURLE_SSL_CRL_BADFILE:
   case CURLE_USE_SSL_FAILED:
     return FT_ERR_TLS;
-  case CURLE_SEND_ERROR:
   case CURLE_RECV_ERROR:
+    if (says_bad_reply(curl_msg))
+      return FT_ERR_PROTOCOL;
+    *transient = 1;
+    return FT_ERR_RESET;
+  case CURLE_SEND_ERROR:
   case CURLE_GOT_NOTHING:
     *transient = 1;
     return FT_ERR_RESET;
@@ -401,9 +613,17 @@ ft_errkind ft_fetch_classify(CURLcode rc, long os_errno, long redirects,
   case CURLE_HTTP2_STREAM:
   case CURLE_BAD_CONTENT_ENCODING:
   case CURLE_HTTP3:
+  case CURLE_RANGE_ERROR:
     return FT_ERR_PROTOCOL;
+#if LIBCURL_VERSION_NUM >= 0x080600
+  case CURLE_TOO_LARGE: /* a response header over curl's caps */
+    return FT_ERR_PROTOCOL;
+#endif
   case CURLE_OUT_OF_MEMORY:
-    return FT_ERR_INTERNAL;
+    /* Before 8.6 curl says "out of memory" for a response header line
+     * longer than it keeps (CURL_MAX_HTTP_HEADER, 100 KB); fetchtree's
+     * own allocation failures are flagged on the transfer instead. */
+    return FT_ERR_PROTOCOL;
   default:
     if (os_errno == ECONNRESET || os_errno == EPIPE) {
       *transient = 1;
@@ -411,6 +631,38 @@ ft_errkind ft_fetch_classify(CURLcode rc, long os_errno, long redirects,
     }
     return FT_ERR_PROTOCOL;
   }
+}
+
+ft_errkind ft_xfer_outcome(ft_xfer *x, CURLcode rc, int *transient,
+                           const char **msg) {
+  long os_errno = 0, redirects = 0;
+  *transient = 0;
+  if (x->oom) {
+    *msg = "out of memory";
+    return FT_ERR_INTERNAL;
+  }
+  if (x->bad_reply) {
+    *msg = x->bad_reply;
+    return FT_ERR_PROTOCOL;
+  }
+  if (x->refused) { /* cfg->url_check said no */
+    *msg = x->errbuf[0] ? x->errbuf : "refused by the URL check";
+    return FT_ERR_ROBOTS;
+  }
+  curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &os_errno);
+  curl_easy_getinfo(x->easy, CURLINFO_REDIRECT_COUNT, &redirects);
+  ft_errkind kind = ft_fetch_classify(rc, os_errno, redirects, x->too_large,
+                                      x->errbuf, transient);
+  if (kind == FT_ERR_NONE)
+    *msg = "";
+  else if (kind == FT_ERR_TOO_LARGE)
+    *msg = "response body larger than the maximum size";
+  else if (rc == CURLE_OUT_OF_MEMORY && !x->errbuf[0])
+    *msg = "a response header line longer than libcurl takes (100 KB), "
+           "or out of memory";
+  else
+    *msg = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
+  return kind;
 }
 
 int ft_url_check(const char *url, char *err, size_t errlen) {

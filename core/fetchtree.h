@@ -207,6 +207,11 @@ typedef struct ft_config {
   double window_ms;         /* 1000 */
   const char *user_agent;   /* copied; default "fetchtree/VERSION" */
   const char *ca_file;      /* PEM bundle to verify servers with; copied */
+  const char *sensitive_headers; /* comma-separated names of request headers
+                             * not sent on when a redirect leaves the
+                             * request's origin (scheme, host, port), besides
+                             * Authorization, Cookie and Proxy-Authorization,
+                             * which never are; copied (NULL) */
   int compressed;           /* ask for compressed bodies (Accept-Encoding);
                              * 0: bodies that come compressed anyway are
                              * still decoded (0) */

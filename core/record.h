@@ -38,6 +38,15 @@ int ft_utf8_valid(const char *s, size_t n);
 /* Append the standard base64 encoding of s (no quotes). */
 void ft_base64(ft_buf *b, const void *s, size_t n);
 
+/* Append the response headers headers[0..len) ("name\0value\0" pairs) as
+ * one JSON object, the values of a name that repeats joined with ", " in
+ * the place of its first line. Linear in len, however many lines there
+ * are and however their names repeat. compares (NULL: not counted) is
+ * incremented per name comparison made to find repeats: tests' measure of
+ * that. Out of memory sets b->oom (lines may then stand alone). */
+void ft_record_headers(ft_buf *b, const char *headers, size_t len,
+                       size_t *compares);
+
 enum {
   FT_RECORD_NO_BODY = 1,
   FT_RECORD_NO_HEADERS = 2,
@@ -45,7 +54,8 @@ enum {
 
 /* Append one record line (with its newline) for req and its outcome res.
  * Field order: index, url, final_url (when redirected), status, headers,
- * body or body_base64, attempts, elapsed_ms, error, meta. */
+ * body or body_base64 (none for too_large: its body was cut), attempts,
+ * elapsed_ms, error, meta. */
 void ft_record_write(ft_buf *b, const ft_request *req, const ft_response *res,
                      int flags);
 

@@ -35,6 +35,7 @@ struct ft_script {
   FILE *out;
   ft_dedupe *seen;
   char *user_agent;
+  char *sensitive_headers; /* the spec's, comma-separated */
   int write_failed;
   int record_flags; /* FT_RECORD_* for the default records written from Lua */
   ft_tree *tree;    /* the engine's object tree, for routing and limits */
@@ -665,6 +666,7 @@ void ft_script_free(ft_script *s) {
   ft_store_close(s->store);
   free(s->state_path);
   free(s->user_agent);
+  free(s->sensitive_headers);
   free(s);
 }
 
@@ -853,6 +855,16 @@ int ft_script_crawl_load(ft_script *s, const char *path, char **args,
     free(s->user_agent);
     s->user_agent = strdup(lua_tostring(L, -1));
     cfg->user_agent = s->user_agent;
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, t, "sensitive_headers");
+  if (lua_isstring(L, -1)) {
+    free(s->sensitive_headers);
+    if (!(s->sensitive_headers = strdup(lua_tostring(L, -1)))) {
+      snprintf(err, errlen, "out of memory");
+      goto cleanup;
+    }
+    cfg->sensitive_headers = s->sensitive_headers;
   }
   lua_pop(L, 1);
   lua_getfield(L, t, "compressed");

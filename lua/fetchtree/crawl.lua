@@ -512,7 +512,8 @@ local function new_instance()
     timeout = "number", connect_timeout = "number", max_redirects = "number",
     max_body = "number", host_connections = "number", backoff_base = "number",
     backoff_cap = "number", max_retry_after = "number", max_depth = "number",
-    user_agent = "string", retry_on = "table", -- robots: true or a table, checked in setup_robots allow_hosts = "table", compressed = "boolean",
+    user_agent = "string", retry_on = "table", allow_hosts = "table", compressed = "boolean",
+    sensitive_headers = "table", -- robots: true or a table, checked in setup_robots
     dedupe = "boolean", start = "function", on_response = "function",
     on_error = "function", route = "function", objects = "table", state = "string",
   }
@@ -597,7 +598,19 @@ local function new_instance()
       for _, v in ipairs(s.retry_on) do l[#l + 1] = tostring(v) end
       retry_on = table.concat(l, ",")
     end
+    local sensitive
+    if s.sensitive_headers then
+      local l = {}
+      for i, v in ipairs(s.sensitive_headers) do
+        if type(v) ~= "string" or not v:match("^[%w!#$%%&'*+%-.^_`|~]+$") then
+          error(path .. ": spec field 'sensitive_headers' wants header names, item " .. i .. " is not one", 0)
+        end
+        l[#l + 1] = v
+      end
+      sensitive = table.concat(l, ",")
+    end
     return {
+      sensitive_headers = sensitive,
       rps = s.rps, window = s.window, concurrency = s.concurrency, retries = s.retries,
       timeout = s.timeout, connect_timeout = s.connect_timeout,
       max_redirects = s.max_redirects, max_body = s.max_body,

@@ -437,11 +437,12 @@ static const record_row record_rows[] = {
      FT_RECORD_NO_BODY | FT_RECORD_NO_HEADERS,
      "{\"index\":11,\"url\":\"http://a/\",\"final_url\":\"http://b/\","
      "\"status\":200,\"attempts\":1,\"elapsed_ms\":1.000,\"error\":null}\n"},
+    /* too_large has no body, even were one handed over */
     {"too large with a status", 12, "http://a/", NULL, 200, NULL, L("a\0b\0"),
      L("partial"), 1, 9, FT_ERR_TOO_LARGE, FT_ERR_NONE,
      "response body larger than the maximum size", 0,
      "{\"index\":12,\"url\":\"http://a/\",\"status\":200,\"headers\":{\"a\":"
-     "\"b\"},\"body\":\"partial\",\"attempts\":1,\"elapsed_ms\":9.000,"
+     "\"b\"},\"attempts\":1,\"elapsed_ms\":9.000,"
      "\"error\":{\"kind\":\"too_large\",\"message\":\"response body larger "
      "than the maximum size\"}}\n"},
     {"escaped url and header values", UINT64_MAX, "http://a/\"q\"\\", NULL,
@@ -553,6 +554,50 @@ FT_TEST(test_record_write_many_headers) {
   ft_request_free(req);
 }
 
+/* Merging repeated names is linear in the number of lines: the name
+ * comparisons it makes stay within a small multiple of n, for all-distinct
+ * names, every name twice (the second far from the first) and one name n
+ * times. A pairwise search makes about n * n / 4 here (2.5e9). */
+static void check_linear(const char *row, size_t n, size_t names) {
+  ft_buf hdrs = {0}, want = {0}, b = {0};
+  char line[64];
+  for (size_t i = 0; i < n; i++) {
+    int k = snprintf(line, sizeof(line), "n%zu", i % names);
+    ft_buf_put(&hdrs, line, (size_t)k + 1);
+    k = snprintf(line, sizeof(line), "v%zu", i);
+    ft_buf_put(&hdrs, line, (size_t)k + 1);
+  }
+  ft_buf_putc(&want, '{');
+  for (size_t j = 0; j < names && j < n; j++) {
+    snprintf(line, sizeof(line), "%s\"n%zu\":\"", j ? "," : "", j);
+    ft_buf_puts(&want, line);
+    for (size_t i = j; i < n; i += names) {
+      snprintf(line, sizeof(line), "%sv%zu", i == j ? "" : ", ", i);
+      ft_buf_puts(&want, line);
+    }
+    ft_buf_putc(&want, '"');
+  }
+  ft_buf_putc(&want, '}');
+  size_t compares = 0;
+  ft_record_headers(&b, hdrs.data, hdrs.len, &compares);
+  FT_CHECK(buf_is(&b, want.data, want.len, row));
+  if (compares > 4 * n) {
+    fprintf(stderr, "  row \"%s\": %zu comparisons for %zu lines\n", row,
+            compares, n);
+    ft_test_cur_failed_ = 1;
+  }
+  ft_buf_free(&b);
+  ft_buf_free(&hdrs);
+  ft_buf_free(&want);
+}
+
+FT_TEST(test_record_headers_linear) {
+  check_linear("100000 distinct names", 100000, 100000);
+  check_linear("50000 names twice", 100000, 50000);
+  check_linear("one name 100000 times", 100000, 1);
+  check_linear("1000 names 100 times", 100000, 1000);
+}
+
 /* Records written one after another into one buffer form JSON Lines. */
 FT_TEST(test_record_write_appends_lines) {
   ft_buf b = {0};
@@ -588,6 +633,7 @@ int main(void) {
   FT_RUN(test_record_write);
   FT_RUN(test_record_write_appends_lines);
   FT_RUN(test_record_write_many_headers);
+  FT_RUN(test_record_headers_linear);
   FT_RUN(test_record_write_empty_header_value); /* last: UB in core, see above */
   return FT_DONE();
 }
