@@ -28,7 +28,18 @@
  * "next retry is due".
  *
  * Every request that enters leaves exactly once, through the done callback:
- * finished, failed for good, or cancelled by ft_engine_stop. */
+ * finished, failed for good, or cancelled by ft_engine_stop.
+ *
+ * Re-entry. The done and source callbacks may call back into the engine
+ * (submit, kick, stop, set_rate, even free), so nothing the engine still
+ * uses after a callback may be reachable from one: a request is detached
+ * from its transfer before it is handed back (ft_engine_stop, walking the
+ * transfers, cannot find it a second time), a request that arrives once
+ * the engine is stopped comes back cancelled (enqueue), and every entry
+ * that can reach a callback (an API call or one of the engine's loop
+ * callbacks) is a frame counted in `depth`: ft_engine_free inside one only
+ * stops the engine and marks it, and the outermost frame frees it on its
+ * way out (leave). */
 #include "engine.h"
 
 #include <curl/curl.h>
@@ -110,6 +121,8 @@ struct ft_engine {
   int pumping;
   int stopped;
   int handles_open;
+  int depth;        /* frames on the stack that may reach a callback */
+  int free_pending; /* ft_engine_free was called inside one: see leave() */
   ft_engine_counts counts;
 };
 
@@ -176,6 +189,24 @@ static ft_request *heap_pop(ft_engine *e) {
 
 static void on_sock_closed(uv_handle_t *h) { free(h->data); }
 
+/* ---- frames: entries that may reach the done or source callback -------- */
+
+static void destroy(ft_engine *e, int in_loop_callback);
+
+static void enter(ft_engine *e) { e->depth++; }
+
+/* Leaves a frame; the outermost one frees the engine when ft_engine_free
+ * was called inside it. Returns 1 when e is gone (the caller must not
+ * touch it again), else 0. in_loop_callback: the frame is one of the
+ * engine's own libuv callbacks, so the loop is running and cannot be run
+ * again to finish the teardown (destroy then ends it asynchronously). */
+static int leave(ft_engine *e, int in_loop_callback) {
+  if (--e->depth > 0 || !e->free_pending)
+    return 0;
+  destroy(e, in_loop_callback);
+  return 1;
+}
+
 static void process_done(ft_engine *e);
 
 /* A socket event lets curl read or write, and nothing more: the transfers
@@ -214,7 +245,9 @@ static void on_batch(uv_check_t *h) {
   if (!e->batch_dirty)
     return;
   e->batch_dirty = 0;
+  enter(e);
   process_done(e);
+  leave(e, 1);
 }
 
 static ft_sock *sock_get(ft_engine *e, curl_socket_t fd) {
@@ -309,8 +342,10 @@ static int on_close_socket(void *ud, curl_socket_t fd) {
 static void on_curl_timeout(uv_timer_t *t) {
   ft_engine *e = t->data;
   int running;
+  enter(e);
   curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &running);
   process_done(e);
+  leave(e, 1);
 }
 
 static int on_curl_timer(CURLM *multi, long timeout_ms, void *ud) {
@@ -341,7 +376,9 @@ static void wake_fired(ft_engine *e) {
     while (now < at && at - now <= 2 * FT_WAKE_EARLY)
       now = now_ns();
   }
+  enter(e);
   pump(e);
+  leave(e, 1);
 }
 
 static void on_wake_poll(uv_poll_t *h, int status, int events) {
@@ -466,6 +503,12 @@ static int start(ft_engine *e, ft_request *r, uint64_t now) {
 /* ---- object queues ------------------------------------------------------ */
 
 static void enqueue(ft_engine *e, ft_request *r, int front) {
+  if (e->stopped) {
+    /* stopped meanwhile (by a callback: the source that handed r over,
+     * or the done callback that submitted it): nothing will start it */
+    finish_bare(e, r, FT_ERR_CANCELLED, "the run was stopped");
+    return;
+  }
   ft_object *o = r->obj ? r->obj : ft_tree_root(e->tree);
   r->obj = o;
   if (front) {
@@ -688,6 +731,10 @@ static void finish_attempt(ft_engine *e, ft_xfer *x, CURLcode rc) {
   res.elapsed_ms = (double)(now_ns() - r->first_start_ns) / 1e6;
   e->counts.done++;
   ft_object_count(r->obj, &res);
+  /* r leaves x now: a callback that stops the engine must not find it on
+   * the transfer and cancel it a second time. x itself stays off the free
+   * list until the callback is over, since res points into its buffers. */
+  x->req = NULL;
   if (e->done)
     e->done(e->done_ud, r, &res);
   else
@@ -707,6 +754,8 @@ static int drain_done(ft_engine *e) {
     CURLcode rc = m->data.result;
     ft_xfer *x = NULL;
     curl_easy_getinfo(c, CURLINFO_PRIVATE, (char **)&x);
+    if (!x || !x->req)
+      continue; /* not ours any more (ft_engine_stop took it back) */
     curl_multi_remove_handle(e->multi, c);
     e->active--;
     ft_object_finish(x->req->obj);
@@ -845,18 +894,18 @@ void ft_engine_set_done(ft_engine *e, ft_done_fn fn, void *ud) {
 
 void ft_engine_submit(ft_engine *e, ft_request *r) {
   r->next = NULL;
-  if (e->stopped) {
-    finish_bare(e, r, FT_ERR_CANCELLED, "the run was stopped");
-    return;
-  }
-  enqueue(e, r, 0);
+  enter(e);
+  enqueue(e, r, 0); /* stopped: back cancelled at once */
   pump(e);
+  leave(e, 0);
 }
 
 void ft_engine_kick(ft_engine *e) {
   if (e->source && e->source_state == 0)
     e->source_state = 1;
+  enter(e);
   pump(e);
+  leave(e, 0);
 }
 
 static int has_work(ft_engine *e) {
@@ -871,6 +920,7 @@ void ft_engine_hold(ft_engine *e, int delta) { e->holds += delta; }
 ft_tree *ft_engine_tree(ft_engine *e) { return e->tree; }
 
 int ft_engine_run(ft_engine *e) {
+  enter(e);
   pump(e);
   while (has_work(e)) {
     uv_run(e->loop, UV_RUN_ONCE);
@@ -884,13 +934,19 @@ int ft_engine_run(ft_engine *e) {
         break;
     }
   }
+  leave(e, 0);
   return 0;
 }
 
+/* The done callbacks this makes may submit (back cancelled at once), stop
+ * again (nothing to do), or free the engine (deferred to the outermost
+ * frame); no transfer is taken from the free list while stopped, so
+ * e->xfers does not move under the loop. */
 void ft_engine_stop(ft_engine *e) {
   if (e->stopped)
     return;
   e->stopped = 1;
+  enter(e);
   for (int i = 0; i < e->nxfers; i++) {
     ft_xfer *x = e->xfers[i];
     if (!x->req)
@@ -906,6 +962,7 @@ void ft_engine_stop(ft_engine *e) {
     finish_bare(e, heap_pop(e), FT_ERR_CANCELLED, "the run was stopped");
   while (e->nrunnable > 0)
     finish_bare(e, dequeue(e, 0), FT_ERR_CANCELLED, "the run was stopped");
+  leave(e, 0);
 }
 
 int ft_engine_set_rate(ft_engine *e, double rps, double window_ms) {
@@ -913,7 +970,9 @@ int ft_engine_set_rate(ft_engine *e, double rps, double window_ms) {
   if (rc == 0) {
     e->cfg.rps = rps;
     e->cfg.window_ms = window_ms;
+    enter(e);
     pump(e);
+    leave(e, 0);
   }
   return rc;
 }
@@ -931,12 +990,32 @@ static void on_handle_closed(uv_handle_t *h) {
   e->handles_open--;
 }
 
-void ft_engine_free(ft_engine *e) {
-  if (!e)
-    return;
-  /* requests still held are freed without a callback */
-  e->done = NULL;
-  ft_engine_stop(e);
+/* What is left once the handles are closed: the memory. */
+static void destroy_rest(ft_engine *e) {
+  if (e->wake_fd >= 0)
+    close(e->wake_fd);
+  ft_tree_free(e->tree);
+  free(e->heap);
+  free(e->runnable);
+  curl_slist_free_all(e->plain_headers);
+  free(e->user_agent);
+  free(e->ca_file);
+  free(e);
+}
+
+/* The asynchronous end of destroy: the last handle closed frees e. */
+static void on_handle_closed_last(uv_handle_t *h) {
+  ft_engine *e = h->data;
+  if (--e->handles_open == 0)
+    destroy_rest(e);
+}
+
+/* Frees a stopped engine whose requests are all back. Outside the loop
+ * (in_loop_callback 0) the loop is run without waiting until the close
+ * callbacks are done, as ft_engine_free promises; inside one of the
+ * engine's loop callbacks it cannot be, so the last close callback frees
+ * the engine when the loop gets to it. */
+static void destroy(ft_engine *e, int in_loop_callback) {
   for (int i = 0; i < e->nxfers; i++) {
     ft_xfer_cleanup(e->xfers[i]);
     free(e->xfers[i]);
@@ -947,25 +1026,35 @@ void ft_engine_free(ft_engine *e) {
   for (size_t i = 0; i < e->nsocks; i++)
     sock_close(e, (curl_socket_t)i);
   free(e->socks);
-  uv_close((uv_handle_t *)&e->curl_timer, on_handle_closed);
-  uv_close((uv_handle_t *)&e->wake_timer, on_handle_closed);
-  uv_close((uv_handle_t *)&e->batch, on_handle_closed);
+  uv_close_cb cb = in_loop_callback ? on_handle_closed_last : on_handle_closed;
+  uv_close((uv_handle_t *)&e->curl_timer, cb);
+  uv_close((uv_handle_t *)&e->wake_timer, cb);
+  uv_close((uv_handle_t *)&e->batch, cb);
   if (e->wake_fd >= 0)
-    uv_close((uv_handle_t *)&e->wake_poll, on_handle_closed);
+    uv_close((uv_handle_t *)&e->wake_poll, cb);
+  if (in_loop_callback)
+    return;
   /* let the close callbacks run (on a caller's loop too: they are ours) */
   while (e->handles_open > 0)
     uv_run(e->loop, UV_RUN_NOWAIT);
-  if (e->wake_fd >= 0)
-    close(e->wake_fd);
   if (e->owns_loop) {
     uv_run(e->loop, UV_RUN_DEFAULT);
     uv_loop_close(e->loop);
   }
-  ft_tree_free(e->tree);
-  free(e->heap);
-  free(e->runnable);
-  curl_slist_free_all(e->plain_headers);
-  free(e->user_agent);
-  free(e->ca_file);
-  free(e);
+  destroy_rest(e);
+}
+
+void ft_engine_free(ft_engine *e) {
+  if (!e)
+    return;
+  /* requests still held are freed without a callback */
+  e->done = NULL;
+  e->source = NULL;
+  ft_engine_stop(e);
+  if (e->depth > 0) {
+    /* inside a callback: the frames below still use e */
+    e->free_pending = 1;
+    return;
+  }
+  destroy(e, 0);
 }
