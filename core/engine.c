@@ -191,19 +191,25 @@ static void on_sock_closed(uv_handle_t *h) { free(h->data); }
 
 /* ---- frames: entries that may reach the done or source callback -------- */
 
-static void destroy(ft_engine *e, int in_loop_callback);
+static void destroy(ft_engine *e, int may_run_loop);
+
+/* What kind of frame is left: ft_engine_run (the loop is not running), any
+ * other API call (on a caller's loop, it may come from one of the caller's
+ * loop callbacks), or one of the engine's own loop callbacks. */
+enum { FRAME_RUN, FRAME_API, FRAME_LOOP };
 
 static void enter(ft_engine *e) { e->depth++; }
 
 /* Leaves a frame; the outermost one frees the engine when ft_engine_free
  * was called inside it. Returns 1 when e is gone (the caller must not
- * touch it again), else 0. in_loop_callback: the frame is one of the
- * engine's own libuv callbacks, so the loop is running and cannot be run
- * again to finish the teardown (destroy then ends it asynchronously). */
-static int leave(ft_engine *e, int in_loop_callback) {
+ * touch it again), else 0. libuv's loop is not reentrant, so the teardown
+ * runs the loop only where it cannot be running: under ft_engine_run, or
+ * on a loop of the engine's own (which only ft_engine_run runs); elsewhere
+ * destroy ends it asynchronously. */
+static int leave(ft_engine *e, int frame) {
   if (--e->depth > 0 || !e->free_pending)
     return 0;
-  destroy(e, in_loop_callback);
+  destroy(e, frame == FRAME_RUN || (frame == FRAME_API && e->owns_loop));
   return 1;
 }
 
@@ -247,7 +253,7 @@ static void on_batch(uv_check_t *h) {
   e->batch_dirty = 0;
   enter(e);
   process_done(e);
-  leave(e, 1);
+  leave(e, FRAME_LOOP);
 }
 
 static ft_sock *sock_get(ft_engine *e, curl_socket_t fd) {
@@ -345,7 +351,7 @@ static void on_curl_timeout(uv_timer_t *t) {
   enter(e);
   curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &running);
   process_done(e);
-  leave(e, 1);
+  leave(e, FRAME_LOOP);
 }
 
 static int on_curl_timer(CURLM *multi, long timeout_ms, void *ud) {
@@ -378,7 +384,7 @@ static void wake_fired(ft_engine *e) {
   }
   enter(e);
   pump(e);
-  leave(e, 1);
+  leave(e, FRAME_LOOP);
 }
 
 static void on_wake_poll(uv_poll_t *h, int status, int events) {
@@ -897,7 +903,7 @@ void ft_engine_submit(ft_engine *e, ft_request *r) {
   enter(e);
   enqueue(e, r, 0); /* stopped: back cancelled at once */
   pump(e);
-  leave(e, 0);
+  leave(e, FRAME_API);
 }
 
 void ft_engine_kick(ft_engine *e) {
@@ -905,7 +911,7 @@ void ft_engine_kick(ft_engine *e) {
     e->source_state = 1;
   enter(e);
   pump(e);
-  leave(e, 0);
+  leave(e, FRAME_API);
 }
 
 static int has_work(ft_engine *e) {
@@ -934,7 +940,7 @@ int ft_engine_run(ft_engine *e) {
         break;
     }
   }
-  leave(e, 0);
+  leave(e, FRAME_RUN);
   return 0;
 }
 
@@ -962,7 +968,7 @@ void ft_engine_stop(ft_engine *e) {
     finish_bare(e, heap_pop(e), FT_ERR_CANCELLED, "the run was stopped");
   while (e->nrunnable > 0)
     finish_bare(e, dequeue(e, 0), FT_ERR_CANCELLED, "the run was stopped");
-  leave(e, 0);
+  leave(e, FRAME_API);
 }
 
 int ft_engine_set_rate(ft_engine *e, double rps, double window_ms) {
@@ -972,7 +978,7 @@ int ft_engine_set_rate(ft_engine *e, double rps, double window_ms) {
     e->cfg.window_ms = window_ms;
     enter(e);
     pump(e);
-    leave(e, 0);
+    leave(e, FRAME_API);
   }
   return rc;
 }
@@ -1010,12 +1016,12 @@ static void on_handle_closed_last(uv_handle_t *h) {
     destroy_rest(e);
 }
 
-/* Frees a stopped engine whose requests are all back. Outside the loop
- * (in_loop_callback 0) the loop is run without waiting until the close
- * callbacks are done, as ft_engine_free promises; inside one of the
- * engine's loop callbacks it cannot be, so the last close callback frees
- * the engine when the loop gets to it. */
-static void destroy(ft_engine *e, int in_loop_callback) {
+/* Frees a stopped engine whose requests are all back. With may_run_loop,
+ * the loop is run without waiting until the close callbacks are done, as
+ * ft_engine_free promises; else (the loop may be running: we are inside
+ * one of its callbacks) the last close callback frees the engine when the
+ * loop gets to it. */
+static void destroy(ft_engine *e, int may_run_loop) {
   for (int i = 0; i < e->nxfers; i++) {
     ft_xfer_cleanup(e->xfers[i]);
     free(e->xfers[i]);
@@ -1026,13 +1032,13 @@ static void destroy(ft_engine *e, int in_loop_callback) {
   for (size_t i = 0; i < e->nsocks; i++)
     sock_close(e, (curl_socket_t)i);
   free(e->socks);
-  uv_close_cb cb = in_loop_callback ? on_handle_closed_last : on_handle_closed;
+  uv_close_cb cb = may_run_loop ? on_handle_closed : on_handle_closed_last;
   uv_close((uv_handle_t *)&e->curl_timer, cb);
   uv_close((uv_handle_t *)&e->wake_timer, cb);
   uv_close((uv_handle_t *)&e->batch, cb);
   if (e->wake_fd >= 0)
     uv_close((uv_handle_t *)&e->wake_poll, cb);
-  if (in_loop_callback)
+  if (!may_run_loop)
     return;
   /* let the close callbacks run (on a caller's loop too: they are ours) */
   while (e->handles_open > 0)
@@ -1056,5 +1062,5 @@ void ft_engine_free(ft_engine *e) {
     e->free_pending = 1;
     return;
   }
-  destroy(e, 0);
+  destroy(e, 1);
 }

@@ -245,12 +245,13 @@ int ft_engine_new(ft_engine **out, uv_loop_t *loop, const ft_config *cfg);
  *
  * From inside one of its callbacks (done, source), the engine stops at once
  * (requests still held are freed, no callback follows) and is freed when
- * the engine's outermost call on the stack returns: ft_engine_run, the API
- * call that made the callback, or, when the caller runs the loop itself,
- * the engine's own loop callback, which cannot run the loop again: its
- * handles are then closed there and the memory goes with their close
- * callbacks, the next time the loop runs (run it before closing it). An
- * engine with a loop of its own is driven by ft_engine_run only. */
+ * the engine's outermost call on the stack returns. Under ft_engine_run, or
+ * with a loop of its own, that is all. Otherwise (the callback came from
+ * another API call, or from the caller's loop running the engine) that
+ * loop may be running and cannot be run again: the handles are closed and
+ * the memory goes with their close callbacks, the next time the caller's
+ * loop runs (run it before closing it). An engine with a loop of its own is
+ * driven by ft_engine_run only. */
 void ft_engine_free(ft_engine *e);
 
 /* Sets (or, with fn NULL, removes) the pull source. */

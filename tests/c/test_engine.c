@@ -389,6 +389,42 @@ FT_TEST(test_free_in_source) {
   FT_CHECK_EQ_INT(loop_finish(&srv, &loop), 0);
 }
 
+/* A request refused at once (not http) comes back inside ft_engine_submit,
+ * whose done callback frees the engine: submit must not touch it after,
+ * and on the caller's loop the rest goes when the loop runs. */
+static void free_on_refusal(void *ud, ft_request *req, const ft_response *res) {
+  run *t = ud;
+  if (t->freed)
+    t->after_free++;
+  t->total++;
+  if (res->error == FT_ERR_URL && !t->freed) {
+    t->freed = 1;
+    ft_engine_free(t->e);
+  }
+  ft_request_free(req);
+}
+
+FT_TEST(test_free_in_done_from_submit) {
+  uv_loop_t loop;
+  server srv;
+  static run t;
+  FT_CHECK(setup(&t, &loop, &srv) == 0);
+  ft_engine_set_done(t.e, free_on_refusal, &t);
+  for (int i = 0; i < 20; i++) { /* queued: the engine is not running */
+    ft_request *r = make_request(&srv, i);
+    if (r)
+      ft_engine_submit(t.e, r);
+  }
+  ft_request *bad = ft_request_new();
+  FT_CHECK(bad && ft_request_set(bad, "ftp://127.0.0.1/x", NULL, NULL, 0) == 0);
+  if (bad)
+    ft_engine_submit(t.e, bad); /* e is gone when this returns */
+  FT_CHECK(t.freed);
+  FT_CHECK_EQ_INT(t.after_free, 0);
+  FT_CHECK(t.total >= 1);
+  FT_CHECK_EQ_INT(loop_finish(&srv, &loop), 0);
+}
+
 int main(void) {
   FT_RUN(test_stop_in_done);
   FT_RUN(test_submit_in_done_after_stop);
@@ -396,5 +432,6 @@ int main(void) {
   FT_RUN(test_free_in_done_under_run);
   FT_RUN(test_free_in_done_caller_loop);
   FT_RUN(test_free_in_source);
+  FT_RUN(test_free_in_done_from_submit);
   return FT_DONE();
 }
