@@ -8,7 +8,11 @@
  * uv_poll handle outlives CURL_POLL_REMOVE and is closed only when curl
  * closes the socket (on_close_socket), so a kept-alive connection does not
  * cost an epoll delete and add per request; and a 0 ms curl timeout stays
- * 0 ms.
+ * 0 ms. curl does not call on_close_socket for every socket it closes
+ * (7.88 closes one whose connect timed out with a plain close), so a handle
+ * kept past REMOVE is checked, once curl returns, to still be watching the
+ * socket it was made for (see verify_socks), and a socket curl opens
+ * (on_open_socket) drops a handle left on its number.
  *
  * Scheduling. A request waits for its start in the FIFO queue of its
  * object in the tree (ft_request.obj, else "/"), and the objects with a
@@ -47,6 +51,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef __linux__
@@ -65,6 +71,11 @@ typedef struct ft_sock {
   int events; /* what the poll handle watches now (UV_READABLE...), 0: stopped */
   int idle;   /* curl said CURL_POLL_REMOVE but the handle still watches;
                  unreferenced meanwhile, so it keeps no loop running */
+  int suspect; /* made idle during the current curl call, which may also
+                  close the socket without on_close_socket: listed in
+                  e->suspects until verify_socks looks */
+  dev_t dev;   /* identity (fstat) of the socket the handle was made for: */
+  ino_t ino;   /* a number curl closed and reused is another socket */
 } ft_sock;
 
 struct ft_engine {
@@ -87,6 +98,8 @@ struct ft_engine {
 
   ft_sock **socks; /* by file descriptor */
   size_t nsocks;
+  curl_socket_t *suspects; /* sockets curl said REMOVE for: verify_socks */
+  size_t nsuspects, capsuspects;
 
   ft_xfer **xfers; /* every transfer slot, busy or free */
   int nxfers;
@@ -215,6 +228,46 @@ static int leave(ft_engine *e, int frame) {
 
 static void process_done(ft_engine *e);
 
+/* Is s's descriptor still the socket the handle was made for? */
+static int sock_same(const ft_sock *s) {
+  struct stat st;
+  return fstat(s->fd, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino;
+}
+
+static void sock_close(ft_engine *e, curl_socket_t fd);
+
+/* After a curl call: curl said REMOVE for the sockets in e->suspects, and
+ * may have closed some of them without on_close_socket. A handle kept for
+ * one of those must go before the loop polls again: libuv would put a
+ * closed descriptor back into epoll (EBADF, and libuv aborts) or watch a
+ * new socket that took its number through the old registration. */
+static void verify_socks(ft_engine *e) {
+  for (size_t i = 0; i < e->nsuspects; i++) {
+    curl_socket_t fd = e->suspects[i];
+    ft_sock *s = (size_t)fd < e->nsocks ? e->socks[fd] : NULL;
+    if (!s || !s->suspect)
+      continue; /* gone already, or listed twice */
+    s->suspect = 0;
+    if (s->idle && !sock_same(s))
+      sock_close(e, fd);
+  }
+  e->nsuspects = 0;
+}
+
+/* Every call into curl that may close sockets goes through these two. */
+static void curl_action(ft_engine *e, curl_socket_t fd, int flags) {
+  int running;
+  curl_multi_socket_action(e->multi, fd, flags, &running);
+  if (e->nsuspects > 0)
+    verify_socks(e);
+}
+
+static void curl_remove(ft_engine *e, CURL *c) {
+  curl_multi_remove_handle(e->multi, c);
+  if (e->nsuspects > 0)
+    verify_socks(e);
+}
+
 /* A socket event lets curl read or write, and nothing more: the transfers
  * it finished are handed on, and new ones started, once per loop turn in
  * on_batch, after every socket that epoll reported ready has been served.
@@ -226,7 +279,6 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   ft_sock *s = h->data;
   ft_engine *e = s->e;
   int flags = 0;
-  int running;
   if (s->idle) {
     /* a kept-alive connection curl is not using: the server closed it,
      * most likely. Stop watching (curl finds out when it next uses it). */
@@ -236,13 +288,17 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     s->idle = 0;
     return;
   }
-  if (status < 0)
+  if (status < 0) {
+    /* libuv stopped the handle (POLLERR): curl learns of the error, and
+     * the next on_socket starts the handle again */
     flags = CURL_CSELECT_ERR;
+    s->events = 0;
+  }
   if (events & UV_READABLE)
     flags |= CURL_CSELECT_IN;
   if (events & UV_WRITABLE)
     flags |= CURL_CSELECT_OUT;
-  curl_multi_socket_action(e->multi, s->fd, flags, &running);
+  curl_action(e, s->fd, flags);
   e->batch_dirty = 1;
 }
 
@@ -276,10 +332,13 @@ static ft_sock *sock_get(ft_engine *e, curl_socket_t fd) {
   s = calloc(1, sizeof(*s));
   if (!s)
     return NULL;
-  if (uv_poll_init_socket(e->loop, &s->poll, fd) != 0) {
+  struct stat st;
+  if (fstat(fd, &st) != 0 || uv_poll_init_socket(e->loop, &s->poll, fd) != 0) {
     free(s);
     return NULL;
   }
+  s->dev = st.st_dev;
+  s->ino = st.st_ino;
   s->fd = fd;
   s->e = e;
   s->poll.data = s;
@@ -287,6 +346,8 @@ static ft_sock *sock_get(ft_engine *e, curl_socket_t fd) {
   return s;
 }
 
+/* Forget the handle for fd, if any: it is closed (which also takes fd
+ * out of epoll, if it is still the descriptor the handle was made for). */
 static void sock_close(ft_engine *e, curl_socket_t fd) {
   if (fd < 0 || (size_t)fd >= e->nsocks || !e->socks[fd])
     return;
@@ -310,15 +371,31 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *ud,
   ft_engine *e = ud;
   (void)easy;
   (void)sockp;
+  ft_sock *s = (size_t)fd < e->nsocks ? e->socks[fd] : NULL;
   if (what == CURL_POLL_REMOVE) {
-    ft_sock *s = (size_t)fd < e->nsocks ? e->socks[fd] : NULL;
     if (s && !s->idle) {
+      if (e->nsuspects == e->capsuspects) {
+        size_t n = e->capsuspects ? e->capsuspects * 2 : 64;
+        curl_socket_t *v = realloc(e->suspects, n * sizeof(*v));
+        if (!v) {
+          sock_close(e, fd); /* cannot check it later: drop it now */
+          return 0;
+        }
+        e->suspects = v;
+        e->capsuspects = n;
+      }
+      e->suspects[e->nsuspects++] = fd;
+      s->suspect = 1;
       s->idle = 1;
       uv_unref((uv_handle_t *)&s->poll);
     }
     return 0;
   }
-  ft_sock *s = sock_get(e, fd);
+  /* removed during this curl call and asked for again: the same socket,
+   * or a new one that took the number of one closed behind our back */
+  if (s && s->suspect && !sock_same(s))
+    sock_close(e, fd);
+  s = sock_get(e, fd);
   if (!s)
     return -1;
   int events = 0;
@@ -338,18 +415,30 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *ud,
   return 0;
 }
 
-/* curl closes every socket it opened through here: drop its poll handle
+/* curl closes most sockets it opened through here: drop the poll handle
  * first, so libuv forgets the descriptor before the number is reused. */
 static int on_close_socket(void *ud, curl_socket_t fd) {
   sock_close(ud, fd);
   return close(fd);
 }
 
+/* Every socket curl connects with is opened here. Its number is free, so a
+ * handle still kept for that number belongs to a socket curl closed
+ * without on_close_socket: drop it before curl watches the new one. */
+static curl_socket_t on_open_socket(void *ud, curlsocktype purpose,
+                                    struct curl_sockaddr *a) {
+  ft_engine *e = ud;
+  (void)purpose;
+  curl_socket_t fd = socket(a->family, a->socktype, a->protocol);
+  if (fd != CURL_SOCKET_BAD)
+    sock_close(e, fd);
+  return fd;
+}
+
 static void on_curl_timeout(uv_timer_t *t) {
   ft_engine *e = t->data;
-  int running;
   enter(e);
-  curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+  curl_action(e, CURL_SOCKET_TIMEOUT, 0);
   process_done(e);
   leave(e, FRAME_LOOP);
 }
@@ -484,11 +573,15 @@ static int start(ft_engine *e, ft_request *r, uint64_t now) {
     finish_bare(e, r, FT_ERR_INTERNAL, "out of memory");
     return 0;
   }
-  if (ft_xfer_prepare(x, r, &e->cfg, on_close_socket, e) != 0) {
+  if (ft_xfer_prepare(x, r, &e->cfg, on_close_socket, e) != 0 ||
+      curl_easy_setopt(x->easy, CURLOPT_OPENSOCKETFUNCTION, on_open_socket) !=
+          CURLE_OK ||
+      curl_easy_setopt(x->easy, CURLOPT_OPENSOCKETDATA, (void *)e) !=
+          CURLE_OK) {
     char msg[CURL_ERROR_SIZE];
     memcpy(msg, x->errbuf, sizeof(msg));
     xfer_put(e, x);
-    finish_bare(e, r, FT_ERR_INTERNAL, msg);
+    finish_bare(e, r, FT_ERR_INTERNAL, msg[0] ? msg : "curl refused an option");
     return 0;
   }
   if (r->attempts == 0)
@@ -654,8 +747,7 @@ static void pump(ft_engine *e) {
   for (int round = 0; round < 4; round++) {
     if (start_some(e) == 0)
       break;
-    int running;
-    curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    curl_action(e, CURL_SOCKET_TIMEOUT, 0);
     if (drain_done(e) == 0)
       break;
   }
@@ -762,7 +854,7 @@ static int drain_done(ft_engine *e) {
     curl_easy_getinfo(c, CURLINFO_PRIVATE, (char **)&x);
     if (!x || !x->req)
       continue; /* not ours any more (ft_engine_stop took it back) */
-    curl_multi_remove_handle(e->multi, c);
+    curl_remove(e, c);
     e->active--;
     ft_object_finish(x->req->obj);
     finish_attempt(e, x, rc);
@@ -958,7 +1050,7 @@ void ft_engine_stop(ft_engine *e) {
     if (!x->req)
       continue;
     ft_request *r = x->req;
-    curl_multi_remove_handle(e->multi, x->easy);
+    curl_remove(e, x->easy);
     e->active--;
     ft_object_finish(r->obj);
     xfer_put(e, x);
@@ -1032,6 +1124,7 @@ static void destroy(ft_engine *e, int may_run_loop) {
   for (size_t i = 0; i < e->nsocks; i++)
     sock_close(e, (curl_socket_t)i);
   free(e->socks);
+  free(e->suspects);
   uv_close_cb cb = may_run_loop ? on_handle_closed : on_handle_closed_last;
   uv_close((uv_handle_t *)&e->curl_timer, cb);
   uv_close((uv_handle_t *)&e->wake_timer, cb);
