@@ -72,6 +72,29 @@ describe("the engine", function()
     end
   end)
 
+  -- ft.fetch_all in a task: its last completion resumes the task, which
+  -- closes the fetch_all engine from inside that engine's own done callback
+  -- (ft_engine_free then ran under the engine's feet: a use after free).
+  it("survives an engine closed from inside its own completion callback", function()
+    local path, out, errfile = H.tmpname(".lua"), H.tmpname(".out"), H.tmpname(".err")
+    H.write(path, [[
+      local ft = require "fetchtree"
+      local base = arg[1]
+      local t = ft.spawn(function()
+        local a = ft.fetch_all { base .. "/item/1.json", base .. "/item/2.json" }
+        local b = ft.fetch_all { base .. "/item/3.json", base .. "/status/404" }
+        return #a .. " " .. a[2].status .. " " .. #b .. " " .. b[2].status
+      end)
+      print(ft.wait(t))
+    ]])
+    local rc = H.sh(string.format("timeout 60 %s lua %s %s > %s 2> %s < /dev/null",
+      H.q(H.bin), H.q(path), H.q(srv.base), H.q(out), H.q(errfile)))
+    local err = H.read(errfile) or ""
+    assert_clean_exit(rc, err, "fetch_all in a task")
+    assert.equal(0, rc, err)
+    assert.equal("2 200 2 404\n", H.read(out))
+  end)
+
   -- libcurl (7.88) closes a socket whose connect timed out without calling
   -- CLOSESOCKETFUNCTION: a poll handle must not outlive its descriptor.
   -- When the connects of one batch time out before the loop polls again,
