@@ -112,7 +112,7 @@ describe("the engine", function()
         end)
         local out, errfile = H.tmpname(".out"), H.tmpname(".err")
         local rc = H.sh(string.format(
-          "%s fetch -q -c %d --connect-timeout %s --timeout 5 --retries 0 %s > %s 2> %s",
+          "%s fetch -q -c %d --connect-timeout %s --timeout 2 --retries 0 %s > %s 2> %s",
           H.q(H.bin), run.c, run.ct, H.q(input), H.q(out), H.q(errfile)))
         local what = string.format("-c %d --connect-timeout %s", run.c, run.ct)
         local stderr = H.read(errfile) or ""
