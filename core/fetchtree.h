@@ -242,6 +242,8 @@ int ft_engine_new(ft_engine **out, uv_loop_t *loop, const ft_config *cfg);
  * callback, its handles are closed (running the loop without waiting until
  * their close callbacks are done, on a caller's loop too), and a loop of its
  * own is closed. NULL is a no-op. A caller's loop can be closed afterwards.
+ * Since it runs the loop, it is not to be called from a callback of the
+ * caller's loop while that runs, except as follows.
  *
  * From inside one of its callbacks (done, source), the engine stops at once
  * (requests still held are freed, no callback follows) and is freed when
