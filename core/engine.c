@@ -8,7 +8,11 @@
  * uv_poll handle outlives CURL_POLL_REMOVE and is closed only when curl
  * closes the socket (on_close_socket), so a kept-alive connection does not
  * cost an epoll delete and add per request; and a 0 ms curl timeout stays
- * 0 ms.
+ * 0 ms. curl does not call on_close_socket for every socket it closes
+ * (7.88 closes one whose connect timed out with a plain close), so a handle
+ * kept past REMOVE is checked, once curl returns, to still be watching the
+ * socket it was made for (see verify_socks), and a socket curl opens
+ * (on_open_socket) drops a handle left on its number.
  *
  * Scheduling. A request waits for its start in the FIFO queue of its
  * object in the tree (ft_request.obj, else "/"), and the objects with a
@@ -28,7 +32,18 @@
  * "next retry is due".
  *
  * Every request that enters leaves exactly once, through the done callback:
- * finished, failed for good, or cancelled by ft_engine_stop. */
+ * finished, failed for good, or cancelled by ft_engine_stop.
+ *
+ * Re-entry. The done and source callbacks may call back into the engine
+ * (submit, kick, stop, set_rate, even free), so nothing the engine still
+ * uses after a callback may be reachable from one: a request is detached
+ * from its transfer before it is handed back (ft_engine_stop, walking the
+ * transfers, cannot find it a second time), a request that arrives once
+ * the engine is stopped comes back cancelled (enqueue), and every entry
+ * that can reach a callback (an API call or one of the engine's loop
+ * callbacks) is a frame counted in `depth`: ft_engine_free inside one only
+ * stops the engine and marks it, and the outermost frame frees it on its
+ * way out (leave). */
 #include "engine.h"
 
 #include <curl/curl.h>
@@ -36,6 +51,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef __linux__
@@ -54,6 +71,11 @@ typedef struct ft_sock {
   int events; /* what the poll handle watches now (UV_READABLE...), 0: stopped */
   int idle;   /* curl said CURL_POLL_REMOVE but the handle still watches;
                  unreferenced meanwhile, so it keeps no loop running */
+  int suspect; /* made idle during the current curl call, which may also
+                  close the socket without on_close_socket: listed in
+                  e->suspects until verify_socks looks */
+  dev_t dev;   /* identity (fstat) of the socket the handle was made for: */
+  ino_t ino;   /* a number curl closed and reused is another socket */
 } ft_sock;
 
 struct ft_engine {
@@ -77,6 +99,8 @@ struct ft_engine {
 
   ft_sock **socks; /* by file descriptor */
   size_t nsocks;
+  curl_socket_t *suspects; /* sockets curl said REMOVE for: verify_socks */
+  size_t nsuspects, capsuspects;
 
   ft_xfer **xfers; /* every transfer slot, busy or free */
   int nxfers;
@@ -111,6 +135,8 @@ struct ft_engine {
   int pumping;
   int stopped;
   int handles_open;
+  int depth;        /* frames on the stack that may reach a callback */
+  int free_pending; /* ft_engine_free was called inside one: see leave() */
   ft_engine_counts counts;
 };
 
@@ -177,7 +203,71 @@ static ft_request *heap_pop(ft_engine *e) {
 
 static void on_sock_closed(uv_handle_t *h) { free(h->data); }
 
+/* ---- frames: entries that may reach the done or source callback -------- */
+
+static void destroy(ft_engine *e, int may_run_loop);
+
+/* What kind of frame is left: ft_engine_run (the loop is not running), any
+ * other API call (on a caller's loop, it may come from one of the caller's
+ * loop callbacks), or one of the engine's own loop callbacks. */
+enum { FRAME_RUN, FRAME_API, FRAME_LOOP };
+
+static void enter(ft_engine *e) { e->depth++; }
+
+/* Leaves a frame; the outermost one frees the engine when ft_engine_free
+ * was called inside it. Returns 1 when e is gone (the caller must not
+ * touch it again), else 0. libuv's loop is not reentrant, so the teardown
+ * runs the loop only where it cannot be running: under ft_engine_run, or
+ * on a loop of the engine's own (which only ft_engine_run runs); elsewhere
+ * destroy ends it asynchronously. */
+static int leave(ft_engine *e, int frame) {
+  if (--e->depth > 0 || !e->free_pending)
+    return 0;
+  destroy(e, frame == FRAME_RUN || (frame == FRAME_API && e->owns_loop));
+  return 1;
+}
+
 static void process_done(ft_engine *e);
+
+/* Is s's descriptor still the socket the handle was made for? */
+static int sock_same(const ft_sock *s) {
+  struct stat st;
+  return fstat(s->fd, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino;
+}
+
+static void sock_close(ft_engine *e, curl_socket_t fd);
+
+/* After a curl call: curl said REMOVE for the sockets in e->suspects, and
+ * may have closed some of them without on_close_socket. A handle kept for
+ * one of those must go before the loop polls again: libuv would put a
+ * closed descriptor back into epoll (EBADF, and libuv aborts) or watch a
+ * new socket that took its number through the old registration. */
+static void verify_socks(ft_engine *e) {
+  for (size_t i = 0; i < e->nsuspects; i++) {
+    curl_socket_t fd = e->suspects[i];
+    ft_sock *s = (size_t)fd < e->nsocks ? e->socks[fd] : NULL;
+    if (!s || !s->suspect)
+      continue; /* gone already, or listed twice */
+    s->suspect = 0;
+    if (s->idle && !sock_same(s))
+      sock_close(e, fd);
+  }
+  e->nsuspects = 0;
+}
+
+/* Every call into curl that may close sockets goes through these two. */
+static void curl_action(ft_engine *e, curl_socket_t fd, int flags) {
+  int running;
+  curl_multi_socket_action(e->multi, fd, flags, &running);
+  if (e->nsuspects > 0)
+    verify_socks(e);
+}
+
+static void curl_remove(ft_engine *e, CURL *c) {
+  curl_multi_remove_handle(e->multi, c);
+  if (e->nsuspects > 0)
+    verify_socks(e);
+}
 
 /* A socket event lets curl read or write, and nothing more: the transfers
  * it finished are handed on, and new ones started, once per loop turn in
@@ -190,7 +280,6 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   ft_sock *s = h->data;
   ft_engine *e = s->e;
   int flags = 0;
-  int running;
   if (s->idle) {
     /* a kept-alive connection curl is not using: the server closed it,
      * most likely. Stop watching (curl finds out when it next uses it). */
@@ -200,13 +289,17 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     s->idle = 0;
     return;
   }
-  if (status < 0)
+  if (status < 0) {
+    /* libuv stopped the handle (POLLERR): curl learns of the error, and
+     * the next on_socket starts the handle again */
     flags = CURL_CSELECT_ERR;
+    s->events = 0;
+  }
   if (events & UV_READABLE)
     flags |= CURL_CSELECT_IN;
   if (events & UV_WRITABLE)
     flags |= CURL_CSELECT_OUT;
-  curl_multi_socket_action(e->multi, s->fd, flags, &running);
+  curl_action(e, s->fd, flags);
   e->batch_dirty = 1;
 }
 
@@ -215,7 +308,9 @@ static void on_batch(uv_check_t *h) {
   if (!e->batch_dirty)
     return;
   e->batch_dirty = 0;
+  enter(e);
   process_done(e);
+  leave(e, FRAME_LOOP);
 }
 
 static ft_sock *sock_get(ft_engine *e, curl_socket_t fd) {
@@ -238,10 +333,13 @@ static ft_sock *sock_get(ft_engine *e, curl_socket_t fd) {
   s = calloc(1, sizeof(*s));
   if (!s)
     return NULL;
-  if (uv_poll_init_socket(e->loop, &s->poll, fd) != 0) {
+  struct stat st;
+  if (fstat(fd, &st) != 0 || uv_poll_init_socket(e->loop, &s->poll, fd) != 0) {
     free(s);
     return NULL;
   }
+  s->dev = st.st_dev;
+  s->ino = st.st_ino;
   s->fd = fd;
   s->e = e;
   s->poll.data = s;
@@ -249,6 +347,8 @@ static ft_sock *sock_get(ft_engine *e, curl_socket_t fd) {
   return s;
 }
 
+/* Forget the handle for fd, if any: it is closed (which also takes fd
+ * out of epoll, if it is still the descriptor the handle was made for). */
 static void sock_close(ft_engine *e, curl_socket_t fd) {
   if (fd < 0 || (size_t)fd >= e->nsocks || !e->socks[fd])
     return;
@@ -272,15 +372,31 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *ud,
   ft_engine *e = ud;
   (void)easy;
   (void)sockp;
+  ft_sock *s = (size_t)fd < e->nsocks ? e->socks[fd] : NULL;
   if (what == CURL_POLL_REMOVE) {
-    ft_sock *s = (size_t)fd < e->nsocks ? e->socks[fd] : NULL;
     if (s && !s->idle) {
+      if (e->nsuspects == e->capsuspects) {
+        size_t n = e->capsuspects ? e->capsuspects * 2 : 64;
+        curl_socket_t *v = realloc(e->suspects, n * sizeof(*v));
+        if (!v) {
+          sock_close(e, fd); /* cannot check it later: drop it now */
+          return 0;
+        }
+        e->suspects = v;
+        e->capsuspects = n;
+      }
+      e->suspects[e->nsuspects++] = fd;
+      s->suspect = 1;
       s->idle = 1;
       uv_unref((uv_handle_t *)&s->poll);
     }
     return 0;
   }
-  ft_sock *s = sock_get(e, fd);
+  /* removed during this curl call and asked for again: the same socket,
+   * or a new one that took the number of one closed behind our back */
+  if (s && s->suspect && !sock_same(s))
+    sock_close(e, fd);
+  s = sock_get(e, fd);
   if (!s)
     return -1;
   int events = 0;
@@ -300,18 +416,32 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *ud,
   return 0;
 }
 
-/* curl closes every socket it opened through here: drop its poll handle
+/* curl closes most sockets it opened through here: drop the poll handle
  * first, so libuv forgets the descriptor before the number is reused. */
 static int on_close_socket(void *ud, curl_socket_t fd) {
   sock_close(ud, fd);
   return close(fd);
 }
 
+/* Every socket curl connects with is opened here. Its number is free, so a
+ * handle still kept for that number belongs to a socket curl closed
+ * without on_close_socket: drop it before curl watches the new one. */
+static curl_socket_t on_open_socket(void *ud, curlsocktype purpose,
+                                    struct curl_sockaddr *a) {
+  ft_engine *e = ud;
+  (void)purpose;
+  curl_socket_t fd = socket(a->family, a->socktype, a->protocol);
+  if (fd != CURL_SOCKET_BAD)
+    sock_close(e, fd);
+  return fd;
+}
+
 static void on_curl_timeout(uv_timer_t *t) {
   ft_engine *e = t->data;
-  int running;
-  curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+  enter(e);
+  curl_action(e, CURL_SOCKET_TIMEOUT, 0);
   process_done(e);
+  leave(e, FRAME_LOOP);
 }
 
 static int on_curl_timer(CURLM *multi, long timeout_ms, void *ud) {
@@ -342,7 +472,9 @@ static void wake_fired(ft_engine *e) {
     while (now < at && at - now <= 2 * FT_WAKE_EARLY)
       now = now_ns();
   }
+  enter(e);
   pump(e);
+  leave(e, FRAME_LOOP);
 }
 
 static void on_wake_poll(uv_poll_t *h, int status, int events) {
@@ -443,11 +575,18 @@ static int start(ft_engine *e, ft_request *r, uint64_t now) {
     return 0;
   }
   int prc = ft_xfer_prepare(x, r, &e->cfg, on_close_socket, e);
+  if (prc == 0 &&
+      (curl_easy_setopt(x->easy, CURLOPT_OPENSOCKETFUNCTION, on_open_socket) !=
+           CURLE_OK ||
+       curl_easy_setopt(x->easy, CURLOPT_OPENSOCKETDATA, (void *)e) !=
+           CURLE_OK))
+    prc = FT_ECURL;
   if (prc != 0) {
     char msg[CURL_ERROR_SIZE];
     memcpy(msg, x->errbuf, sizeof(msg));
     xfer_put(e, x);
-    finish_bare(e, r, prc == FT_EINVAL ? FT_ERR_URL : FT_ERR_INTERNAL, msg);
+    finish_bare(e, r, prc == FT_EINVAL ? FT_ERR_URL : FT_ERR_INTERNAL,
+                msg[0] ? msg : "curl refused an option");
     return 0;
   }
   if (r->attempts == 0)
@@ -468,6 +607,12 @@ static int start(ft_engine *e, ft_request *r, uint64_t now) {
 /* ---- object queues ------------------------------------------------------ */
 
 static void enqueue(ft_engine *e, ft_request *r, int front) {
+  if (e->stopped) {
+    /* stopped meanwhile (by a callback: the source that handed r over,
+     * or the done callback that submitted it): nothing will start it */
+    finish_bare(e, r, FT_ERR_CANCELLED, "the run was stopped");
+    return;
+  }
   ft_object *o = r->obj ? r->obj : ft_tree_root(e->tree);
   r->obj = o;
   if (front) {
@@ -607,8 +752,7 @@ static void pump(ft_engine *e) {
   for (int round = 0; round < 4; round++) {
     if (start_some(e) == 0)
       break;
-    int running;
-    curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    curl_action(e, CURL_SOCKET_TIMEOUT, 0);
     if (drain_done(e) == 0)
       break;
   }
@@ -682,6 +826,10 @@ static void finish_attempt(ft_engine *e, ft_xfer *x, CURLcode rc) {
   res.elapsed_ms = (double)(now_ns() - r->first_start_ns) / 1e6;
   e->counts.done++;
   ft_object_count(r->obj, &res);
+  /* r leaves x now: a callback that stops the engine must not find it on
+   * the transfer and cancel it a second time. x itself stays off the free
+   * list until the callback is over, since res points into its buffers. */
+  x->req = NULL;
   if (e->done)
     e->done(e->done_ud, r, &res);
   else
@@ -701,7 +849,9 @@ static int drain_done(ft_engine *e) {
     CURLcode rc = m->data.result;
     ft_xfer *x = NULL;
     curl_easy_getinfo(c, CURLINFO_PRIVATE, (char **)&x);
-    curl_multi_remove_handle(e->multi, c);
+    if (!x || !x->req)
+      continue; /* not ours any more (ft_engine_stop took it back) */
+    curl_remove(e, c);
     e->active--;
     ft_object_finish(x->req->obj);
     finish_attempt(e, x, rc);
@@ -846,18 +996,18 @@ void ft_engine_set_done(ft_engine *e, ft_done_fn fn, void *ud) {
 
 void ft_engine_submit(ft_engine *e, ft_request *r) {
   r->next = NULL;
-  if (e->stopped) {
-    finish_bare(e, r, FT_ERR_CANCELLED, "the run was stopped");
-    return;
-  }
-  enqueue(e, r, 0);
+  enter(e);
+  enqueue(e, r, 0); /* stopped: back cancelled at once */
   pump(e);
+  leave(e, FRAME_API);
 }
 
 void ft_engine_kick(ft_engine *e) {
   if (e->source && e->source_state == 0)
     e->source_state = 1;
+  enter(e);
   pump(e);
+  leave(e, FRAME_API);
 }
 
 static int has_work(ft_engine *e) {
@@ -872,6 +1022,7 @@ void ft_engine_hold(ft_engine *e, int delta) { e->holds += delta; }
 ft_tree *ft_engine_tree(ft_engine *e) { return e->tree; }
 
 int ft_engine_run(ft_engine *e) {
+  enter(e);
   pump(e);
   while (has_work(e)) {
     uv_run(e->loop, UV_RUN_ONCE);
@@ -885,19 +1036,25 @@ int ft_engine_run(ft_engine *e) {
         break;
     }
   }
+  leave(e, FRAME_RUN);
   return 0;
 }
 
+/* The done callbacks this makes may submit (back cancelled at once), stop
+ * again (nothing to do), or free the engine (deferred to the outermost
+ * frame); no transfer is taken from the free list while stopped, so
+ * e->xfers does not move under the loop. */
 void ft_engine_stop(ft_engine *e) {
   if (e->stopped)
     return;
   e->stopped = 1;
+  enter(e);
   for (int i = 0; i < e->nxfers; i++) {
     ft_xfer *x = e->xfers[i];
     if (!x->req)
       continue;
     ft_request *r = x->req;
-    curl_multi_remove_handle(e->multi, x->easy);
+    curl_remove(e, x->easy);
     e->active--;
     ft_object_finish(r->obj);
     xfer_put(e, x);
@@ -907,6 +1064,7 @@ void ft_engine_stop(ft_engine *e) {
     finish_bare(e, heap_pop(e), FT_ERR_CANCELLED, "the run was stopped");
   while (e->nrunnable > 0)
     finish_bare(e, dequeue(e, 0), FT_ERR_CANCELLED, "the run was stopped");
+  leave(e, FRAME_API);
 }
 
 int ft_engine_set_rate(ft_engine *e, double rps, double window_ms) {
@@ -914,7 +1072,9 @@ int ft_engine_set_rate(ft_engine *e, double rps, double window_ms) {
   if (rc == 0) {
     e->cfg.rps = rps;
     e->cfg.window_ms = window_ms;
+    enter(e);
     pump(e);
+    leave(e, FRAME_API);
   }
   return rc;
 }
@@ -932,12 +1092,33 @@ static void on_handle_closed(uv_handle_t *h) {
   e->handles_open--;
 }
 
-void ft_engine_free(ft_engine *e) {
-  if (!e)
-    return;
-  /* requests still held are freed without a callback */
-  e->done = NULL;
-  ft_engine_stop(e);
+/* What is left once the handles are closed: the memory. */
+static void destroy_rest(ft_engine *e) {
+  if (e->wake_fd >= 0)
+    close(e->wake_fd);
+  ft_tree_free(e->tree);
+  free(e->heap);
+  free(e->runnable);
+  curl_slist_free_all(e->plain_headers);
+  free(e->user_agent);
+  free(e->ca_file);
+  free(e->sensitive_headers);
+  free(e);
+}
+
+/* The asynchronous end of destroy: the last handle closed frees e. */
+static void on_handle_closed_last(uv_handle_t *h) {
+  ft_engine *e = h->data;
+  if (--e->handles_open == 0)
+    destroy_rest(e);
+}
+
+/* Frees a stopped engine whose requests are all back. With may_run_loop,
+ * the loop is run without waiting until the close callbacks are done, as
+ * ft_engine_free promises; else (the loop may be running: we are inside
+ * one of its callbacks) the last close callback frees the engine when the
+ * loop gets to it. */
+static void destroy(ft_engine *e, int may_run_loop) {
   for (int i = 0; i < e->nxfers; i++) {
     ft_xfer_cleanup(e->xfers[i]);
     free(e->xfers[i]);
@@ -948,26 +1129,36 @@ void ft_engine_free(ft_engine *e) {
   for (size_t i = 0; i < e->nsocks; i++)
     sock_close(e, (curl_socket_t)i);
   free(e->socks);
-  uv_close((uv_handle_t *)&e->curl_timer, on_handle_closed);
-  uv_close((uv_handle_t *)&e->wake_timer, on_handle_closed);
-  uv_close((uv_handle_t *)&e->batch, on_handle_closed);
+  free(e->suspects);
+  uv_close_cb cb = may_run_loop ? on_handle_closed : on_handle_closed_last;
+  uv_close((uv_handle_t *)&e->curl_timer, cb);
+  uv_close((uv_handle_t *)&e->wake_timer, cb);
+  uv_close((uv_handle_t *)&e->batch, cb);
   if (e->wake_fd >= 0)
-    uv_close((uv_handle_t *)&e->wake_poll, on_handle_closed);
+    uv_close((uv_handle_t *)&e->wake_poll, cb);
+  if (!may_run_loop)
+    return;
   /* let the close callbacks run (on a caller's loop too: they are ours) */
   while (e->handles_open > 0)
     uv_run(e->loop, UV_RUN_NOWAIT);
-  if (e->wake_fd >= 0)
-    close(e->wake_fd);
   if (e->owns_loop) {
     uv_run(e->loop, UV_RUN_DEFAULT);
     uv_loop_close(e->loop);
   }
-  ft_tree_free(e->tree);
-  free(e->heap);
-  free(e->runnable);
-  curl_slist_free_all(e->plain_headers);
-  free(e->user_agent);
-  free(e->ca_file);
-  free(e->sensitive_headers);
-  free(e);
+  destroy_rest(e);
+}
+
+void ft_engine_free(ft_engine *e) {
+  if (!e)
+    return;
+  /* requests still held are freed without a callback */
+  e->done = NULL;
+  e->source = NULL;
+  ft_engine_stop(e);
+  if (e->depth > 0) {
+    /* inside a callback: the frames below still use e */
+    e->free_pending = 1;
+    return;
+  }
+  destroy(e, 1);
 }

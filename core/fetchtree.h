@@ -232,12 +232,16 @@ void ft_config_default(ft_config *cfg);
  * once: fill *out with a request (the engine owns it from then on) and
  * return 1, return 0 when nothing is ready now (call ft_engine_kick when
  * there is), or -1 when exhausted for good. Called only when the engine has
- * room for another request. */
+ * room for another request. It may call ft_engine_submit, ft_engine_stop or
+ * ft_engine_free (see there); a request it hands over after stopping the
+ * engine still comes back, cancelled (freed, after ft_engine_free). */
 typedef int (*ft_source_fn)(void *ud, ft_request **out);
 
 /* Called once per request with its final outcome; the callee owns req from
  * then on (free it with ft_request_free, or keep it); res is valid only
- * during the call. It may submit more requests, or call ft_engine_stop. */
+ * during the call. It may submit more requests, call ft_engine_stop (req
+ * is already the callee's: the stop does not return it again) or
+ * ft_engine_free (see there). */
 typedef void (*ft_done_fn)(void *ud, ft_request *req, const ft_response *res);
 
 /* Creates an engine on loop, or on a loop of its own when loop is NULL.
@@ -249,8 +253,19 @@ int ft_engine_new(ft_engine **out, uv_loop_t *loop, const ft_config *cfg);
 /* Tears the engine down: requests it still holds are freed without a
  * callback, its handles are closed (running the loop without waiting until
  * their close callbacks are done, on a caller's loop too), and a loop of its
- * own is closed. Not to be called from inside one of its callbacks; NULL is
- * a no-op. A caller's loop can be closed afterwards. */
+ * own is closed. NULL is a no-op. A caller's loop can be closed afterwards.
+ * Since it runs the loop, it is not to be called from a callback of the
+ * caller's loop while that runs, except as follows.
+ *
+ * From inside one of its callbacks (done, source), the engine stops at once
+ * (requests still held are freed, no callback follows) and is freed when
+ * the engine's outermost call on the stack returns. Under ft_engine_run, or
+ * with a loop of its own, that is all. Otherwise (the callback came from
+ * another API call, or from the caller's loop running the engine) that
+ * loop may be running and cannot be run again: the handles are closed and
+ * the memory goes with their close callbacks, the next time the caller's
+ * loop runs (run it before closing it). An engine with a loop of its own is
+ * driven by ft_engine_run only. */
 void ft_engine_free(ft_engine *e);
 
 /* Sets (or, with fn NULL, removes) the pull source. */
@@ -279,7 +294,9 @@ int ft_engine_run(ft_engine *e);
 /* Stops taking requests, for good: everything in flight, queued or waiting
  * for a retry comes back through the done callback, before this returns, as
  * FT_ERR_CANCELLED, and ft_engine_run returns. Requests submitted later come
- * back cancelled at once. Calling it again does nothing. */
+ * back cancelled at once. Calling it again does nothing. It may be called
+ * from inside the done or source callback (a write that failed, a signal):
+ * each request still comes back exactly once. */
 void ft_engine_stop(ft_engine *e);
 
 /* Changes the rate limit while running: at most rps * window_ms / 1000

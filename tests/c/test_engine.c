@@ -1,0 +1,437 @@
+/* test_engine.c - unit tests for core/engine.c: callbacks that call back
+ * into the engine (stop, submit, free) with many requests in flight, and
+ * every request coming back exactly once.
+ *
+ * The requests go to a small HTTP responder on the test's own loop (a
+ * listener on 127.0.0.1, ephemeral port): it answers every request it
+ * reads with "200 ok" on a kept-alive connection. Built with ASan like the
+ * other C tests, so a double free or a use after free fails the program. */
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "engine.h"
+#include "ft_test.h"
+
+/* ---- the responder ------------------------------------------------------ */
+
+typedef struct client {
+  uv_tcp_t h;
+  int matched; /* how much of "\r\n\r\n" the stream ended with */
+  struct client *next, **prev;
+} client;
+
+typedef struct server {
+  uv_tcp_t listener;
+  int port;
+  client *clients;
+  int open; /* handles not yet closed */
+} server;
+
+static const char answer[] =
+    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok";
+
+static void on_client_closed(uv_handle_t *h) {
+  client *c = h->data;
+  server *s = c->h.loop->data;
+  s->open--;
+  free(c);
+}
+
+static void client_close(client *c) {
+  if (uv_is_closing((uv_handle_t *)&c->h))
+    return;
+  *c->prev = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  uv_close((uv_handle_t *)&c->h, on_client_closed);
+}
+
+static void on_alloc(uv_handle_t *h, size_t n, uv_buf_t *buf) {
+  (void)h;
+  buf->base = malloc(n);
+  buf->len = buf->base ? n : 0;
+}
+
+static void on_written(uv_write_t *w, int status) {
+  (void)status;
+  free(w);
+}
+
+/* One answer per request head read (GETs only: no body follows it). */
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
+  client *c = st->data;
+  static const char end[] = "\r\n\r\n";
+  for (ssize_t i = 0; i < n; i++) {
+    if (buf->base[i] == end[c->matched])
+      c->matched++;
+    else
+      c->matched = buf->base[i] == '\r' ? 1 : 0;
+    if (c->matched == 4) {
+      c->matched = 0;
+      uv_write_t *w = malloc(sizeof(*w));
+      uv_buf_t b = uv_buf_init((char *)answer, sizeof(answer) - 1);
+      if (w && uv_write(w, st, &b, 1, on_written) != 0)
+        free(w);
+    }
+  }
+  free(buf->base);
+  if (n < 0)
+    client_close(c);
+}
+
+static void on_connection(uv_stream_t *l, int status) {
+  server *s = l->loop->data;
+  if (status < 0)
+    return;
+  client *c = calloc(1, sizeof(*c));
+  if (!c)
+    return;
+  uv_tcp_init(l->loop, &c->h);
+  c->h.data = c;
+  s->open++;
+  c->next = s->clients;
+  if (c->next)
+    c->next->prev = &c->next;
+  c->prev = &s->clients;
+  s->clients = c;
+  if (uv_accept(l, (uv_stream_t *)&c->h) != 0 ||
+      uv_read_start((uv_stream_t *)&c->h, on_alloc, on_read) != 0)
+    client_close(c);
+}
+
+static void on_listener_closed(uv_handle_t *h) {
+  server *s = h->data;
+  s->open--;
+}
+
+/* Starts the responder on loop (loop->data points to it from then on).
+ * Returns 0, or -1 when it cannot listen. */
+static int server_start(server *s, uv_loop_t *loop) {
+  struct sockaddr_in a;
+  struct sockaddr_storage got;
+  int len = sizeof(got);
+  memset(s, 0, sizeof(*s));
+  loop->data = s;
+  uv_ip4_addr("127.0.0.1", 0, &a);
+  uv_tcp_init(loop, &s->listener);
+  s->listener.data = s;
+  s->open = 1;
+  if (uv_tcp_bind(&s->listener, (const struct sockaddr *)&a, 0) != 0 ||
+      uv_listen((uv_stream_t *)&s->listener, 1024, on_connection) != 0 ||
+      uv_tcp_getsockname(&s->listener, (struct sockaddr *)&got, &len) != 0)
+    return -1;
+  s->port = ntohs(((struct sockaddr_in *)&got)->sin_port);
+  return 0;
+}
+
+static void server_stop(server *s) {
+  while (s->clients)
+    client_close(s->clients);
+  if (!uv_is_closing((uv_handle_t *)&s->listener))
+    uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+}
+
+/* Closes the responder and the loop: 0 when nothing was left open on it
+ * (the engine's handles included). */
+static int loop_finish(server *s, uv_loop_t *loop) {
+  server_stop(s);
+  for (int i = 0; i < 1000 && s->open > 0; i++)
+    uv_run(loop, UV_RUN_NOWAIT);
+  uv_run(loop, UV_RUN_DEFAULT);
+  return uv_loop_close(loop);
+}
+
+/* ---- the engine's side ---------------------------------------------------- */
+
+#define N_REQ 400
+
+typedef struct run {
+  ft_engine *e;
+  server *srv;
+  int back[N_REQ];      /* times each request came back */
+  int total, ok, cancelled, other;
+  int stop_after;       /* ok answers before the callback acts (0: never) */
+  int free_in_done;     /* ... by freeing the engine instead of stopping */
+  int freed;            /* the engine was freed by a callback */
+  int after_free;       /* callbacks made after that */
+  int submit_in_done;   /* after stopping, submit one more from the callback */
+  int extra_index;      /* the index it gets */
+  int produced;         /* the source's requests */
+  int source_stop_at;   /* the source stops the engine at this request */
+  int source_free;      /* ... or frees it */
+} run;
+
+static ft_request *make_request(server *s, int index) {
+  char url[96];
+  ft_request *r = ft_request_new();
+  if (!r)
+    return NULL;
+  snprintf(url, sizeof(url), "http://127.0.0.1:%d/item/%d", s->port, index);
+  if (ft_request_set(r, url, NULL, NULL, 0) != 0) {
+    ft_request_free(r);
+    return NULL;
+  }
+  r->index = (uint64_t)index;
+  return r;
+}
+
+static void on_done(void *ud, ft_request *req, const ft_response *res) {
+  run *t = ud;
+  if (t->freed)
+    t->after_free++;
+  if (req->index < N_REQ)
+    t->back[req->index]++;
+  t->total++;
+  if (res->error == FT_ERR_NONE && res->status == 200)
+    t->ok++;
+  else if (res->error == FT_ERR_CANCELLED)
+    t->cancelled++;
+  else
+    t->other++;
+  ft_request_free(req);
+  if (!t->stop_after || t->ok < t->stop_after || t->freed)
+    return;
+  if (t->free_in_done) {
+    t->freed = 1;
+    ft_engine_free(t->e); /* inside the callback: finished on the way out */
+    server_stop(t->srv); /* so that a loop the test runs itself ends */
+    return;
+  }
+  /* every callback from here on, the cancelled ones included, stops again */
+  ft_engine_stop(t->e);
+  if (t->submit_in_done && t->extra_index == 0) {
+    t->extra_index = N_REQ - 1;
+    ft_request *r = make_request(t->srv, t->extra_index);
+    if (r)
+      ft_engine_submit(t->e, r); /* comes back cancelled, before it returns */
+  }
+}
+
+static int source(void *ud, ft_request **out) {
+  run *t = ud;
+  if (t->produced >= N_REQ)
+    return -1;
+  ft_request *r = make_request(t->srv, t->produced);
+  if (!r)
+    return -1;
+  t->produced++;
+  if (t->produced - 1 == t->source_stop_at) {
+    if (t->source_free) {
+      t->freed = 1;
+      ft_engine_free(t->e);
+    } else {
+      ft_engine_stop(t->e);
+    }
+  }
+  *out = r; /* the engine owns it, stopped or not */
+  return 1;
+}
+
+/* Sets up the loop, the responder and an engine on that loop. */
+static int setup(run *t, uv_loop_t *loop, server *srv) {
+  ft_config cfg;
+  memset(t, 0, sizeof(*t));
+  t->srv = srv;
+  t->source_stop_at = -1;
+  if (uv_loop_init(loop) != 0)
+    return -1;
+  if (server_start(srv, loop) != 0)
+    return -1;
+  ft_config_default(&cfg);
+  cfg.concurrency = 32;
+  cfg.retry.max_retries = 0;
+  cfg.timeout_ms = 20000;
+  if (ft_engine_new(&t->e, loop, &cfg) != 0)
+    return -1;
+  ft_engine_set_done(t->e, on_done, t);
+  return 0;
+}
+
+static void submit_all(run *t) {
+  for (int i = 0; i < N_REQ; i++) {
+    ft_request *r = make_request(t->srv, i);
+    if (r)
+      ft_engine_submit(t->e, r);
+  }
+}
+
+/* Each of the first n requests came back exactly once, no other did. */
+static int each_once(const run *t, int n) {
+  for (int i = 0; i < N_REQ; i++)
+    if (t->back[i] != (i < n ? 1 : 0))
+      return 0;
+  return 1;
+}
+
+/* ---- tests ---------------------------------------------------------------- */
+
+/* The done callback stops the engine while 32 transfers are in flight and
+ * the rest queued: the request it holds must not be cancelled (and freed)
+ * a second time, and every other one comes back cancelled, once. */
+FT_TEST(test_stop_in_done) {
+  uv_loop_t loop;
+  server srv;
+  static run t;
+  FT_CHECK(setup(&t, &loop, &srv) == 0);
+  t.stop_after = 10;
+  submit_all(&t);
+  FT_CHECK_EQ_INT(ft_engine_run(t.e), 0);
+  FT_CHECK(each_once(&t, N_REQ));
+  FT_CHECK_EQ_INT(t.total, N_REQ);
+  FT_CHECK(t.ok >= 10);
+  FT_CHECK(t.cancelled > 0);
+  FT_CHECK_EQ_INT(t.ok + t.cancelled, N_REQ);
+  FT_CHECK_EQ_INT(t.other, 0);
+  ft_engine_counts c;
+  ft_engine_counts_get(t.e, &c);
+  FT_CHECK_EQ_INT(c.in_flight, 0);
+  FT_CHECK_EQ_INT(c.done, N_REQ);
+  ft_engine_free(t.e);
+  FT_CHECK_EQ_INT(loop_finish(&srv, &loop), 0);
+}
+
+/* After stopping, the done callback submits another request: it comes
+ * back cancelled (through the same callback), and the run still ends. */
+FT_TEST(test_submit_in_done_after_stop) {
+  uv_loop_t loop;
+  server srv;
+  static run t;
+  FT_CHECK(setup(&t, &loop, &srv) == 0);
+  t.stop_after = 3;
+  t.submit_in_done = 1;
+  for (int i = 0; i < N_REQ - 1; i++) { /* the last index is the extra one */
+    ft_request *r = make_request(&srv, i);
+    if (r)
+      ft_engine_submit(t.e, r);
+  }
+  FT_CHECK_EQ_INT(ft_engine_run(t.e), 0);
+  FT_CHECK_EQ_INT(t.extra_index, N_REQ - 1);
+  FT_CHECK(each_once(&t, N_REQ));
+  FT_CHECK_EQ_INT(t.ok + t.cancelled, N_REQ);
+  ft_engine_free(t.e);
+  FT_CHECK_EQ_INT(loop_finish(&srv, &loop), 0);
+}
+
+/* The source stops the engine and still hands over a request: the engine
+ * owns it and must give it back (cancelled), not drop it. */
+FT_TEST(test_stop_in_source) {
+  uv_loop_t loop;
+  server srv;
+  static run t;
+  FT_CHECK(setup(&t, &loop, &srv) == 0);
+  t.source_stop_at = 50;
+  ft_engine_set_source(t.e, source, &t);
+  FT_CHECK_EQ_INT(ft_engine_run(t.e), 0);
+  FT_CHECK_EQ_INT(t.produced, 51);
+  FT_CHECK(each_once(&t, t.produced));
+  FT_CHECK_EQ_INT(t.total, t.produced);
+  FT_CHECK(t.back[50] == 1);
+  ft_engine_free(t.e);
+  FT_CHECK_EQ_INT(loop_finish(&srv, &loop), 0);
+}
+
+/* The done callback frees the engine while ft_engine_run drives it: no
+ * callback after that, ft_engine_run returns, nothing is left open. */
+FT_TEST(test_free_in_done_under_run) {
+  uv_loop_t loop;
+  server srv;
+  static run t;
+  FT_CHECK(setup(&t, &loop, &srv) == 0);
+  t.stop_after = 5;
+  t.free_in_done = 1;
+  submit_all(&t);
+  FT_CHECK_EQ_INT(ft_engine_run(t.e), 0); /* e is gone now */
+  FT_CHECK(t.freed);
+  FT_CHECK_EQ_INT(t.after_free, 0);
+  FT_CHECK(t.ok >= 5);
+  for (int i = 0; i < N_REQ; i++)
+    FT_CHECK(t.back[i] <= 1);
+  FT_CHECK_EQ_INT(loop_finish(&srv, &loop), 0);
+}
+
+/* The same with the caller running its own loop (no ft_engine_run): the
+ * engine is freed from inside one of its loop callbacks, so its handles
+ * are closed there and it is released when the loop gets to them. */
+FT_TEST(test_free_in_done_caller_loop) {
+  uv_loop_t loop;
+  server srv;
+  static run t;
+  FT_CHECK(setup(&t, &loop, &srv) == 0);
+  t.stop_after = 5;
+  t.free_in_done = 1;
+  submit_all(&t);
+  for (int i = 0; i < 100000 && !t.freed; i++)
+    uv_run(&loop, UV_RUN_ONCE);
+  FT_CHECK(t.freed);
+  FT_CHECK_EQ_INT(t.after_free, 0);
+  for (int i = 0; i < N_REQ; i++)
+    FT_CHECK(t.back[i] <= 1);
+  FT_CHECK_EQ_INT(loop_finish(&srv, &loop), 0);
+}
+
+/* The source frees the engine: the request it hands over is freed with
+ * the rest, and the run ends. */
+FT_TEST(test_free_in_source) {
+  uv_loop_t loop;
+  server srv;
+  static run t;
+  FT_CHECK(setup(&t, &loop, &srv) == 0);
+  t.source_stop_at = 40;
+  t.source_free = 1;
+  ft_engine_set_source(t.e, source, &t);
+  FT_CHECK_EQ_INT(ft_engine_run(t.e), 0);
+  FT_CHECK(t.freed);
+  FT_CHECK_EQ_INT(t.after_free, 0);
+  FT_CHECK_EQ_INT(t.produced, 41);
+  for (int i = 0; i < N_REQ; i++)
+    FT_CHECK(t.back[i] <= 1);
+  FT_CHECK_EQ_INT(loop_finish(&srv, &loop), 0);
+}
+
+/* A request refused at once (not http) comes back inside ft_engine_submit,
+ * whose done callback frees the engine: submit must not touch it after,
+ * and on the caller's loop the rest goes when the loop runs. */
+static void free_on_refusal(void *ud, ft_request *req, const ft_response *res) {
+  run *t = ud;
+  if (t->freed)
+    t->after_free++;
+  t->total++;
+  if (res->error == FT_ERR_URL && !t->freed) {
+    t->freed = 1;
+    ft_engine_free(t->e);
+  }
+  ft_request_free(req);
+}
+
+FT_TEST(test_free_in_done_from_submit) {
+  uv_loop_t loop;
+  server srv;
+  static run t;
+  FT_CHECK(setup(&t, &loop, &srv) == 0);
+  ft_engine_set_done(t.e, free_on_refusal, &t);
+  for (int i = 0; i < 20; i++) { /* queued: the engine is not running */
+    ft_request *r = make_request(&srv, i);
+    if (r)
+      ft_engine_submit(t.e, r);
+  }
+  ft_request *bad = ft_request_new();
+  FT_CHECK(bad && ft_request_set(bad, "ftp://127.0.0.1/x", NULL, NULL, 0) == 0);
+  if (bad)
+    ft_engine_submit(t.e, bad); /* e is gone when this returns */
+  FT_CHECK(t.freed);
+  FT_CHECK_EQ_INT(t.after_free, 0);
+  FT_CHECK(t.total >= 1);
+  FT_CHECK_EQ_INT(loop_finish(&srv, &loop), 0);
+}
+
+int main(void) {
+  FT_RUN(test_stop_in_done);
+  FT_RUN(test_submit_in_done_after_stop);
+  FT_RUN(test_stop_in_source);
+  FT_RUN(test_free_in_done_under_run);
+  FT_RUN(test_free_in_done_caller_loop);
+  FT_RUN(test_free_in_source);
+  FT_RUN(test_free_in_done_from_submit);
+  return FT_DONE();
+}
