@@ -302,9 +302,9 @@ static int core_store_get(lua_State *L) {
   ft_script *s = core_self(L);
   ft_store *st = core_store(L, s);
   char *val = NULL;
-  size_t len = 0;
-  int rc = ft_store_get(st, luaL_checkstring(L, 1), luaL_checkstring(L, 2),
-                        &val, &len);
+  size_t len = 0, klen;
+  const char *key = luaL_checklstring(L, 2, &klen); /* NUL bytes too */
+  int rc = ft_store_get(st, luaL_checkstring(L, 1), key, klen, &val, &len);
   if (rc == FT_ENOTFOUND) {
     lua_pushnil(L);
     return 1;
@@ -319,10 +319,10 @@ static int core_store_get(lua_State *L) {
 static int core_store_put(lua_State *L) {
   ft_script *s = core_self(L);
   ft_store *st = core_store(L, s);
-  size_t len;
+  size_t len, klen;
+  const char *key = luaL_checklstring(L, 2, &klen);
   const char *v = luaL_checklstring(L, 3, &len);
-  if (ft_store_put(st, luaL_checkstring(L, 1), luaL_checkstring(L, 2), v,
-                   len) != 0)
+  if (ft_store_put(st, luaL_checkstring(L, 1), key, klen, v, len) != 0)
     return luaL_error(L, "storage: %s", ft_store_errmsg(st));
   return 0;
 }
@@ -330,16 +330,18 @@ static int core_store_put(lua_State *L) {
 static int core_store_delete(lua_State *L) {
   ft_script *s = core_self(L);
   ft_store *st = core_store(L, s);
-  if (ft_store_delete(st, luaL_checkstring(L, 1), luaL_checkstring(L, 2)) !=
-      0)
+  size_t klen;
+  const char *key = luaL_checklstring(L, 2, &klen);
+  if (ft_store_delete(st, luaL_checkstring(L, 1), key, klen) != 0)
     return luaL_error(L, "storage: %s", ft_store_errmsg(st));
   return 0;
 }
 
-static int list_row(void *ud, const char *key, const void *val, size_t len) {
+static int list_row(void *ud, const char *key, size_t klen, const void *val,
+                    size_t len) {
   lua_State *L = ud;
   int n = (int)lua_objlen(L, -1);
-  lua_pushstring(L, key);
+  lua_pushlstring(L, key, klen);
   lua_rawseti(L, -2, n + 1);
   lua_pushlstring(L, val, len);
   lua_rawseti(L, -2, n + 2);
@@ -351,10 +353,11 @@ static int core_store_list(lua_State *L) {
   ft_script *s = core_self(L);
   ft_store *st = core_store(L, s);
   const char *obj = luaL_checkstring(L, 1);
-  const char *prefix = luaL_optstring(L, 2, NULL);
+  size_t plen = 0;
+  const char *prefix = luaL_optlstring(L, 2, NULL, &plen);
   int limit = (int)luaL_optnumber(L, 3, 0);
   lua_newtable(L);
-  if (ft_store_list(st, obj, prefix, limit, list_row, L) != 0)
+  if (ft_store_list(st, obj, prefix, plen, limit, list_row, L) != 0)
     return luaL_error(L, "storage: %s", ft_store_errmsg(st));
   return 1;
 }
