@@ -198,8 +198,14 @@ static void encode_arg(lua_State *L, ft_script *s) {
 /* s->json, a record line, out to the run's output */
 static void put_line(ft_script *s) {
   FILE *f = s->out ? s->out : stdout;
-  if (fwrite(s->json.data, 1, s->json.len, f) != s->json.len)
+  if (fwrite(s->json.data, 1, s->json.len, f) != s->json.len) {
     s->write_failed = 1;
+    /* a durable run: the records past the last checkpoint are no longer
+     * what the journal will say, so nothing may be committed from now on
+     * (the next checkpoint fails and stops the run) */
+    if (s->journal)
+      ft_store_abandon(s->store, "writing records failed");
+  }
 }
 
 /* core.write_record(rec): rec as one JSON line on the run's output */
@@ -569,6 +575,10 @@ void ft_script_free(ft_script *s) {
     lua_close(s->L);
   ft_dedupe_free(s->seen);
   ft_buf_free(&s->json);
+  /* a durable run commits at its checkpoints only: writes after the last
+   * one go with records past the committed offset, which the next run cuts */
+  if (s->journal)
+    ft_store_abandon(s->store, "closed");
   ft_store_close(s->store);
   free(s->state_path);
   free(s->user_agent);
@@ -942,6 +952,10 @@ int ft_script_journal_open(ft_script *s, int restart, ft_journal_info *info,
   info->finished = meta_int(st, "finished") != 0;
   info->resuming = meta_int(st, "started") != 0;
   info->out_offset = meta_int(st, "out_offset");
+  char *tail = NULL;
+  if (ft_store_meta_get(st, "out_tail", &tail) == 0 && tail)
+    snprintf(info->out_tail, sizeof(info->out_tail), "%s", tail);
+  free(tail);
   info->start_pos = meta_int(st, "start_pos");
   info->next_id = meta_int(st, "next_id");
   info->pending = ft_store_pending_count(st);
@@ -971,11 +985,25 @@ int ft_script_journal_done(ft_script *s, uint64_t id) {
   return ft_store_pending_done(s->store, (int64_t)id);
 }
 
-int ft_script_checkpoint(ft_script *s, int64_t out_offset, int finished) {
+void ft_script_journal_abandon(ft_script *s, const char *why) {
+  if (s->journal)
+    ft_store_abandon(s->store, why);
+}
+
+const char *ft_script_journal_error(ft_script *s) {
+  return s->store ? ft_store_errmsg(s->store) : "";
+}
+
+int ft_script_checkpoint(ft_script *s, int64_t out_offset,
+                         const char *out_tail, int finished) {
   char err[512];
   lua_State *L = s->L;
   if (!s->journal)
     return ft_script_commit(s);
+  if (s->write_failed) { /* a record never reached the output */
+    ft_store_abandon(s->store, "writing records failed");
+    return FT_EIO;
+  }
   int top = lua_gettop(L);
   if (crawl_call(s, "checkpoint", 0, 2, err, sizeof(err)) != 0)
     return FT_ELUA;
@@ -984,6 +1012,7 @@ int ft_script_checkpoint(ft_script *s, int64_t out_offset, int finished) {
   lua_settop(L, top);
   ft_store *st = s->store;
   if (meta_put_int(st, "out_offset", out_offset) != 0 ||
+      ft_store_meta_set(st, "out_tail", out_tail ? out_tail : "") != 0 ||
       meta_put_int(st, "start_pos", start_pos) != 0 ||
       meta_put_int(st, "next_id", next_id) != 0 ||
       (finished && ft_store_meta_set(st, "finished", "1") != 0))
