@@ -118,10 +118,11 @@ static int core_journal_add(lua_State *L) {
 
 static int take_row(void *ud, int64_t id, const void *blob, size_t len) {
   lua_State *L = ud;
-  (void)id;
   int n = (int)lua_objlen(L, -1);
-  lua_pushlstring(L, blob, len);
+  lua_pushnumber(L, (lua_Number)id);
   lua_rawseti(L, -2, n + 1);
+  lua_pushlstring(L, blob, len);
+  lua_rawseti(L, -2, n + 2);
   return 0;
 }
 
@@ -134,7 +135,7 @@ static int core_journal_done(lua_State *L) {
   return 0;
 }
 
-/* core.journal_take(limit) -> list of request blobs, oldest first */
+/* core.journal_take(limit) -> { id1, blob1, id2, blob2, ... }, oldest first */
 static int core_journal_take(lua_State *L) {
   ft_script *s = core_self(L);
   int limit = (int)luaL_checknumber(L, 1);

@@ -236,6 +236,73 @@ describe("the state's own faults", function()
     for i = 1, 8 do assert.equal(1, by[i], "i = " .. i) end
   end)
 
+  it("keeps how far start got across two kills: start's requests are not repeated", function()
+    local db, out = H.tmpname(".db"), H.tmpname(".jsonl")
+    local pid = spawn(cmd(db, 2, 2500, "--out " .. out))
+    wait_db(db, "SELECT val FROM ft_meta WHERE key = 'start_pos'", function(v) return v == "2" end)
+    kill9(pid)
+    -- the resumed run takes both requests from the frontier, so start does
+    -- not run again before this kill; its checkpoints must keep start_pos
+    pid = spawn(cmd(db, 2, 2500, "--out " .. out))
+    wait_db(db, "SELECT val FROM ft_meta WHERE key = 'started'", function() return true end)
+    H.sleep(1.0) -- a few checkpoints (every 200 ms)
+    kill9(pid)
+    assert.equal("2", db_query(db, "SELECT val FROM ft_meta WHERE key = 'start_pos'"))
+    assert.equal(0, H.sh(cmd(db, 2, 50, "--out " .. out) .. " 2>/dev/null"))
+    local n, by = count_i(out)
+    assert.equal(2, n)
+    assert.same({ 1, 1 }, { by[1], by[2] })
+  end)
+
+  it("skips a corrupt frontier row with an error record and a warning; the rest resumes", function()
+    local db, out, err = H.tmpname(".db"), H.tmpname(".jsonl"), H.tmpname(".err")
+    local pid = spawn(cmd(db, 3, 3000, "--out " .. out))
+    -- concurrency 2: two requests in the frontier, the third not emitted yet
+    wait_db(db, "SELECT count(*) FROM ft_pending", function(v) return v == "2" end)
+    wait_db(db, OFFSET, function(v) return tonumber(v) ~= nil end)
+    kill9(pid)
+    local bad = db_query(db, "SELECT min(id) + 1 FROM ft_pending")
+    db_query(db, "UPDATE ft_pending SET req = '{not json' WHERE id = " .. bad)
+    assert.equal(0, H.sh(cmd(db, 3, 50, "--out " .. out) .. " 2> " .. err), H.read(err))
+    assert.truthy(H.read(err):find("warning: state: frontier row " .. bad .. " is not a request", 1, true), H.read(err))
+    local recs = {}
+    for _, line in ipairs(lines_of(out)) do recs[#recs + 1] = H.json.decode(line) end
+    assert.equal(3, #recs)
+    local good, errs = 0, {}
+    for _, r in ipairs(recs) do
+      if r.i then good = good + 1 else errs[#errs + 1] = r end
+    end
+    assert.equal(2, good)
+    assert.equal(1, #errs)
+    assert.equal(tonumber(bad), errs[1].index)
+    assert.equal("internal", errs[1].error.kind)
+    assert.truthy(errs[1].error.message:find("frontier row " .. bad, 1, true))
+    assert.equal("0", db_query(db, "SELECT count(*) FROM ft_pending"))
+  end)
+
+  it("keeps storage keys whole: a NUL byte does not cut a key", function()
+    local db, out, src = H.tmpname(".db"), H.tmpname(".jsonl"), H.tmpname(".lua")
+    H.write(src, [[
+      local base = arg[1]
+      return {
+        start = function(emit) emit { url = base .. "/item/1.json?nul" } end,
+        on_response = function(res, obj)
+          local st = obj.storage
+          st:put("a", "plain")
+          st:put("a\0b", "nul")
+          local keys = {}
+          for _, e in ipairs(st:list { prefix = "a\0" }) do keys[#keys + 1] = e.key:gsub("%z", "\\0") end
+          local a, ab = st:get("a"), st:get("a\0b")
+          st:delete("a\0b")
+          return { a = a, ab = ab, keys = table.concat(keys, ","), after = st:get("a"), gone = st:get("a\0b") == nil }
+        end,
+      }
+    ]])
+    assert.equal(0, H.sh(string.format("%s run %s -q --state %s --out %s -- %s", H.bin, src, db, out, srv.base)))
+    local rec = H.json.decode(lines_of(out)[1])
+    assert.same({ a = "plain", ab = "nul", keys = "a\\0b", after = "plain", gone = true }, rec)
+  end)
+
   it("refuses to resume into an output that is not the one it wrote (> empties it); >> resumes", function()
     local db, out, err = H.tmpname(".db"), H.tmpname(".jsonl"), H.tmpname(".err")
     local pid = spawn(cmd(db, 6, 600, ">> " .. out))
