@@ -824,6 +824,22 @@ static int check_name(auth_ctx *c, const char *name) {
               name);
 }
 
+/* SQL functions a script may not call. The rest of SQLite's built-in
+ * functions compute on their arguments only. These do more: load_extension
+ * loads native code; fts3_tokenizer(name, blob) installs a tokenizer from a
+ * native pointer in a blob (a crafted one crashes the process) and with one
+ * argument shows a pointer; rtreenode and rtreedepth are R*Tree debugging
+ * helpers that parse a raw node blob, and rtreecheck reads tables by a name
+ * given as text. */
+static int is_denied_function(const char *name) {
+  static const char *const fns[] = {"load_extension", "fts3_tokenizer",
+                                    "rtreenode", "rtreedepth", "rtreecheck"};
+  for (size_t i = 0; name != NULL && i < sizeof fns / sizeof fns[0]; i++)
+    if (equals_ci(name, strlen(name), fns[i]))
+      return 1;
+  return 0;
+}
+
 static int store_auth(void *ud, int action, const char *a1, const char *a2,
                       const char *dbname, const char *trigger) {
   ft_store *s = ud;
@@ -833,10 +849,8 @@ static int store_auth(void *ud, int action, const char *a1, const char *a2,
     return SQLITE_OK; /* fetchtree's own statements */
   switch (action) {
   case SQLITE_FUNCTION: /* a2: the function's name */
-    if (a2 != NULL && (equals_ci(a2, strlen(a2), "fts3_tokenizer") ||
-                       equals_ci(a2, strlen(a2), "load_extension")))
-      return deny(c, "not authorized: function %s", a2);
-    return SQLITE_OK;
+    return is_denied_function(a2) ? deny(c, "not authorized: function %s", a2)
+                                  : SQLITE_OK;
   case SQLITE_SELECT:
   case SQLITE_RECURSIVE:
     return SQLITE_OK;
@@ -884,8 +898,10 @@ static int store_auth(void *ud, int action, const char *a1, const char *a2,
                         equals_ci(a2, strlen(a2), "rtree")))
       return deny(c, "not authorized: virtual table module %s", a2);
     return check_name(c, a1);
-  case SQLITE_PRAGMA: /* data_version: read-only, FTS5 asks for it */
-    if (a1 != NULL && equals_ci(a1, strlen(a1), "data_version") && a2 == NULL)
+  case SQLITE_PRAGMA: /* read-only, asked by FTS5 and R*Tree themselves */
+    if (a1 != NULL && a2 == NULL &&
+        (equals_ci(a1, strlen(a1), "data_version") ||
+         equals_ci(a1, strlen(a1), "page_size")))
       return SQLITE_OK;
     return deny(c, "not authorized: PRAGMA %s", a1);
   case SQLITE_TRANSACTION:

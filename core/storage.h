@@ -142,12 +142,14 @@ int ft_store_list(ft_store *s, const char *obj, const char *prefix,
  * (fetchtree's own tables, other objects' tables, pragma_* and dbstat
  * virtual tables; json_each and json_tree are allowed), virtual tables other
  * than fts3/fts4/fts5/rtree, ATTACH and DETACH, PRAGMA, ANALYZE, the
- * functions load_extension and fts3_tokenizer (which would install native
- * code from a pointer in a blob; the connection disables both besides), and
+ * functions load_extension and fts3_tokenizer (native code, or a native
+ * pointer from a blob; the connection disables both besides) and the R*Tree
+ * debugging functions rtreenode, rtreedepth and rtreecheck, and
  * transaction statements (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE:
  * fetchtree's batching owns the transaction). Triggers and views are checked
  * when they are used, so a trigger on the object's table cannot write
- * elsewhere. PRAGMA data_version (read-only; FTS5 uses it) is allowed.
+ * elsewhere. PRAGMA data_version and page_size, as reads (FTS5 and R*Tree
+ * ask for them), are allowed.
  * Two rules are checked on the text, where the authorizer cannot see: names
  * beginning with "sqlite_" may not appear at all, not even as a string
  * literal, since SQLite accepts a string literal as a table name (bind such

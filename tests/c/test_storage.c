@@ -1124,6 +1124,9 @@ FT_TEST(test_kv_keys_with_nul) {
 /* What script SQL may run, with the exact message of each refusal: no
  * extension loading and no fts3_tokenizer (whose two-argument form takes a
  * native pointer from a blob: a crafted one crashed the process). */
+#define SQLITE_NAME_REFUSED                                                    \
+  "not authorized: names starting with sqlite_ (SQLite's internal tables)"    \
+  " may not appear in the query; pass such text as a bound argument"
 FT_TEST(test_sql_functions_allowed_and_refused) {
   ft_store *s = open_or_fail(NULL);
   if (s == NULL)
@@ -1153,17 +1156,29 @@ FT_TEST(test_sql_functions_allowed_and_refused) {
        "not authorized: function load_extension"},
       {"SELECT load_extension('/nonexistent/x.so', 'init')", FT_EINVAL,
        "not authorized: function load_extension"},
+      {"SELECT rtreenode(2, x'0000')", FT_EINVAL,
+       "not authorized: function rtreenode"},
+      {"SELECT rtreedepth(x'0000')", FT_EINVAL,
+       "not authorized: function rtreedepth"},
+      {"SELECT rtreecheck('{f3}')", FT_EINVAL,
+       "not authorized: function rtreecheck"},
+      {"CREATE VIRTUAL TABLE {rt} USING rtree(id, x0, x1)", 0, ""},
+      {"INSERT INTO {rt} VALUES (1, 0, 1)", 0, ""},
       {"ATTACH DATABASE ':memory:' AS x", FT_EINVAL, "not authorized: ATTACH"},
       {"DETACH DATABASE x", FT_EINVAL, "not authorized: DETACH"},
       {"PRAGMA journal_mode = DELETE", FT_EINVAL,
        "not authorized: PRAGMA journal_mode"},
       {"PRAGMA writable_schema = 1", FT_EINVAL,
        "not authorized: PRAGMA writable_schema"},
+      {"PRAGMA page_size = 1024", FT_EINVAL,
+       "not authorized: PRAGMA page_size"},
       {"PRAGMA locking_mode = EXCLUSIVE", FT_EINVAL,
        "not authorized: PRAGMA locking_mode"},
       {"SELECT * FROM ft_pending", FT_EINVAL,
        "not authorized: \"ft_pending\" is not one of this object's tables"
        " (write {name} for the object's table name)"},
+      {"UPDATE sqlite_master SET sql = ''", FT_EINVAL, SQLITE_NAME_REFUSED},
+      {"DELETE FROM main.sqlite_schema", FT_EINVAL, SQLITE_NAME_REFUSED},
       {"UPDATE ft_meta SET val = '0'", FT_EINVAL,
        "not authorized: \"ft_meta\" is not one of this object's tables"
        " (write {name} for the object's table name)"},
