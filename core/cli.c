@@ -830,18 +830,27 @@ static int checkpoint(fetch_run *run, int finished) {
   int fd = fileno(run->out);
   struct stat sb;
   off_t off = 0;
-  if (run->write_failed || fflush(run->out) != 0 || ferror(run->out)) {
-    /* glibc drops a buffer it failed to write: a later fflush succeeds,
-     * only the error flag (and errno of the failed write) remain */
-    if (!run->write_failed)
-      run->write_failed = errno ? errno : EIO;
+  /* glibc drops a buffer it failed to write and a later fflush succeeds:
+   * the failed write is known by the writer's errno and the error flag */
+  if (!run->write_failed && fflush(run->out) != 0)
+    run->write_failed = errno ? errno : EIO;
+  if (!run->write_failed)
+    run->write_failed = ft_script_write_error(run->script);
+  if (!run->write_failed && ferror(run->out))
+    run->write_failed = EIO;
+  if (run->write_failed) {
     why = "writing records failed";
   } else if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
     off = ftello(run->out);
-    if (off < 0 || fdatasync(fd) != 0)
+    /* a file system that cannot sync (EINVAL, ENOSYS) is no failure */
+    if (off < 0 ||
+        (fdatasync(fd) != 0 && errno != EINVAL && errno != ENOSYS)) {
+      if (!run->write_failed)
+        run->write_failed = off < 0 ? EIO : errno;
       why = "syncing the records failed";
-    else
+    } else {
       output_tail(fd, (int64_t)off, tail, sizeof(tail));
+    }
   } /* else a pipe or device: no offset to keep (execute warns) */
   if (why)
     ft_script_journal_abandon(run->script, why);

@@ -8,6 +8,7 @@
 #include "script.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
@@ -34,7 +35,7 @@ struct ft_script {
   FILE *out;
   ft_dedupe *seen;
   char *user_agent;
-  int write_failed;
+  int write_failed; /* errno of a record write that failed, else 0 */
   int record_flags; /* FT_RECORD_* for the default records written from Lua */
   ft_tree *tree;    /* the engine's object tree, for routing and limits */
   ft_store *store;  /* object storage, opened on first use */
@@ -200,7 +201,7 @@ static void encode_arg(lua_State *L, ft_script *s) {
 static void put_line(ft_script *s) {
   FILE *f = s->out ? s->out : stdout;
   if (fwrite(s->json.data, 1, s->json.len, f) != s->json.len) {
-    s->write_failed = 1;
+    s->write_failed = errno ? errno : EIO;
     /* a durable run: the records past the last checkpoint are no longer
      * what the journal will say, so nothing may be committed from now on
      * (the next checkpoint fails and stops the run) */
@@ -985,6 +986,8 @@ int ft_script_journal_done(ft_script *s, uint64_t id) {
     return 0;
   return ft_store_pending_done(s->store, (int64_t)id);
 }
+
+int ft_script_write_error(ft_script *s) { return s->write_failed; }
 
 void ft_script_journal_abandon(ft_script *s, const char *why) {
   if (s->journal)

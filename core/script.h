@@ -140,6 +140,9 @@ int ft_script_journal_done(ft_script *s, uint64_t id);
 int ft_script_checkpoint(ft_script *s, int64_t out_offset,
                          const char *out_tail, int finished);
 
+/* The errno of the first record the script failed to write (0: none). */
+int ft_script_write_error(ft_script *s);
+
 /* The output went wrong (a write failed): nothing from now on is committed,
  * the state stays at the last checkpoint. No-op without a journal. */
 void ft_script_journal_abandon(ft_script *s, const char *why);
