@@ -244,8 +244,15 @@ describe("the state's own faults", function()
     -- the resumed run takes both requests from the frontier, so start does
     -- not run again before this kill; its checkpoints must keep start_pos
     pid = spawn(cmd(db, 2, 2500, "--out " .. out))
-    wait_db(db, "SELECT val FROM ft_meta WHERE key = 'started'", function() return true end)
-    H.sleep(1.0) -- a few checkpoints (every 200 ms)
+    -- the resumed run has sent both requests again (the server logs them
+    -- on arrival); then a few checkpoints (every 200 ms) before the kill
+    local sent = 0
+    for _ = 1, 5 do -- up to 15 s on a loaded machine
+      sent = #srv.log_for("/delay/2500", 4)
+      if sent >= 4 then break end
+    end
+    assert.equal(4, sent)
+    H.sleep(0.8)
     kill9(pid)
     assert.equal("2", db_query(db, "SELECT val FROM ft_meta WHERE key = 'start_pos'"))
     assert.equal(0, H.sh(cmd(db, 2, 50, "--out " .. out) .. " 2>/dev/null"))
