@@ -7,6 +7,7 @@
  * how far reading may run ahead of writing, so memory stays flat. */
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -134,6 +135,8 @@ typedef struct fetch_run {
   int restart;            /* --restart */
   int journal;            /* a crash-safe run */
   int64_t resume_offset;  /* output committed by the previous run */
+  char resume_tail[40];   /* its output_tail then ("" if not noted) */
+  int state_failed;       /* a checkpoint failed: none commits any more */
   const char *stats_path; /* --stats */
   struct run_alarm *alarms; /* pending obj:after alarms */
   uv_timer_t commit_timer;
@@ -797,24 +800,100 @@ static void alarms_cancel(fetch_run *run) {
   }
 }
 
-/* Make everything so far durable: the output first, then the database
- * that says how much of it counts (a crash in between leaves records past
- * the committed offset, which the next run cuts off and redoes). */
+/* Notes which bytes the output holds before off, so that a resumed run can
+ * tell its own output from another file: the FNV-1a hash of the (up to)
+ * 4096 bytes before off, as "<off>:<16 hex>", into buf. Empty when the
+ * bytes cannot be read back (an output that is not a regular file, or one
+ * open for writing only whose /proc/self/fd link cannot be reopened). */
+static void output_tail(int fd, int64_t off, char *buf, size_t len) {
+  buf[0] = '\0';
+  int rfd = fd, fl = fcntl(fd, F_GETFL);
+  if (fl < 0)
+    return;
+  if ((fl & O_ACCMODE) == O_WRONLY) { /* stdout redirected by > or >> */
+    char p[64];
+    snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+    rfd = open(p, O_RDONLY | O_CLOEXEC);
+    if (rfd < 0)
+      return;
+  }
+  int64_t from = off > 4096 ? off - 4096 : 0;
+  char data[4096];
+  size_t n = (size_t)(off - from), got = 0;
+  while (got < n) {
+    ssize_t r = pread(rfd, data + got, n - got, (off_t)(from + (int64_t)got));
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      break;
+    got += (size_t)r;
+  }
+  if (rfd != fd)
+    close(rfd);
+  if (got != n)
+    return;
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < n; i++) {
+    h ^= (unsigned char)data[i];
+    h *= 0x100000001b3ull;
+  }
+  snprintf(buf, len, "%lld:%016llx", (long long)off, (unsigned long long)h);
+}
+
+/* Make everything so far durable: the output first (written and synced),
+ * then the database that says how much of it counts (a crash in between
+ * leaves records past the committed offset, which the next run cuts off and
+ * redoes). A write that failed, or a checkpoint that failed, means no
+ * checkpoint commits again: the state stays at the last good one, and the
+ * rerun resumes from there. The first failure says why on stderr. */
 static int checkpoint(fetch_run *run, int finished) {
   if (!run->journal)
     return ft_script_commit(run->script);
-  if (fflush(run->out) != 0)
+  if (run->state_failed)
     return -1;
-  off_t off = ftello(run->out);
-  if (off < 0)
-    off = 0;
-  return ft_script_checkpoint(run->script, (int64_t)off, finished);
+  const char *why = NULL;
+  char tail[40] = "";
+  int fd = fileno(run->out);
+  struct stat sb;
+  off_t off = 0;
+  /* glibc drops a buffer it failed to write and a later fflush succeeds:
+   * the failed write is known by the writer's errno and the error flag */
+  if (!run->write_failed && fflush(run->out) != 0)
+    run->write_failed = errno ? errno : EIO;
+  if (!run->write_failed)
+    run->write_failed = ft_script_write_error(run->script);
+  if (!run->write_failed && ferror(run->out))
+    run->write_failed = EIO;
+  if (run->write_failed) {
+    why = "writing records failed";
+  } else if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
+    off = ftello(run->out);
+    /* a file system that cannot sync (EINVAL, ENOSYS) is no failure */
+    if (off < 0 ||
+        (fdatasync(fd) != 0 && errno != EINVAL && errno != ENOSYS)) {
+      if (!run->write_failed)
+        run->write_failed = off < 0 ? EIO : errno;
+      why = "syncing the records failed";
+    } else {
+      output_tail(fd, (int64_t)off, tail, sizeof(tail));
+    }
+  } /* else a pipe or device: no offset to keep (execute warns) */
+  if (why)
+    ft_script_journal_abandon(run->script, why);
+  else if (ft_script_checkpoint(run->script, (int64_t)off, tail, finished) ==
+           0)
+    return 0;
+  run->state_failed = 1;
+  fprintf(stderr,
+          "fetchtree run: state: %s; run the same command again to resume"
+          " from there\n",
+          ft_script_journal_error(run->script));
+  return -1;
 }
 
 static void on_commit_timer(uv_timer_t *t) {
   fetch_run *run = t->data;
   if (checkpoint(run, 0) != 0) {
-    fprintf(stderr, "fetchtree run: cannot save the state: stopping\n");
     run->script_failed = 1;
     ft_engine_stop(run->engine);
   }
@@ -897,10 +976,24 @@ static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
   run->out_buf = malloc(1 << 20);
   setvbuf(run->out, run->out_buf, _IOFBF, run->out_buf ? 1 << 20 : BUFSIZ);
   if (run->journal) {
-    /* cut what the last run wrote past its last checkpoint */
+    /* cut what the last run wrote past its last checkpoint, once sure the
+     * output is the one it wrote: never pad a shorter or other file */
     int fd = fileno(run->out);
     struct stat sb;
     if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
+      char tail[40] = "";
+      if (run->resume_tail[0] && sb.st_size >= run->resume_offset)
+        output_tail(fd, run->resume_offset, tail, sizeof(tail));
+      if (sb.st_size < run->resume_offset ||
+          (run->resume_tail[0] && strcmp(tail, run->resume_tail) != 0)) {
+        fprintf(stderr,
+                "fetchtree run: the output (%lld bytes) is not the one the "
+                "run being resumed wrote (%lld bytes of records): resume "
+                "with the same file, by --out FILE or >> (never >, which "
+                "empties it), or start again with --restart\n",
+                (long long)sb.st_size, (long long)run->resume_offset);
+        return 1;
+      }
       if (ftruncate(fd, (off_t)run->resume_offset) != 0 ||
           fseeko(run->out, (off_t)run->resume_offset, SEEK_SET) != 0) {
         fprintf(stderr, "fetchtree run: cannot truncate the output: %s\n",
@@ -1164,6 +1257,7 @@ static int cmd_run(int argc, char **argv) {
     }
     run.journal = 1;
     run.resume_offset = ji.out_offset;
+    snprintf(run.resume_tail, sizeof(run.resume_tail), "%s", ji.out_tail);
     if (ji.resuming && !run.quiet)
       fprintf(stderr, "fetchtree run: resuming: %lld requests pending, %lld "
                       "bytes of records kept\n",

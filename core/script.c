@@ -8,6 +8,7 @@
 #include "script.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
@@ -36,7 +37,7 @@ struct ft_script {
   ft_dedupe *seen;
   char *user_agent;
   char *sensitive_headers; /* the spec's, comma-separated */
-  int write_failed;
+  int write_failed; /* errno of a record write that failed, else 0 */
   int record_flags; /* FT_RECORD_* for the default records written from Lua */
   ft_tree *tree;    /* the engine's object tree, for routing and limits */
   ft_store *store;  /* object storage, opened on first use */
@@ -122,10 +123,11 @@ static int core_journal_add(lua_State *L) {
 
 static int take_row(void *ud, int64_t id, const void *blob, size_t len) {
   lua_State *L = ud;
-  (void)id;
   int n = (int)lua_objlen(L, -1);
-  lua_pushlstring(L, blob, len);
+  lua_pushnumber(L, (lua_Number)id);
   lua_rawseti(L, -2, n + 1);
+  lua_pushlstring(L, blob, len);
+  lua_rawseti(L, -2, n + 2);
   return 0;
 }
 
@@ -138,7 +140,7 @@ static int core_journal_done(lua_State *L) {
   return 0;
 }
 
-/* core.journal_take(limit) -> list of request blobs, oldest first */
+/* core.journal_take(limit) -> { id1, blob1, id2, blob2, ... }, oldest first */
 static int core_journal_take(lua_State *L) {
   ft_script *s = core_self(L);
   int limit = (int)luaL_checknumber(L, 1);
@@ -202,8 +204,14 @@ static void encode_arg(lua_State *L, ft_script *s) {
 /* s->json, a record line, out to the run's output */
 static void put_line(ft_script *s) {
   FILE *f = s->out ? s->out : stdout;
-  if (fwrite(s->json.data, 1, s->json.len, f) != s->json.len)
-    s->write_failed = 1;
+  if (fwrite(s->json.data, 1, s->json.len, f) != s->json.len) {
+    s->write_failed = errno ? errno : EIO;
+    /* a durable run: the records past the last checkpoint are no longer
+     * what the journal will say, so nothing may be committed from now on
+     * (the next checkpoint fails and stops the run) */
+    if (s->journal)
+      ft_store_abandon(s->store, "writing records failed");
+  }
 }
 
 /* core.write_record(rec): rec as one JSON line on the run's output */
@@ -306,9 +314,9 @@ static int core_store_get(lua_State *L) {
   ft_script *s = core_self(L);
   ft_store *st = core_store(L, s);
   char *val = NULL;
-  size_t len = 0;
-  int rc = ft_store_get(st, luaL_checkstring(L, 1), luaL_checkstring(L, 2),
-                        &val, &len);
+  size_t len = 0, klen;
+  const char *key = luaL_checklstring(L, 2, &klen); /* NUL bytes too */
+  int rc = ft_store_get(st, luaL_checkstring(L, 1), key, klen, &val, &len);
   if (rc == FT_ENOTFOUND) {
     lua_pushnil(L);
     return 1;
@@ -323,10 +331,10 @@ static int core_store_get(lua_State *L) {
 static int core_store_put(lua_State *L) {
   ft_script *s = core_self(L);
   ft_store *st = core_store(L, s);
-  size_t len;
+  size_t len, klen;
+  const char *key = luaL_checklstring(L, 2, &klen);
   const char *v = luaL_checklstring(L, 3, &len);
-  if (ft_store_put(st, luaL_checkstring(L, 1), luaL_checkstring(L, 2), v,
-                   len) != 0)
+  if (ft_store_put(st, luaL_checkstring(L, 1), key, klen, v, len) != 0)
     return luaL_error(L, "storage: %s", ft_store_errmsg(st));
   return 0;
 }
@@ -334,16 +342,18 @@ static int core_store_put(lua_State *L) {
 static int core_store_delete(lua_State *L) {
   ft_script *s = core_self(L);
   ft_store *st = core_store(L, s);
-  if (ft_store_delete(st, luaL_checkstring(L, 1), luaL_checkstring(L, 2)) !=
-      0)
+  size_t klen;
+  const char *key = luaL_checklstring(L, 2, &klen);
+  if (ft_store_delete(st, luaL_checkstring(L, 1), key, klen) != 0)
     return luaL_error(L, "storage: %s", ft_store_errmsg(st));
   return 0;
 }
 
-static int list_row(void *ud, const char *key, const void *val, size_t len) {
+static int list_row(void *ud, const char *key, size_t klen, const void *val,
+                    size_t len) {
   lua_State *L = ud;
   int n = (int)lua_objlen(L, -1);
-  lua_pushstring(L, key);
+  lua_pushlstring(L, key, klen);
   lua_rawseti(L, -2, n + 1);
   lua_pushlstring(L, val, len);
   lua_rawseti(L, -2, n + 2);
@@ -355,10 +365,11 @@ static int core_store_list(lua_State *L) {
   ft_script *s = core_self(L);
   ft_store *st = core_store(L, s);
   const char *obj = luaL_checkstring(L, 1);
-  const char *prefix = luaL_optstring(L, 2, NULL);
+  size_t plen = 0;
+  const char *prefix = luaL_optlstring(L, 2, NULL, &plen);
   int limit = (int)luaL_optnumber(L, 3, 0);
   lua_newtable(L);
-  if (ft_store_list(st, obj, prefix, limit, list_row, L) != 0)
+  if (ft_store_list(st, obj, prefix, plen, limit, list_row, L) != 0)
     return luaL_error(L, "storage: %s", ft_store_errmsg(st));
   return 1;
 }
@@ -663,6 +674,10 @@ void ft_script_free(ft_script *s) {
     lua_close(s->L);
   ft_dedupe_free(s->seen);
   ft_buf_free(&s->json);
+  /* a durable run commits at its checkpoints only: writes after the last
+   * one go with records past the committed offset, which the next run cuts */
+  if (s->journal)
+    ft_store_abandon(s->store, "closed");
   ft_store_close(s->store);
   free(s->state_path);
   free(s->user_agent);
@@ -1064,6 +1079,10 @@ int ft_script_journal_open(ft_script *s, int restart, ft_journal_info *info,
   info->finished = meta_int(st, "finished") != 0;
   info->resuming = meta_int(st, "started") != 0;
   info->out_offset = meta_int(st, "out_offset");
+  char *tail = NULL;
+  if (ft_store_meta_get(st, "out_tail", &tail) == 0 && tail)
+    snprintf(info->out_tail, sizeof(info->out_tail), "%s", tail);
+  free(tail);
   info->start_pos = meta_int(st, "start_pos");
   info->next_id = meta_int(st, "next_id");
   info->pending = ft_store_pending_count(st);
@@ -1093,11 +1112,27 @@ int ft_script_journal_done(ft_script *s, uint64_t id) {
   return ft_store_pending_done(s->store, (int64_t)id);
 }
 
-int ft_script_checkpoint(ft_script *s, int64_t out_offset, int finished) {
+int ft_script_write_error(ft_script *s) { return s->write_failed; }
+
+void ft_script_journal_abandon(ft_script *s, const char *why) {
+  if (s->journal)
+    ft_store_abandon(s->store, why);
+}
+
+const char *ft_script_journal_error(ft_script *s) {
+  return s->store ? ft_store_errmsg(s->store) : "";
+}
+
+int ft_script_checkpoint(ft_script *s, int64_t out_offset,
+                         const char *out_tail, int finished) {
   char err[512];
   lua_State *L = s->L;
   if (!s->journal)
     return ft_script_commit(s);
+  if (s->write_failed) { /* a record never reached the output */
+    ft_store_abandon(s->store, "writing records failed");
+    return FT_EIO;
+  }
   int top = lua_gettop(L);
   if (crawl_call(s, "checkpoint", 0, 2, err, sizeof(err)) != 0)
     return FT_ELUA;
@@ -1106,6 +1141,7 @@ int ft_script_checkpoint(ft_script *s, int64_t out_offset, int finished) {
   lua_settop(L, top);
   ft_store *st = s->store;
   if (meta_put_int(st, "out_offset", out_offset) != 0 ||
+      ft_store_meta_set(st, "out_tail", out_tail ? out_tail : "") != 0 ||
       meta_put_int(st, "start_pos", start_pos) != 0 ||
       meta_put_int(st, "next_id", next_id) != 0 ||
       (finished && ft_store_meta_set(st, "finished", "1") != 0))

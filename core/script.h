@@ -111,6 +111,8 @@ typedef struct ft_journal_info {
   int finished;       /* the crawl in this database has finished */
   int resuming;       /* an earlier run started it: resume */
   int64_t out_offset; /* records up to here are committed */
+  char out_tail[40];  /* what the checkpoint noted of the output's tail
+                         (ft_script_checkpoint), "" if nothing */
   int64_t start_pos;  /* emits of start already taken */
   int64_t next_id;
   int64_t pending;    /* requests in the frontier */
@@ -127,10 +129,26 @@ int ft_script_journal_open(ft_script *s, int restart, ft_journal_info *info,
 /* Request id is done (its records are in the output). */
 int ft_script_journal_done(ft_script *s, uint64_t id);
 
-/* Commit: the output is durable up to out_offset (the caller flushed it),
- * with the frontier, seen set, storage and start position to match; with
- * finished, mark the crawl finished. Without a journal: commit storage. */
-int ft_script_checkpoint(ft_script *s, int64_t out_offset, int finished);
+/* Commit: the output is written and synced up to out_offset, with the
+ * frontier, seen set, storage and start position to match; out_tail (NULL:
+ * none) is the caller's note identifying the output's bytes before
+ * out_offset, handed back in ft_journal_info on resume. With finished, mark
+ * the crawl finished. Without a journal: commit storage. Returns 0, or a
+ * negative code (message: ft_script_journal_error); a failed checkpoint, or
+ * a record the script could not write since the last one, means no later
+ * checkpoint commits anything (the state stays at the last good one). */
+int ft_script_checkpoint(ft_script *s, int64_t out_offset,
+                         const char *out_tail, int finished);
+
+/* The errno of the first record the script failed to write (0: none). */
+int ft_script_write_error(ft_script *s);
+
+/* The output went wrong (a write failed): nothing from now on is committed,
+ * the state stays at the last checkpoint. No-op without a journal. */
+void ft_script_journal_abandon(ft_script *s, const char *why);
+
+/* Why the last checkpoint or journal write failed ("" if none). */
+const char *ft_script_journal_error(ft_script *s);
 
 /* ---- the REPL ------------------------------------------------------------- */
 

@@ -2,11 +2,15 @@
  * tables and the run journal (the design note is in storage.h). */
 #include "storage.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "record.h"
@@ -97,6 +101,10 @@ struct ft_store {
   size_t late_n, late_cap;
   int64_t pending_n; /* rows in ft_pending, valid when pending_ok */
   int pending_ok;
+  int in_batch;  /* our BEGIN is open (SQLite may end it by itself) */
+  int broken;    /* a batch was lost: nothing is committed any more */
+  int lock_fd;   /* holds the flock on the database file, or -1 */
+  char broken_msg[512];
   char errmsg[512];
 };
 
@@ -134,15 +142,68 @@ static int set_err(ft_store *s, int code, const char *fmt, ...) {
   return code;
 }
 
+/* From now on s commits nothing and every write fails with FT_EIO and
+ * "why: ..." in errmsg (see storage.h, "Errors"). The open batch, if any, is
+ * rolled back. */
+static void set_broken(ft_store *s, const char *why) {
+  if (!s->broken) {
+    s->broken = 1;
+    snprintf(s->broken_msg, sizeof s->broken_msg, "%s", why);
+  }
+  if (!sqlite3_get_autocommit(s->db))
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  s->in_batch = 0;
+  s->pending_ok = 0;
+}
+
+/* FT_EIO with the reason the store broke. */
+static int broken_err(ft_store *s) {
+  return set_err(s, FT_EIO,
+                 "%s; nothing written since the last commit is saved (the"
+                 " state stays at that commit)",
+                 s->broken_msg);
+}
+
 /* Records SQLite's message for the failure rc and returns the ft_err. When
- * SQLite rolled the batch back by itself, the cached frontier size is
- * recounted on next use. */
+ * SQLite rolled the batch back by itself (disk full, some I/O errors), the
+ * writes since the last commit are gone: the store breaks, since committing
+ * what came after them would save a state that matches nothing. */
 static int sq_fail(ft_store *s, int rc) {
   set_err(s, 0, "%s", sqlite3_errmsg(s->db));
+  if (s->in_batch && sqlite3_get_autocommit(s->db)) {
+    char why[600];
+    snprintf(why, sizeof why, "a write to the state database failed (%s)",
+             s->errmsg);
+    set_broken(s, why);
+  }
   if (sqlite3_get_autocommit(s->db))
     s->pending_ok = 0;
   return map_rc(rc);
 }
+
+/* A failed write to the journal (frontier, seen set, metadata): unless
+ * SQLite refused just that statement (FT_EINVAL: a duplicate id, which the
+ * caller is told of), the batch may be partial and the journal no longer
+ * matches the run, so the store breaks. Returns rc. */
+static int journal_fail(ft_store *s, int rc) {
+  if (rc != 0 && rc != FT_EINVAL && !s->broken) {
+    char why[600];
+    snprintf(why, sizeof why,
+             "a journal write to the state database failed (%s)", s->errmsg);
+    set_broken(s, why);
+    broken_err(s);
+  }
+  return rc;
+}
+
+void ft_store_abandon(ft_store *s, const char *why) {
+  if (s == NULL)
+    return;
+  set_broken(s, why != NULL ? why : "the batch was abandoned");
+  broken_err(s);
+}
+
+int ft_store_broken(const ft_store *s) { return s != NULL && s->broken; }
 
 const char *ft_store_errmsg(const ft_store *s) {
   return s != NULL ? s->errmsg : "";
@@ -193,19 +254,39 @@ static int stmt_exec(ft_store *s, int kind) {
   return rc != 0 ? rc : stmt_finish(s, kind, st);
 }
 
-/* Opens the batch transaction unless one is open. */
+/* Opens the batch transaction unless one is open; a broken store opens
+ * none (a write outside a batch would be committed at once). */
 static int batch_begin(ft_store *s) {
+  if (s->broken)
+    return broken_err(s);
   if (!sqlite3_get_autocommit(s->db))
     return 0;
-  return stmt_exec(s, ST_BEGIN);
+  int rc = stmt_exec(s, ST_BEGIN);
+  if (rc == 0)
+    s->in_batch = 1;
+  return rc;
 }
 
+/* A failed COMMIT breaks the store whether or not SQLite kept the batch
+ * open: the caller saw the failure and its own state moved on. */
 int ft_store_commit(ft_store *s) {
   if (s == NULL)
     return FT_EINVAL;
+  if (s->broken)
+    return broken_err(s);
   if (sqlite3_get_autocommit(s->db))
     return 0;
-  return stmt_exec(s, ST_COMMIT);
+  int rc = stmt_exec(s, ST_COMMIT);
+  if (rc == 0) {
+    s->in_batch = 0;
+  } else {
+    char why[600];
+    snprintf(why, sizeof why, "a commit to the state database failed (%s)",
+             s->errmsg);
+    set_broken(s, why);
+    broken_err(s);
+  }
+  return rc;
 }
 
 /* For a write: opens the batch unless one is open and gets the statement of
@@ -324,6 +405,33 @@ static int schema_check(ft_store *s, const char *path) {
 static int store_auth(void *ud, int action, const char *a1, const char *a2,
                       const char *dbname, const char *trigger);
 
+/* Takes the run lock on the database file at path (which SQLite has just
+ * opened, so it exists): an flock(2) on a descriptor of our own, held until
+ * ft_store_close. flock locks belong to the open file description, so
+ * SQLite's own POSIX locks on the same file neither conflict with it nor
+ * release it when SQLite closes a descriptor, and the kernel drops it when
+ * the holder dies, even by SIGKILL. */
+static int take_run_lock(ft_store *s, const char *path) {
+  s->lock_fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (s->lock_fd < 0)
+    return set_err(s, FT_EIO, "%s: %s", path, strerror(errno));
+  int r;
+  do
+    r = flock(s->lock_fd, LOCK_EX | LOCK_NB);
+  while (r != 0 && errno == EINTR);
+  if (r == 0)
+    return 0;
+  int e = errno;
+  close(s->lock_fd);
+  s->lock_fd = -1;
+  if (e == EWOULDBLOCK)
+    return set_err(s, FT_EBUSY,
+                   "%s: in use by another fetchtree process (a state database"
+                   " serves one run at a time)",
+                   path);
+  return set_err(s, FT_EIO, "%s: cannot lock: %s", path, strerror(e));
+}
+
 int ft_store_open(ft_store **out, const char *path, char *err, size_t errlen) {
   if (out == NULL) {
     ft_errf(err, errlen, "ft_store_open: out is NULL");
@@ -334,6 +442,7 @@ int ft_store_open(ft_store **out, const char *path, char *err, size_t errlen) {
     ft_errf(err, errlen, "out of memory");
     return FT_ENOMEM;
   }
+  s->lock_fd = -1;
   const char *p = path != NULL ? path : ":memory:";
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
   int rc = sqlite3_open_v2(p, &s->db, flags, NULL);
@@ -343,9 +452,17 @@ int ft_store_open(ft_store **out, const char *path, char *err, size_t errlen) {
     set_err(s, 0, "%s: %s", p,
             s->db != NULL ? sqlite3_errmsg(s->db) : "out of memory");
   }
+  if (code == 0 && strcmp(p, ":memory:") != 0 && p[0] != '\0')
+    code = take_run_lock(s, p);
   if (code == 0) {
     sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
+    /* script SQL (ft_store_sql) runs on this connection: no extension
+     * loading, and no fts3_tokenizer(), whose two-argument form installs a
+     * tokenizer from a pointer given as a blob (the authorizer refuses both
+     * functions too, see store_auth) */
     sqlite3_db_config(s->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+    sqlite3_db_config(s->db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
+    sqlite3_db_config(s->db, SQLITE_DBCONFIG_ENABLE_FTS3_TOKENIZER, 0, NULL);
     code = schema_check(s, p);
   }
   /* Only now that the file is known to be ours: WAL, and NORMAL sync (see
@@ -369,6 +486,8 @@ int ft_store_open(ft_store **out, const char *path, char *err, size_t errlen) {
   if (code != 0) {
     ft_errf(err, errlen, "%s", s->errmsg);
     sqlite3_close(s->db);
+    if (s->lock_fd >= 0)
+      close(s->lock_fd);
     free(s);
     return code;
   }
@@ -379,19 +498,21 @@ int ft_store_open(ft_store **out, const char *path, char *err, size_t errlen) {
 void ft_store_close(ft_store *s) {
   if (s == NULL)
     return;
-  if (ft_store_commit(s) != 0)
+  if (ft_store_commit(s) != 0 && !sqlite3_get_autocommit(s->db))
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
   for (int i = 0; i < ST_COUNT_; i++)
     sqlite3_finalize(s->st[i]);
   sqlite3_close(s->db);
+  if (s->lock_fd >= 0)
+    close(s->lock_fd); /* after SQLite let go of the file */
   free(s->late);
   free(s);
 }
 
 /* ---- key-value storage per object ---------------------------------------- */
 
-int ft_store_get(ft_store *s, const char *obj, const char *key, char **val,
-                 size_t *len) {
+int ft_store_get(ft_store *s, const char *obj, const char *key, size_t klen,
+                 char **val, size_t *len) {
   if (s == NULL || obj == NULL || key == NULL || val == NULL)
     return FT_EINVAL;
   *val = NULL;
@@ -400,7 +521,7 @@ int ft_store_get(ft_store *s, const char *obj, const char *key, char **val,
   if (rc != 0)
     return rc;
   bind_str(st, 1, obj, strlen(obj));
-  bind_str(st, 2, key, strlen(key));
+  bind_str(st, 2, key, klen);
   int r = sqlite3_step(st);
   if (r == SQLITE_ROW)
     rc = column_dup(s, st, 0, val, len);
@@ -412,8 +533,8 @@ int ft_store_get(ft_store *s, const char *obj, const char *key, char **val,
   return rc;
 }
 
-int ft_store_put(ft_store *s, const char *obj, const char *key, const void *val,
-                 size_t len) {
+int ft_store_put(ft_store *s, const char *obj, const char *key, size_t klen,
+                 const void *val, size_t len) {
   if (s == NULL || obj == NULL || key == NULL || (val == NULL && len > 0))
     return FT_EINVAL;
   sqlite3_stmt *st;
@@ -421,12 +542,13 @@ int ft_store_put(ft_store *s, const char *obj, const char *key, const void *val,
   if (rc != 0)
     return rc;
   bind_str(st, 1, obj, strlen(obj));
-  bind_str(st, 2, key, strlen(key));
+  bind_str(st, 2, key, klen);
   bind_bytes(st, 3, val, len);
   return stmt_finish(s, ST_KV_PUT, st);
 }
 
-int ft_store_delete(ft_store *s, const char *obj, const char *key) {
+int ft_store_delete(ft_store *s, const char *obj, const char *key,
+                    size_t klen) {
   if (s == NULL || obj == NULL || key == NULL)
     return FT_EINVAL;
   sqlite3_stmt *st;
@@ -434,7 +556,7 @@ int ft_store_delete(ft_store *s, const char *obj, const char *key) {
   if (rc != 0)
     return rc;
   bind_str(st, 1, obj, strlen(obj));
-  bind_str(st, 2, key, strlen(key));
+  bind_str(st, 2, key, klen);
   return stmt_finish(s, ST_KV_DEL, st);
 }
 
@@ -442,11 +564,12 @@ int ft_store_delete(ft_store *s, const char *obj, const char *key) {
  * succ(P) drops P's trailing 0xFF bytes and adds one to the last byte left;
  * when P is all 0xFF bytes the range has no upper end. Keys are TEXT
  * compared with the BINARY collation, i.e. memcmp. */
-int ft_store_list(ft_store *s, const char *obj, const char *prefix, int limit,
-                  ft_store_row_fn fn, void *ud) {
+int ft_store_list(ft_store *s, const char *obj, const char *prefix,
+                  size_t plen, int limit, ft_store_row_fn fn, void *ud) {
   if (s == NULL || obj == NULL || fn == NULL)
     return FT_EINVAL;
-  size_t plen = prefix != NULL ? strlen(prefix) : 0;
+  if (prefix == NULL)
+    plen = 0;
   size_t hlen = plen;
   while (hlen > 0 && (unsigned char)prefix[hlen - 1] == 0xFF)
     hlen--;
@@ -473,9 +596,11 @@ int ft_store_list(ft_store *s, const char *obj, const char *prefix, int limit,
   int r;
   while ((r = sqlite3_step(st)) == SQLITE_ROW) {
     const char *key = (const char *)sqlite3_column_text(st, 0);
+    size_t klen = (size_t)sqlite3_column_bytes(st, 0);
     const void *val = sqlite3_column_blob(st, 1);
     size_t len = (size_t)sqlite3_column_bytes(st, 1);
-    if (fn(ud, key != NULL ? key : "", val != NULL ? val : "", len) != 0) {
+    if (fn(ud, key != NULL ? key : "", klen, val != NULL ? val : "", len) !=
+        0) {
       r = SQLITE_DONE;
       break;
     }
@@ -699,6 +824,22 @@ static int check_name(auth_ctx *c, const char *name) {
               name);
 }
 
+/* SQL functions a script may not call. The rest of SQLite's built-in
+ * functions compute on their arguments only. These do more: load_extension
+ * loads native code; fts3_tokenizer(name, blob) installs a tokenizer from a
+ * native pointer in a blob (a crafted one crashes the process) and with one
+ * argument shows a pointer; rtreenode and rtreedepth are R*Tree debugging
+ * helpers that parse a raw node blob, and rtreecheck reads tables by a name
+ * given as text. */
+static int is_denied_function(const char *name) {
+  static const char *const fns[] = {"load_extension", "fts3_tokenizer",
+                                    "rtreenode", "rtreedepth", "rtreecheck"};
+  for (size_t i = 0; name != NULL && i < sizeof fns / sizeof fns[0]; i++)
+    if (equals_ci(name, strlen(name), fns[i]))
+      return 1;
+  return 0;
+}
+
 static int store_auth(void *ud, int action, const char *a1, const char *a2,
                       const char *dbname, const char *trigger) {
   ft_store *s = ud;
@@ -707,8 +848,10 @@ static int store_auth(void *ud, int action, const char *a1, const char *a2,
   if (c == NULL)
     return SQLITE_OK; /* fetchtree's own statements */
   switch (action) {
+  case SQLITE_FUNCTION: /* a2: the function's name */
+    return is_denied_function(a2) ? deny(c, "not authorized: function %s", a2)
+                                  : SQLITE_OK;
   case SQLITE_SELECT:
-  case SQLITE_FUNCTION:
   case SQLITE_RECURSIVE:
     return SQLITE_OK;
   case SQLITE_READ:
@@ -755,8 +898,10 @@ static int store_auth(void *ud, int action, const char *a1, const char *a2,
                         equals_ci(a2, strlen(a2), "rtree")))
       return deny(c, "not authorized: virtual table module %s", a2);
     return check_name(c, a1);
-  case SQLITE_PRAGMA: /* data_version: read-only, FTS5 asks for it */
-    if (a1 != NULL && equals_ci(a1, strlen(a1), "data_version") && a2 == NULL)
+  case SQLITE_PRAGMA: /* read-only, asked by FTS5 and R*Tree themselves */
+    if (a1 != NULL && a2 == NULL &&
+        (equals_ci(a1, strlen(a1), "data_version") ||
+         equals_ci(a1, strlen(a1), "page_size")))
       return SQLITE_OK;
     return deny(c, "not authorized: PRAGMA %s", a1);
   case SQLITE_TRANSACTION:
@@ -999,12 +1144,12 @@ int ft_store_pending_add(ft_store *s, int64_t id, const void *req, size_t len) {
   sqlite3_stmt *st;
   int rc = write_stmt(s, ST_PEND_ADD, &st);
   if (rc != 0)
-    return rc;
+    return journal_fail(s, rc);
   sqlite3_bind_int64(st, 1, id);
   bind_bytes(st, 2, req, len);
   rc = stmt_finish(s, ST_PEND_ADD, st);
   if (rc != 0)
-    return rc;
+    return journal_fail(s, rc);
   s->pending_n++;
   if (late) {
     size_t i = late_find(s, id);
@@ -1103,11 +1248,11 @@ int ft_store_pending_done(ft_store *s, int64_t id) {
   sqlite3_stmt *st;
   int rc = write_stmt(s, ST_PEND_DONE, &st);
   if (rc != 0)
-    return rc;
+    return journal_fail(s, rc);
   sqlite3_bind_int64(st, 1, id);
   rc = stmt_finish(s, ST_PEND_DONE, st);
   if (rc != 0)
-    return rc;
+    return journal_fail(s, rc);
   if (sqlite3_changes(s->db) > 0)
     s->pending_n--;
   size_t i = late_find(s, id);
@@ -1145,11 +1290,11 @@ int ft_store_seen_add(ft_store *s, const unsigned char key[16]) {
   sqlite3_stmt *st;
   int rc = write_stmt(s, ST_SEEN_ADD, &st);
   if (rc != 0)
-    return rc;
+    return journal_fail(s, rc);
   bind_bytes(st, 1, key, 16);
   rc = stmt_finish(s, ST_SEEN_ADD, st);
   if (rc != 0)
-    return rc;
+    return journal_fail(s, rc);
   return sqlite3_changes(s->db) > 0 ? 1 : 0;
 }
 
@@ -1203,10 +1348,10 @@ int ft_store_meta_set(ft_store *s, const char *key, const char *val) {
   sqlite3_stmt *st;
   int rc = write_stmt(s, ST_META_SET, &st);
   if (rc != 0)
-    return rc;
+    return journal_fail(s, rc);
   bind_str(st, 1, key, strlen(key));
   bind_str(st, 2, val, strlen(val));
-  return stmt_finish(s, ST_META_SET, st);
+  return journal_fail(s, stmt_finish(s, ST_META_SET, st));
 }
 
 int ft_store_reset(ft_store *s) {
@@ -1214,13 +1359,13 @@ int ft_store_reset(ft_store *s) {
     return FT_EINVAL;
   int rc = batch_begin(s);
   if (rc != 0)
-    return rc;
+    return journal_fail(s, rc);
   int r = sqlite3_exec(s->db,
                        "DELETE FROM ft_pending; DELETE FROM ft_seen;"
                        " DELETE FROM ft_meta",
                        NULL, NULL, NULL);
   if (r != SQLITE_OK)
-    return sq_fail(s, r);
+    return journal_fail(s, sq_fail(s, r));
   s->taken_any = 0;
   s->take_cursor = 0;
   s->late_n = 0;

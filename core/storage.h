@@ -33,9 +33,25 @@
  * ft_err. SQLite failures map to FT_ENOMEM, FT_EBUSY (another process holds
  * the write lock past the busy timeout), FT_EIO (disk full, I/O error),
  * FT_EINVAL (constraint, e.g. a duplicate pending id) or FT_ESQL, and
- * ft_store_errmsg then holds SQLite's message. If SQLite rolls the whole
- * batch back by itself (it does on disk full and some I/O errors), the
- * writes since the last commit are gone; the next write opens a new batch.
+ * ft_store_errmsg then holds SQLite's message.
+ *
+ * A lost batch breaks the store. If SQLite rolls the whole batch back by
+ * itself (it does on disk full and some I/O errors), if a COMMIT fails, if a
+ * journal write (frontier, seen set, metadata) fails other than by FT_EINVAL
+ * (a duplicate id: that one statement is refused), or if the caller calls
+ * ft_store_abandon, the writes since the last commit are gone or must not be
+ * saved, and the caller has moved on as if they were there: committing
+ * anything after that would save a frontier and output offset that match
+ * nothing (a rerun would repeat or lose requests). So from then on every
+ * write and ft_store_commit fails with FT_EIO and the reason, reads still
+ * work, and the file stays at its last good commit, from where the next run
+ * resumes. A failed write the batch survives (a constraint, a refused
+ * statement) does not break it.
+ *
+ * One process at a time. A store on a file holds an exclusive flock(2) on
+ * it from ft_store_open to ft_store_close; a second ft_store_open of the same
+ * file, from this process or another, fails with FT_EBUSY. The kernel drops
+ * the lock when its holder dies, even by SIGKILL.
  *
  * Not thread-safe: one ft_store is used from one thread. Callbacks may call
  * back into the same ft_store (an iterating statement that is still in use
@@ -51,17 +67,28 @@ typedef struct ft_store ft_store;
  * version this build knows. On failure *out is untouched, a message goes to
  * err (when err != NULL and errlen > 0) and the result is FT_EINVAL (not a
  * fetchtree state database, not an SQLite file at all, unknown schema
- * version), FT_EIO (cannot open or read the file), FT_EBUSY or FT_ENOMEM.
- * A file that is not ours is never modified. */
+ * version), FT_EIO (cannot open or read the file), FT_EBUSY (another
+ * ft_store has the file open: "in use by another fetchtree process") or
+ * FT_ENOMEM. A file that is not ours is never modified. */
 int ft_store_open(ft_store **out, const char *path, char *err, size_t errlen);
 
-/* Commits an open batch (use ft_store_commit first to see its result), then
- * closes the database. NULL is allowed. */
+/* Commits an open batch unless the store is broken (use ft_store_commit
+ * first to see its result), then closes the database and lets go of the
+ * lock. NULL is allowed. */
 void ft_store_close(ft_store *s);
 
 /* Ends the open batch: everything written since the last commit becomes
- * durable and visible to other connections. 0 when no batch is open. */
+ * durable and visible to other connections. 0 when no batch is open;
+ * FT_EIO on a broken store. A failure breaks the store. */
 int ft_store_commit(ft_store *s);
+
+/* The caller lost track of what the open batch stands for (its output
+ * failed): rolls the batch back and breaks the store with the message why
+ * (see "A lost batch" above). NULL is allowed. */
+void ft_store_abandon(ft_store *s, const char *why);
+
+/* Whether s is broken (see above); 0 for NULL. */
+int ft_store_broken(const ft_store *s);
 
 /* The message of the last failure on s ("" if none); valid until the next
  * call on s. */
@@ -69,35 +96,38 @@ const char *ft_store_errmsg(const ft_store *s);
 
 /* ---- key-value storage per object --------------------------------------- */
 
-/* Values are opaque bytes (the Lua side serialises); keys are C strings
- * compared as raw bytes. The same key under two objects is two entries. */
+/* Values are opaque bytes (the Lua side serialises); keys are the klen
+ * bytes at key (NUL bytes included: "a\0b" and "a" are two keys), compared
+ * as raw bytes. The same key under two objects is two entries. */
 
 /* Copies the value of (obj, key) into a malloc'd buffer in *val (with a NUL
  * byte after the len bytes, not counted) and its length into *len (len may be
  * NULL). Returns 0, FT_ENOTFOUND (*val set to NULL), FT_EINVAL (a NULL
  * argument) or an SQLite error. */
-int ft_store_get(ft_store *s, const char *obj, const char *key, char **val,
-                 size_t *len);
+int ft_store_get(ft_store *s, const char *obj, const char *key, size_t klen,
+                 char **val, size_t *len);
 
 /* Sets (obj, key) to the len bytes at val (val may be NULL when len is 0:
  * an empty value, which is not the same as absent). */
-int ft_store_put(ft_store *s, const char *obj, const char *key, const void *val,
-                 size_t len);
+int ft_store_put(ft_store *s, const char *obj, const char *key, size_t klen,
+                 const void *val, size_t len);
 
 /* Removes (obj, key). Returns 0 even if it was absent. */
-int ft_store_delete(ft_store *s, const char *obj, const char *key);
+int ft_store_delete(ft_store *s, const char *obj, const char *key,
+                    size_t klen);
 
-/* Called per entry by ft_store_list; return non-zero to stop. */
-typedef int (*ft_store_row_fn)(void *ud, const char *key, const void *val,
-                               size_t len);
+/* Called per entry by ft_store_list with the key's klen bytes (NUL
+ * terminated after them); return non-zero to stop. */
+typedef int (*ft_store_row_fn)(void *ud, const char *key, size_t klen,
+                               const void *val, size_t len);
 
-/* Calls fn for the object's keys that start with the bytes of `prefix` (NULL
- * or "" = all keys), in ascending byte order, at most `limit` of them
+/* Calls fn for the object's keys that start with the plen bytes of `prefix`
+ * (NULL or plen 0 = all keys), in ascending byte order, at most `limit` of them
  * (limit <= 0 = no limit). The prefix is matched as exact bytes, as a key
  * range (never LIKE), so '%', '_' and 0xFF bytes are ordinary. Returns 0
  * (also when fn stopped it) or an error. */
-int ft_store_list(ft_store *s, const char *obj, const char *prefix, int limit,
-                  ft_store_row_fn fn, void *ud);
+int ft_store_list(ft_store *s, const char *obj, const char *prefix,
+                  size_t plen, int limit, ft_store_row_fn fn, void *ud);
 
 /* ---- SQL on the object's own tables ------------------------------------- */
 
@@ -111,11 +141,15 @@ int ft_store_list(ft_store *s, const char *obj, const char *prefix, int limit,
  * index, view or trigger whose name does not carry this object's prefix
  * (fetchtree's own tables, other objects' tables, pragma_* and dbstat
  * virtual tables; json_each and json_tree are allowed), virtual tables other
- * than fts3/fts4/fts5/rtree, ATTACH and DETACH, PRAGMA, ANALYZE, and
+ * than fts3/fts4/fts5/rtree, ATTACH and DETACH, PRAGMA, ANALYZE, the
+ * functions load_extension and fts3_tokenizer (native code, or a native
+ * pointer from a blob; the connection disables both besides) and the R*Tree
+ * debugging functions rtreenode, rtreedepth and rtreecheck, and
  * transaction statements (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE:
  * fetchtree's batching owns the transaction). Triggers and views are checked
  * when they are used, so a trigger on the object's table cannot write
- * elsewhere. PRAGMA data_version (read-only; FTS5 uses it) is allowed.
+ * elsewhere. PRAGMA data_version and page_size, as reads (FTS5 and R*Tree
+ * ask for them), are allowed.
  * Two rules are checked on the text, where the authorizer cannot see: names
  * beginning with "sqlite_" may not appear at all, not even as a string
  * literal, since SQLite accepts a string literal as a table name (bind such

@@ -630,9 +630,11 @@ local function new_instance()
     if nid and nid > next_id then next_id = nid end
   end
 
-  -- What a checkpoint stores with the output offset.
+  -- What a checkpoint stores with the output offset. Until start runs
+  -- again past the emits a resumed run skips, start_pos lags behind them:
+  -- the position saved is never less than the one this run resumed from.
   function M.checkpoint()
-    return start_pos, next_id
+    return math.max(start_pos, skip_start), next_id
   end
 
   -- The limits of spec.objects, for the C tree: a list of
@@ -675,6 +677,48 @@ local function new_instance()
     run_in(a.obj, alarm_job, a.obj, a.fn)
   end
 
+  -- A frontier row (id, blob) back as the request entry push stored; nil
+  -- for a row that is not one (the file was edited or damaged): that row
+  -- gets an error record and a warning, leaves the frontier, and the rest
+  -- of the frontier resumes.
+  local function frontier_entry(id, blob)
+    local ok, e = pcall(decode, blob)
+    local why
+    if not ok then
+      why = "not JSON (" .. tostring(e):match("^[^\n]*") .. ")"
+    elseif type(e) ~= "table" then
+      why = "not a JSON object"
+    else
+      for k, v in pairs(e) do if v == null then e[k] = nil end end
+      if e.id ~= id then
+        why = "its id is " .. tostring(e.id)
+      elseif type(e.url) ~= "string" then
+        why = "it has no url"
+      elseif type(e.depth) ~= "number" then
+        why = "it has no depth"
+      elseif e.obj ~= nil and type(e.obj) ~= "string" then
+        why = "its object is not a name"
+      elseif e.method ~= nil and type(e.method) ~= "string" then
+        why = "its method is not a string"
+      elseif e.body ~= nil and type(e.body) ~= "string" then
+        why = "its body is not a string"
+      elseif e.headers ~= nil and type(e.headers) ~= "table" then
+        why = "its headers are not a list"
+      else
+        for _, h in pairs(e.headers or {}) do
+          if type(h) ~= "string" then why = "a header is not a string" end
+        end
+        if not why then return e end
+      end
+    end
+    local msg = string.format("state: frontier row %d is not a request (%s): skipped", id, why)
+    io.stderr:write("fetchtree run: warning: ", msg, "\n")
+    out_record({ index = id, url = type(e) == "table" and type(e.url) == "string" and e.url or null,
+                 status = null, attempts = 0, error = { kind = "internal", message = msg } })
+    core.journal_done(id)
+    return nil
+  end
+
   -- The next request to start: id, url, method, headers, body, meta_json,
   -- object name, and the robots.txt rules (a userdata for the engine's
   -- checks of redirects) when it obeys robots.txt.
@@ -690,11 +734,13 @@ local function new_instance()
       local rf = robots and robots.take_fetch()
       if rf then return rf.id, rf.url, nil, nil, nil, nil, rf.obj, nil end
       if q_head > q_tail and journal then
-        for _, blob in ipairs(core.journal_take(256)) do
-          local e = cjson.decode(blob)
-          for k, v in pairs(e) do if v == null then e[k] = nil end end
-          q_tail = q_tail + 1
-          queue[q_tail] = e
+        local rows = core.journal_take(256)
+        for i = 1, #rows, 2 do
+          local e = frontier_entry(rows[i], rows[i + 1])
+          if e then
+            q_tail = q_tail + 1
+            queue[q_tail] = e
+          end
         end
       end
       if q_head <= q_tail then

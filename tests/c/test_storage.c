@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -79,7 +80,7 @@ static int has_value(ft_store *s, const char *obj, const char *key,
                      const char *want, size_t wlen) {
   char *v = NULL;
   size_t len = 0;
-  int rc = ft_store_get(s, obj, key, &v, &len);
+  int rc = ft_store_get(s, obj, key, strlen(key), &v, &len);
   int ok =
       rc == 0 && len == wlen && memcmp(v, want, wlen) == 0 && v[len] == '\0';
   free(v);
@@ -88,7 +89,7 @@ static int has_value(ft_store *s, const char *obj, const char *key,
 
 static int is_absent(ft_store *s, const char *obj, const char *key) {
   char *v = (char *)"x";
-  int rc = ft_store_get(s, obj, key, &v, NULL);
+  int rc = ft_store_get(s, obj, key, strlen(key), &v, NULL);
   return rc == FT_ENOTFOUND && v == NULL;
 }
 
@@ -98,10 +99,18 @@ typedef struct collect {
   int calls, stop_after;
 } collect;
 
-static int collect_row(void *ud, const char *key, const void *val, size_t len) {
+static int collect_row(void *ud, const char *key, size_t klen, const void *val,
+                       size_t len) {
   collect *c = ud;
+  for (size_t i = 0; i < klen; i++) { /* a NUL byte in a key as \0 */
+    size_t n = strlen(c->buf);
+    if (key[i] != '\0')
+      snprintf(c->buf + n, sizeof c->buf - n, "%c", key[i]);
+    else
+      snprintf(c->buf + n, sizeof c->buf - n, "\\0");
+  }
   size_t n = strlen(c->buf);
-  snprintf(c->buf + n, sizeof c->buf - n, "%s=%.*s,", key, (int)len,
+  snprintf(c->buf + n, sizeof c->buf - n, "=%.*s,", (int)len,
            (const char *)val);
   c->calls++;
   return c->stop_after > 0 && c->calls >= c->stop_after;
@@ -172,17 +181,17 @@ FT_TEST(test_kv_put_get_delete) {
   for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
     const char *k = steps[i].key, *v = steps[i].val;
     if (steps[i].op == 'p')
-      FT_CHECK_EQ_INT(ft_store_put(s, "o", k, v, strlen(v)), 0);
+      FT_CHECK_EQ_INT(ft_store_put(s, "o", k, strlen(k), v, strlen(v)), 0);
     else if (steps[i].op == 'd')
-      FT_CHECK_EQ_INT(ft_store_delete(s, "o", k), 0);
+      FT_CHECK_EQ_INT(ft_store_delete(s, "o", k, strlen(k)), 0);
     else if (v == NULL)
       FT_CHECK(is_absent(s, "o", k));
     else
       FT_CHECK(has_value(s, "o", k, v, strlen(v)));
   }
-  FT_CHECK_EQ_INT(ft_store_put(s, NULL, "k", "v", 1), FT_EINVAL);
-  FT_CHECK_EQ_INT(ft_store_put(s, "o", NULL, "v", 1), FT_EINVAL);
-  FT_CHECK_EQ_INT(ft_store_put(s, "o", "k", NULL, 1), FT_EINVAL);
+  FT_CHECK_EQ_INT(ft_store_put(s, NULL, "k", 1, "v", 1), FT_EINVAL);
+  FT_CHECK_EQ_INT(ft_store_put(s, "o", NULL, 0, "v", 1), FT_EINVAL);
+  FT_CHECK_EQ_INT(ft_store_put(s, "o", "k", 1, NULL, 1), FT_EINVAL);
   ft_store_close(s);
 }
 
@@ -192,9 +201,9 @@ FT_TEST(test_kv_binary_values) {
   if (s == NULL)
     return;
   static const char bin[] = {'a', 0, 'b', 0, 0, (char)0xFF, 'c'};
-  FT_CHECK_EQ_INT(ft_store_put(s, "o", "bin", bin, sizeof bin), 0);
+  FT_CHECK_EQ_INT(ft_store_put(s, "o", "bin", 3, bin, sizeof bin), 0);
   FT_CHECK(has_value(s, "o", "bin", bin, sizeof bin));
-  FT_CHECK_EQ_INT(ft_store_put(s, "o", "empty", NULL, 0), 0);
+  FT_CHECK_EQ_INT(ft_store_put(s, "o", "empty", 5, NULL, 0), 0);
   FT_CHECK(has_value(s, "o", "empty", "", 0));
   FT_CHECK(is_absent(s, "o", "other"));
   ft_store_close(s);
@@ -205,15 +214,15 @@ FT_TEST(test_kv_objects_isolated) {
   ft_store *s = open_or_fail(NULL);
   if (s == NULL)
     return;
-  FT_CHECK_EQ_INT(ft_store_put(s, "A", "k", "from A", 6), 0);
-  FT_CHECK_EQ_INT(ft_store_put(s, "B", "k", "from B", 6), 0);
+  FT_CHECK_EQ_INT(ft_store_put(s, "A", "k", 1, "from A", 6), 0);
+  FT_CHECK_EQ_INT(ft_store_put(s, "B", "k", 1, "from B", 6), 0);
   FT_CHECK(has_value(s, "A", "k", "from A", 6));
   FT_CHECK(has_value(s, "B", "k", "from B", 6));
-  FT_CHECK_EQ_INT(ft_store_delete(s, "A", "k"), 0);
+  FT_CHECK_EQ_INT(ft_store_delete(s, "A", "k", 1), 0);
   FT_CHECK(is_absent(s, "A", "k"));
   FT_CHECK(has_value(s, "B", "k", "from B", 6));
   collect c = {0};
-  FT_CHECK_EQ_INT(ft_store_list(s, "A", NULL, 0, collect_row, &c), 0);
+  FT_CHECK_EQ_INT(ft_store_list(s, "A", NULL, 0, 0, collect_row, &c), 0);
   FT_CHECK_EQ_INT(c.calls, 0);
   ft_store_close(s);
 }
@@ -239,8 +248,8 @@ FT_TEST(test_kv_list_prefix_limit) {
                                      "a_c",
                                      "A"};
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-    FT_CHECK_EQ_INT(ft_store_put(s, "o", keys[i], "v", 1), 0);
-  FT_CHECK_EQ_INT(ft_store_put(s, "other", "a\xff", "x", 1), 0);
+    FT_CHECK_EQ_INT(ft_store_put(s, "o", keys[i], strlen(keys[i]), "v", 1), 0);
+  FT_CHECK_EQ_INT(ft_store_put(s, "other", "a\xff", strlen("a\xff"), "x", 1), 0);
   static const struct {
     const char *prefix;
     int limit, stop_after;
@@ -270,7 +279,7 @@ FT_TEST(test_kv_list_prefix_limit) {
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     collect c = {.stop_after = cases[i].stop_after};
     FT_CHECK_EQ_INT(
-        ft_store_list(s, "o", cases[i].prefix, cases[i].limit, collect_row, &c),
+        ft_store_list(s, "o", cases[i].prefix, cases[i].prefix ? strlen(cases[i].prefix) : 0, cases[i].limit, collect_row, &c),
         0);
     FT_CHECK_EQ_STR(c.buf, cases[i].want);
   }
@@ -394,7 +403,7 @@ FT_TEST(test_sql_refused) {
   if (s == NULL)
     return;
   char err[256] = "";
-  FT_CHECK_EQ_INT(ft_store_put(s, "other", "k", "v", 1), 0);
+  FT_CHECK_EQ_INT(ft_store_put(s, "other", "k", 1, "v", 1), 0);
   FT_CHECK_EQ_INT(sql0(s, "other", "CREATE TABLE {t}(x)", NULL, NULL, err, 256),
                   0);
   FT_CHECK_EQ_INT(
@@ -464,7 +473,7 @@ FT_TEST(test_sql_refused) {
       sql0(s, "other", "SELECT count(*) AS n FROM {t}", &r, NULL, err, 256), 0);
   FT_CHECK_EQ_STR(r.buf, "n:1;");
   /* the store still works, outside the authorizer */
-  FT_CHECK_EQ_INT(ft_store_put(s, "me", "k", "w", 1), 0);
+  FT_CHECK_EQ_INT(ft_store_put(s, "me", "k", 1, "w", 1), 0);
   FT_CHECK_EQ_INT(ft_store_commit(s), 0);
   ft_store_close(s);
 }
@@ -476,7 +485,7 @@ FT_TEST(test_sql_trigger_and_view_checked_on_use) {
   if (s == NULL)
     return;
   char err[256] = "";
-  FT_CHECK_EQ_INT(ft_store_put(s, "o", "k", "v", 1), 0);
+  FT_CHECK_EQ_INT(ft_store_put(s, "o", "k", 1, "v", 1), 0);
   FT_CHECK_EQ_INT(sql0(s, "o", "CREATE TABLE {t}(x)", NULL, NULL, err, 256), 0);
   int rc = sql0(s, "o",
                 "CREATE TRIGGER {tr} AFTER INSERT ON {t}"
@@ -584,7 +593,7 @@ static int put_from_row(void *ud, int ncols, const char *const *names,
   char key[32];
   snprintf(key, sizeof key, "row%lld", (long long)vals[0].i);
   if (c->rc == 0)
-    c->rc = ft_store_put(c->s, "o", key, "1", 1);
+    c->rc = ft_store_put(c->s, "o", key, strlen(key), "1", 1);
   return 0;
 }
 
@@ -593,7 +602,7 @@ FT_TEST(test_sql_callback_reenters) {
   if (s == NULL)
     return;
   char err[256] = "";
-  FT_CHECK_EQ_INT(ft_store_put(s, "o", "warm", "1", 1), 0); /* cached */
+  FT_CHECK_EQ_INT(ft_store_put(s, "o", "warm", 4, "1", 1), 0); /* cached */
   FT_CHECK_EQ_INT(sql0(s, "o", "CREATE TABLE {t}(x)", NULL, NULL, err, 256), 0);
   FT_CHECK_EQ_INT(
       sql0(s, "o", "INSERT INTO {t} VALUES (1), (2)", NULL, NULL, err, 256), 0);
@@ -617,7 +626,7 @@ FT_TEST(test_batch_visible_after_commit) {
   if (s == NULL)
     return;
   const char *q = "SELECT count(*) FROM ft_kv WHERE obj = 'o'";
-  FT_CHECK_EQ_INT(ft_store_put(s, "o", "a", "1", 1), 0);
+  FT_CHECK_EQ_INT(ft_store_put(s, "o", "a", 1, "1", 1), 0);
   FT_CHECK_EQ_INT(ft_store_pending_add(s, 1, "r", 1), 0);
   FT_CHECK_EQ_INT(ft_store_meta_set(s, "out_offset", "10"), 0);
   FT_CHECK_EQ_INT(other_conn_int(path, q), 0);
@@ -630,7 +639,7 @@ FT_TEST(test_batch_visible_after_commit) {
       other_conn_int(path, "SELECT val FROM ft_meta WHERE key='out_offset'"),
       10);
   FT_CHECK_EQ_INT(ft_store_commit(s), 0); /* nothing open: fine */
-  FT_CHECK_EQ_INT(ft_store_put(s, "o", "b", "2", 1), 0);
+  FT_CHECK_EQ_INT(ft_store_put(s, "o", "b", 1, "2", 1), 0);
   FT_CHECK_EQ_INT(other_conn_int(path, q), 1);
   ft_store_close(s); /* commits */
   FT_CHECK_EQ_INT(other_conn_int(path, q), 2);
@@ -653,7 +662,7 @@ FT_TEST(test_crash_keeps_exactly_committed) {
     for (int i = 0; i < 3; i++) {
       char k[16];
       snprintf(k, sizeof k, "c%d", i);
-      bad |= ft_store_put(s, "o", k, "yes", 3);
+      bad |= ft_store_put(s, "o", k, strlen(k), "yes", 3);
       bad |= ft_store_pending_add(s, 100 + i, "req", 3);
     }
     bad |= ft_store_seen_add(s, (const unsigned char *)"0123456789abcdef") != 1;
@@ -662,7 +671,7 @@ FT_TEST(test_crash_keeps_exactly_committed) {
     for (int i = 0; i < 200; i++) { /* enough to spill to the WAL */
       char k[16];
       snprintf(k, sizeof k, "u%d", i);
-      bad |= ft_store_put(s, "o", k, "no", 2);
+      bad |= ft_store_put(s, "o", k, strlen(k), "no", 2);
     }
     bad |= ft_store_pending_done(s, 100);
     bad |= ft_store_meta_set(s, "out_offset", "999");
@@ -677,7 +686,7 @@ FT_TEST(test_crash_keeps_exactly_committed) {
   if (s == NULL)
     return;
   collect c = {0};
-  FT_CHECK_EQ_INT(ft_store_list(s, "o", NULL, 0, collect_row, &c), 0);
+  FT_CHECK_EQ_INT(ft_store_list(s, "o", NULL, 0, 0, collect_row, &c), 0);
   FT_CHECK_EQ_STR(c.buf, "c0=yes,c1=yes,c2=yes,");
   FT_CHECK_EQ_INT(ft_store_pending_count(s), 3);
   char *v = NULL;
@@ -911,7 +920,7 @@ FT_TEST(test_reset_keeps_object_storage) {
     return;
   char err[256];
   const unsigned char key[16] = {1, 2, 3};
-  FT_CHECK_EQ_INT(ft_store_put(s, "o", "k", "v", 1), 0);
+  FT_CHECK_EQ_INT(ft_store_put(s, "o", "k", 1, "v", 1), 0);
   FT_CHECK_EQ_INT(sql0(s, "o", "CREATE TABLE {t}(x)", NULL, NULL, err, 256), 0);
   FT_CHECK_EQ_INT(
       sql0(s, "o", "INSERT INTO {t} VALUES (7)", NULL, NULL, err, 256), 0);
@@ -1062,7 +1071,7 @@ FT_TEST(test_open_reopen_wal) {
   tmp_path(path, sizeof path);
   ft_store *s = open_ok(path);
   FT_CHECK(s != NULL);
-  FT_CHECK_EQ_INT(ft_store_put(s, "o", "k", "v", 1), 0);
+  FT_CHECK_EQ_INT(ft_store_put(s, "o", "k", 1, "v", 1), 0);
   ft_store_close(s);
   s = open_ok(path);
   FT_CHECK(s != NULL);
@@ -1075,11 +1084,342 @@ FT_TEST(test_open_reopen_wal) {
 
   s = open_ok(":memory:");
   FT_CHECK(s != NULL);
-  FT_CHECK_EQ_INT(ft_store_put(s, "o", "k", "v", 1), 0);
+  FT_CHECK_EQ_INT(ft_store_put(s, "o", "k", 1, "v", 1), 0);
   FT_CHECK_EQ_INT(ft_store_commit(s), 0);
   FT_CHECK(has_value(s, "o", "k", "v", 1));
   ft_store_close(s);
   ft_store_close(NULL);
+}
+
+/* Keys are kept whole: "a\0b" is a key of its own, not "a". */
+FT_TEST(test_kv_keys_with_nul) {
+  ft_store *s = open_or_fail(NULL);
+  if (s == NULL)
+    return;
+  FT_CHECK_EQ_INT(ft_store_put(s, "o", "a", 1, "plain", 5), 0);
+  FT_CHECK_EQ_INT(ft_store_put(s, "o", "a\0b", 3, "nul", 3), 0);
+  FT_CHECK_EQ_INT(ft_store_put(s, "o", "a\0", 2, "end", 3), 0);
+  char *v = NULL;
+  size_t len = 0;
+  FT_CHECK_EQ_INT(ft_store_get(s, "o", "a", 1, &v, &len), 0);
+  FT_CHECK(v != NULL && len == 5 && memcmp(v, "plain", 5) == 0);
+  free(v);
+  FT_CHECK_EQ_INT(ft_store_get(s, "o", "a\0b", 3, &v, &len), 0);
+  FT_CHECK(v != NULL && len == 3 && memcmp(v, "nul", 3) == 0);
+  free(v);
+  collect c = {0};
+  FT_CHECK_EQ_INT(ft_store_list(s, "o", NULL, 0, 0, collect_row, &c), 0);
+  FT_CHECK_EQ_STR(c.buf, "a=plain,a\\0=end,a\\0b=nul,");
+  memset(&c, 0, sizeof c);
+  FT_CHECK_EQ_INT(ft_store_list(s, "o", "a\0", 2, 0, collect_row, &c), 0);
+  FT_CHECK_EQ_STR(c.buf, "a\\0=end,a\\0b=nul,");
+  FT_CHECK_EQ_INT(ft_store_delete(s, "o", "a\0b", 3), 0);
+  FT_CHECK_EQ_INT(ft_store_get(s, "o", "a\0b", 3, &v, &len), FT_ENOTFOUND);
+  FT_CHECK_EQ_INT(ft_store_get(s, "o", "a", 1, &v, &len), 0);
+  FT_CHECK(v != NULL && len == 5 && memcmp(v, "plain", 5) == 0);
+  free(v);
+  ft_store_close(s);
+}
+
+/* What script SQL may run, with the exact message of each refusal: no
+ * extension loading and no fts3_tokenizer (whose two-argument form takes a
+ * native pointer from a blob: a crafted one crashed the process). */
+#define SQLITE_NAME_REFUSED                                                    \
+  "not authorized: names starting with sqlite_ (SQLite's internal tables)"    \
+  " may not appear in the query; pass such text as a bound argument"
+FT_TEST(test_sql_functions_allowed_and_refused) {
+  ft_store *s = open_or_fail(NULL);
+  if (s == NULL)
+    return;
+  const struct {
+    const char *q;
+    int rc;
+    const char *err; /* the whole message, "" when rc is 0 */
+  } cases[] = {
+      {"SELECT upper('a'), length(x'00'), json_extract('{\"a\":1}', '$.a')",
+       0, ""},
+      {"SELECT sqlite_version()", 0, ""},
+      {"CREATE VIRTUAL TABLE {f3} USING fts3(a)", 0, ""},
+      {"CREATE VIRTUAL TABLE {f4} USING fts4(a, tokenize=porter)", 0, ""},
+      {"CREATE VIRTUAL TABLE {f5} USING fts5(a)", 0, ""},
+      {"INSERT INTO {f3}(a) VALUES ('hello world')", 0, ""},
+      {"SELECT snippet({f3}) FROM {f3} WHERE {f3} MATCH 'hello'", 0, ""},
+      {"SELECT fts3_tokenizer('simple')", FT_EINVAL,
+       "not authorized: function fts3_tokenizer"},
+      {"SELECT fts3_tokenizer('evil', X'4141414141414141')", FT_EINVAL,
+       "not authorized: function fts3_tokenizer"},
+      {"SELECT FTS3_Tokenizer('evil', X'4141414141414141')", FT_EINVAL,
+       "not authorized: function fts3_tokenizer"},
+      {"CREATE VIRTUAL TABLE {ev} USING fts3(a, tokenize=evil)", FT_EINVAL,
+       "unknown tokenizer: evil"},
+      {"SELECT load_extension('/nonexistent/x.so')", FT_EINVAL,
+       "not authorized: function load_extension"},
+      {"SELECT load_extension('/nonexistent/x.so', 'init')", FT_EINVAL,
+       "not authorized: function load_extension"},
+      {"SELECT rtreenode(2, x'0000')", FT_EINVAL,
+       "not authorized: function rtreenode"},
+      {"SELECT rtreedepth(x'0000')", FT_EINVAL,
+       "not authorized: function rtreedepth"},
+      {"SELECT rtreecheck('{f3}')", FT_EINVAL,
+       "not authorized: function rtreecheck"},
+      {"CREATE VIRTUAL TABLE {rt} USING rtree(id, x0, x1)", 0, ""},
+      {"INSERT INTO {rt} VALUES (1, 0, 1)", 0, ""},
+      {"ATTACH DATABASE ':memory:' AS x", FT_EINVAL, "not authorized: ATTACH"},
+      {"DETACH DATABASE x", FT_EINVAL, "not authorized: DETACH"},
+      {"PRAGMA journal_mode = DELETE", FT_EINVAL,
+       "not authorized: PRAGMA journal_mode"},
+      {"PRAGMA writable_schema = 1", FT_EINVAL,
+       "not authorized: PRAGMA writable_schema"},
+      {"PRAGMA page_size = 1024", FT_EINVAL,
+       "not authorized: PRAGMA page_size"},
+      {"PRAGMA locking_mode = EXCLUSIVE", FT_EINVAL,
+       "not authorized: PRAGMA locking_mode"},
+      {"SELECT * FROM ft_pending", FT_EINVAL,
+       "not authorized: \"ft_pending\" is not one of this object's tables"
+       " (write {name} for the object's table name)"},
+      {"UPDATE sqlite_master SET sql = ''", FT_EINVAL, SQLITE_NAME_REFUSED},
+      {"DELETE FROM main.sqlite_schema", FT_EINVAL, SQLITE_NAME_REFUSED},
+      {"UPDATE ft_meta SET val = '0'", FT_EINVAL,
+       "not authorized: \"ft_meta\" is not one of this object's tables"
+       " (write {name} for the object's table name)"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char err[256] = "";
+    int rc = sql0(s, "o", cases[i].q, NULL, NULL, err, sizeof err);
+    if (rc != cases[i].rc || strcmp(err, cases[i].err) != 0) {
+      fprintf(stderr, "  %s -> %d \"%s\"\n", cases[i].q, rc, err);
+      FT_CHECK(0);
+    }
+  }
+  ft_store_close(s);
+}
+
+/* ---- a lost batch, and one process per file ----------------------------- */
+
+/* A VFS over the default one whose writes fail with SQLITE_FULL while
+ * full_fail is set: a disk that has filled up. */
+static int full_fail;
+static sqlite3_vfs full_vfs, *full_real;
+
+typedef struct full_file {
+  sqlite3_file base;
+  sqlite3_file *real; /* follows this struct in the same allocation */
+} full_file;
+
+#define REAL(f) (((full_file *)(f))->real)
+static int ff_close(sqlite3_file *f) {
+  return REAL(f)->pMethods ? REAL(f)->pMethods->xClose(REAL(f)) : SQLITE_OK;
+}
+static int ff_read(sqlite3_file *f, void *p, int n, sqlite3_int64 o) {
+  return REAL(f)->pMethods->xRead(REAL(f), p, n, o);
+}
+static int ff_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 o) {
+  if (full_fail)
+    return SQLITE_FULL;
+  return REAL(f)->pMethods->xWrite(REAL(f), p, n, o);
+}
+static int ff_truncate(sqlite3_file *f, sqlite3_int64 n) {
+  return REAL(f)->pMethods->xTruncate(REAL(f), n);
+}
+static int ff_sync(sqlite3_file *f, int fl) {
+  return REAL(f)->pMethods->xSync(REAL(f), fl);
+}
+static int ff_size(sqlite3_file *f, sqlite3_int64 *n) {
+  return REAL(f)->pMethods->xFileSize(REAL(f), n);
+}
+static int ff_lock(sqlite3_file *f, int l) {
+  return REAL(f)->pMethods->xLock(REAL(f), l);
+}
+static int ff_unlock(sqlite3_file *f, int l) {
+  return REAL(f)->pMethods->xUnlock(REAL(f), l);
+}
+static int ff_check(sqlite3_file *f, int *r) {
+  return REAL(f)->pMethods->xCheckReservedLock(REAL(f), r);
+}
+static int ff_fctl(sqlite3_file *f, int op, void *a) {
+  return REAL(f)->pMethods->xFileControl(REAL(f), op, a);
+}
+static int ff_sector(sqlite3_file *f) {
+  return REAL(f)->pMethods->xSectorSize(REAL(f));
+}
+static int ff_dev(sqlite3_file *f) {
+  return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f));
+}
+static int ff_shmmap(sqlite3_file *f, int i, int sz, int ext,
+                     void volatile **pp) {
+  return REAL(f)->pMethods->xShmMap(REAL(f), i, sz, ext, pp);
+}
+static int ff_shmlock(sqlite3_file *f, int o, int n, int fl) {
+  return REAL(f)->pMethods->xShmLock(REAL(f), o, n, fl);
+}
+static void ff_shmbarrier(sqlite3_file *f) {
+  REAL(f)->pMethods->xShmBarrier(REAL(f));
+}
+static int ff_shmunmap(sqlite3_file *f, int del) {
+  return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
+}
+static int ff_fetch(sqlite3_file *f, sqlite3_int64 o, int n, void **pp) {
+  return REAL(f)->pMethods->xFetch(REAL(f), o, n, pp);
+}
+static int ff_unfetch(sqlite3_file *f, sqlite3_int64 o, void *p) {
+  return REAL(f)->pMethods->xUnfetch(REAL(f), o, p);
+}
+#undef REAL
+
+static const sqlite3_io_methods full_io = {
+    3,         ff_close,  ff_read,       ff_write,    ff_truncate,
+    ff_sync,   ff_size,   ff_lock,       ff_unlock,   ff_check,
+    ff_fctl,   ff_sector, ff_dev,        ff_shmmap,   ff_shmlock,
+    ff_shmbarrier, ff_shmunmap, ff_fetch, ff_unfetch};
+
+static int ff_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f,
+                   int flags, int *out) {
+  (void)vfs;
+  full_file *ff = (full_file *)f;
+  ff->real = (sqlite3_file *)(ff + 1);
+  ff->real->pMethods = NULL;
+  int rc = full_real->xOpen(full_real, name, ff->real, flags, out);
+  f->pMethods = ff->real->pMethods != NULL ? &full_io : NULL;
+  return rc;
+}
+
+/* Makes full_vfs the default VFS (0) or puts the real one back (-1). */
+static int full_vfs_install(int on) {
+  if (!on)
+    return sqlite3_vfs_unregister(&full_vfs);
+  full_real = sqlite3_vfs_find(NULL);
+  full_vfs = *full_real;
+  full_vfs.zName = "ft_test_full";
+  full_vfs.szOsFile = (int)sizeof(full_file) + full_real->szOsFile;
+  full_vfs.xOpen = ff_open;
+  return sqlite3_vfs_register(&full_vfs, 1);
+}
+
+/* The disk fills up while a batch is open: the commit fails, and from then
+ * on the store commits nothing, not even once there is room again (the
+ * caller moved on as if the lost batch were saved: a frontier and output
+ * offset committed after it would match nothing). The file keeps exactly
+ * its last good commit. A statement that fails on its own (a constraint)
+ * does not break the store. */
+FT_TEST(test_lost_batch_breaks_store) {
+  char path[64], err[256] = "";
+  tmp_path(path, sizeof path);
+  FT_CHECK_EQ_INT(full_vfs_install(1), SQLITE_OK);
+  ft_store *s = open_or_fail(path);
+  if (s == NULL) {
+    full_vfs_install(0);
+    return;
+  }
+  FT_CHECK_EQ_INT(ft_store_pending_add(s, 1, "r1", 2), 0);
+  FT_CHECK_EQ_INT(ft_store_meta_set(s, "out_offset", "100"), 0);
+  FT_CHECK_EQ_INT(sql0(s, "o", "CREATE TABLE {t}(k PRIMARY KEY)", NULL, NULL,
+                       err, sizeof err),
+                  0);
+  FT_CHECK_EQ_INT(sql0(s, "o", "INSERT INTO {t} VALUES (1)", NULL, NULL, err,
+                       sizeof err),
+                  0);
+  FT_CHECK_EQ_INT(ft_store_commit(s), 0);
+  /* a constraint failure: the batch goes on */
+  FT_CHECK_EQ_INT(sql0(s, "o", "INSERT INTO {t} VALUES (1)", NULL, NULL, err,
+                       sizeof err),
+                  FT_EINVAL);
+  FT_CHECK(!ft_store_broken(s));
+  FT_CHECK_EQ_INT(ft_store_pending_add(s, 2, "r2", 2), 0);
+  FT_CHECK_EQ_INT(ft_store_pending_done(s, 1), 0);
+  FT_CHECK_EQ_INT(ft_store_meta_set(s, "out_offset", "200"), 0);
+  FT_CHECK_EQ_INT(ft_store_commit(s), 0);
+  /* the disk is full */
+  FT_CHECK_EQ_INT(ft_store_pending_add(s, 3, "r3", 2), 0);
+  FT_CHECK_EQ_INT(ft_store_pending_done(s, 2), 0);
+  full_fail = 1;
+  int rc = ft_store_meta_set(s, "out_offset", "300");
+  if (rc == 0)
+    rc = ft_store_commit(s);
+  FT_CHECK_EQ_INT(rc, FT_EIO);
+  FT_CHECK(ft_store_broken(s));
+  full_fail = 0;
+  /* room again: still nothing is committed */
+  FT_CHECK_EQ_INT(ft_store_meta_set(s, "out_offset", "400"), FT_EIO);
+  FT_CHECK(strstr(ft_store_errmsg(s), "full") != NULL);
+  FT_CHECK(strstr(ft_store_errmsg(s),
+                  "nothing written since the last commit is saved") != NULL);
+  FT_CHECK_EQ_INT(ft_store_put(s, "o", "k", 1, "v", 1), FT_EIO);
+  FT_CHECK_EQ_INT(ft_store_commit(s), FT_EIO);
+  ft_store_close(s);
+  FT_CHECK_EQ_INT(full_vfs_install(0), SQLITE_OK);
+  FT_CHECK_EQ_INT(
+      other_conn_int(path, "SELECT val FROM ft_meta WHERE key='out_offset'"),
+      200);
+  FT_CHECK_EQ_INT(other_conn_int(path, "SELECT group_concat(id) FROM"
+                                       " ft_pending"),
+                  2);
+  FT_CHECK_EQ_INT(other_conn_int(path, "SELECT count(*) FROM ft_kv"), 0);
+  tmp_remove(path);
+}
+
+/* The caller's output failed: ft_store_abandon drops the open batch and
+ * nothing is committed after, not by ft_store_close either. */
+FT_TEST(test_abandon_commits_nothing) {
+  char path[64];
+  tmp_path(path, sizeof path);
+  ft_store *s = open_or_fail(path);
+  if (s == NULL)
+    return;
+  FT_CHECK_EQ_INT(ft_store_meta_set(s, "out_offset", "10"), 0);
+  FT_CHECK_EQ_INT(ft_store_commit(s), 0);
+  FT_CHECK_EQ_INT(ft_store_meta_set(s, "out_offset", "20"), 0);
+  ft_store_abandon(s, "writing records failed");
+  FT_CHECK(ft_store_broken(s));
+  FT_CHECK_EQ_INT(ft_store_meta_set(s, "out_offset", "30"), FT_EIO);
+  FT_CHECK(strncmp(ft_store_errmsg(s), "writing records failed;", 23) == 0);
+  FT_CHECK_EQ_INT(ft_store_commit(s), FT_EIO);
+  ft_store_close(s);
+  FT_CHECK_EQ_INT(
+      other_conn_int(path, "SELECT val FROM ft_meta WHERE key='out_offset'"),
+      10);
+  tmp_remove(path);
+}
+
+/* One store per file at a time, across processes: a second open fails with
+ * FT_EBUSY and says so; a holder killed by SIGKILL lets go. */
+FT_TEST(test_open_one_process_per_file) {
+  char path[64], err[256] = "";
+  tmp_path(path, sizeof path);
+  ft_store *a = open_or_fail(path);
+  if (a == NULL)
+    return;
+  ft_store *b = NULL;
+  FT_CHECK_EQ_INT(ft_store_open(&b, path, err, sizeof err), FT_EBUSY);
+  FT_CHECK(b == NULL);
+  FT_CHECK(strstr(err, "in use by another fetchtree process") != NULL);
+  ft_store_close(a);
+  int ready[2];
+  FT_CHECK_EQ_INT(pipe(ready), 0);
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    ft_store *c = NULL;
+    if (ft_store_open(&c, path, NULL, 0) != 0)
+      _exit(2);
+    if (write(ready[1], "x", 1) != 1)
+      _exit(3);
+    for (;;)
+      pause();
+  }
+  FT_CHECK(pid > 0);
+  char x;
+  FT_CHECK_EQ_INT((int)read(ready[0], &x, 1), 1);
+  FT_CHECK_EQ_INT(ft_store_open(&b, path, err, sizeof err), FT_EBUSY);
+  kill(pid, SIGKILL);
+  int status = 0;
+  FT_CHECK(waitpid(pid, &status, 0) == pid);
+  close(ready[0]);
+  close(ready[1]);
+  b = open_ok(path);
+  FT_CHECK(b != NULL);
+  ft_store_close(b);
+  tmp_remove(path);
 }
 
 int main(void) {
@@ -1104,5 +1444,10 @@ int main(void) {
   FT_RUN(test_open_refuses_foreign_files);
   FT_RUN(test_open_locked_is_not_foreign);
   FT_RUN(test_open_reopen_wal);
+  FT_RUN(test_kv_keys_with_nul);
+  FT_RUN(test_sql_functions_allowed_and_refused);
+  FT_RUN(test_lost_batch_breaks_store);
+  FT_RUN(test_abandon_commits_nothing);
+  FT_RUN(test_open_one_process_per_file);
   return FT_DONE();
 }
