@@ -635,6 +635,8 @@ static void finish_attempt(ft_engine *e, ft_xfer *x, CURLcode rc) {
     msg = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
   if (kind == FT_ERR_TOO_LARGE)
     msg = "response body larger than the maximum size";
+  else if (kind != FT_ERR_NONE && x->socket_errno)
+    msg = ft_xfer_socket_message(x); /* curl: only "couldn't connect" */
 
   ft_response res;
   memset(&res, 0, sizeof(res));

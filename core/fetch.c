@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "engine.h"
 #include "error.h"
@@ -139,6 +140,7 @@ void ft_xfer_clear(ft_xfer *x) {
   x->hdr_count = 0;
   x->too_large = 0;
   x->oom = 0;
+  x->socket_errno = 0;
   x->errbuf[0] = '\0';
   x->req = NULL;
 }
@@ -224,6 +226,29 @@ static int has_header(const struct curl_slist *l, const char *name) {
   return 0;
 }
 
+/* CURLOPT_OPENSOCKETFUNCTION: the socket curl would open, keeping errno
+ * when it fails (curl then says only "couldn't connect", and
+ * CURLINFO_OS_ERRNO stays 0). */
+static curl_socket_t on_open_socket(void *ud, curlsocktype purpose,
+                                    struct curl_sockaddr *a) {
+  ft_xfer *x = ud;
+  (void)purpose;
+  curl_socket_t s = socket(a->family, a->socktype, a->protocol);
+  if (s == CURL_SOCKET_BAD)
+    x->socket_errno = errno ? errno : EIO;
+  return s;
+}
+
+const char *ft_xfer_socket_message(ft_xfer *x) {
+  int e = x->socket_errno;
+  snprintf(x->errbuf, sizeof(x->errbuf), "cannot open a socket: %s%s",
+           strerror(e),
+           e == EMFILE ? " (EMFILE): lower --concurrency or raise ulimit -n"
+           : e == ENFILE ? " (ENFILE)"
+                         : "");
+  return x->errbuf;
+}
+
 /* A plain GET: no body, no method but GET, no extra headers. */
 static int is_plain(const ft_request *req) {
   return !req->body && !req->headers &&
@@ -260,6 +285,8 @@ int ft_xfer_prepare(ft_xfer *x, ft_request *req, const ft_config *cfg,
   SETOPT(CURLOPT_HEADERDATA, (void *)x);
   SETOPT(CURLOPT_CLOSESOCKETFUNCTION, on_close);
   SETOPT(CURLOPT_CLOSESOCKETDATA, close_ud);
+  SETOPT(CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+  SETOPT(CURLOPT_OPENSOCKETDATA, (void *)x);
 
   SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
   SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");

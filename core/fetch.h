@@ -20,6 +20,7 @@ typedef struct ft_xfer {
   int64_t max_body;
   int too_large;          /* the write callback refused more data */
   int oom;
+  int socket_errno;       /* why the last socket could not be opened, or 0 */
   int plain_ready;        /* set up for a plain GET: the next one is cheap */
   struct curl_slist *plain_headers; /* the engine's, for requests with none */
   int no_proxy_env;       /* no proxy variable is set: say so to curl */
@@ -65,6 +66,12 @@ const char *ft_xfer_header(const ft_xfer *x, const char *lname);
  * to 1 when retrying may help (connect failure, reset, timeout, DNS). */
 ft_errkind ft_fetch_classify(CURLcode rc, long os_errno, long redirects,
                              int too_large, int *transient);
+
+/* The message for an attempt that failed because no socket could be
+ * opened (x->socket_errno set), which curl reports only as "couldn't
+ * connect": "cannot open a socket: Too many open files (EMFILE) ...".
+ * Written to x->errbuf, which is returned. */
+const char *ft_xfer_socket_message(ft_xfer *x);
 
 /* Is url an absolute http or https URL curl can parse? Returns 0, or a
  * negative code with a message in err. */
