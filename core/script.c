@@ -8,6 +8,7 @@
 #include "script.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
@@ -34,7 +35,8 @@ struct ft_script {
   FILE *out;
   ft_dedupe *seen;
   char *user_agent;
-  int write_failed;
+  int write_failed; /* errno of the first failed record write, or 0 */
+  uint64_t records; /* record lines handed to out without an error */
   int record_flags; /* FT_RECORD_* for the default records written from Lua */
   ft_tree *tree;    /* the engine's object tree, for routing and limits */
   ft_store *store;  /* object storage, opened on first use */
@@ -198,8 +200,13 @@ static void encode_arg(lua_State *L, ft_script *s) {
 /* s->json, a record line, out to the run's output */
 static void put_line(ft_script *s) {
   FILE *f = s->out ? s->out : stdout;
-  if (fwrite(s->json.data, 1, s->json.len, f) != s->json.len)
-    s->write_failed = 1;
+  errno = 0;
+  if (fwrite(s->json.data, 1, s->json.len, f) != s->json.len) {
+    if (!s->write_failed)
+      s->write_failed = errno ? errno : EIO;
+  } else {
+    s->records++;
+  }
 }
 
 /* core.write_record(rec): rec as one JSON line on the run's output */
@@ -614,6 +621,12 @@ cleanup:
 void ft_script_set_output(ft_script *s, FILE *out, int record_flags) {
   s->out = out;
   s->record_flags = record_flags;
+}
+
+int ft_script_output_state(const ft_script *s, uint64_t *records) {
+  if (records)
+    *records = s->records;
+  return s->write_failed;
 }
 
 static void interrupt_hook(lua_State *L, lua_Debug *ar) {
