@@ -224,7 +224,7 @@ help:
 	@echo "make            build build/fetchtree, libfetchtree.{a,so} and the Lua module"
 	@echo "                (installs Debian packages if missing)"
 	@echo "make install    install under PREFIX (/usr/local), below DESTDIR"
-	@echo "make demo       fetch 10,000 items from the built-in fixture server"
+	@echo "make demo       crawl 16,158 items from the built-in fixture server"
 	@echo "make test       every test suite, sanitizers on"
 	@echo "make bench-limit  100,000 requests at 5,000/s, limiter accuracy figures"
 	@echo "make bench-script  cost of a Lua on_response, against none"

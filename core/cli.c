@@ -31,6 +31,7 @@
 #include "script.h"
 #include "stats.h"
 #include "tree.h"
+#include "url.h"
 
 /* ---- input ------------------------------------------------------------- */
 
@@ -41,11 +42,15 @@ typedef struct input {
   char *line;
   size_t cap;
   int eof;
+  int failed; /* an input could not be opened or read to its end */
 } input;
 
-/* Next non-blank line with surrounding white space trimmed, or NULL at the
- * end of the last file. A file that cannot be opened is reported and
- * skipped (they were all checked before the run). */
+/* Next line that is neither blank nor a comment (its first non-blank
+ * character is '#'), with surrounding white space trimmed, or NULL at the
+ * end of the last file. A file that cannot be opened or read (a directory
+ * given as standard input, an I/O error) is reported by name, sets
+ * in->failed and is skipped: the files named were checked before the
+ * run, but standard input and later failures cannot be. */
 static char *input_next(input *in, size_t *len) {
   for (;;) {
     if (!in->f) {
@@ -58,11 +63,20 @@ static char *input_next(input *in, size_t *len) {
       in->f = strcmp(name, "-") == 0 ? stdin : fopen(name, "r");
       if (!in->f) {
         fprintf(stderr, "fetchtree: %s: %s\n", name, strerror(errno));
+        in->failed = 1;
         continue;
       }
     }
+    errno = 0;
     ssize_t n = getline(&in->line, &in->cap, in->f);
     if (n < 0) {
+      if (ferror(in->f)) {
+        const char *name = in->files[in->cur - 1];
+        fprintf(stderr, "fetchtree: %s: %s\n",
+                strcmp(name, "-") == 0 ? "standard input" : name,
+                strerror(errno ? errno : EIO));
+        in->failed = 1;
+      }
       if (in->f != stdin)
         fclose(in->f);
       in->f = NULL;
@@ -75,7 +89,7 @@ static char *input_next(input *in, size_t *len) {
     while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' ||
                      e[-1] == '\n'))
       e--;
-    if (s == e)
+    if (s == e || *s == '#')
       continue;
     *e = '\0';
     *len = (size_t)(e - s);
@@ -104,7 +118,8 @@ typedef struct fetch_run {
   char *out_buf; /* run->out's stdio buffer */
   int record_flags;
   ft_buf rec;
-  int write_failed;
+  int write_failed; /* errno of the first failed write of records, or 0 */
+  uint64_t records; /* records written by this file (Lua's: the script's) */
 
   int ordered;
   slot *window;
@@ -117,10 +132,12 @@ typedef struct fetch_run {
   int quiet;
   uv_timer_t progress_timer;
   int progress_on; /* progress_timer is initialised */
-  uv_async_t sigint;
-  int sigint_on;   /* sigint is initialised */
+  uv_async_t stop; /* ends the run from outside the engine's callbacks */
+  int stop_on;     /* stop is initialised */
   volatile sig_atomic_t got_sigint; /* set by the signal handler */
   int interrupted;
+  int stopping; /* a failure is ending the run: the sources give no more */
+  int failed;   /* a failure (out of memory) ended the run: exit 1 */
 
   /* `fetchtree run` */
   int is_run;
@@ -151,13 +168,61 @@ typedef struct run_alarm {
   struct run_alarm *prev, *next;
 } run_alarm;
 
+/* Ends the run soon, and never from inside one of the engine's callbacks:
+ * ft_engine_stop hands every request back, the one a done callback is
+ * still holding too, and a caller up the stack may still be using what a
+ * stop frees. So the stop goes through run->stop, an async handle the loop
+ * serves once the current callback has returned; meanwhile the sources
+ * give no more requests. Safe to call more than once. */
+static void stop_soon(fetch_run *run) {
+  run->stopping = 1;
+  if (run->stop_on)
+    uv_async_send(&run->stop);
+}
+
+/* A failure that ends the run (out of memory): says so once, exits 1. */
+static void fail_run(fetch_run *run, const char *msg) {
+  if (!run->failed)
+    fprintf(stderr, "fetchtree: %s\n", msg);
+  run->failed = 1;
+  stop_soon(run);
+}
+
+/* The first failed write of records ends the run: no more input is taken,
+ * what is in flight comes back cancelled, and execute reports err. */
+static void write_failed(fetch_run *run, int err) {
+  if (run->write_failed)
+    return;
+  run->write_failed = err ? err : EIO;
+  stop_soon(run);
+}
+
+/* A failed write among the records Lua wrote (core.write_record and
+ * write_default) ends the run as one of emit_bytes' own does. */
+static void check_script_output(fetch_run *run) {
+  if (!run->script)
+    return;
+  int err = ft_script_output_state(run->script, NULL);
+  if (err)
+    write_failed(run, err);
+}
+
+/* The records written so far: by this file and from Lua. */
+static uint64_t records_written(const fetch_run *run) {
+  uint64_t n = 0;
+  if (run->script)
+    ft_script_output_state(run->script, &n);
+  return run->records + n;
+}
+
 static void emit_bytes(fetch_run *run, const char *p, size_t n) {
   if (run->write_failed)
     return;
-  if (fwrite(p, 1, n, run->out) != n) {
-    run->write_failed = errno ? errno : EIO;
-    ft_engine_stop(run->engine);
-  }
+  errno = 0;
+  if (fwrite(p, 1, n, run->out) != n)
+    write_failed(run, errno);
+  else
+    run->records++;
 }
 
 /* A finished record for index i: out now, or into the reorder window. */
@@ -169,8 +234,8 @@ static void emit_record(fetch_run *run, uint64_t i, ft_buf *rec) {
   slot *s = &run->window[i % run->window_size];
   s->data = malloc(rec->len);
   if (!s->data) {
-    fprintf(stderr, "fetchtree: out of memory\n");
-    exit(1);
+    fail_run(run, "out of memory");
+    return;
   }
   memcpy(s->data, rec->data, rec->len);
   s->len = rec->len;
@@ -195,8 +260,8 @@ static void finish(fetch_run *run, const ft_request *req,
   run->rec.len = 0;
   ft_record_write(&run->rec, req, res, run->record_flags);
   if (run->rec.oom) {
-    fprintf(stderr, "fetchtree: out of memory writing a record\n");
-    exit(1);
+    fail_run(run, "out of memory writing a record");
+    return;
   }
   emit_record(run, req->index, &run->rec);
 }
@@ -226,11 +291,22 @@ static int add_extra_headers(fetch_run *run, ft_request *r) {
   return 0;
 }
 
+/* 0 when url is an http or https URL the engine can start; otherwise -1
+ * with the reason in err. Every URL is checked here, so that all input
+ * errors are alike: kind url, no attempt (curl would otherwise find the
+ * malformed http ones itself, after an attempt had been counted). The
+ * common plain form is recognised without curl. */
+static int check_url(const char *url, char *err, size_t errlen) {
+  if (ft_url_is_normal(url, strlen(url), NULL, NULL))
+    return 0;
+  return ft_url_check(url, err, errlen) == 0 ? 0 : -1;
+}
+
 static int source(void *ud, ft_request **out) {
   fetch_run *run = ud;
   char err[512];
   for (;;) {
-    if (run->interrupted)
+    if (run->interrupted || run->stopping)
       return -1;
     if (run->ordered && run->next_index >= run->next_write + run->window_size)
       return 0; /* the reorder window is full */
@@ -240,14 +316,15 @@ static int source(void *ud, ft_request **out) {
       return -1;
     ft_request *r = ft_request_new();
     if (!r) {
-      fprintf(stderr, "fetchtree: out of memory\n");
-      exit(1);
+      fail_run(run, "out of memory");
+      return -1;
     }
     r->index = run->next_index++;
     if (line[0] == '{') {
       if (!run->script && ft_script_new(&run->script, err, sizeof(err)) != 0) {
-        fprintf(stderr, "fetchtree: %s\n", err);
-        exit(1);
+        ft_request_free(r);
+        fail_run(run, err);
+        return -1;
       }
       if (ft_script_parse_request(run->script, line, len, r, err,
                                   sizeof(err)) != 0) {
@@ -260,14 +337,11 @@ static int source(void *ud, ft_request **out) {
       r->url = strdup(line);
     }
     if (!r->url) {
-      fprintf(stderr, "fetchtree: out of memory\n");
-      exit(1);
+      ft_request_free(r);
+      fail_run(run, "out of memory");
+      return -1;
     }
-    /* an http(s) URL goes straight to curl, which reports a malformed
-     * one as kind url; anything else is checked here for a clear message */
-    if (strncasecmp(r->url, "http://", 7) != 0 &&
-        strncasecmp(r->url, "https://", 8) != 0 &&
-        ft_url_check(r->url, err, sizeof(err)) != 0) {
+    if (check_url(r->url, err, sizeof(err)) != 0) {
       finish_bad_line(run, r, FT_ERR_URL, err);
       continue;
     }
@@ -285,7 +359,7 @@ static int source(void *ud, ft_request **out) {
 static int run_source(void *ud, ft_request **out) {
   fetch_run *run = ud;
   char err[4096];
-  if (run->interrupted || run->start_failed)
+  if (run->interrupted || run->start_failed || run->stopping)
     return -1;
   /* start may run ahead by the slots free now: it then yields once per
    * batch rather than once per request */
@@ -294,14 +368,17 @@ static int run_source(void *ud, ft_request **out) {
   int want = run->cfg.concurrency - c.in_flight;
   int rc = ft_script_crawl_next(run->script, want < 1 ? 1 : want > 256 ? 256 : want,
                                 out, err, sizeof(err));
+  check_script_output(run); /* start may write records */
   if (rc == FT_ELUA) {
     fprintf(stderr, "fetchtree run: start failed: %s\n", err);
     run->start_failed = 1;
     return -1;
   }
   if (rc > 0 && add_extra_headers(run, *out) != 0) {
-    fprintf(stderr, "fetchtree run: out of memory\n");
-    exit(1);
+    ft_request_free(*out);
+    *out = NULL;
+    fail_run(run, "out of memory");
+    return -1;
   }
   return rc > 0 ? 1 : rc;
 }
@@ -310,8 +387,9 @@ static void run_done(void *ud, ft_request *req, const ft_response *res) {
   fetch_run *run = ud;
   char err[4096];
   ft_stats_add(&run->stats, res);
-  if (res->error == FT_ERR_CANCELLED) {
-    /* interrupted: abandoned, no handler runs */
+  if (res->error == FT_ERR_CANCELLED || run->write_failed) {
+    /* interrupted, or records can no longer be written: abandoned, no
+     * handler runs */
   } else if (!run->info.has_on_response &&
              (res->error == FT_ERR_NONE || !run->info.has_on_error)) {
     run->rec.len = 0;
@@ -319,14 +397,17 @@ static void run_done(void *ud, ft_request *req, const ft_response *res) {
     emit_bytes(run, run->rec.data, run->rec.len);
     /* the record is out: the request is done (with handlers, the crawl
      * says so itself when the handler has finished, which may be later) */
-    if (ft_script_journal_done(run->script, req->index) != 0) {
+    if (!run->write_failed &&
+        ft_script_journal_done(run->script, req->index) != 0) {
       fprintf(stderr, "fetchtree run: cannot save the state\n");
       run->script_failed = 1;
     }
-  } else if (ft_script_crawl_done(run->script, req, res, err, sizeof(err)) !=
-             0) {
-    fprintf(stderr, "fetchtree run: internal error: %s\n", err);
-    run->script_failed = 1;
+  } else {
+    if (ft_script_crawl_done(run->script, req, res, err, sizeof(err)) != 0) {
+      fprintf(stderr, "fetchtree run: internal error: %s\n", err);
+      run->script_failed = 1;
+    }
+    check_script_output(run);
   }
   ft_request_free(req);
   ft_engine_kick(run->engine);
@@ -367,12 +448,14 @@ static void on_sigint_signal(int signum) {
   run->got_sigint = 1;
   if (run->script)
     ft_script_interrupt(run->script);
-  uv_async_send(&run->sigint);
+  uv_async_send(&run->stop);
 }
 
-static void on_sigint(uv_async_t *a) {
+/* run->stop: after Ctrl-C, or a failure (stop_soon) */
+static void on_stop(uv_async_t *a) {
   fetch_run *run = a->data;
-  run->interrupted = 1;
+  if (run->got_sigint)
+    run->interrupted = 1;
   ft_engine_stop(run->engine);
 }
 
@@ -384,7 +467,8 @@ static void usage_fetch(FILE *f) {
       "\n"
       "Fetch every request in FILEs (or standard input), one per line: a URL,\n"
       "or a JSON object {\"url\":..,\"method\":..,\"headers\":{..},\"body\":..,\"meta\":..}.\n"
-      "Writes one JSON Lines record per input line.\n"
+      "Writes one JSON Lines record per input line; blank lines and lines whose\n"
+      "first non-blank character is # (comments) are skipped.\n"
       "\n"
       "Output:\n"
       "  -o, --out FILE          write records to FILE instead of stdout\n"
@@ -392,6 +476,8 @@ static void usage_fetch(FILE *f) {
       "      --no-body           leave bodies out of records\n"
       "      --no-headers        leave response headers out of records\n"
       "  -q, --quiet             no progress line and no summary on stderr\n"
+      "      --progress          the progress line even if stderr is not a terminal\n"
+      "      --stats FILE        write the object tree's statistics as JSON\n"
       "Requests:\n"
       "  -H, --header 'N: V'     add a header to every request (repeatable)\n"
       "  -A, --user-agent UA     User-Agent (default fetchtree/" FT_VERSION ")\n"
@@ -712,6 +798,8 @@ static int parse_args(fetch_run *run, int argc, char **argv) {
       run->stats_path = a;
       break;
     case OPT_RESTART:
+      if (!run->is_run)
+        bad = "--restart is an option of `fetchtree run`";
       run->restart = 1;
       break;
     case 'h':
@@ -754,11 +842,12 @@ static void on_alarm(uv_timer_t *t) {
   alarm_remove(a);
   if (id != 0) {
     ft_engine_hold(run->engine, -1);
-    if (!run->interrupted &&
+    if (!run->interrupted && !run->write_failed &&
         ft_script_alarm(run->script, id, err, sizeof(err)) != 0) {
       fprintf(stderr, "fetchtree run: internal error: %s\n", err);
       run->script_failed = 1;
     }
+    check_script_output(run);
   }
   ft_engine_kick(run->engine);
 }
@@ -769,8 +858,8 @@ static void set_alarm(void *ud, uint64_t id, uint64_t ms) {
   fetch_run *run = ud;
   run_alarm *a = calloc(1, sizeof(*a));
   if (!a) {
-    fprintf(stderr, "fetchtree run: out of memory\n");
-    exit(1);
+    fail_run(run, "out of memory");
+    return;
   }
   a->id = id;
   a->run = run;
@@ -893,7 +982,15 @@ static int checkpoint(fetch_run *run, int finished) {
 
 static void on_commit_timer(uv_timer_t *t) {
   fetch_run *run = t->data;
+  check_script_output(run);
+  if (run->write_failed)
+    return; /* the output lost records: nothing more is committed */
+  errno = 0;
   if (checkpoint(run, 0) != 0) {
+    if (ferror(run->out)) { /* its flush of the output failed */
+      write_failed(run, errno);
+      return;
+    }
     run->script_failed = 1;
     ft_engine_stop(run->engine);
   }
@@ -935,7 +1032,7 @@ static void print_tree_top(fetch_run *run) {
     fprintf(stderr, "    %-32s %llu requests, %llu ok, %llu retries, p50 %.2f ms\n",
             t.o[i]->name, (unsigned long long)st->requests,
             (unsigned long long)st->ok,
-            (unsigned long long)(st->attempts - st->requests),
+            (unsigned long long)st->retries,
             ft_obj_stats_percentile(st, 0.5));
   }
 }
@@ -952,6 +1049,32 @@ static int write_stats(fetch_run *run) {
     fprintf(stderr, "fetchtree: %s: %s\n", run->stats_path, strerror(errno));
   ft_buf_free(&b);
   return ok ? 0 : -1;
+}
+
+/* File descriptors a run needs besides its connections: standard streams,
+ * the loop's, the state database and its journal, input and output files,
+ * name resolutions in progress. Each connection takes one, and curl keeps
+ * up to twice the concurrency open (idle ones for reuse). */
+enum { FD_RESERVE = 32 };
+
+/* Caps the concurrency to what the open-files limit (raised to its hard
+ * limit in main) can serve, with a warning: beyond it, connections fail
+ * for want of a descriptor, which curl reports as a failed connect. */
+static void cap_concurrency(fetch_run *run) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+    return;
+  rlim_t need = 2 * (rlim_t)run->cfg.concurrency + FD_RESERVE;
+  if (rl.rlim_cur >= need)
+    return;
+  int c = rl.rlim_cur > FD_RESERVE + 2 ? (int)((rl.rlim_cur - FD_RESERVE) / 2)
+                                       : 1;
+  fprintf(stderr, "fetchtree: warning: the open files limit (ulimit -n %llu) "
+                  "allows a concurrency of %d, not %d: using %d\n",
+          (unsigned long long)rl.rlim_cur, c, run->cfg.concurrency, c);
+  run->cfg.concurrency = c;
+  if (run->cfg.host_connections > c)
+    run->cfg.host_connections = c;
 }
 
 /* Open the output, run the engine over run's source until it is done or
@@ -1021,6 +1144,7 @@ static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
   if (uv_loop_init(&loop) != 0)
     goto cleanup;
   loop_ok = 1;
+  cap_concurrency(run);
   int e = ft_engine_new(&run->engine, &loop, &run->cfg);
   if (e != 0) {
     fprintf(stderr, "fetchtree: %s\n", ft_strerror(e));
@@ -1047,10 +1171,10 @@ static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
     run->commit_timer_on = 1;
   }
 
-  uv_async_init(&loop, &run->sigint, on_sigint);
-  run->sigint.data = run;
-  uv_unref((uv_handle_t *)&run->sigint);
-  run->sigint_on = 1;
+  uv_async_init(&loop, &run->stop, on_stop);
+  run->stop.data = run;
+  uv_unref((uv_handle_t *)&run->stop);
+  run->stop_on = 1;
   sigint_run = run;
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));
@@ -1073,16 +1197,24 @@ static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
   if (run->got_sigint)
     run->interrupted = 1; /* even if the run ended before the loop saw it */
   alarms_cancel(run);
-  if (run->script &&
+  check_script_output(run);
+  errno = 0;
+  if (!run->write_failed && fflush(run->out) != 0)
+    write_failed(run, errno);
+  /* after a failed write the output holds less than was handed to it, so
+   * a crash-safe run keeps its last commit (the next run cuts back to it) */
+  if (run->script && !(run->journal && run->write_failed) &&
       checkpoint(run, !run->interrupted && !run->start_failed &&
-                          !run->script_failed) != 0) {
+                          !run->script_failed && !run->failed &&
+                          !run->write_failed && !run->in.failed) != 0) {
     fprintf(stderr, "fetchtree: could not save the state\n");
     run->script_failed = 1;
   }
   double secs = (double)(uv_hrtime() - run->started_ns) / 1e9;
 
-  if (fflush(run->out) != 0 && !run->write_failed)
-    run->write_failed = errno ? errno : EIO;
+  errno = 0;
+  if (!run->write_failed && fflush(run->out) != 0)
+    write_failed(run, errno);
   if (run->progress) {
     uv_timer_stop(&run->progress_timer);
     fputs("\r\033[K", stderr);
@@ -1096,7 +1228,7 @@ static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
       print_tree_top(run);
     if (run->interrupted)
       fprintf(stderr, "fetchtree: interrupted after %llu records\n",
-              (unsigned long long)run->stats.requests);
+              (unsigned long long)records_written(run));
   }
   if (run->stats_path && write_stats(run) != 0)
     run->write_failed = EIO;
@@ -1107,7 +1239,10 @@ static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
   } else if (run->interrupted) {
     rc = 130;
   } else {
-    rc = run->start_failed || run->script_failed ? 1 : 0;
+    rc = run->start_failed || run->script_failed || run->failed ||
+                 run->in.failed
+             ? 1
+             : 0;
   }
 cleanup:
   alarms_cancel(run);
@@ -1122,8 +1257,8 @@ cleanup:
   if (run->engine) {
     signal(SIGINT, SIG_DFL);
     sigint_run = NULL;
-    if (run->sigint_on)
-      uv_close((uv_handle_t *)&run->sigint, NULL);
+    if (run->stop_on)
+      uv_close((uv_handle_t *)&run->stop, NULL);
     ft_engine_free(run->engine);
     run->engine = NULL;
   }
@@ -1168,8 +1303,14 @@ static int cmd_fetch(int argc, char **argv) {
     goto cleanup;
   }
   run.in.files = optind < argc ? argv + optind : stdin_only;
+  /* every file named must be there to read before anything is fetched;
+   * a directory opens, but reads as an error (EISDIR) */
   for (char **f = run.in.files; *f; f++) {
-    if (strcmp(*f, "-") != 0 && access(*f, R_OK) != 0) {
+    struct stat sb;
+    if (strcmp(*f, "-") == 0)
+      continue;
+    if (access(*f, R_OK) != 0 || stat(*f, &sb) != 0 ||
+        (S_ISDIR(sb.st_mode) && (errno = EISDIR))) {
       fprintf(stderr, "fetchtree fetch: %s: %s\n", *f, strerror(errno));
       goto cleanup;
     }
@@ -1296,8 +1437,43 @@ static int cmd_lua(int argc, char **argv) {
   return rc != 0 ? 1 : 0;
 }
 
+/* Opens /dev/null on each of the standard descriptors that is closed: a
+ * process started with one closed (`>&-`) would otherwise get it back from
+ * its first open, and libuv aborts when it closes a descriptor below 3;
+ * records or messages would also land in whatever file took the number.
+ * Returns 0, or -1 when one cannot be opened. */
+static int open_std_fds(void) {
+  for (int fd = 0; fd <= 2; fd++) {
+    if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+      continue;
+    /* the lowest free number, so fd itself: those below are open */
+    int n = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+    if (n != fd) {
+      if (n >= 0)
+        close(n);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* Raises the soft open-files limit to the hard one: a run with many
+ * connections needs a descriptor for each (cap_concurrency warns when
+ * even the hard limit is too low). */
+static void raise_fd_limit(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
 int main(int argc, char **argv) {
+  if (open_std_fds() != 0)
+    return 1; /* nothing to say it on */
+  /* a failed write of records is then EPIPE, reported, not a silent death */
   signal(SIGPIPE, SIG_IGN);
+  raise_fd_limit();
 #ifdef __GLIBC__
   /* libcurl frees a transfer's 16 KB download buffer when it ends and
    * mallocs it again when the next starts; with glibc's default 128 KB trim

@@ -428,11 +428,14 @@ static int on_close_socket(void *ud, curl_socket_t fd) {
  * without on_close_socket: drop it before curl watches the new one. */
 static curl_socket_t on_open_socket(void *ud, curlsocktype purpose,
                                     struct curl_sockaddr *a) {
-  ft_engine *e = ud;
+  ft_xfer *x = ud;
+  ft_engine *e = x->owner;
   (void)purpose;
   curl_socket_t fd = socket(a->family, a->socktype, a->protocol);
   if (fd != CURL_SOCKET_BAD)
     sock_close(e, fd);
+  else /* curl will say only "couldn't connect": keep why */
+    x->socket_errno = errno ? errno : EIO;
   return fd;
 }
 
@@ -578,7 +581,7 @@ static int start(ft_engine *e, ft_request *r, uint64_t now) {
   if (prc == 0 &&
       (curl_easy_setopt(x->easy, CURLOPT_OPENSOCKETFUNCTION, on_open_socket) !=
            CURLE_OK ||
-       curl_easy_setopt(x->easy, CURLOPT_OPENSOCKETDATA, (void *)e) !=
+       curl_easy_setopt(x->easy, CURLOPT_OPENSOCKETDATA, (void *)x) !=
            CURLE_OK))
     prc = FT_ECURL;
   if (prc != 0) {

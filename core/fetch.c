@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "engine.h"
 #include "error.h"
@@ -280,6 +281,7 @@ void ft_xfer_clear(ft_xfer *x) {
   x->bad_reply = NULL;
   x->hop_status = 0;
   x->hop_located = 0;
+  x->socket_errno = 0;
   x->errbuf[0] = '\0';
   x->req = NULL;
 }
@@ -422,6 +424,16 @@ oom:
   sens_free(x);
   x->oom = 1;
   return NULL;
+}
+
+const char *ft_xfer_socket_message(ft_xfer *x) {
+  int e = x->socket_errno;
+  snprintf(x->errbuf, sizeof(x->errbuf), "cannot open a socket: %s%s",
+           strerror(e),
+           e == EMFILE ? " (EMFILE): lower --concurrency or raise ulimit -n"
+           : e == ENFILE ? " (ENFILE)"
+                         : "");
+  return x->errbuf;
 }
 
 /* A plain GET: no body, no method but GET, no extra headers. */
@@ -655,6 +667,8 @@ ft_errkind ft_xfer_outcome(ft_xfer *x, CURLcode rc, int *transient,
                                       x->errbuf, transient);
   if (kind == FT_ERR_NONE)
     *msg = "";
+  else if (x->socket_errno && kind != FT_ERR_TOO_LARGE)
+    *msg = ft_xfer_socket_message(x); /* curl: only "couldn't connect" */
   else if (kind == FT_ERR_TOO_LARGE)
     *msg = "response body larger than the maximum size";
   else if (rc == CURLE_OUT_OF_MEMORY && !x->errbuf[0])

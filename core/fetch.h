@@ -37,6 +37,7 @@ typedef struct ft_xfer {
     char saved;
   } *sens;
   size_t nsens;
+  int socket_errno;       /* why the last socket could not be opened, or 0 */
   int plain_ready;        /* set up for a plain GET: the next one is cheap */
   struct curl_slist *plain_headers; /* the engine's, for requests with none */
   int no_proxy_env;       /* no proxy variable is set: say so to curl */
@@ -107,6 +108,12 @@ ft_errkind ft_xfer_outcome(ft_xfer *x, CURLcode rc, int *transient,
  * Proxy-Authorization always are; extra is NULL or the comma-separated
  * names the user marked sensitive (ft_config.sensitive_headers). */
 int ft_fetch_is_sensitive(const char *name, size_t n, const char *extra);
+
+/* The message for an attempt that failed because no socket could be
+ * opened (x->socket_errno set), which curl reports only as "couldn't
+ * connect": "cannot open a socket: Too many open files (EMFILE) ...".
+ * Written to x->errbuf, which is returned. */
+const char *ft_xfer_socket_message(ft_xfer *x);
 
 /* Is url an absolute http or https URL curl can parse? Returns 0, or a
  * negative code with a message in err. */

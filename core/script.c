@@ -37,7 +37,8 @@ struct ft_script {
   ft_dedupe *seen;
   char *user_agent;
   char *sensitive_headers; /* the spec's, comma-separated */
-  int write_failed; /* errno of a record write that failed, else 0 */
+  int write_failed; /* errno of the first failed record write, or 0 */
+  uint64_t records; /* record lines handed to out without an error */
   int record_flags; /* FT_RECORD_* for the default records written from Lua */
   ft_tree *tree;    /* the engine's object tree, for routing and limits */
   ft_store *store;  /* object storage, opened on first use */
@@ -204,13 +205,17 @@ static void encode_arg(lua_State *L, ft_script *s) {
 /* s->json, a record line, out to the run's output */
 static void put_line(ft_script *s) {
   FILE *f = s->out ? s->out : stdout;
+  errno = 0;
   if (fwrite(s->json.data, 1, s->json.len, f) != s->json.len) {
-    s->write_failed = errno ? errno : EIO;
+    if (!s->write_failed)
+      s->write_failed = errno ? errno : EIO;
     /* a durable run: the records past the last checkpoint are no longer
      * what the journal will say, so nothing may be committed from now on
      * (the next checkpoint fails and stops the run) */
     if (s->journal)
       ft_store_abandon(s->store, "writing records failed");
+  } else {
+    s->records++;
   }
 }
 
@@ -727,6 +732,12 @@ cleanup:
 void ft_script_set_output(ft_script *s, FILE *out, int record_flags) {
   s->out = out;
   s->record_flags = record_flags;
+}
+
+int ft_script_output_state(const ft_script *s, uint64_t *records) {
+  if (records)
+    *records = s->records;
+  return s->write_failed;
 }
 
 static void interrupt_hook(lua_State *L, lua_Debug *ar) {

@@ -41,6 +41,13 @@ typedef struct ft_crawl_info {
  * they do fetchtree run's own. */
 void ft_script_set_output(ft_script *s, FILE *out, int record_flags);
 
+/* How the records written from Lua (core.write_record, write_default) went:
+ * *records (may be NULL) is set to the lines handed to the output stream
+ * without an error; returns the errno of the first write that failed, or 0.
+ * (A stream buffers: a line counted here is lost when a later flush fails,
+ * and that failure shows only in the flush.) */
+int ft_script_output_state(const ft_script *s, uint64_t *records);
+
 /* Load the crawl script at path, run it with arg = {[0]=path, args...}, and
  * apply the spec's settings (rps, window, concurrency, ...) to cfg.
  * Returns 0, or a negative code with "file:line: message" in err. */

@@ -535,8 +535,10 @@ void ft_object_count(ft_object *o, const ft_response *res) {
   for (ft_object *p = o; p; p = p->parent) {
     ft_obj_stats *s = &p->stats;
     s->requests++;
-    if (res->attempts > 0)
+    if (res->attempts > 0) {
       s->attempts += (uint64_t)res->attempts;
+      s->retries += (uint64_t)res->attempts - 1;
+    }
     s->bytes += res->body_len;
     if (res->error == FT_ERR_NONE)
       s->ok++;
@@ -632,8 +634,7 @@ static void ft_node_json_open_(const ft_node *n, ft_buf *b) {
   ft_buf_putc(b, ',');
   ft_put_fmt_u64_(b, "attempts", s->attempts);
   ft_buf_putc(b, ',');
-  ft_put_fmt_u64_(b, "retries",
-                  s->attempts > s->requests ? s->attempts - s->requests : 0);
+  ft_put_fmt_u64_(b, "retries", s->retries);
   ft_buf_putc(b, ',');
   ft_put_fmt_u64_(b, "bytes", s->bytes);
 

@@ -35,6 +35,8 @@ typedef struct ft_obj_settings {
  * objects. */
 typedef struct ft_obj_stats {
   uint64_t requests, ok, attempts, bytes;
+  uint64_t retries; /* attempts after a request's first (a request that
+                     * never started, say cancelled, has none) */
   uint64_t by_error[FT_ERR_COUNT];
   /* the first 16 distinct statuses seen (code 0 = free slot); the counts of
    * any later distinct status are summed in status_other */
@@ -127,8 +129,8 @@ void ft_object_start(ft_object *o, uint64_t now_ns);
 void ft_object_finish(ft_object *o);
 
 /* A request finished: adds it to the stats of o and every ancestor
- * (requests, ok, attempts, bytes, by_error, status when > 0, latency from
- * elapsed_ms when attempts > 0). */
+ * (requests, ok, attempts, retries, bytes, by_error, status when > 0,
+ * latency from elapsed_ms when attempts > 0). */
 void ft_object_count(ft_object *o, const ft_response *res);
 
 /* The latency (ms) below which fraction q (0..1) of the requests fall. */
@@ -140,8 +142,7 @@ double ft_obj_stats_percentile(const ft_obj_stats *s, double q);
  *  "latency_ms":{"p50":x,"p90":x,"p99":x,"max":x},
  *  "limits":{"rps":x,"window_ms":x,"concurrency":n},"children":[...]}
  * statuses ascending, errors only non-zero kinds, limits only those set,
- * children sorted by name (bytewise). retries is attempts - requests, 0 when
- * negative. */
+ * children sorted by name (bytewise). */
 void ft_tree_stats_json(ft_tree *t, ft_buf *out);
 
 /* Calls fn on every object, parents before children (creation order). fn

@@ -1,7 +1,7 @@
 #!/bin/sh
 # demo.sh - the main job on the built-in fixture server: the Hacker-News
 # crawl example (examples/hn.lua) fetches items 1..3000 and follows their
-# kids two levels down (about 23,000 items at the example's 5,000/s limit).
+# kids two levels down (16,158 items at the example's 5,000/s limit).
 set -eu
 cd "$(dirname "$0")/.."
 . scripts/fixture.sh

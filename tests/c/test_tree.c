@@ -815,6 +815,31 @@ FT_TEST(test_status_overflow) {
   ft_tree_free(t);
 }
 
+/* Retries are the attempts after each request's first: a request that
+ * never started (cancelled while queued, attempts 0) takes none away. The
+ * summary once printed attempts - requests, 2^64 - 1 after an interrupt. */
+FT_TEST(test_stats_retries) {
+  ft_tree *t = new_tree();
+  ft_object *o = get(t, "/host/r");
+  static const int attempts[] = {0, 0, 1, 3, 0};
+  for (size_t i = 0; i < sizeof(attempts) / sizeof(attempts[0]); i++) {
+    ft_response r = {0};
+    r.attempts = attempts[i];
+    r.error = attempts[i] ? FT_ERR_NONE : FT_ERR_CANCELLED;
+    ft_object_count(o, &r);
+  }
+  for (ft_object *p = o; p; p = p->parent) {
+    FT_CHECK_EQ_INT(p->stats.requests, 5);
+    FT_CHECK_EQ_INT(p->stats.attempts, 4);
+    FT_CHECK_EQ_INT(p->stats.retries, 2);
+  }
+  ft_buf b = {0};
+  ft_tree_stats_json(t, &b);
+  FT_CHECK(find(&b, "\"attempts\":4,\"retries\":2,") != NULL);
+  ft_buf_free(&b);
+  ft_tree_free(t);
+}
+
 /* Percentiles are within 1/8 below the true latency (8 sub-buckets per
  * power of two), over values from 1 us to 20 min. */
 FT_TEST(test_latency_percentiles) {
@@ -1010,6 +1035,7 @@ int main(void) {
   FT_RUN(test_live_rps_lower_then_higher);
   FT_RUN(test_stats_aggregation);
   FT_RUN(test_status_overflow);
+  FT_RUN(test_stats_retries);
   FT_RUN(test_latency_percentiles);
   FT_RUN(test_json);
   FT_RUN(test_foreach_parents_first);
