@@ -188,10 +188,24 @@ local function new_instance()
     end
   end
 
+  -- A request's meta as records carry it: itself when JSON can hold it,
+  -- else a string saying why not (a function, NaN, a cycle), so that a
+  -- meta never costs a request its record. Returns the value and its JSON
+  -- (nil for no meta).
+  local function record_meta(meta)
+    if meta == nil then return nil, nil end
+    local ok, json = pcall(encode, meta)
+    if ok then return meta, json end
+    local why = "meta not written: " .. tostring(json):gsub("^.-:%d+: ", "")
+    return why, encode(why)
+  end
+
+  -- The record of a request that failed (or whose handler did): built
+  -- with a meta that can be written whatever the request carried.
   local function error_record(entry, status, err, attempts)
     local rec = {
       index = entry.id, url = entry.url, status = status or null,
-      attempts = attempts or 0, error = err, meta = entry.meta,
+      attempts = attempts or 0, error = err, meta = (record_meta(entry.meta)),
     }
     out_record(rec)
   end
@@ -349,17 +363,25 @@ local function new_instance()
     end
   end
 
+  local WAIT = sched.WAIT
+  local stray_yield -- (co, o): the job o runs yielded outside fetchtree's calls
+
   -- A worker came back from a resume: its job ended (true), or it waits
-  -- inside a handler (false) and its step resumes it later.
+  -- inside a handler in one of fetchtree's calls (false) and its step
+  -- resumes it later. A handler that yielded anything else (a bare
+  -- coroutine.yield()) would wait for ever: its job fails as a script
+  -- error and the worker is dropped.
   local function settle(co, ok, r)
     if ok and r ~= IDLE then
-      if not worker_held[co] then
-        worker_held[co] = true
-        hold(1)
+      if r == WAIT then
+        if not worker_held[co] then
+          worker_held[co] = true
+          hold(1)
+        end
+        return false
       end
-      return false
-    end
-    if ok then
+      stray_yield(co, worker_obj[co])
+    elseif ok then
       pool[#pool + 1] = co
     else
       io.stderr:write("fetchtree: ", tostring(r), "\n") -- a bug of ours
@@ -371,6 +393,7 @@ local function new_instance()
       hold(-1)
     end
     o._busy = false
+    o._jfn, o._ja, o._jb = nil, nil, nil
     return true
   end
 
@@ -392,6 +415,7 @@ local function new_instance()
     if co then pool[n] = nil else co = new_worker() end
     worker_obj[co] = o
     o._busy = true
+    o._jfn, o._ja, o._jb = fn, a, b -- for stray_yield
     return settle(co, coroutine.resume(co, fn, a, b))
   end
 
@@ -575,8 +599,12 @@ local function new_instance()
   -- The error of a handler that raised err (with its traceback): kind
   -- "script", the first line as the message.
   local function script_error(err)
-    local msg = type(err) == "string" and err:match("^[^\n]*") or tostring(err)
-    return { kind = "script", message = msg, traceback = err }
+    -- a handler may raise any value (error{...}): the record holds strings
+    if type(err) ~= "string" then
+      local ok, str = pcall(tostring, err)
+      err = ok and type(str) == "string" and str or "(an error value without a message)"
+    end
+    return { kind = "script", message = err:match("^[^\n]*"), traceback = err }
   end
 
   local function alarm_body(o, fn)
@@ -636,7 +664,7 @@ local function new_instance()
         else
           if keep_entries then entries[e.id] = e end
           local meta_json
-          if not keep_entries and e.meta ~= nil then meta_json = encode(e.meta) end
+          if not keep_entries and e.meta ~= nil then meta_json = select(2, record_meta(e.meta)) end
           return e.id, e.url, e.method, e.headers, e.body, meta_json, e.obj
         end
       elseif start_co then
@@ -663,13 +691,13 @@ local function new_instance()
         return out_record({
           index = entry.id, url = entry.url, final_url = res.url ~= entry.url and res.url or nil,
           status = res.status, headers = res.headers, body = res.body,
-          attempts = res.attempts, elapsed_ms = res.elapsed_ms, error = null, meta = entry.meta,
+          attempts = res.attempts, elapsed_ms = res.elapsed_ms, error = null,
+          meta = (record_meta(entry.meta)),
         })
       end
       -- fetchtree run: the record C writes when no object has a handler
       -- (its field order, --no-body, --no-headers, body_base64)
-      local meta = entry.meta
-      return core.write_default(entry.id, entry.url, meta ~= nil and encode(meta) or nil, res.url,
+      return core.write_default(entry.id, entry.url, select(2, record_meta(entry.meta)), res.url,
                                 res.status, rawget(res, "_h") or "", res.body, res.attempts,
                                 res.elapsed_ms)
     end
@@ -683,6 +711,25 @@ local function new_instance()
     end
     -- the records are out: now the request is done (durable runs)
     if journal then core.journal_done(entry.id) end
+  end
+
+  -- The job o runs in worker co yielded outside fetchtree's calls: it
+  -- gets the record a handler that raised would get, and its request is
+  -- done. Protected: a record that cannot be written is reported, and the
+  -- run goes on.
+  stray_yield = function(co, o)
+    local fn, a, b = o._jfn, o._ja, o._jb
+    local err = script_error(traceback(co, "coroutine.yield() in a handler: a handler may only " ..
+      "wait in fetchtree's calls (ft.get, ft.request, ft.fetch_all, ft.wait)"))
+    local ok, e = pcall(function()
+      if fn == alarm_job then
+        out_record({ object = o.name, error = err })
+      else -- response_job(entry, res) or failure_job(entry, err)
+        error_record(a, b.status, err, b.attempts)
+        if journal then core.journal_done(a.id) end
+      end
+    end)
+    if not ok then io.stderr:write("fetchtree: ", tostring(e), "\n") end
   end
 
   -- A final response (any status) for request id: run on_response.
