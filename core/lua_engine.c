@@ -12,6 +12,7 @@
 #include <curl/curl.h>
 #include <lauxlib.h>
 #include <lua.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,7 @@ typedef struct lua_loop {
   int reaping;
   uv_timer_t timer;
   uv_async_t wake; /* ends a step early: Ctrl-C in the REPL */
+  volatile sig_atomic_t interrupted; /* set with wake: the step raises */
   uv_check_t reaper; /* a borrowed loop: frees closed engines (reap) */
   struct lua_engine *list; /* open engines */
   struct lua_engine *dead; /* closed, to be freed by reap */
@@ -508,6 +510,12 @@ static int l_step(lua_State *L) {
   ll->stepping = 0;
   ll->busy--;
   reap(ll);
+  if (ll->interrupted) {
+    /* Ctrl-C (ft_lua_engine_wake): end the wait here, in C, so that no
+     * waiting loop depends on a Lua hook to stop (compiled code runs none) */
+    ll->interrupted = 0;
+    return luaL_error(L, "interrupted");
+  }
   lua_pushboolean(L, alive != 0);
   return 1;
 }
@@ -558,9 +566,15 @@ int ft_lua_open_engine(lua_State *L) {
   return 1;
 }
 
-void *ft_lua_engine_waker(lua_State *L) { return &get_loop(L)->wake; }
+void *ft_lua_engine_waker(lua_State *L) { return get_loop(L); }
 
-void ft_lua_engine_wake(void *waker) { uv_async_send(waker); }
+void ft_lua_engine_wake(void *waker) {
+  lua_loop *ll = waker;
+  ll->interrupted = 1;
+  uv_async_send(&ll->wake);
+}
+
+void ft_lua_engine_unwake(void *waker) { ((lua_loop *)waker)->interrupted = 0; }
 
 void ft_lua_engine_release_loop(lua_State *L) {
   lua_getfield(L, LUA_REGISTRYINDEX, LOOP_KEY);

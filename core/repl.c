@@ -355,6 +355,7 @@ static int execute(repl *r, int is_expr) {
 
   interrupt_target = L;
   interrupt_waker = ft_lua_engine_waker(L);
+  ft_lua_engine_unwake(interrupt_waker);
   got_sigint = 0;
   set_sigint(on_sigint_run, SA_RESETHAND);
   int rc = lua_pcall(L, is_expr ? 1 : 0, LUA_MULTRET, base);
@@ -368,6 +369,7 @@ static int execute(repl *r, int is_expr) {
   }
   set_sigint(r->tty ? on_sigint_prompt : SIG_DFL, 0);
   interrupt_target = NULL;
+  ft_lua_engine_unwake(interrupt_waker); /* one no step took */
   interrupt_waker = NULL;
   lua_sethook(L, NULL, 0, 0); /* an interrupt that came too late */
   if (rc != 0 && !is_exit_token(r, -1)) {

@@ -65,6 +65,17 @@ end
 local current_co = sched.current
 local WAIT = sched.WAIT
 
+-- Run the loop (from top-level code) until done() holds. A loop left
+-- with nothing to do while done() does not hold would spin for ever:
+-- raise instead (a task waiting for itself, a request of a closed engine).
+local function step_until(done, what)
+  while not done() do
+    if not engine.step(-1) and not done() and not engine.step(0) and not done() then
+      error("fetchtree: " .. what .. " can never finish: nothing it waits for is in flight", 3)
+    end
+  end
+end
+
 -- Wait for waiter w: yield inside a task or handler, else run the loop.
 local function await(w)
   if w.done then return w.res, w.err end
@@ -75,7 +86,7 @@ local function await(w)
     w.co = co
     return coroutine.yield(WAIT)
   end
-  while not w.done do engine.step(-1) end
+  step_until(function() return w.done end, "this wait")
   return w.res, w.err
 end
 
@@ -120,16 +131,23 @@ function M.fetch_all(list, opts)
       if done.co then sched.resume(done.co) end
     end
   end
-  for i = 1, n do
-    -- the callback is in place before the request goes: one that fails
-    -- at once is reported from inside submit
-    submit(eng, list[i], { cb = function(res, err)
-      out[i] = res or { error = err }
-      finished()
-    end }, 2)
-  end
-  await(done)
+  local first = next_id + 1
+  local ok, e = pcall(function()
+    for i = 1, n do
+      -- the callback is in place before the request goes: one that fails
+      -- at once is reported from inside submit
+      submit(eng, list[i], { cb = function(res, err)
+        out[i] = res or { error = err }
+        finished()
+      end }, 3)
+    end
+    await(done)
+  end)
   eng:close()
+  if not ok then -- interrupted: the requests left are dropped
+    for id = first, next_id do pending[id] = nil end
+    error(e, 0)
+  end
   return out
 end
 
@@ -288,14 +306,14 @@ function M.wait(...)
     return true
   end
   local me = current_co()
-  while not finished() do
-    if me then
+  if me then
+    while not finished() do
       if all then error("ft.wait() for all tasks cannot be called from a task", 2) end
       for i = 1, n do local t = list[i]; if not t.done then t.waiters[me] = true end end
       coroutine.yield(WAIT)
-    else
-      engine.step(-1)
     end
+  else
+    step_until(finished, "ft.wait")
   end
   local out = {}
   for i = 1, n do
