@@ -66,6 +66,7 @@ local function new_instance()
   local queue, q_head, q_tail = {}, 1, 0
   local entries = {}    -- requests in flight, by id, while handlers need them
   local keep_entries = false
+  local c_writes_default = true -- no on_response anywhere: C writes successes' records
   local next_id = 0
   local dedupe = true
   local max_depth = math.huge
@@ -543,6 +544,7 @@ local function new_instance()
       end)
     end
     keep_entries = any_response or any_error or opts.keep_entries or false
+    c_writes_default = not any_response and not opts.keep_entries
     start_co = coroutine.create(function()
       s.start(function(t)
         start_pos = start_pos + 1
@@ -664,7 +666,8 @@ local function new_instance()
         else
           if keep_entries then entries[e.id] = e end
           local meta_json
-          if not keep_entries and e.meta ~= nil then meta_json = select(2, record_meta(e.meta)) end
+          -- for the record C writes (with on_error alone, of a success)
+          if c_writes_default and e.meta ~= nil then meta_json = select(2, record_meta(e.meta)) end
           return e.id, e.url, e.method, e.headers, e.body, meta_json, e.obj
         end
       elseif start_co then
