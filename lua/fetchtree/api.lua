@@ -352,6 +352,12 @@ end
 
 M.Response = Res
 
+-- fetchtree.core (bound to the state's run: storage, the journal, record
+-- output) is for fetchtree's own modules, which hold it by now: scripts
+-- load after this module, and `require "fetchtree.core"` fails for them.
+package.loaded["fetchtree.core"] = nil
+package.preload["fetchtree.core"] = nil
+
 -- ft.resolve(url [, base]): the normalised absolute URL, or nil and why
 function M.resolve(url, base)
   local norm, err = core.resolve(url, base)

@@ -266,29 +266,50 @@ local function new_instance()
     return nil
   end
 
+  -- obj.storage: a table of methods over the object's storage handle
+  -- (core.storage, a userdata that names the object on the C side). The
+  -- handle is kept here, not in the table: a script cannot point one
+  -- object's storage at another's, through the metatable or by editing a
+  -- field.
   local Storage = {}
   Storage.__index = Storage
+  Storage.__metatable = "storage"
+  local handles = setmetatable({}, { __mode = "k" }) -- storage table -> handle
+
+  local function handle(st)
+    local h = handles[st]
+    if not h then error("storage methods are called as obj.storage:method(...)", 3) end
+    return h
+  end
 
   local function check_key(k)
     if type(k) ~= "string" then error("storage keys are strings, got " .. type(k), 3) end
   end
 
-  function Storage:get(k) check_key(k); return unpack_value(core.store_get(self._name, k)) end
-  function Storage:put(k, v) check_key(k); core.store_put(self._name, k, pack(v)) end
-  function Storage:delete(k) check_key(k); core.store_delete(self._name, k) end
+  function Storage:get(k) local h = handle(self); check_key(k); return unpack_value(core.store_get(h, k)) end
+  function Storage:put(k, v) local h = handle(self); check_key(k); core.store_put(h, k, pack(v)) end
+  function Storage:delete(k) local h = handle(self); check_key(k); core.store_delete(h, k) end
   function Storage:list(o)
+    local h = handle(self)
     o = o or {}
-    local rows = core.store_list(self._name, o.prefix, o.limit or 0)
+    local rows = core.store_list(h, o.prefix, o.limit or 0)
     local out = {}
     for i = 1, #rows, 2 do out[#out + 1] = { key = rows[i], value = unpack_value(rows[i + 1]) } end
     return out
   end
   -- SQL on the object's own tables: write a table name as {name}.
   function Storage:sql(query, ...)
+    local h = handle(self)
     if type(query) ~= "string" then error("sql(query, ...): query must be a string", 2) end
-    local rows, changes = core.store_sql(self._name, query, ...)
+    local rows, changes = core.store_sql(h, query, ...)
     if rows == nil then error("sql: " .. tostring(changes), 2) end
     return rows, changes
+  end
+
+  local function new_storage(name)
+    local st = setmetatable({}, Storage)
+    handles[st] = core.storage(name)
+    return st
   end
 
   local function get_obj(name)
@@ -305,7 +326,7 @@ local function new_instance()
       end
     end
     o = setmetatable({ name = name, parent = parent, state = {}, _h = h,
-                       storage = setmetatable({ _name = name }, Storage) }, Obj)
+                       storage = new_storage(name) }, Obj)
     objects[name] = o
     return o
   end
