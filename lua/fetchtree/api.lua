@@ -351,6 +351,8 @@ function M.unique_name(prefix)
 end
 
 M.Response = Res
+-- what a JSON null inside a decoded body is (lua-cjson's, a truthy value)
+M.null = require("cjson").null
 
 -- fetchtree.core (bound to the state's run: storage, the journal, record
 -- output) is for fetchtree's own modules, which hold it by now: scripts

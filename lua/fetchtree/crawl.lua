@@ -33,10 +33,13 @@ end
 
 -- pcall from Lua, not cjson.safe: that one wraps the decoder in a
 -- lua_pcall from C, a sixtieth of the decode's cost.
-local decode = cjson.decode
+-- A body that is JSON null gives nil (a test `if res:json() then` reads
+-- as meant); a null inside decodes to cjson.null (ft.null), which is truthy.
+local decode, json_null = cjson.decode, cjson.null
 function Res:json()
   local ok, v = pcall(decode, self.body)
   if not ok then error("res:json(): " .. tostring(v), 2) end
+  if v == json_null then return nil end
   return v
 end
 

@@ -178,6 +178,20 @@ for _, how in ipairs { "luajit", "fetchtree" } do
       assert.equal("200\tnil\t7\n0\n", out)
     end)
 
+    it("res:json() gives nil for a null body; a null inside is ft.null", function()
+      local out, err, rc = lua(how, [[
+        local function res(body) return setmetatable({ body = body }, ft.Response) end
+        local v = res('{"a":null,"b":[null]}'):json()
+        print(res("null"):json(), res(" null "):json(), v.a == ft.null, v.b[1] == ft.null, not not v.a)
+        print(pcall(res("nul").json, res("nul")))
+      ]])
+      assert.equal(0, rc, err)
+      local lines = {}
+      for l in out:gmatch("[^\n]+") do lines[#lines + 1] = l end
+      assert.equal("nil\tnil\ttrue\ttrue\ttrue", lines[1])
+      assert.truthy(lines[2]:match("^false\t.*res:json%(%)"), lines[2])
+    end)
+
     it("runs ten thousand tasks, each doing a few ft.get calls", function()
       local out, err, rc = lua(how, [[
         local base = arg[1]
