@@ -78,8 +78,9 @@ static void push_engine(lua_engine *le, lua_engine **head) {
 
 /* Free the closed engines on ll->dead: only where no engine code is
  * running (after a step or submit on our own loop; on a host's loop, in
- * the reaper's check callback; at the loop's end). ft_engine_free runs the loop for its close callbacks, and that can
- * call back into Lua and close more engines: they join the list. */
+ * the reaper's check callback; at the loop's end). ft_engine_free runs
+ * the loop for its close callbacks, and that can call back into Lua and
+ * close more engines: they join the list. */
 static void reap(lua_loop *ll) {
   if (ll->reaping || ll->busy)
     return;
