@@ -12,6 +12,7 @@
 #include <curl/curl.h>
 #include <lauxlib.h>
 #include <lua.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,29 +35,92 @@ typedef struct lua_loop {
   int borrowed;    /* the host runs the loop: never step it here */
   lua_State *L;    /* the state to call back into */
   int stepping;
+  int busy;        /* engine code is on the C stack (a step, a submit) */
+  int reaping;
   uv_timer_t timer;
   uv_async_t wake; /* ends a step early: Ctrl-C in the REPL */
+  volatile sig_atomic_t interrupted; /* set with wake: the step raises */
+  uv_check_t reaper; /* a borrowed loop: frees closed engines (reap) */
   struct lua_engine *list; /* open engines */
+  struct lua_engine *dead; /* closed, to be freed by reap */
 } lua_loop;
 
+/* A Lua engine lives in its userdata. Closing one from inside engine code
+ * (a done callback resumes a task that calls eng:close(), or the engine
+ * is collected there) must not free it under that code: it is then only
+ * marked closed, kept alive by a registry reference, and freed by reap
+ * once the loop's callbacks have returned. */
 typedef struct lua_engine {
   ft_engine *engine;
   lua_loop *ll;
   int pending;     /* submitted, not yet reported */
-  struct lua_engine *prev, *next;
+  int closed;      /* closed from Lua: completions are dropped */
+  int ref;         /* registry reference while on ll->dead */
+  struct lua_engine *prev, *next; /* in ll->list, or ll->dead once closed */
 } lua_engine;
 
-static void engine_close(lua_engine *le) {
-  if (!le->engine)
-    return;
-  ft_engine_free(le->engine); /* requests still held are dropped */
-  le->engine = NULL;
+static void unlink_engine(lua_engine *le, lua_engine **head) {
   if (le->prev)
     le->prev->next = le->next;
   else
-    le->ll->list = le->next;
+    *head = le->next;
   if (le->next)
     le->next->prev = le->prev;
+  le->prev = le->next = NULL;
+}
+
+static void push_engine(lua_engine *le, lua_engine **head) {
+  le->prev = NULL;
+  le->next = *head;
+  if (*head)
+    (*head)->prev = le;
+  *head = le;
+}
+
+/* Free the closed engines on ll->dead: only where no engine code is
+ * running (after a step or submit on our own loop; on a host's loop, in
+ * the reaper's check callback; at the loop's end). ft_engine_free runs
+ * the loop for its close callbacks, and that can call back into Lua and
+ * close more engines: they join the list. */
+static void reap(lua_loop *ll) {
+  if (ll->reaping || ll->busy)
+    return;
+  ll->reaping = 1;
+  while (ll->dead) {
+    lua_engine *le = ll->dead;
+    unlink_engine(le, &ll->dead);
+    ft_engine_free(le->engine); /* requests still held are dropped */
+    le->engine = NULL;
+    if (ll->L && le->ref != LUA_NOREF)
+      luaL_unref(ll->L, LUA_REGISTRYINDEX, le->ref);
+    le->ref = LUA_NOREF;
+  }
+  ll->reaping = 0;
+  if (ll->borrowed && ll->L)
+    uv_check_stop(&ll->reaper);
+}
+
+static void on_reaper(uv_check_t *c) { reap(c->data); }
+
+/* Close le (the userdata at stack index idx): at once when no engine code
+ * is running, else marked closed and freed later by reap. Either way its
+ * pending requests are never reported. */
+static void engine_close(lua_State *L, lua_engine *le, int idx) {
+  if (le->closed || !le->engine)
+    return;
+  lua_loop *ll = le->ll;
+  le->closed = 1;
+  unlink_engine(le, &ll->list);
+  if (!ll->borrowed && !ll->busy && !ll->reaping) {
+    ft_engine_free(le->engine);
+    le->engine = NULL;
+    return;
+  }
+  lua_pushvalue(L, idx);
+  le->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  push_engine(le, &ll->dead);
+  if (ll->borrowed)
+    uv_check_start(&ll->reaper, on_reaper);
 }
 
 static void on_loop_timer(uv_timer_t *t) { (void)t; }
@@ -74,10 +138,18 @@ static int loop_gc(lua_State *L) {
 static void loop_gc_close(lua_loop *ll) {
   if (!ll->L)
     return;
-  while (ll->list)
-    engine_close(ll->list);
+  while (ll->list) {
+    lua_engine *le = ll->list;
+    unlink_engine(le, &ll->list);
+    le->closed = 1;
+    ft_engine_free(le->engine);
+    le->engine = NULL;
+  }
+  ll->busy = 0;
+  reap(ll);
   uv_close((uv_handle_t *)&ll->timer, NULL);
   uv_close((uv_handle_t *)&ll->wake, NULL);
+  uv_close((uv_handle_t *)&ll->reaper, NULL);
   if (ll->borrowed) {
     uv_run(ll->loop, UV_RUN_NOWAIT); /* our close callbacks */
   } else {
@@ -104,6 +176,9 @@ static lua_loop *make_loop(lua_State *L, uv_loop_t *host) {
   uv_unref((uv_handle_t *)&ll->timer);
   uv_async_init(ll->loop, &ll->wake, on_wake);
   uv_unref((uv_handle_t *)&ll->wake);
+  uv_check_init(ll->loop, &ll->reaper);
+  uv_unref((uv_handle_t *)&ll->reaper);
+  ll->reaper.data = ll;
   ll->L = L;
   lua_createtable(L, 0, 1);
   lua_pushcfunction(L, loop_gc);
@@ -183,7 +258,7 @@ static void on_done(void *ud, ft_request *req, const ft_response *res) {
   lua_loop *ll = le->ll;
   lua_State *L = ll->L;
   le->pending--;
-  if (!L) {
+  if (!L || le->closed) {
     ft_request_free(req);
     return;
   }
@@ -205,7 +280,7 @@ static void on_done(void *ud, ft_request *req, const ft_response *res) {
 
 static lua_engine *check_engine(lua_State *L, int idx) {
   lua_engine *le = luaL_checkudata(L, idx, ENGINE_MT);
-  if (!le->engine)
+  if (!le->engine || le->closed)
     luaL_error(L, "fetchtree: this engine is closed");
   return le;
 }
@@ -257,14 +332,12 @@ static int l_new(lua_State *L) {
   lua_engine *le = lua_newuserdata(L, sizeof(*le));
   memset(le, 0, sizeof(*le));
   le->ll = ll;
+  le->ref = LUA_NOREF;
   int rc = ft_engine_new(&le->engine, ll->loop, &cfg);
   if (rc != 0)
     return luaL_error(L, "fetchtree: %s", ft_strerror(rc));
   ft_engine_set_done(le->engine, on_done, le);
-  le->next = ll->list;
-  if (ll->list)
-    ll->list->prev = le;
-  ll->list = le;
+  push_engine(le, &ll->list);
   luaL_getmetatable(L, ENGINE_MT);
   lua_setmetatable(L, -2);
   return 1;
@@ -289,9 +362,12 @@ int ft_lua_to_request(lua_State *L, int idx, ft_request *r) {
 }
 
 /* E:submit(id, url, method, headers_list, body, timeout_s, retries, object,
- * robots): robots, the crawl's robots.txt cache (core.robots_new, whose
- * userdata starts with the ft_robots_cache pointer), makes the engine's
- * url_check apply to this request */
+ * robots) -> true (the outcome goes to on_done, maybe before this returns:
+ * a request that fails at once) | nil, why for a request the engine
+ * refuses (a header line it does not take), never reported to on_done.
+ * robots, the crawl's robots.txt cache (core.robots_new, whose userdata
+ * starts with the ft_robots_cache pointer), makes the engine's url_check
+ * apply to this request. */
 static int l_submit(lua_State *L) {
   lua_engine *le = check_engine(L, 1);
   ft_request *r = ft_request_new();
@@ -302,7 +378,11 @@ static int l_submit(lua_State *L) {
   int rc = ft_lua_to_request(L, 3, r);
   if (rc != 0) {
     ft_request_free(r);
-    return luaL_error(L, "fetchtree: %s", ft_strerror(rc));
+    if (rc == FT_ENOMEM)
+      return luaL_error(L, "out of memory");
+    lua_pushnil(L);
+    lua_pushfstring(L, "the request was refused: %s", ft_strerror(rc));
+    return 2;
   }
   if (lua_isnumber(L, 7))
     r->timeout_ms = (long)(lua_tonumber(L, 7) * 1000);
@@ -316,8 +396,13 @@ static int l_submit(lua_State *L) {
   if (robots)
     r->udata = *robots;
   le->pending++;
+  le->ll->busy++; /* a request that fails at once is reported from here */
   ft_engine_submit(le->engine, r);
-  return 0;
+  le->ll->busy--;
+  if (!le->ll->borrowed)
+    reap(le->ll);
+  lua_pushboolean(L, 1);
+  return 1;
 }
 
 int ft_lua_to_settings(lua_State *L, int idx, ft_obj_settings *st, int *bad) {
@@ -383,7 +468,11 @@ static int l_set_limits(lua_State *L) {
     lua_pushstring(L, ft_strerror(rc));
     return 2;
   }
+  le->ll->busy++;
   ft_engine_kick(le->engine);
+  le->ll->busy--;
+  if (!le->ll->borrowed)
+    reap(le->ll);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -395,7 +484,7 @@ static int l_pending(lua_State *L) {
 }
 
 static int l_close(lua_State *L) {
-  engine_close(luaL_checkudata(L, 1, ENGINE_MT));
+  engine_close(L, luaL_checkudata(L, 1, ENGINE_MT), 1);
   return 0;
 }
 
@@ -423,6 +512,7 @@ static int l_step(lua_State *L) {
     return luaL_error(L, "fetchtree: cannot wait for a response here: the "
                          "event loop is already running (use ft.spawn)");
   ll->stepping = 1;
+  ll->busy++;
   ll->L = L;
   int alive;
   if (t == 0) {
@@ -434,6 +524,14 @@ static int l_step(lua_State *L) {
     uv_timer_stop(&ll->timer);
   }
   ll->stepping = 0;
+  ll->busy--;
+  reap(ll);
+  if (ll->interrupted) {
+    /* Ctrl-C (ft_lua_engine_wake): end the wait here, in C, so that no
+     * waiting loop depends on a Lua hook to stop (compiled code runs none) */
+    ll->interrupted = 0;
+    return luaL_error(L, "interrupted");
+  }
   lua_pushboolean(L, alive != 0);
   return 1;
 }
@@ -484,9 +582,15 @@ int ft_lua_open_engine(lua_State *L) {
   return 1;
 }
 
-void *ft_lua_engine_waker(lua_State *L) { return &get_loop(L)->wake; }
+void *ft_lua_engine_waker(lua_State *L) { return get_loop(L); }
 
-void ft_lua_engine_wake(void *waker) { uv_async_send(waker); }
+void ft_lua_engine_wake(void *waker) {
+  lua_loop *ll = waker;
+  ll->interrupted = 1;
+  uv_async_send(&ll->wake);
+}
+
+void ft_lua_engine_unwake(void *waker) { ((lua_loop *)waker)->interrupted = 0; }
 
 void ft_lua_engine_release_loop(lua_State *L) {
   lua_getfield(L, LUA_REGISTRYINDEX, LOOP_KEY);

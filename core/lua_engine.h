@@ -49,10 +49,13 @@ void ft_lua_engine_release_loop(struct lua_State *L);
 /* The loader of fetchtree.engine: new, on_done, step, fd. */
 int ft_lua_open_engine(struct lua_State *L);
 
-/* A handle that makes a running engine.step return early: take it (from
- * ordinary code) with ft_lua_engine_waker, then ft_lua_engine_wake(it) is
- * safe to call from a signal handler. */
+/* A handle that interrupts waiting: take it (from ordinary code) with
+ * ft_lua_engine_waker; ft_lua_engine_wake(it), safe to call from a signal
+ * handler, makes a running engine.step return early, and the current or
+ * next engine.step raise "interrupted". ft_lua_engine_unwake(it) drops
+ * an interrupt that no step took. */
 void *ft_lua_engine_waker(struct lua_State *L);
 void ft_lua_engine_wake(void *waker);
+void ft_lua_engine_unwake(void *waker);
 
 #endif

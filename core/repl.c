@@ -273,18 +273,21 @@ static int load(lua_State *L, const char *prefix, const char *code) {
  *
  * An expression runs as `return (...)(expr)`: its calls are arguments, not
  * tail calls, so an error in them still knows its line (`error("x")` says
- * "stdin:1: x"). That form cannot take a trailing `;`, so the plain
- * `return expr` is the fallback. */
+ * "stdin:1: x"). The `)` goes on expr's last line, not a line of its own:
+ * code for expr's last operation (an index: `x.y`) is placed at the `)`,
+ * whose line its errors would report. That form cannot take a trailing `;`
+ * or a trailing `--` comment, so the plain `return expr` is the
+ * fallback. */
 static int compile(lua_State *L, const char *code) {
   int is_expr = code[0] == '=';
   const char *expr = is_expr ? code + 1 : code;
   if (load(L, "return ", expr) == 0) {
     lua_pop(L, 1);
     size_t n = strlen(expr);
-    char *wrapped = malloc(n + 3);
+    char *wrapped = malloc(n + 2);
     if (wrapped) {
       memcpy(wrapped, expr, n);
-      memcpy(wrapped + n, "\n)", 3);
+      memcpy(wrapped + n, ")", 2);
       int rc = load(L, "return (...)(", wrapped);
       free(wrapped);
       if (rc == 0)
@@ -352,6 +355,7 @@ static int execute(repl *r, int is_expr) {
 
   interrupt_target = L;
   interrupt_waker = ft_lua_engine_waker(L);
+  ft_lua_engine_unwake(interrupt_waker);
   got_sigint = 0;
   set_sigint(on_sigint_run, SA_RESETHAND);
   int rc = lua_pcall(L, is_expr ? 1 : 0, LUA_MULTRET, base);
@@ -365,6 +369,7 @@ static int execute(repl *r, int is_expr) {
   }
   set_sigint(r->tty ? on_sigint_prompt : SIG_DFL, 0);
   interrupt_target = NULL;
+  ft_lua_engine_unwake(interrupt_waker); /* one no step took */
   interrupt_waker = NULL;
   lua_sethook(L, NULL, 0, 0); /* an interrupt that came too late */
   if (rc != 0 && !is_exit_token(r, -1)) {

@@ -315,13 +315,37 @@ static ft_store *core_store(lua_State *L, ft_script *s) {
   return s->store;
 }
 
+/* ---- storage handles ---------------------------------------------------------
+ * An object's storage is reached through a handle: a userdata holding the
+ * object's name, made by core.storage(name) and read only by the
+ * core.store_* functions below. Lua code cannot forge one or change the
+ * name in one; fetchtree.crawl hands each object its own handle, and
+ * fetchtree.core itself is out of scripts' reach (see fetchtree.api). */
+#define STORAGE_MT "fetchtree.storage"
+
+/* core.storage(name) -> the handle of name's storage */
+static int core_storage(lua_State *L) {
+  size_t len;
+  const char *name = luaL_checklstring(L, 1, &len);
+  char *h = lua_newuserdata(L, len + 1);
+  memcpy(h, name, len + 1);
+  luaL_getmetatable(L, STORAGE_MT);
+  lua_setmetatable(L, -2);
+  return 1;
+}
+
+/* The object name of the storage handle at idx; raises for anything else. */
+static const char *storage_name(lua_State *L, int idx) {
+  return luaL_checkudata(L, idx, STORAGE_MT);
+}
+
 static int core_store_get(lua_State *L) {
   ft_script *s = core_self(L);
   ft_store *st = core_store(L, s);
   char *val = NULL;
   size_t len = 0, klen;
   const char *key = luaL_checklstring(L, 2, &klen); /* NUL bytes too */
-  int rc = ft_store_get(st, luaL_checkstring(L, 1), key, klen, &val, &len);
+  int rc = ft_store_get(st, storage_name(L, 1), key, klen, &val, &len);
   if (rc == FT_ENOTFOUND) {
     lua_pushnil(L);
     return 1;
@@ -339,7 +363,7 @@ static int core_store_put(lua_State *L) {
   size_t len, klen;
   const char *key = luaL_checklstring(L, 2, &klen);
   const char *v = luaL_checklstring(L, 3, &len);
-  if (ft_store_put(st, luaL_checkstring(L, 1), key, klen, v, len) != 0)
+  if (ft_store_put(st, storage_name(L, 1), key, klen, v, len) != 0)
     return luaL_error(L, "storage: %s", ft_store_errmsg(st));
   return 0;
 }
@@ -349,7 +373,7 @@ static int core_store_delete(lua_State *L) {
   ft_store *st = core_store(L, s);
   size_t klen;
   const char *key = luaL_checklstring(L, 2, &klen);
-  if (ft_store_delete(st, luaL_checkstring(L, 1), key, klen) != 0)
+  if (ft_store_delete(st, storage_name(L, 1), key, klen) != 0)
     return luaL_error(L, "storage: %s", ft_store_errmsg(st));
   return 0;
 }
@@ -365,11 +389,11 @@ static int list_row(void *ud, const char *key, size_t klen, const void *val,
   return 0;
 }
 
-/* core.store_list(obj, prefix, limit) -> { key1, value1, key2, ... } */
+/* core.store_list(handle, prefix, limit) -> { key1, value1, key2, ... } */
 static int core_store_list(lua_State *L) {
   ft_script *s = core_self(L);
   ft_store *st = core_store(L, s);
-  const char *obj = luaL_checkstring(L, 1);
+  const char *obj = storage_name(L, 1);
   size_t plen = 0;
   const char *prefix = luaL_optlstring(L, 2, NULL, &plen);
   int limit = (int)luaL_optnumber(L, 3, 0);
@@ -405,11 +429,11 @@ static int sql_row(void *ud, int ncols, const char *const *names,
   return 0;
 }
 
-/* core.store_sql(obj, query, args...) -> rows, changes | nil, err */
+/* core.store_sql(handle, query, args...) -> rows, changes | nil, err */
 static int core_store_sql(lua_State *L) {
   ft_script *s = core_self(L);
   ft_store *st = core_store(L, s);
-  const char *obj = luaL_checkstring(L, 1);
+  const char *obj = storage_name(L, 1);
   const char *query = luaL_checkstring(L, 2);
   int nargs = lua_gettop(L) - 2;
   ft_sql_value args[32];
@@ -559,6 +583,7 @@ static int open_core(lua_State *L) {
       {"set_limits", core_set_limits},
       {"after", core_after},
       {"hold", core_hold},
+      {"storage", core_storage},
       {"store_get", core_store_get},
       {"store_put", core_store_put},
       {"store_delete", core_store_delete},
@@ -573,6 +598,11 @@ static int open_core(lua_State *L) {
       {"robots_forget", core_robots_forget},
       {"robots_check", core_robots_check},
       {NULL, NULL}};
+  if (luaL_newmetatable(L, STORAGE_MT)) {
+    lua_pushliteral(L, "storage handle"); /* getmetatable's answer */
+    lua_setfield(L, -2, "__metatable");
+  }
+  lua_pop(L, 1);
   lua_createtable(L, 0, 6);
   for (const luaL_Reg *f = fns; f->name; f++) {
     lua_pushvalue(L, lua_upvalueindex(1));

@@ -35,20 +35,46 @@ local function the_engine()
   return default_engine
 end
 
--- Check a request table and submit it to eng; returns its waiter.
-local function submit(eng, t, level)
+-- Complete waiter w of request id with (res, err), as dispatch does.
+local function complete(id, w, res, err)
+  pending[id] = w
+  dispatch(id, res, err)
+end
+
+-- Check a request table and submit it to eng for waiter w, whose fields
+-- (cb, ...) must all be set before: a request that fails at once (a URL
+-- the engine does not fetch) is reported from inside eng:submit. A bad
+-- request table is misuse and raises (at level); a request the engine
+-- refuses completes w with an "input" error. Returns w.
+local function submit(eng, t, w, level)
   if type(t) == "string" then t = { url = t } end
   local url, method, headers, body, meta = request.check(t, true)
   if not url then error(method, level + 1) end
   next_id = next_id + 1
-  local w = { req = { url = url, method = method or "GET", headers = t.headers, body = body, meta = meta } }
-  pending[next_id] = w
-  eng:submit(next_id, url, method, headers, body, t.timeout, t.retries)
+  local id = next_id
+  w.req = { url = url, method = method or "GET", headers = t.headers, body = body, meta = meta }
+  pending[id] = w
+  local ok, why = eng:submit(id, url, method, headers, body, t.timeout, t.retries)
+  if not ok and pending[id] == w then
+    complete(id, w, nil, { kind = "input", message = tostring(why), attempts = 0, url = url })
+  end
   return w
 end
 
 -- The coroutine fetchtree runs that we are in (a task, a crawl handler).
 local current_co = sched.current
+local WAIT = sched.WAIT
+
+-- Run the loop (from top-level code) until done() holds. A loop left
+-- with nothing to do while done() does not hold would spin for ever:
+-- raise instead (a task waiting for itself, a request of a closed engine).
+local function step_until(done, what)
+  while not done() do
+    if not engine.step(-1) and not done() and not engine.step(0) and not done() then
+      error("fetchtree: " .. what .. " can never finish: nothing it waits for is in flight", 3)
+    end
+  end
+end
 
 -- Wait for waiter w: yield inside a task or handler, else run the loop.
 local function await(w)
@@ -58,9 +84,9 @@ local function await(w)
   -- is the one that will deliver the answer (fetchtree run, ft.run)
   if co and (sched.kind[co] ~= "handler" or engine.borrowed() or M._in_run > 0) then
     w.co = co
-    return coroutine.yield()
+    return coroutine.yield(WAIT)
   end
-  while not w.done do engine.step(-1) end
+  step_until(function() return w.done end, "this wait")
   return w.res, w.err
 end
 
@@ -70,7 +96,7 @@ end
 -- a response, or nil and an error {kind=, message=}.
 function M.request(t)
   if type(t) ~= "table" then error("ft.request{url=...} takes a table", 2) end
-  local res, err = await(submit(the_engine(), t, 2))
+  local res, err = await(submit(the_engine(), t, {}, 2))
   if res then return res end
   return nil, err
 end
@@ -87,22 +113,41 @@ end
 -- responses in the order of the requests, failures in place as {error=}.
 function M.fetch_all(list, opts)
   if type(list) ~= "table" then error("ft.fetch_all(requests [, opts]) takes a list", 2) end
+  local n = #list
+  -- misuse raises before anything is sent: a bad table, a hole in the list
+  for i = 1, n do
+    local t = list[i]
+    if type(t) == "string" then t = { url = t } end
+    local ok, why = request.check(t, true)
+    if not ok then error(string.format("ft.fetch_all: request %d: %s", i, why), 2) end
+  end
   local eng = engine.new(opts or {})
-  local out, left = {}, #list
+  local out, left = {}, n
   local done = { done = left == 0 }
-  for i, t in ipairs(list) do
-    local w = submit(eng, t, 2)
-    w.cb = function(res, err)
-      out[i] = res or { error = err }
-      left = left - 1
-      if left == 0 then
-        done.done = true
-        if done.co then sched.resume(done.co) end
-      end
+  local function finished()
+    left = left - 1
+    if left == 0 then
+      done.done = true
+      if done.co then sched.resume(done.co) end
     end
   end
-  await(done)
+  local first = next_id + 1
+  local ok, e = pcall(function()
+    for i = 1, n do
+      -- the callback is in place before the request goes: one that fails
+      -- at once is reported from inside submit
+      submit(eng, list[i], { cb = function(res, err)
+        out[i] = res or { error = err }
+        finished()
+      end }, 3)
+    end
+    await(done)
+  end)
   eng:close()
+  if not ok then -- interrupted: the requests left are dropped
+    for id = first, next_id do pending[id] = nil end
+    error(e, 0)
+  end
   return out
 end
 
@@ -168,7 +213,11 @@ function M.run(spec, o)
             crawl.failure(id, err)
           end
         end }
-      eng:submit(next_id, url, method, headers, body, nil, nil, obj, robots)
+      local sid = next_id
+      local ok, why = eng:submit(sid, url, method, headers, body, nil, nil, obj, robots)
+      if not ok and pending[sid] then
+        complete(sid, pending[sid], nil, { kind = "input", message = tostring(why), attempts = 0, url = url })
+      end
     end
   end
   M._in_run = M._in_run + 1
@@ -201,21 +250,35 @@ local function finish(task, ok, ...)
   if ok then task.results = { n = select("#", ...), ... } else task.error = ... end
   tasks[task.co] = nil
   alive = alive - 1
-  for _, co in ipairs(task.waiters) do sched.resume(co) end
+  local ws = task.waiters -- a set: a waiter is resumed once
+  task.waiters = {}
+  for co in pairs(ws) do sched.resume(co) end
+end
+
+-- A task came back from a resume: it ended, or waits in one of
+-- fetchtree's calls (they yield WAIT). Any other yield would leave it
+-- suspended with nothing to resume it: the task fails.
+local function settle(task, ok, ...)
+  local co = task.co
+  if coroutine.status(co) == "dead" then return finish(task, ok, ...) end
+  if ok and ... ~= WAIT then
+    finish(task, false, debug.traceback(co, "coroutine.yield() in a task: a task may " ..
+      "only be suspended by fetchtree's calls (ft.get, ft.request, ft.fetch_all, ft.wait)"))
+  end
 end
 
 local function resume_task(task, ...)
-  local res = { coroutine.resume(task.co, ...) }
-  if coroutine.status(task.co) == "dead" then
-    finish(task, unpack(res))
-  end
+  return settle(task, coroutine.resume(task.co, ...))
 end
+
+local spawned = 0
 
 -- ft.spawn(fn, ...): run fn(...) as a task in the loop; returns the task.
 function M.spawn(fn, ...)
   if type(fn) ~= "function" then error("ft.spawn(fn, ...): fn must be a function", 2) end
   local co = coroutine.create(fn)
-  local task = setmetatable({ co = co, done = false, waiters = {} }, Task)
+  spawned = spawned + 1
+  local task = setmetatable({ co = co, done = false, waiters = {}, seq = spawned }, Task)
   tasks[co] = task
   sched.managed[co] = function(...) return resume_task(task, ...) end
   alive = alive + 1
@@ -223,28 +286,43 @@ function M.spawn(fn, ...)
   return task
 end
 
--- ft.wait(task, ...): wait for those tasks (all tasks when none given);
--- returns each task's first result (nil for a task that failed).
+-- ft.wait(task, ...): wait for those tasks; returns each task's first
+-- result (nil for a task that failed). ft.wait(): wait until no task is
+-- running; returns the first results of the tasks running when it was
+-- called, in the order they were spawned.
 function M.wait(...)
-  local list = { ... }
+  local list, n = { ... }, select("#", ...)
+  local all = n == 0
+  for i = 1, n do
+    if getmetatable(list[i]) ~= Task then error("ft.wait(task, ...): argument " .. i .. " is not a task", 2) end
+  end
+  if all then
+    for _, t in pairs(tasks) do list[#list + 1] = t end
+    table.sort(list, function(a, b) return a.seq < b.seq end)
+    n = #list
+  end
   local function finished()
-    if #list == 0 then return alive == 0 end
-    for _, t in ipairs(list) do if not t.done then return false end end
+    if all then return alive == 0 end
+    for i = 1, n do if not list[i].done then return false end end
     return true
   end
   local me = current_co()
-  while not finished() do
-    if me then
-      for _, t in ipairs(list) do if not t.done then t.waiters[#t.waiters + 1] = me end end
-      if #list == 0 then error("ft.wait() for all tasks cannot be called from a task", 2) end
-      coroutine.yield()
-    else
-      engine.step(-1)
+  if me then
+    while not finished() do
+      if all then error("ft.wait() for all tasks cannot be called from a task", 2) end
+      for i = 1, n do local t = list[i]; if not t.done then t.waiters[me] = true end end
+      coroutine.yield(WAIT)
     end
+  else
+    step_until(finished, "ft.wait")
   end
   local out = {}
-  for i, t in ipairs(list) do out[i] = t.ok and t.results[1] or nil end
-  return unpack(out, 1, #list)
+  for i = 1, n do
+    local t = list[i]
+    if me then t.waiters[me] = nil end
+    out[i] = t.ok and t.results[1] or nil
+  end
+  return unpack(out, 1, n)
 end
 
 -- ---- driving from another event loop ---------------------------------------
@@ -274,6 +352,14 @@ function M.unique_name(prefix)
 end
 
 M.Response = Res
+-- what a JSON null inside a decoded body is (lua-cjson's, a truthy value)
+M.null = require("cjson").null
+
+-- fetchtree.core (bound to the state's run: storage, the journal, record
+-- output) is for fetchtree's own modules, which hold it by now: scripts
+-- load after this module, and `require "fetchtree.core"` fails for them.
+package.loaded["fetchtree.core"] = nil
+package.preload["fetchtree.core"] = nil
 
 -- ft.resolve(url [, base]): the normalised absolute URL, or nil and why
 function M.resolve(url, base)

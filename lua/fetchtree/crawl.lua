@@ -34,10 +34,13 @@ end
 
 -- pcall from Lua, not cjson.safe: that one wraps the decoder in a
 -- lua_pcall from C, a sixtieth of the decode's cost.
-local decode = cjson.decode
+-- A body that is JSON null gives nil (a test `if res:json() then` reads
+-- as meant); a null inside decodes to cjson.null (ft.null), which is truthy.
+local decode, json_null = cjson.decode, cjson.null
 function Res:json()
   local ok, v = pcall(decode, self.body)
   if not ok then error("res:json(): " .. tostring(v), 2) end
+  if v == json_null then return nil end
   return v
 end
 
@@ -67,6 +70,7 @@ local function new_instance()
   local queue, q_head, q_tail = {}, 1, 0
   local entries = {}    -- requests in flight, by id, while handlers need them
   local keep_entries = false
+  local c_writes_default = true -- no on_response anywhere: C writes successes' records
   local next_id = 0
   local dedupe = true
   local max_depth = math.huge
@@ -189,10 +193,24 @@ local function new_instance()
     end
   end
 
+  -- A request's meta as records carry it: itself when JSON can hold it,
+  -- else a string saying why not (a function, NaN, a cycle), so that a
+  -- meta never costs a request its record. Returns the value and its JSON
+  -- (nil for no meta).
+  local function record_meta(meta)
+    if meta == nil then return nil, nil end
+    local ok, json = pcall(encode, meta)
+    if ok then return meta, json end
+    local why = "meta not written: " .. tostring(json):gsub("^.-:%d+: ", "")
+    return why, encode(why)
+  end
+
+  -- The record of a request that failed (or whose handler did): built
+  -- with a meta that can be written whatever the request carried.
   local function error_record(entry, status, err, attempts)
     local rec = {
       index = entry.id, url = entry.url, status = status or null,
-      attempts = attempts or 0, error = err, meta = entry.meta,
+      attempts = attempts or 0, error = err, meta = (record_meta(entry.meta)),
     }
     out_record(rec)
   end
@@ -252,29 +270,50 @@ local function new_instance()
     return nil
   end
 
+  -- obj.storage: a table of methods over the object's storage handle
+  -- (core.storage, a userdata that names the object on the C side). The
+  -- handle is kept here, not in the table: a script cannot point one
+  -- object's storage at another's, through the metatable or by editing a
+  -- field.
   local Storage = {}
   Storage.__index = Storage
+  Storage.__metatable = "storage"
+  local handles = setmetatable({}, { __mode = "k" }) -- storage table -> handle
+
+  local function handle(st)
+    local h = handles[st]
+    if not h then error("storage methods are called as obj.storage:method(...)", 3) end
+    return h
+  end
 
   local function check_key(k)
     if type(k) ~= "string" then error("storage keys are strings, got " .. type(k), 3) end
   end
 
-  function Storage:get(k) check_key(k); return unpack_value(core.store_get(self._name, k)) end
-  function Storage:put(k, v) check_key(k); core.store_put(self._name, k, pack(v)) end
-  function Storage:delete(k) check_key(k); core.store_delete(self._name, k) end
+  function Storage:get(k) local h = handle(self); check_key(k); return unpack_value(core.store_get(h, k)) end
+  function Storage:put(k, v) local h = handle(self); check_key(k); core.store_put(h, k, pack(v)) end
+  function Storage:delete(k) local h = handle(self); check_key(k); core.store_delete(h, k) end
   function Storage:list(o)
+    local h = handle(self)
     o = o or {}
-    local rows = core.store_list(self._name, o.prefix, o.limit or 0)
+    local rows = core.store_list(h, o.prefix, o.limit or 0)
     local out = {}
     for i = 1, #rows, 2 do out[#out + 1] = { key = rows[i], value = unpack_value(rows[i + 1]) } end
     return out
   end
   -- SQL on the object's own tables: write a table name as {name}.
   function Storage:sql(query, ...)
+    local h = handle(self)
     if type(query) ~= "string" then error("sql(query, ...): query must be a string", 2) end
-    local rows, changes = core.store_sql(self._name, query, ...)
+    local rows, changes = core.store_sql(h, query, ...)
     if rows == nil then error("sql: " .. tostring(changes), 2) end
     return rows, changes
+  end
+
+  local function new_storage(name)
+    local st = setmetatable({}, Storage)
+    handles[st] = core.storage(name)
+    return st
   end
 
   local function get_obj(name)
@@ -291,7 +330,7 @@ local function new_instance()
       end
     end
     o = setmetatable({ name = name, parent = parent, state = {}, _h = h,
-                       storage = setmetatable({ _name = name }, Storage) }, Obj)
+                       storage = new_storage(name) }, Obj)
     objects[name] = o
     return o
   end
@@ -350,17 +389,25 @@ local function new_instance()
     end
   end
 
+  local WAIT = sched.WAIT
+  local stray_yield -- (co, o): the job o runs yielded outside fetchtree's calls
+
   -- A worker came back from a resume: its job ended (true), or it waits
-  -- inside a handler (false) and its step resumes it later.
+  -- inside a handler in one of fetchtree's calls (false) and its step
+  -- resumes it later. A handler that yielded anything else (a bare
+  -- coroutine.yield()) would wait for ever: its job fails as a script
+  -- error and the worker is dropped.
   local function settle(co, ok, r)
     if ok and r ~= IDLE then
-      if not worker_held[co] then
-        worker_held[co] = true
-        hold(1)
+      if r == WAIT then
+        if not worker_held[co] then
+          worker_held[co] = true
+          hold(1)
+        end
+        return false
       end
-      return false
-    end
-    if ok then
+      stray_yield(co, worker_obj[co])
+    elseif ok then
       pool[#pool + 1] = co
     else
       io.stderr:write("fetchtree: ", tostring(r), "\n") -- a bug of ours
@@ -372,6 +419,7 @@ local function new_instance()
       hold(-1)
     end
     o._busy = false
+    o._jfn, o._ja, o._jb = nil, nil, nil
     return true
   end
 
@@ -393,6 +441,7 @@ local function new_instance()
     if co then pool[n] = nil else co = new_worker() end
     worker_obj[co] = o
     o._busy = true
+    o._jfn, o._ja, o._jb = fn, a, b -- for stray_yield
     return settle(co, coroutine.resume(co, fn, a, b))
   end
 
@@ -581,6 +630,8 @@ local function new_instance()
     end
     setup_robots(s, path)
     keep_entries = any_response or any_error or opts.keep_entries or robots ~= nil
+    -- with robots.txt, every record is written from Lua
+    c_writes_default = not any_response and not opts.keep_entries and robots == nil
     start_co = coroutine.create(function()
       s.start(function(t)
         start_pos = start_pos + 1
@@ -652,8 +703,12 @@ local function new_instance()
   -- The error of a handler that raised err (with its traceback): kind
   -- "script", the first line as the message.
   local function script_error(err)
-    local msg = type(err) == "string" and err:match("^[^\n]*") or tostring(err)
-    return { kind = "script", message = msg, traceback = err }
+    -- a handler may raise any value (error{...}): the record holds strings
+    if type(err) ~= "string" then
+      local ok, str = pcall(tostring, err)
+      err = ok and type(str) == "string" and str or "(an error value without a message)"
+    end
+    return { kind = "script", message = err:match("^[^\n]*"), traceback = err }
   end
 
   local function alarm_body(o, fn)
@@ -769,7 +824,8 @@ local function new_instance()
         else
           if keep_entries then entries[e.id] = e end
           local meta_json
-          if not keep_entries and e.meta ~= nil then meta_json = encode(e.meta) end
+          -- for the record C writes (with on_error alone, of a success)
+          if c_writes_default and e.meta ~= nil then meta_json = select(2, record_meta(e.meta)) end
           return e.id, e.url, e.method, e.headers, e.body, meta_json, e.obj, gate == "go" and how or nil
         end
       elseif start_co then
@@ -796,13 +852,13 @@ local function new_instance()
         return out_record({
           index = entry.id, url = entry.url, final_url = res.url ~= entry.url and res.url or nil,
           status = res.status, headers = res.headers, body = res.body,
-          attempts = res.attempts, elapsed_ms = res.elapsed_ms, error = null, meta = entry.meta,
+          attempts = res.attempts, elapsed_ms = res.elapsed_ms, error = null,
+          meta = (record_meta(entry.meta)),
         })
       end
       -- fetchtree run: the record C writes when no object has a handler
       -- (its field order, --no-body, --no-headers, body_base64)
-      local meta = entry.meta
-      return core.write_default(entry.id, entry.url, meta ~= nil and encode(meta) or nil, res.url,
+      return core.write_default(entry.id, entry.url, select(2, record_meta(entry.meta)), res.url,
                                 res.status, rawget(res, "_h") or "", res.body, res.attempts,
                                 res.elapsed_ms)
     end
@@ -816,6 +872,25 @@ local function new_instance()
     end
     -- the records are out: now the request is done (durable runs)
     if journal then core.journal_done(entry.id) end
+  end
+
+  -- The job o runs in worker co yielded outside fetchtree's calls: it
+  -- gets the record a handler that raised would get, and its request is
+  -- done. Protected: a record that cannot be written is reported, and the
+  -- run goes on.
+  stray_yield = function(co, o)
+    local fn, a, b = o._jfn, o._ja, o._jb
+    local err = script_error(traceback(co, "coroutine.yield() in a handler: a handler may only " ..
+      "wait in fetchtree's calls (ft.get, ft.request, ft.fetch_all, ft.wait)"))
+    local ok, e = pcall(function()
+      if fn == alarm_job then
+        out_record({ object = o.name, error = err })
+      else -- response_job(entry, res) or failure_job(entry, err)
+        error_record(a, b.status, err, b.attempts)
+        if journal then core.journal_done(a.id) end
+      end
+    end)
+    if not ok then io.stderr:write("fetchtree: ", tostring(e), "\n") end
   end
 
   -- A final response (any status) for request id: run on_response.

@@ -9,6 +9,12 @@ M.managed = setmetatable({}, { __mode = "k" })
 -- coroutine -> "handler" for crawl handlers (tasks have none)
 M.kind = setmetatable({}, { __mode = "k" })
 
+-- What fetchtree's own calls yield when they suspend a task or handler
+-- to wait (ft.get, ft.wait, ...). A coroutine that yields anything else
+-- yielded outside them: nothing would ever resume it (see api.settle and
+-- crawl's settle).
+M.WAIT = setmetatable({}, { __tostring = function() return "fetchtree.WAIT" end })
+
 function M.current()
   local co = coroutine.running()
   if co and M.managed[co] then return co end

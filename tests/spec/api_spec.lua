@@ -14,10 +14,11 @@ local function lua(how, src, ...)
   local args = table.concat({ ... }, " ")
   local cmd
   if how == "luajit" then
-    cmd = string.format("LUA_CPATH='%s/?.so;;' luajit %s %s", module_dir, path, args)
+    cmd = string.format("LUA_CPATH='%s/?.so;;' timeout 60 luajit %s %s", module_dir, path, args)
   else
-    cmd = string.format("%s lua %s %s", H.bin, path, args)
+    cmd = string.format("timeout 60 %s lua %s %s", H.bin, path, args)
   end
+  -- bounded: a hang fails the test (exit 124) rather than the suite
   local rc = H.sh(string.format("%s > %s 2> %s < /dev/null", cmd, out, err))
   return H.read(out) or "", H.read(err) or "", rc
 end
@@ -84,6 +85,130 @@ for _, how in ipairs { "luajit", "fetchtree" } do
       ]], srv.base)
       assert.equal(0, rc, err)
       assert.equal("30\ttrue\n", out)
+    end)
+
+    it("ft.fetch_all: a request that fails as it is submitted is its error in place, never a hang", function()
+      local out, err, rc = lua(how, [[
+        local base = arg[1]
+        local all = ft.fetch_all { base .. "/item/1.json", "ftp://x/" }
+        print(#all, all[1].status, all[2].error.kind)
+        local one = ft.fetch_all { "ftp://y/" }
+        print(#one, one[1].error.kind)
+        local t = ft.spawn(function()
+          local r = ft.fetch_all { "ftp://z/", base .. "/item/2.json" }
+          return r[1].error.kind .. " " .. r[2].status
+        end)
+        print(ft.wait(t))
+        -- misuse raises before anything is sent: a hole, a bad table
+        print(pcall(ft.fetch_all, { base .. "/item/3.json", nil, base .. "/item/4.json" }))
+        print(pcall(ft.fetch_all, { base .. "/item/3.json", { method = "GET" } }))
+        print(ft.step(0))
+      ]], srv.base)
+      assert.equal(0, rc, err)
+      local lines = {}
+      for l in out:gmatch("[^\n]+") do lines[#lines + 1] = l end
+      assert.equal("2\t200\turl", lines[1])
+      assert.equal("1\turl", lines[2])
+      assert.equal("url 200", lines[3])
+      assert.truthy(lines[4]:match("^false\t.*ft%.fetch_all: request 2: a request must be a table"), lines[4])
+      assert.truthy(lines[5]:match("^false\t.*ft%.fetch_all: request 2: a request needs a url"), lines[5])
+      assert.equal("false", lines[6]) -- nothing left outstanding
+    end)
+
+    it("the engine answers a request it refuses with nil and why, and reports nothing for it", function()
+      -- (fetchtree.api turns that answer into an "input" error result:
+      -- raising instead left the request's waiter registered for ever)
+      local out, err, rc = lua(how, [[
+        local engine = require "fetchtree.engine"
+        local reported = 0
+        engine.on_done(function() reported = reported + 1 end)
+        local e = engine.new {}
+        local ok, why = e:submit(1, arg[1] .. "/item/1.json", nil, { "no colon here" })
+        print(ok, why)
+        print(e:submit(2, arg[1] .. "/item/1.json"))
+        while e:pending() > 0 do engine.step(-1) end
+        print(reported)
+        e:close()
+      ]], srv.base)
+      assert.equal(0, rc, err)
+      assert.equal("nil\tthe request was refused: invalid argument\ntrue\n1\n", out)
+    end)
+
+    it("ft.fetch_all inside a task: its engine outlives the callback that resumes the task", function()
+      local out, err, rc = lua(how, [[
+        local base = arg[1]
+        print(ft.wait(ft.spawn(function() return #ft.fetch_all { base .. "/item/1.json", base .. "/item/2.json" } end)))
+        local ts = {}
+        for i = 1, 20 do
+          ts[i] = ft.spawn(function()
+            local a = ft.fetch_all { base .. "/item/" .. i .. ".json" }
+            local b = ft.fetch_all({ base .. "/item/" .. (i + 100) .. ".json", base .. "/delay/10" }, { concurrency = 1 })
+            collectgarbage()
+            return a[1]:json().id + b[1]:json().id
+          end)
+        end
+        local sum = 0
+        for i = 1, 20 do sum = sum + ft.wait(ts[i]) end
+        print(sum)
+      ]], srv.base)
+      assert.equal(0, rc, err)
+      local want = 0
+      for i = 1, 20 do want = want + 2 * i + 100 end
+      assert.equal("2\n" .. want .. "\n", out)
+    end)
+
+    it("a task that yields outside fetchtree's calls fails with a clear error, never a hang", function()
+      local out, err, rc = lua(how, [[
+        local base = arg[1]
+        local bad = ft.spawn(function() coroutine.yield(); return "never" end)
+        local bad2 = ft.spawn(function() ft.get(base .. "/item/1.json"); coroutine.yield(42) end)
+        local good = ft.spawn(function() return ft.get(base .. "/item/2.json").status end)
+        print(ft.wait(bad, bad2, good))
+        print(bad.ok, bad2.ok, (bad.error:match("^[^\n]*")))
+        -- a coroutine of the task's own may yield as it likes
+        local gen = ft.spawn(function()
+          local co = coroutine.wrap(function() coroutine.yield(1); coroutine.yield(2) end)
+          return co() + co()
+        end)
+        print(ft.wait(gen))
+        -- tasks that wait for each other: an error, not a spin
+        local a, b
+        -- (a response may come in at once: the delay makes sure b exists)
+        a = ft.spawn(function() ft.get(base .. "/delay/50"); return ft.wait(b) end)
+        b = ft.spawn(function() return ft.wait(a) end)
+        local ok, e = pcall(ft.wait, a)
+        print(ok, e:match("can never finish") ~= nil)
+      ]], srv.base)
+      assert.equal(0, rc, err)
+      assert.equal("nil\tnil\t200\nfalse\tfalse\tcoroutine.yield() in a task: a task may only be "
+        .. "suspended by fetchtree's calls (ft.get, ft.request, ft.fetch_all, ft.wait)\n3\nfalse\ttrue\n", out)
+    end)
+
+    it("ft.wait() waits for every task and returns their first results in the order spawned", function()
+      local out, err, rc = lua(how, [[
+        local base = arg[1]
+        ft.spawn(function() return ft.get(base .. "/delay/100").status end)
+        ft.spawn(function() ft.get(base .. "/item/1.json"); error("broke") end)
+        ft.spawn(function() return ft.get(base .. "/item/7.json"):json().id end)
+        print(ft.wait())
+        print(select("#", ft.wait()))
+      ]], srv.base)
+      assert.equal(0, rc, err)
+      assert.equal("200\tnil\t7\n0\n", out)
+    end)
+
+    it("res:json() gives nil for a null body; a null inside is ft.null", function()
+      local out, err, rc = lua(how, [[
+        local function res(body) return setmetatable({ body = body }, ft.Response) end
+        local v = res('{"a":null,"b":[null]}'):json()
+        print(res("null"):json(), res(" null "):json(), v.a == ft.null, v.b[1] == ft.null, not not v.a)
+        print(pcall(res("nul").json, res("nul")))
+      ]])
+      assert.equal(0, rc, err)
+      local lines = {}
+      for l in out:gmatch("[^\n]+") do lines[#lines + 1] = l end
+      assert.equal("nil\tnil\ttrue\ttrue\ttrue", lines[1])
+      assert.truthy(lines[2]:match("^false\t.*res:json%(%)"), lines[2])
     end)
 
     it("runs ten thousand tasks, each doing a few ft.get calls", function()

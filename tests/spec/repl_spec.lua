@@ -7,7 +7,7 @@ local H = require "helper"
 local function repl(src)
   local inf, out, err = H.tmpname(".in"), H.tmpname(".out"), H.tmpname(".err")
   H.write(inf, src)
-  local rc = H.sh(string.format("%s repl < %s > %s 2> %s", H.bin, inf, out, err))
+  local rc = H.sh(string.format("timeout 60 %s repl < %s > %s 2> %s", H.bin, inf, out, err))
   return H.read(out) or "", H.read(err) or "", rc
 end
 
@@ -142,6 +142,18 @@ error({ kind = "dns", message = "no such host" })
     assert.truthy(err:find("dns: no such host", 1, true), err)
   end)
 
+  it("reports an error on a one-line statement or expression at line 1", function()
+    local out, err, rc = repl("x.y\nx[1]\nlocal t = {} t.a.b = 1\n#nil\n1 -- a comment\n2;\nf(\n1)\n")
+    assert.equal(0, rc)
+    assert.equal("1\n2\n", out)
+    assert.falsy(err:find("stdin:2", 1, true), err)
+    local _, n = err:gsub("stdin:1: attempt to index global 'x' %(a nil value%)", "")
+    assert.equal(2, n, err)
+    assert.truthy(err:find("stdin:1: attempt to index field 'a' (a nil value)", 1, true), err)
+    assert.truthy(err:find("stdin:1: attempt to get length of a nil value", 1, true), err)
+    assert.truthy(err:find("stdin:1: attempt to call global 'f' (a nil value)", 1, true), err)
+  end)
+
   it("reports a statement left unfinished at the end of the input", function()
     local out, err, rc = repl("for i = 1, 2 do\nprint(i)\n")
     assert.equal("", out)
@@ -201,6 +213,43 @@ ft.get == get
       assert.truthy(lines[7]:match("^%[2%] <response 200 .*/item/3%.json  %d+ B  "), lines[7])
       assert.equal("true", lines[8])
     end)
+
+    it("fetch_all with a URL that fails as it is sent answers in place (it hung)", function()
+      local out, err, rc = repl(string.format([[
+all = fetch_all { "%s/item/1.json", "ftp://x/" }
+#all, all[1].status, all[2].error.kind
+]], srv.base))
+      assert.equal(0, rc, err)
+      assert.equal("2\t200\turl\n", out)
+    end)
+  end)
+end)
+
+describe("fetchtree repl, interrupted", function()
+  it("Ctrl-C ends a statement that waits on the loop in a tight loop, at the first press", function()
+    -- ft.step in a loop at top level: the interrupt is raised by the step
+    -- itself, not left to a hook that such a loop may never run
+    local out, err, pidf = H.tmpname(".out"), H.tmpname(".err"), H.tmpname(".pid")
+    os.execute(string.format(
+      "(printf 'while true do ft.step(0) end\\nprint(\"after\")\\n'; sleep 3) | " ..
+      "timeout 30 sh -c 'echo $$ > %s; exec %s repl' > %s 2> %s &", pidf, H.bin, out, err))
+    local pid
+    for _ = 1, 100 do
+      pid = tonumber(H.read(pidf) or "")
+      if pid then break end
+      H.sleep(0.05)
+    end
+    assert.truthy(pid, "the repl did not start")
+    H.sleep(1) -- it is in the loop by now
+    H.sh("kill -INT " .. pid)
+    local o
+    for _ = 1, 200 do -- the input ends after 3 s; the REPL then leaves
+      o = H.read(out) or ""
+      if o:find("after") then break end
+      H.sleep(0.05)
+    end
+    assert.equal("after\n", o, H.read(err))
+    assert.truthy((H.read(err) or ""):find("interrupted", 1, true))
   end)
 end)
 

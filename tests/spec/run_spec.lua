@@ -279,6 +279,113 @@ describe("fetchtree run", function()
     assert.truthy((script_errors[1] .. script_errors[2]):match(":%d+: res:json%(%): Expected value"))
   end)
 
+  it("runs ft.fetch_all in handlers, in tasks they spawn and in alarms", function()
+    -- the engine of a fetch_all is closed by the handler the engine's own
+    -- completion resumed: it used to be freed under that callback
+    local r = run([[
+      local base = arg[1]
+      return {
+        retries = 0,
+        start = function(emit) for i = 1, 4 do emit { url = base .. "/item/" .. i .. ".json" } end end,
+        on_response = function(res, obj)
+          local id = res:json().id
+          local all = ft.fetch_all { base .. "/item/" .. (id + 10) .. ".json", "ftp://x/" }
+          local n = ft.wait(ft.spawn(function()
+            return #ft.fetch_all { base .. "/item/" .. (id + 20) .. ".json", base .. "/item/" .. (id + 30) .. ".json" }
+          end))
+          if id == 1 then
+            obj:after(1, function(o)
+              local l = ft.fetch_all { base .. "/item/50.json" }
+              o:emit { alarm = l[1]:json().id }
+            end)
+          end
+          return { id = id, a = all[1]:json().id, k = all[2].error.kind, n = n }
+        end,
+      }
+    ]], "-q", { srv.base }, { bin = "timeout 60 " .. H.bin })
+    assert.equal(0, r.rc, r.stderr)
+    assert.equal(5, #r.records, r.stdout)
+    local by = {}
+    for _, rec in ipairs(r.records) do by[rec.id or "alarm"] = rec end
+    for i = 1, 4 do assert.same({ id = i, a = i + 10, k = "url", n = 2 }, by[i]) end
+    assert.same({ alarm = 50 }, by.alarm)
+  end)
+
+  it("makes a handler or alarm that yields outside fetchtree's calls a script error, and goes on", function()
+    local r = run([[
+      local base = arg[1]
+      return {
+        retries = 0,
+        start = function(emit)
+          emit { url = base .. "/item/1.json", meta = { n = 1 } }
+          emit { url = base .. "/item/2.json" }
+          emit { url = base .. "/status/404" }
+          emit { url = "ftp://x/" }
+        end,
+        on_response = function(res, obj)
+          if res.status == 404 then
+            obj:after(1, function() coroutine.yield() end)
+            return { status = 404 }
+          end
+          local id = res:json().id
+          if id == 1 then coroutine.yield() end
+          -- after a wait of fetchtree's own, a bare yield is still one
+          local again = ft.get(base .. "/item/3.json")
+          if id == 2 then coroutine.yield("x") end
+          return { never = true }
+        end,
+        on_error = function(err) coroutine.yield() end,
+      }
+    ]], "-q", { srv.base }, { bin = "timeout 60 " .. H.bin })
+    assert.equal(0, r.rc, r.stderr)
+    assert.equal(5, #r.records, r.stdout) -- one per request, and the alarm's
+    local msgs = {}
+    for _, rec in ipairs(r.records) do
+      assert.is_nil(rec.never)
+      if rec.status ~= 404 then
+        assert.equal("script", rec.error.kind)
+        assert.truthy(rec.error.message:match("^coroutine%.yield%(%) in a handler"), rec.error.message)
+        msgs[#msgs + 1] = rec.object or rec.url
+      end
+    end
+    table.sort(msgs)
+    assert.same({ "/host/127.0.0.1", "ftp://x/", srv.base .. "/item/1.json", srv.base .. "/item/2.json" }, msgs)
+    for _, rec in ipairs(r.records) do
+      if rec.url == srv.base .. "/item/1.json" then assert.same({ n = 1 }, rec.meta) end
+    end
+  end)
+
+  it("gives a request whose meta is not JSON exactly one record, whatever fails", function()
+    local src = [[
+      local base, mode = arg[1], arg[2]
+      local spec = {
+        retries = 0,
+        start = function(emit)
+          emit { url = base .. "/item/1.json", meta = function() end }
+          emit { url = base .. "/item/2.json", meta = 0/0 }
+          emit { url = "ftp://x/", meta = print }
+          emit { url = base .. "/status/500", meta = { f = print } }
+        end,
+      }
+      if mode == "raise" then spec.on_response = function() error("boom") end end
+      if mode == "raise_value" then spec.on_response = function() error({}) end end
+      if mode == "on_error" then spec.on_error = function() error("boom") end end
+      return spec
+    ]]
+    for _, mode in ipairs { "none", "raise", "raise_value", "on_error" } do
+      local r = run(src, "-q", { srv.base, mode })
+      assert.equal(0, r.rc, mode .. ": " .. r.stderr)
+      assert.equal(4, #r.records, mode .. ": " .. r.stdout .. r.stderr)
+      local errors = 0
+      for _, rec in ipairs(r.records) do
+        if rec.error ~= null then errors = errors + 1 end
+        assert.equal("string", type(rec.meta), mode)
+        assert.truthy(rec.meta:match("^meta not written: cannot write"), rec.meta)
+      end
+      assert.equal((mode == "none" or mode == "on_error") and 1 or 4, errors, mode)
+    end
+  end)
+
   it("writes records as fetch does: exact numbers, plain slashes, valid UTF-8; what JSON cannot hold fails that response", function()
     local r = run([[
       local base = arg[1]

@@ -172,6 +172,51 @@ describe("the object tree", function()
     assert.equal(false, rec.other)
   end)
 
+  it("keeps each object's storage its own: no route from a script to another object's", function()
+    -- /a writes a secret; /b tries the old escape routes to read or
+    -- overwrite it: its own storage's metatable with another name, a
+    -- renamed field, fetchtree.core's store functions
+    local r = run([[
+      local base = arg[1]
+      local function try(f) local ok, e = pcall(f); return ok and "reached" or "refused" end
+      return {
+        route = function(req) return req.url:find("/1.json", 1, true) and "/a" or "/b" end,
+        start = function(emit)
+          emit { url = base .. "/item/1.json" }
+          emit { url = base .. "/item/2.json" }
+        end,
+        objects = {
+          ["/a"] = { concurrency = 1, on_response = function(res, obj)
+            obj.storage:put("secret", "s3cret")
+            obj.storage:sql("CREATE TABLE {t} (x TEXT)")
+            obj.storage:sql("INSERT INTO {t} VALUES ('hidden')")
+            obj:fetch { url = base .. "/item/2.json", dedupe = false }
+          end },
+          ["/b"] = { on_response = function(res, obj)
+            local st = obj.storage
+            local out = {}
+            out.mt = tostring(getmetatable(st))
+            out.fields = try(function() st._name = "/a"; assert(st:get("secret") == "s3cret") end)
+            out.forged = try(function() local S = debug.getmetatable(st).__index; return assert(S.get({ _name = "/a" }, "secret")) end)
+            out.forged_sql = try(function() local S = debug.getmetatable(st).__index; return assert(S.sql({ _name = "/a" }, "SELECT x FROM {t}")[1]) end)
+            out.require = try(function() return require("fetchtree.core") end)
+            out.loaded = tostring(package.loaded["fetchtree.core"]) .. " " .. tostring(package.preload["fetchtree.core"])
+            out.own = st:get("secret") == nil
+            return out
+          end },
+        },
+      }
+    ]], "-q", { srv.base })
+    assert.equal(0, r.rc, r.stderr)
+    local seen = 0
+    for _, rec in ipairs(r.records) do
+      seen = seen + 1
+      assert.same({ mt = "storage", fields = "refused", forged = "refused", forged_sql = "refused",
+                    require = "refused", loaded = "nil nil", own = true }, rec)
+    end
+    assert.equal(2, seen)
+  end)
+
   it("keeps storage across runs with --state, and not without", function()
     local db = H.tmpname(".db")
     local src = [[
