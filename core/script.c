@@ -59,12 +59,18 @@ static ft_script *core_self(lua_State *L) {
 
 /* core.resolve(url [, base]) -> normalised absolute URL, its host | nil, err
  * A URL already in normal form (absolute: the base does not matter) comes
- * back as it is, without curl. */
+ * back as it is, without curl. A NUL byte inside url or base is an error,
+ * not the end of the URL. */
 static int core_resolve(lua_State *L) {
-  size_t n = 0;
+  size_t n = 0, bn = 0;
   const char *url = luaL_checklstring(L, 1, &n);
-  const char *base = luaL_optstring(L, 2, NULL);
+  const char *base = luaL_optlstring(L, 2, NULL, &bn);
   size_t off = 0, len = 0;
+  if (strlen(url) != n || (base && strlen(base) != bn)) {
+    lua_pushnil(L);
+    lua_pushstring(L, "invalid URL: it contains a NUL byte");
+    return 2;
+  }
   if (lua_type(L, 1) == LUA_TSTRING &&
       ft_url_is_normal(url, n, &off, &len)) {
     lua_pushvalue(L, 1);
