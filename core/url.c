@@ -382,7 +382,8 @@ int ft_url_resolve(const char *base, const char *ref, char **out, char *err,
    * not be the one judged here. One round is not always enough: a host
    * curl decodes ("5%34" -> "54") is read as a number only on the next
    * parse ("0.0.0.54"). Two rounds reach it for every input we know of;
-   * the third is a margin. */
+   * the third is a margin. test_url checks the fixed point on generated
+   * URLs. */
   for (int round = 0;; round++) {
     ret = ft_url_lower_host_(h);
     if (ret != 0) {
@@ -399,7 +400,10 @@ int ft_url_resolve(const char *base, const char *ref, char **out, char *err,
       ft_errf(err, errlen, "invalid URL: %s", curl_url_strerror(rc));
       goto done;
     }
-    int stable = s != NULL && strcmp(s, again) == 0;
+    /* a URL in the narrow normal form is one curl leaves as it is (see
+     * ft_url_is_normal): most results are, and need no second parse */
+    int stable = (s != NULL && strcmp(s, again) == 0) ||
+                 ft_url_is_normal(again, strlen(again), NULL, NULL);
     curl_free(s);
     s = again;
     if (stable)
