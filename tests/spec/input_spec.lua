@@ -217,7 +217,7 @@ describe("request input", function()
     end)
   end
 
-  it("refuses the same in emit and obj:fetch, each with its own record", function()
+  it("refuses the same in emit and obj:fetch, each with its own record, never taken for a duplicate", function()
     local script = H.tmpname(".lua")
     H.write(script, [[
       local B = arg[1]
@@ -234,13 +234,15 @@ describe("request input", function()
           if res.url:find("parent", 1, true) then
             obj:fetch { url = "/echo?run=te", headers = { ["Transfer-Encoding"] = "chunked" } }
             obj:fetch { url = "/echo?run=m", method = "GET\r\nX:" }
+            -- not taken for the GET of this URL, fetched already
+            obj:fetch { url = res.url, method = "GET\0X", meta = { tag = "dup" } }
             return { tag = "parent" }
           end
           local echo = res:json()
           return { tag = "json", ct = echo.headers["content-type"], body = echo.body }
         end,
         on_error = function(err, req)
-          return { tag = req.url:match("run=(%w+)"), kind = err.kind, message = err.message,
+          return { tag = req.meta and req.meta.tag or req.url:match("run=(%w+)"), kind = err.kind, message = err.message,
                    attempts = err.attempts }
         end,
       }
@@ -263,6 +265,8 @@ describe("request input", function()
     assert.truthy(by.te.message:find("Transfer-Encoding", 1, true))
     assert.equal("input", by.m and by.m.kind)
     assert.truthy(by.m.message:find("bad method", 1, true))
+    assert.equal("input", by.dup and by.dup.kind)
+    assert.truthy(by.dup.message:find("NUL", 1, true))
     assert.equal("application/json", by.json and by.json.ct)
     assert.equal('{"a":1}', by.json.body)
     assert.truthy(by.parent)
