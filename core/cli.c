@@ -28,6 +28,7 @@
 #include "fetch.h"
 #include "record.h"
 #include "repl.h"
+#include "request.h"
 #include "script.h"
 #include "stats.h"
 #include "tree.h"
@@ -334,7 +335,7 @@ static int source(void *ud, ft_request **out) {
         continue;
       }
     } else {
-      r->url = strdup(line);
+      ft_request_set_url(r, line, len); /* a NUL inside: refused, kind url */
     }
     if (!r->url) {
       ft_request_free(r);
@@ -645,6 +646,7 @@ static int parse_args(fetch_run *run, int argc, char **argv) {
          -1) {
     const char *a = optarg;
     const char *bad = NULL;
+    char why[256];
     switch (opt) {
     case 'o':
       run->out_path = a;
@@ -665,8 +667,8 @@ static int parse_args(fetch_run *run, int argc, char **argv) {
       run->progress = 1;
       break;
     case 'H': {
-      if (!strchr(a, ':') || strpbrk(a, "\r\n")) {
-        bad = "--header wants 'Name: value'";
+      if (ft_header_check(a, strlen(a), why, sizeof(why)) != 0) {
+        bad = why; /* a malformed or refused header (request.h) */
         break;
       }
       struct curl_slist *n = curl_slist_append(run->extra_headers, a);

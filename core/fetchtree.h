@@ -123,6 +123,9 @@ typedef struct ft_request {
   uint64_t first_start_ns;
   uint64_t due_ns;
   struct ft_request *next;
+  char *refused;           /* owned: why the producer's input cannot be
+                              fetched (a NUL byte from Lua), or NULL */
+  ft_errkind refused_kind; /* the error kind for refused */
 } ft_request;
 
 /* A finished request as the done callback sees it. Everything it points to
@@ -160,9 +163,15 @@ int ft_request_set(ft_request *r, const char *url, const char *method,
 
 /* Appends a copy of the header line "Name: value" to r's headers ("Name:"
  * removes a header libcurl would send, "Name;" sends it empty, as in
- * CURLOPT_HTTPHEADER). Returns 0, FT_EINVAL when r or line is NULL, line
- * has no ':' or ';' after a non-empty name, or holds a CR or LF, or
- * FT_ENOMEM; on error r is unchanged. */
+ * CURLOPT_HTTPHEADER). Returns 0, FT_EINVAL when r or line is NULL, the
+ * name is not an RFC 9110 token followed by ':' (or ';' ending the line),
+ * the value holds a control byte other than tab (CR, LF), or the header is
+ * one libcurl frames the message or manages the connection with
+ * (Content-Length, Transfer-Encoding, TE, Connection, Keep-Alive,
+ * Proxy-Connection, Upgrade, Expect with a value), or FT_ENOMEM; on error
+ * r is unchanged. A Host header must name the URL's host and port: the
+ * engine ends a request whose Host does not with FT_ERR_INPUT, as it does
+ * any request whose method or headers could not be sent as given. */
 int ft_request_add_header(ft_request *r, const char *line);
 
 /* ---- the retry policy ---------------------------------------------------- */

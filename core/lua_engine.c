@@ -21,6 +21,7 @@
 #include "engine.h"
 #include "error.h"
 #include "lua_engine.h"
+#include "request.h"
 #include "robots.h"
 #include "tree.h"
 
@@ -344,17 +345,36 @@ static int l_new(lua_State *L) {
 }
 
 int ft_lua_to_request(lua_State *L, int idx, ft_request *r) {
-  size_t blen = 0;
+  size_t blen = 0, ulen = 0, mlen = 0;
   const char *body =
       lua_isstring(L, idx + 3) ? lua_tolstring(L, idx + 3, &blen) : NULL;
-  const char *method = lua_isstring(L, idx + 1) ? lua_tostring(L, idx + 1) : NULL;
-  int rc = ft_request_set(r, lua_tostring(L, idx), method, body, blen);
+  const char *method =
+      lua_isstring(L, idx + 1) ? lua_tolstring(L, idx + 1, &mlen) : NULL;
+  const char *url = lua_tolstring(L, idx, &ulen);
+  if (!url)
+    return FT_EINVAL;
+  int rc = ft_request_set(r, url, method, body, blen);
+  /* a C string ends at a NUL: the request is refused rather than fetched
+   * cut short, and the record shows the whole URL */
+  if (rc == 0 && strlen(url) != ulen)
+    rc = ft_request_set_url(r, url, ulen);
+  if (rc == 0 && method && strlen(method) != mlen)
+    rc = ft_request_refuse(r, FT_ERR_INPUT, "bad method: it contains a NUL byte");
   if (rc == 0 && lua_istable(L, idx + 2)) {
     size_t n = lua_objlen(L, idx + 2);
+    char why[256];
     for (size_t i = 1; i <= n && rc == 0; i++) {
       lua_rawgeti(L, idx + 2, (int)i);
-      const char *line = lua_tostring(L, -1);
-      rc = line ? ft_request_add_header(r, line) : FT_EINVAL;
+      size_t len = 0;
+      const char *line = lua_tolstring(L, -1, &len);
+      if (!line) {
+        rc = ft_request_refuse(r, FT_ERR_INPUT, "bad header line: not a string");
+      } else if (ft_header_check(line, len, why, sizeof(why)) != 0) {
+        /* left out, and the engine ends the request with the reason */
+        rc = ft_request_refuse(r, FT_ERR_INPUT, why);
+      } else {
+        rc = ft_request_add_header(r, line);
+      }
       lua_pop(L, 1);
     }
   }
@@ -362,9 +382,10 @@ int ft_lua_to_request(lua_State *L, int idx, ft_request *r) {
 }
 
 /* E:submit(id, url, method, headers_list, body, timeout_s, retries, object,
- * robots) -> true (the outcome goes to on_done, maybe before this returns:
- * a request that fails at once) | nil, why for a request the engine
- * refuses (a header line it does not take), never reported to on_done.
+ * robots) -> true: the outcome goes to on_done, maybe before this returns
+ * (a request that fails at once; a header, method or URL the request
+ * check refuses ends there as an input or url error) | nil, why for a
+ * request that could not be made at all, never reported to on_done.
  * robots, the crawl's robots.txt cache (core.robots_new, whose userdata
  * starts with the ft_robots_cache pointer), makes the engine's url_check
  * apply to this request. */

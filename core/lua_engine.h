@@ -26,8 +26,12 @@ void ft_lua_push_error(struct lua_State *L, const struct ft_request *req,
 
 /* The request fields at stack slots idx .. idx+3 (url, method or nil, a
  * list of "Name: value" lines or nil, body or nil) into r, through
- * ft_request_set and ft_request_add_header. Returns 0, FT_ENOMEM, or
- * FT_EINVAL for no url or a header line ft_request_add_header refuses. */
+ * ft_request_set and ft_request_add_header. What r cannot carry or send as
+ * given (a NUL byte in the URL, method or a header, a header line
+ * ft_header_check refuses) is not an error here: r is marked with
+ * ft_request_refuse, and the engine ends it with that reason (kind url for
+ * the URL, input for the rest), so that it still yields its one record.
+ * Returns 0, FT_ENOMEM, or FT_EINVAL when the url is not a string. */
 int ft_lua_to_request(struct lua_State *L, int idx, struct ft_request *r);
 
 /* Object limits from the stack slots idx .. idx+3 (rps, window in ms,

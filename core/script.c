@@ -65,12 +65,18 @@ static ft_script *core_self(lua_State *L) {
 
 /* core.resolve(url [, base]) -> normalised absolute URL, its host | nil, err
  * A URL already in normal form (absolute: the base does not matter) comes
- * back as it is, without curl. */
+ * back as it is, without curl. A NUL byte inside url or base is an error,
+ * not the end of the URL. */
 static int core_resolve(lua_State *L) {
-  size_t n = 0;
+  size_t n = 0, bn = 0;
   const char *url = luaL_checklstring(L, 1, &n);
-  const char *base = luaL_optstring(L, 2, NULL);
+  const char *base = luaL_optlstring(L, 2, NULL, &bn);
   size_t off = 0, len = 0;
+  if (strlen(url) != n || (base && strlen(base) != bn)) {
+    lua_pushnil(L);
+    lua_pushstring(L, "invalid URL: it contains a NUL byte");
+    return 2;
+  }
   if (lua_type(L, 1) == LUA_TSTRING &&
       ft_url_is_normal(url, n, &off, &len)) {
     lua_pushvalue(L, 1);
@@ -91,13 +97,20 @@ static int core_resolve(lua_State *L) {
   return 2;
 }
 
-/* core.seen(method, url, body) -> true when new (and now remembered) */
+/* core.seen(method, url, body) -> true when new (and now remembered). A
+ * method or URL with a NUL inside is always new and not remembered: cut
+ * at the NUL it would pass for another request, and the engine refuses it
+ * anyway (ft_request_check), with a record. */
 static int core_seen(lua_State *L) {
   ft_script *s = core_self(L);
-  size_t blen = 0;
-  const char *method = luaL_checkstring(L, 1);
-  const char *url = luaL_checkstring(L, 2);
+  size_t blen = 0, mlen = 0, ulen = 0;
+  const char *method = luaL_checklstring(L, 1, &mlen);
+  const char *url = luaL_checklstring(L, 2, &ulen);
   const char *body = luaL_optlstring(L, 3, NULL, &blen);
+  if (strlen(method) != mlen || strlen(url) != ulen) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
   if (!s->seen && ft_dedupe_new(&s->seen) != 0)
     return luaL_error(L, "out of memory");
   unsigned char key[16];

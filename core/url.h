@@ -13,11 +13,18 @@
  * scheme and host, no dot segments, no default port (80 for http, 443 for
  * https), no fragment, and "/" for an empty path; other non-ASCII or
  * unsafe bytes are percent-encoded by curl (lower-case hex).
- * Only http and https results are accepted.
+ * Only http and https results are accepted, and only hosts fetchtree can
+ * judge as curl will connect to them: a host that keeps a '%' after
+ * curl's decoding, or an IPv6 zone ID, is refused. The result is a fixed
+ * point (resolving it again gives it back: "http://5%34" is
+ * "http://0.0.0.54/", as curl reads "54"), and the host in it
+ * (ft_url_host_span) is the host libcurl connects to for that string.
  * Returns 0 with *out a malloc'd string (free with free()), FT_ENOMEM, or
  * FT_EINVAL with a message in err (at most errlen bytes, NUL-terminated;
  * err may be NULL): "scheme not allowed: mailto", "not an absolute URL: x",
- * "invalid base URL: <curl's reason>", "invalid URL: <curl's reason>".
+ * "invalid base URL: <curl's reason>", "invalid URL: <curl's reason>",
+ * "invalid URL: a '%' in the host", "invalid URL: an IPv6 zone ID in the
+ * host".
  * On error *out is left untouched. */
 int ft_url_resolve(const char *base, const char *ref, char **out, char *err,
                    size_t errlen);
