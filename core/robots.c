@@ -221,12 +221,65 @@ size_t ft_robots_product(const char *ua, char *buf, size_t buflen) {
   return n;
 }
 
+/* A run of bytes in the robots.txt. */
+typedef struct span {
+  const char *p;
+  size_t n;
+} span;
+
+/* p[0..end) without the blanks around it. */
+static span trim(const char *p, const char *end) {
+  while (p < end && is_space(*p))
+    p++;
+  while (end > p && is_space(end[-1]))
+    end--;
+  return (span){p, (size_t)(end - p)};
+}
+
+/* Reads the line at txt + *pos (of len bytes) and moves *pos past it and
+ * its line breaks. Returns 1 for a "key: value" line, with key and value
+ * trimmed and a '#' comment cut off; 0 for any other line. */
+static int next_line(const char *txt, size_t len, size_t *pos, span *key,
+                     span *value) {
+  const char *s = txt + *pos;
+  size_t i = *pos;
+  while (i < len && txt[i] != '\n' && txt[i] != '\r')
+    i++;
+  const char *end = txt + i;
+  while (i < len && (txt[i] == '\n' || txt[i] == '\r'))
+    i++;
+  *pos = i;
+  const char *hash = memchr(s, '#', (size_t)(end - s));
+  if (hash)
+    end = hash;
+  const char *colon = memchr(s, ':', (size_t)(end - s));
+  if (!colon)
+    return 0;
+  *key = trim(s, colon);
+  *value = trim(colon + 1, end);
+  return 1;
+}
+
+/* A Crawl-delay value in seconds, or 0 when it is not a number in
+ * (0, 86400]. */
+static double crawl_delay_value(span v) {
+  char num[32];
+  size_t m = v.n < sizeof(num) - 1 ? v.n : sizeof(num) - 1;
+  memcpy(num, v.p, m);
+  num[m] = '\0';
+  char *end;
+  double d = strtod(num, &end);
+  return end == num || !(d > 0 && d <= 86400) ? 0 : d;
+}
+
+/* Reads every line, keeping two rule sets: the groups that name agent and
+ * the "*" groups; the first that has a group is the answer (robots.h). */
 int ft_robots_parse(const char *txt, size_t len, const char *agent,
                     ft_robots **out) {
-  ft_robots *mine = calloc(1, sizeof(*mine));  /* groups naming agent */
-  ft_robots *star = calloc(1, sizeof(*star));  /* "*" groups */
+  ft_robots *mine = calloc(1, sizeof(*mine)); /* groups naming agent */
+  ft_robots *star = calloc(1, sizeof(*star)); /* "*" groups */
   int rc = FT_ENOMEM;
-  int has_mine = 0, has_star = 0;
+  int has_mine = 0;
   int in_agents = 0, cur_mine = 0, cur_star = 0;
   size_t alen = agent ? strlen(agent) : 0;
   if (!mine || !star)
@@ -239,85 +292,47 @@ int ft_robots_parse(const char *txt, size_t len, const char *agent,
   size_t i = 0;
   if (len >= 3 && memcmp(txt, "\xEF\xBB\xBF", 3) == 0)
     i = 3; /* a UTF-8 byte order mark */
+  span k, v;
   while (i < len) {
-    size_t s = i;
-    while (i < len && txt[i] != '\n' && txt[i] != '\r')
-      i++;
-    size_t e = i;
-    while (i < len && (txt[i] == '\n' || txt[i] == '\r'))
-      i++;
-    const char *hash = memchr(txt + s, '#', e - s);
-    if (hash)
-      e = (size_t)(hash - txt);
-    const char *colon = memchr(txt + s, ':', e - s);
-    if (!colon)
+    if (!next_line(txt, len, &i, &k, &v))
       continue;
-    size_t ks = s, ke = (size_t)(colon - txt);
-    while (ks < ke && is_space(txt[ks]))
-      ks++;
-    while (ke > ks && is_space(txt[ke - 1]))
-      ke--;
-    size_t vs = (size_t)(colon - txt) + 1, ve = e;
-    while (vs < ve && is_space(txt[vs]))
-      vs++;
-    while (ve > vs && is_space(txt[ve - 1]))
-      ve--;
-    const char *k = txt + ks, *v = txt + vs;
-    size_t kn = ke - ks, vn = ve - vs;
-    if (ieq(k, kn, "user-agent")) {
+    if (ieq(k.p, k.n, "user-agent")) {
       if (!in_agents)
         cur_mine = cur_star = 0; /* a new group */
       in_agents = 1;
-      if (vn > 0 && v[0] == '*') {
-        cur_star = has_star = 1;
+      if (v.n > 0 && v.p[0] == '*') {
+        cur_star = 1;
       } else {
         size_t t = 0;
-        while (t < vn && token_char(v[t]))
+        while (t < v.n && token_char(v.p[t]))
           t++;
-        if (t > 0 && t == alen && ieq(v, t, agent))
+        if (t > 0 && t == alen && ieq(v.p, t, agent))
           cur_mine = has_mine = 1;
       }
       continue;
     }
-    int allow = ieq(k, kn, "allow");
-    if (allow || ieq(k, kn, "disallow")) {
+    int allow = ieq(k.p, k.n, "allow");
+    if (allow || ieq(k.p, k.n, "disallow")) {
       in_agents = 0;
-      if (vn == 0)
+      if (v.n == 0)
         continue; /* "Disallow:" with no path: no rule */
-      if ((cur_mine && add_rule(mine, v, vn, allow) != 0) ||
-          (cur_star && add_rule(star, v, vn, allow) != 0))
+      if ((cur_mine && add_rule(mine, v.p, v.n, allow) != 0) ||
+          (cur_star && add_rule(star, v.p, v.n, allow) != 0))
         goto cleanup;
-    } else if (ieq(k, kn, "crawl-delay")) {
+    } else if (ieq(k.p, k.n, "crawl-delay")) {
       in_agents = 0;
-      char num[32];
-      size_t m = vn < sizeof(num) - 1 ? vn : sizeof(num) - 1;
-      memcpy(num, v, m);
-      num[m] = '\0';
-      char *end;
-      double d = strtod(num, &end);
-      if (end == num || !(d > 0 && d <= 86400))
-        continue;
-      if (cur_mine && mine->crawl_delay == 0)
+      double d = crawl_delay_value(v);
+      if (d > 0 && cur_mine && mine->crawl_delay == 0)
         mine->crawl_delay = d;
-      if (cur_star && star->crawl_delay == 0)
+      if (d > 0 && cur_star && star->crawl_delay == 0)
         star->crawl_delay = d;
     }
     /* other lines (Sitemap, unknown keys) neither end nor join a group */
   }
-  if (has_mine) {
-    *out = mine;
-    mine = NULL;
-  } else if (has_star) {
-    *out = star;
-    star = NULL;
-  } else {
-    ft_robots_free(mine);
-    mine = calloc(1, sizeof(*mine)); /* no group applies: allow all */
-    if (!mine)
-      goto cleanup;
-    *out = mine;
-    mine = NULL;
-  }
+  /* without a "*" group star is empty, which allows everything */
+  ft_robots **pick = has_mine ? &mine : &star;
+  *out = *pick;
+  *pick = NULL;
   rc = 0;
 cleanup:
   ft_robots_free(mine);

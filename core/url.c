@@ -318,87 +318,87 @@ void ft_url_host_span(const char *norm, size_t *off, size_t *len) {
   *len = hlen;
 }
 
-/* The caller must not pass NULL for ref or out. */
-int ft_url_resolve(const char *base, const char *ref, char **out, char *err,
-                   size_t errlen) {
-  if (ref == NULL || out == NULL) {
-    ft_errf(err, errlen, "invalid argument");
-    return FT_EINVAL;
-  }
-  /* skip leading blanks only to look at the scheme; cleaning comes later */
+/* rc's error code (ft_url_code_), with "<what>: <curl's reason>" in err. */
+static int ft_url_fail_(CURLUcode rc, const char *what, char *err,
+                        size_t errlen) {
+  ft_errf(err, errlen, "%s: %s", what, curl_url_strerror(rc));
+  return ft_url_code_(rc);
+}
+
+/* Whether ref can be resolved at all, before curl sees it: a scheme it
+ * starts with (leading blanks skipped) must be http or https, and without
+ * one there must be a base. Sets *absolute to whether ref has a scheme.
+ * Returns 0, or FT_EINVAL with a message in err. */
+static int ft_url_check_ref_(const char *base, const char *ref, int *absolute,
+                             char *err, size_t errlen) {
   const char *r = ref;
   while ((unsigned char)*r != 0 && (unsigned char)*r <= 0x20)
     r++;
   char scheme[FT_URL_SCHEME_MAX];
-  int absolute = ft_url_scheme_(r, scheme);
-  if (absolute && !ft_url_web_scheme_(scheme)) {
+  *absolute = ft_url_scheme_(r, scheme);
+  if (*absolute && !ft_url_web_scheme_(scheme)) {
     ft_errf(err, errlen, "scheme not allowed: %s", scheme);
     return FT_EINVAL;
   }
-  if (!absolute && (base == NULL || base[0] == '\0')) {
+  if (!*absolute && (base == NULL || base[0] == '\0')) {
     ft_errf(err, errlen, "not an absolute URL: %s", ref);
     return FT_EINVAL;
   }
+  return 0;
+}
 
-  CURLU *h = curl_url();
-  if (h == NULL)
-    return FT_ENOMEM;
-  int ret = FT_EINVAL;
-  char *s = NULL;
+/* Sets the empty handle h to ref, resolved against base unless absolute,
+ * both cleaned as a browser cleans an href, with no fragment; the result's
+ * scheme (a relative ref takes the base's) must be http or https. Returns
+ * 0, FT_ENOMEM or FT_EINVAL with a message in err. */
+static int ft_url_parse_(CURLU *h, const char *base, const char *ref,
+                         int absolute, char *err, size_t errlen) {
   CURLUcode rc;
-  if (!absolute) {
-    rc = ft_url_set_clean_(h, base);
-    if (rc != CURLUE_OK) {
-      ret = ft_url_code_(rc);
-      ft_errf(err, errlen, "invalid base URL: %s", curl_url_strerror(rc));
-      goto done;
-    }
-  }
-  rc = ft_url_set_clean_(h, ref);
-  if (rc != CURLUE_OK) {
-    ret = ft_url_code_(rc);
-    ft_errf(err, errlen, "invalid URL: %s", curl_url_strerror(rc));
-    goto done;
-  }
+  if (!absolute && (rc = ft_url_set_clean_(h, base)) != CURLUE_OK)
+    return ft_url_fail_(rc, "invalid base URL", err, errlen);
+  if ((rc = ft_url_set_clean_(h, ref)) != CURLUE_OK)
+    return ft_url_fail_(rc, "invalid URL", err, errlen);
   curl_url_set(h, CURLUPART_FRAGMENT, NULL, 0);
-
-  /* the base decides the scheme of a relative ref */
-  rc = curl_url_get(h, CURLUPART_SCHEME, &s, 0);
-  if (rc != CURLUE_OK) {
-    ret = ft_url_code_(rc);
-    ft_errf(err, errlen, "invalid URL: %s", curl_url_strerror(rc));
-    goto done;
+  char *scheme = NULL;
+  if ((rc = curl_url_get(h, CURLUPART_SCHEME, &scheme, 0)) != CURLUE_OK)
+    return ft_url_fail_(rc, "invalid URL", err, errlen);
+  int ret = 0;
+  if (!ft_url_web_scheme_(scheme)) {
+    ft_errf(err, errlen, "scheme not allowed: %.*s", FT_URL_SCHEME_MAX - 1,
+            scheme);
+    ret = FT_EINVAL;
   }
-  if (!ft_url_web_scheme_(s)) {
-    ft_errf(err, errlen, "scheme not allowed: %.*s",
-                FT_URL_SCHEME_MAX - 1, s);
-    goto done;
-  }
-  curl_free(s);
-  s = NULL;
+  curl_free(scheme);
+  return ret;
+}
 
-  /* Normalise to a fixed point: curl's own output, parsed again, must come
-   * back the same, or the URL fetched (curl parses the string again) would
-   * not be the one judged here. One round is not always enough: a host
-   * curl decodes ("5%34" -> "54") is read as a number only on the next
-   * parse ("0.0.0.54"). Two rounds reach it for every input we know of;
-   * the third is a margin. test_url checks the fixed point on generated
-   * URLs. */
+/* Normalises the URL h holds to a fixed point: curl's own output, parsed
+ * again, must come back the same, or the URL fetched (curl parses the
+ * string again) would not be the one judged here. Each round lower-cases
+ * the host and refuses one fetchtree cannot judge (ft_url_check_host_).
+ * One round is not always enough: a host curl decodes ("5%34" -> "54") is
+ * read as a number only on the next parse ("0.0.0.54"). Two rounds reach
+ * it for every input we know of; the third is a margin. test_url checks
+ * the fixed point on generated URLs. Returns 0 with *out set (free it with
+ * curl_free), FT_ENOMEM or FT_EINVAL with a message in err. */
+static int ft_url_fixed_point_(CURLU *h, char **out, char *err, size_t errlen) {
+  char *s = NULL;
+  int ret;
   for (int round = 0;; round++) {
     ret = ft_url_lower_host_(h);
     if (ret != 0) {
       ft_errf(err, errlen, ret == FT_ENOMEM ? "out of memory" : "no host");
-      goto done;
+      break;
     }
     ret = ft_url_check_host_(h, err, errlen);
     if (ret != 0)
-      goto done;
+      break;
     char *again = NULL;
-    rc = curl_url_get(h, CURLUPART_URL, &again, CURLU_NO_DEFAULT_PORT);
+    CURLUcode rc =
+        curl_url_get(h, CURLUPART_URL, &again, CURLU_NO_DEFAULT_PORT);
     if (rc != CURLUE_OK) {
-      ret = ft_url_code_(rc);
-      ft_errf(err, errlen, "invalid URL: %s", curl_url_strerror(rc));
-      goto done;
+      ret = ft_url_fail_(rc, "invalid URL", err, errlen);
+      break;
     }
     /* a URL in the narrow normal form is one curl leaves as it is (see
      * ft_url_is_normal): most results are, and need no second parse */
@@ -406,28 +406,50 @@ int ft_url_resolve(const char *base, const char *ref, char **out, char *err,
                  ft_url_is_normal(again, strlen(again), NULL, NULL);
     curl_free(s);
     s = again;
-    if (stable)
-      break;
+    if (stable) {
+      *out = s;
+      return 0;
+    }
     if (round == 2) {
-      ret = FT_EINVAL;
       ft_errf(err, errlen, "invalid URL: it does not normalise");
-      goto done;
+      ret = FT_EINVAL;
+      break;
     }
     rc = curl_url_set(h, CURLUPART_URL, s, FT_URL_SET_FLAGS);
     if (rc != CURLUE_OK) {
-      ret = ft_url_code_(rc);
-      ft_errf(err, errlen, "invalid URL: %s", curl_url_strerror(rc));
-      goto done;
+      ret = ft_url_fail_(rc, "invalid URL", err, errlen);
+      break;
     }
   }
-  char *copy = strdup(s);
-  if (copy == NULL) {
-    ret = FT_ENOMEM;
-    goto done;
+  curl_free(s);
+  return ret;
+}
+
+/* The caller must not pass NULL for ref or out. */
+int ft_url_resolve(const char *base, const char *ref, char **out, char *err,
+                   size_t errlen) {
+  if (ref == NULL || out == NULL) {
+    ft_errf(err, errlen, "invalid argument");
+    return FT_EINVAL;
   }
-  *out = copy;
-  ret = 0;
-done:
+  int absolute;
+  int ret = ft_url_check_ref_(base, ref, &absolute, err, errlen);
+  if (ret != 0)
+    return ret;
+  CURLU *h = curl_url();
+  if (h == NULL)
+    return FT_ENOMEM;
+  char *s = NULL;
+  ret = ft_url_parse_(h, base, ref, absolute, err, errlen);
+  if (ret == 0)
+    ret = ft_url_fixed_point_(h, &s, err, errlen);
+  if (ret == 0) {
+    char *copy = strdup(s);
+    if (copy == NULL)
+      ret = FT_ENOMEM;
+    else
+      *out = copy;
+  }
   if (ret == FT_ENOMEM)
     ft_errf(err, errlen, "out of memory");
   curl_free(s);

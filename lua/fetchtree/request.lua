@@ -81,7 +81,6 @@ function M.check(t, raw_meta)
       if not line then return bad(err) end
       headers[#headers + 1] = line
     end
-    table.sort(headers)
   end
   local body = t.body
   if absent(body) then
@@ -93,11 +92,11 @@ function M.check(t, raw_meta)
     if not has_content_type(headers) then
       headers = headers or {}
       headers[#headers + 1] = "Content-Type: application/json"
-      table.sort(headers)
     end
   elseif type(body) ~= "string" then
     return bad("body must be a string, or a table (sent as JSON), not a " .. type(body))
   end
+  if headers then table.sort(headers) end -- one order, whatever pairs() gives
   local meta
   if raw_meta then
     meta = t.meta

@@ -35,6 +35,9 @@ static void run_table(const tcase *t, size_t n) {
   }
 }
 
+/* run_table over a whole array of cases */
+#define RUN_TABLE(t) run_table((t), sizeof(t) / sizeof((t)[0]))
+
 /* RFC 9309 5.1, "Simple Example" */
 static const char *rfc_simple = "User-Agent: *\n"
                                 "Disallow: *.gif$\n"
@@ -80,7 +83,7 @@ FT_TEST(rfc_simple_example) {
       {rfc_simple, "quxbot", "/example/page.html", 1},
       {rfc_simple, "quxbot", "/picture.gif", 1},
   };
-  run_table(t, sizeof(t) / sizeof(t[0]));
+  RUN_TABLE(t);
 }
 
 /* RFC 9309 5.2, "Longest Match" */
@@ -94,7 +97,7 @@ FT_TEST(rfc_longest_match) {
       {txt, "foobot", "/example/page/disallowed.gif", 0},
       {txt, "foobot", "/example/page/disallowed.gif?x", 0},
   };
-  run_table(t, sizeof(t) / sizeof(t[0]));
+  RUN_TABLE(t);
 }
 
 /* RFC 9309 2.2.2 and 2.2.3: percent-encoding, "*" and "$" */
@@ -129,7 +132,7 @@ FT_TEST(rfc_encoding_and_special_characters) {
       {txt, NULL, "/raw/%E3%83%84", 0},           /* raw UTF-8 in the rule */
       {txt, NULL, "/lower/\xE3\x83\x84", 0},
   };
-  run_table(t, sizeof(t) / sizeof(t[0]));
+  RUN_TABLE(t);
 }
 
 /* Google's documented precedence examples ("Order of precedence for
@@ -146,7 +149,7 @@ FT_TEST(google_precedence) {
       {"user-agent: *\nallow: /$\ndisallow: /\n", NULL, "/", 1},
       {"user-agent: *\nallow: /$\ndisallow: /\n", NULL, "/page.htm", 0},
   };
-  run_table(t, sizeof(t) / sizeof(t[0]));
+  RUN_TABLE(t);
 }
 
 /* Google's examples of path matching: "/fish*" is "/fish", "*.php$", ... */
@@ -173,7 +176,7 @@ FT_TEST(google_path_matching) {
       {"user-agent: *\ndisallow: /\n", NULL, "", 0}, /* no path is "/" */
       {"user-agent: *\ndisallow: *\n", NULL, "/x", 0},
   };
-  run_table(t, sizeof(t) / sizeof(t[0]));
+  RUN_TABLE(t);
 }
 
 /* Groups: merging, most specific group, rules outside groups, comments,
@@ -210,7 +213,7 @@ FT_TEST(groups_and_syntax) {
       {bom, "x", "/bom", 0},
       {ver, "fetchtree", "/v", 0}, /* "fetchtree/1.0" names fetchtree */
   };
-  run_table(t, sizeof(t) / sizeof(t[0]));
+  RUN_TABLE(t);
 }
 
 FT_TEST(crawl_delay_and_statuses) {

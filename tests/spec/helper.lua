@@ -171,4 +171,17 @@ end
 
 H.null = cjson.null
 H.json = cjson
+
+-- Write a crawl script and run `fetchtree run SCRIPT ARGS` (args "-q" when
+-- nil; "-- x y" passes script arguments) with stdin closed. Returns
+-- { rc, stdout, stderr, records (decoded, in output order) }.
+function H.run(src, args)
+  local path, out, err = H.tmpname(".lua"), H.tmpname(".out"), H.tmpname(".err")
+  H.write(path, src)
+  local rc = H.sh(string.format("%s run %s %s > %s 2> %s < /dev/null", H.bin, path, args or "-q", out, err))
+  local res = { rc = rc, stdout = H.read(out) or "", stderr = H.read(err) or "", records = {} }
+  for line in res.stdout:gmatch("[^\n]+") do res.records[#res.records + 1] = cjson.decode(line) end
+  return res
+end
+
 return H

@@ -218,8 +218,7 @@ describe("request input", function()
   end
 
   it("refuses the same in emit and obj:fetch, each with its own record, never taken for a duplicate", function()
-    local script = H.tmpname(".lua")
-    H.write(script, [[
+    local r = H.run([[
       local B = arg[1]
       return {
         concurrency = 1,
@@ -246,16 +245,10 @@ describe("request input", function()
                    attempts = err.attempts }
         end,
       }
-    ]])
-    local out, errf = H.tmpname(".out"), H.tmpname(".err")
-    local rc = H.sh(string.format("%s run %s -q -- %s > %s 2> %s < /dev/null", H.bin, script,
-                                  srv.base, out, errf))
-    assert.equal(0, rc, H.read(errf))
+    ]], "-q -- " .. srv.base)
+    assert.equal(0, r.rc, r.stderr)
     local by = {}
-    for line in (H.read(out) or ""):gmatch("[^\n]+") do
-      local rec = H.json.decode(line)
-      by[rec.tag] = rec
-    end
+    for _, rec in ipairs(r.records) do by[rec.tag] = rec end
     assert.equal("input", by.cl and by.cl.kind)
     assert.truthy(by.cl.message:find("Content-Length", 1, true))
     assert.equal(0, by.cl.attempts)
