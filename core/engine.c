@@ -589,19 +589,13 @@ static int start(ft_engine *e, ft_request *r, uint64_t now) {
     finish_bare(e, r, FT_ERR_INTERNAL, "out of memory");
     return 0;
   }
-  int prc = ft_xfer_prepare(x, r, &e->cfg, on_close_socket, e);
-  if (prc == 0 &&
-      (curl_easy_setopt(x->easy, CURLOPT_OPENSOCKETFUNCTION, on_open_socket) !=
-           CURLE_OK ||
-       curl_easy_setopt(x->easy, CURLOPT_OPENSOCKETDATA, (void *)x) !=
-           CURLE_OK))
-    prc = FT_ECURL;
+  int prc =
+      ft_xfer_prepare(x, r, &e->cfg, on_close_socket, e, on_open_socket);
   if (prc != 0) {
     char msg[CURL_ERROR_SIZE];
     memcpy(msg, x->errbuf, sizeof(msg));
     xfer_put(e, x);
-    finish_bare(e, r, prc == FT_EINVAL ? FT_ERR_URL : FT_ERR_INTERNAL,
-                msg[0] ? msg : "curl refused an option");
+    finish_bare(e, r, prc == FT_EINVAL ? FT_ERR_URL : FT_ERR_INTERNAL, msg);
     return 0;
   }
   if (r->attempts == 0)

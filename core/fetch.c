@@ -426,7 +426,11 @@ oom:
   return NULL;
 }
 
-const char *ft_xfer_socket_message(ft_xfer *x) {
+/* The message for an attempt that failed because no socket could be
+ * opened (x->socket_errno set), which curl reports only as "couldn't
+ * connect": "cannot open a socket: Too many open files (EMFILE) ...".
+ * Written to x->errbuf, which is returned. */
+static const char *socket_message(ft_xfer *x) {
   int e = x->socket_errno;
   snprintf(x->errbuf, sizeof(x->errbuf), "cannot open a socket: %s%s",
            strerror(e),
@@ -436,6 +440,17 @@ const char *ft_xfer_socket_message(ft_xfer *x) {
   return x->errbuf;
 }
 
+/* CURLOPT_URL; curl refuses a URL over CURL_MAX_INPUT_LENGTH (8 MB).
+ * Returns 0, or -1 with the message in x->errbuf. */
+static int set_url(ft_xfer *x, const char *url) {
+  if (curl_easy_setopt(x->easy, CURLOPT_URL, url) == CURLE_OK)
+    return 0;
+  snprintf(x->errbuf, sizeof(x->errbuf),
+           "URL refused by libcurl (%zu bytes; it takes up to 8 MB)",
+           strlen(url));
+  return -1;
+}
+
 /* A plain GET: no body, no method but GET, no extra headers. */
 static int is_plain(const ft_request *req) {
   return !req->body && !req->headers &&
@@ -443,7 +458,8 @@ static int is_plain(const ft_request *req) {
 }
 
 int ft_xfer_prepare(ft_xfer *x, ft_request *req, const ft_config *cfg,
-                    curl_closesocket_callback on_close, void *close_ud) {
+                    curl_closesocket_callback on_close, void *close_ud,
+                    curl_opensocket_callback on_open) {
   CURL *c = x->easy;
   ft_xfer_clear(x);
   x->req = req;
@@ -454,12 +470,8 @@ int ft_xfer_prepare(ft_xfer *x, ft_request *req, const ft_config *cfg,
    * too, needs only what differs per request: a reset and thirty options
    * per request cost more than a tenth of the work of a small fetch. */
   if (x->plain_ready && is_plain(req)) {
-    if (curl_easy_setopt(c, CURLOPT_URL, req->url) != CURLE_OK) {
-      snprintf(x->errbuf, sizeof(x->errbuf),
-               "URL refused by libcurl (%zu bytes; it takes up to 8 MB)",
-               strlen(req->url));
+    if (set_url(x, req->url) != 0)
       return FT_EINVAL;
-    }
     SETOPT(CURLOPT_PIPEWAIT, strncmp(req->url, "https:", 6) == 0 ? 1L : 0L);
     SETOPT(CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms
                                                    : cfg->timeout_ms);
@@ -469,13 +481,8 @@ int ft_xfer_prepare(ft_xfer *x, ft_request *req, const ft_config *cfg,
   curl_easy_reset(c);
   sens_free(x); /* curl no longer holds the last request's copy */
 
-  if (curl_easy_setopt(c, CURLOPT_URL, req->url) != CURLE_OK) {
-    /* curl refuses a URL over CURL_MAX_INPUT_LENGTH (8 MB) here */
-    snprintf(x->errbuf, sizeof(x->errbuf),
-             "URL refused by libcurl (%zu bytes; it takes up to 8 MB)",
-             strlen(req->url));
+  if (set_url(x, req->url) != 0)
     return FT_EINVAL;
-  }
   SETOPT(CURLOPT_PRIVATE, (void *)x);
   SETOPT(CURLOPT_ERRORBUFFER, x->errbuf);
   SETOPT(CURLOPT_NOSIGNAL, 1L);
@@ -485,6 +492,8 @@ int ft_xfer_prepare(ft_xfer *x, ft_request *req, const ft_config *cfg,
   SETOPT(CURLOPT_HEADERDATA, (void *)x);
   SETOPT(CURLOPT_CLOSESOCKETFUNCTION, on_close);
   SETOPT(CURLOPT_CLOSESOCKETDATA, close_ud);
+  SETOPT(CURLOPT_OPENSOCKETFUNCTION, on_open);
+  SETOPT(CURLOPT_OPENSOCKETDATA, (void *)x);
   if (cfg->url_check) {
     SETOPT(CURLOPT_PREREQFUNCTION, on_prereq);
     SETOPT(CURLOPT_PREREQDATA, (void *)x);
@@ -667,10 +676,10 @@ ft_errkind ft_xfer_outcome(ft_xfer *x, CURLcode rc, int *transient,
                                       x->errbuf, transient);
   if (kind == FT_ERR_NONE)
     *msg = "";
-  else if (x->socket_errno && kind != FT_ERR_TOO_LARGE)
-    *msg = ft_xfer_socket_message(x); /* curl: only "couldn't connect" */
   else if (kind == FT_ERR_TOO_LARGE)
     *msg = "response body larger than the maximum size";
+  else if (x->socket_errno)
+    *msg = socket_message(x); /* curl: only "couldn't connect" */
   else if (rc == CURLE_OUT_OF_MEMORY && !x->errbuf[0])
     *msg = "a response header line longer than libcurl takes (100 KB), "
            "or out of memory";
