@@ -570,7 +570,8 @@ static void finish_bare(ft_engine *e, ft_request *r, ft_errkind kind,
 static int start(ft_engine *e, ft_request *r, uint64_t now) {
   /* what a producer asks for but cannot be sent as given (a framing
    * header, a line break in a header, a NUL in a URL from Lua) ends as
-   * input before it is tried, whichever way it came (request.h) */
+   * input before it is tried, whichever way it came (request.h), and a
+   * URL that is not http(s) as url; a retry is the same request */
   if (r->attempts == 0) {
     char why[512];
     ft_errkind bad = ft_request_check(r, why, sizeof(why));
@@ -578,11 +579,11 @@ static int start(ft_engine *e, ft_request *r, uint64_t now) {
       finish_bare(e, r, bad, why);
       return 0;
     }
-  }
-  if (!r->url || (strncasecmp(r->url, "http://", 7) != 0 &&
-                  strncasecmp(r->url, "https://", 8) != 0)) {
-    finish_bare(e, r, FT_ERR_URL, "only http and https URLs are fetched");
-    return 0;
+    if (!r->url || (strncasecmp(r->url, "http://", 7) != 0 &&
+                    strncasecmp(r->url, "https://", 8) != 0)) {
+      finish_bare(e, r, FT_ERR_URL, "only http and https URLs are fetched");
+      return 0;
+    }
   }
   ft_xfer *x = xfer_get(e);
   if (!x) {
