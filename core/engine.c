@@ -570,7 +570,8 @@ static void finish_bare(ft_engine *e, ft_request *r, ft_errkind kind,
 static int start(ft_engine *e, ft_request *r, uint64_t now) {
   /* what a producer asks for but cannot be sent as given (a framing
    * header, a line break in a header, a NUL in a URL from Lua) ends as
-   * input before it is tried, whichever way it came (request.h) */
+   * input before it is tried, whichever way it came (request.h), and a
+   * URL that is not http(s) as url; a retry is the same request */
   if (r->attempts == 0) {
     char why[512];
     ft_errkind bad = ft_request_check(r, why, sizeof(why));
@@ -578,30 +579,24 @@ static int start(ft_engine *e, ft_request *r, uint64_t now) {
       finish_bare(e, r, bad, why);
       return 0;
     }
-  }
-  if (!r->url || (strncasecmp(r->url, "http://", 7) != 0 &&
-                  strncasecmp(r->url, "https://", 8) != 0)) {
-    finish_bare(e, r, FT_ERR_URL, "only http and https URLs are fetched");
-    return 0;
+    if (!r->url || (strncasecmp(r->url, "http://", 7) != 0 &&
+                    strncasecmp(r->url, "https://", 8) != 0)) {
+      finish_bare(e, r, FT_ERR_URL, "only http and https URLs are fetched");
+      return 0;
+    }
   }
   ft_xfer *x = xfer_get(e);
   if (!x) {
     finish_bare(e, r, FT_ERR_INTERNAL, "out of memory");
     return 0;
   }
-  int prc = ft_xfer_prepare(x, r, &e->cfg, on_close_socket, e);
-  if (prc == 0 &&
-      (curl_easy_setopt(x->easy, CURLOPT_OPENSOCKETFUNCTION, on_open_socket) !=
-           CURLE_OK ||
-       curl_easy_setopt(x->easy, CURLOPT_OPENSOCKETDATA, (void *)x) !=
-           CURLE_OK))
-    prc = FT_ECURL;
+  int prc =
+      ft_xfer_prepare(x, r, &e->cfg, on_close_socket, e, on_open_socket);
   if (prc != 0) {
     char msg[CURL_ERROR_SIZE];
     memcpy(msg, x->errbuf, sizeof(msg));
     xfer_put(e, x);
-    finish_bare(e, r, prc == FT_EINVAL ? FT_ERR_URL : FT_ERR_INTERNAL,
-                msg[0] ? msg : "curl refused an option");
+    finish_bare(e, r, prc == FT_EINVAL ? FT_ERR_URL : FT_ERR_INTERNAL, msg);
     return 0;
   }
   if (r->attempts == 0)
@@ -893,6 +888,80 @@ static int set_root_rate(ft_engine *e, double rps, double window_ms) {
   return ft_object_set(ft_tree_root(e->tree), &st);
 }
 
+/* A multi handle whose sockets and timer e's loop drives, with e->cfg's
+ * connection limits; NULL when curl cannot make one. */
+static CURLM *multi_new(ft_engine *e) {
+  CURLM *m = curl_multi_init();
+  if (!m)
+    return NULL;
+  curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, on_socket);
+  curl_multi_setopt(m, CURLMOPT_SOCKETDATA, e);
+  curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+  curl_multi_setopt(m, CURLMOPT_TIMERDATA, e);
+  curl_multi_setopt(m, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+  curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)e->cfg.concurrency * 2);
+  if (e->cfg.host_connections > 0)
+    curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS,
+                      (long)e->cfg.host_connections);
+  return m;
+}
+
+/* The engine's own handles on e->loop, counted in handles_open (destroy
+ * closes them): curl's timer, the wake timer, the per-turn batch check,
+ * and on Linux the timerfd poll for precise wakes (none if it fails). */
+static void handles_init(ft_engine *e) {
+  uv_timer_init(e->loop, &e->curl_timer);
+  uv_timer_init(e->loop, &e->wake_timer);
+  uv_check_init(e->loop, &e->batch);
+  e->curl_timer.data = e;
+  e->wake_timer.data = e;
+  e->batch.data = e;
+  uv_check_start(&e->batch, on_batch);
+  uv_unref((uv_handle_t *)&e->batch); /* it never keeps a loop running */
+  e->handles_open = 3;
+#ifdef __linux__
+  e->wake_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (e->wake_fd >= 0) {
+    if (uv_poll_init(e->loop, &e->wake_poll, e->wake_fd) == 0) {
+      e->wake_poll.data = e;
+      e->handles_open++;
+    } else {
+      close(e->wake_fd);
+      e->wake_fd = -1;
+    }
+  }
+#endif
+}
+
+/* *own = a copy of the string *use, which then points at it (*use NULL:
+ * nothing to copy). Returns 0, or -1 when out of memory. */
+static int own_string(char **own, const char **use) {
+  if (!*use)
+    return 0;
+  *own = strdup(*use);
+  if (!*own)
+    return -1;
+  *use = *own;
+  return 0;
+}
+
+/* The caller's config strings may not outlive ft_engine_new: e->cfg (a
+ * copy of the config) points at the engine's own copies instead. Returns
+ * 0, or -1 when out of memory (config_free_strings frees what was made). */
+static int config_own_strings(ft_engine *e) {
+  if (own_string(&e->user_agent, &e->cfg.user_agent) != 0 ||
+      own_string(&e->ca_file, &e->cfg.ca_file) != 0 ||
+      own_string(&e->sensitive_headers, &e->cfg.sensitive_headers) != 0)
+    return -1;
+  return 0;
+}
+
+static void config_free_strings(ft_engine *e) {
+  free(e->user_agent);
+  free(e->ca_file);
+  free(e->sensitive_headers);
+}
+
 int ft_engine_new(ft_engine **out, uv_loop_t *loop, const ft_config *cfg) {
   int rc = FT_ENOMEM;
   *out = NULL;
@@ -907,24 +976,8 @@ int ft_engine_new(ft_engine **out, uv_loop_t *loop, const ft_config *cfg) {
   if (e->max_waiting < 1024)
     e->max_waiting = 1024;
   e->max_queued = e->max_waiting; /* the same bound on the object queues */
-  if (cfg->user_agent) {
-    e->user_agent = strdup(cfg->user_agent);
-    if (!e->user_agent)
-      goto fail;
-    e->cfg.user_agent = e->user_agent;
-  }
-  if (cfg->ca_file) {
-    e->ca_file = strdup(cfg->ca_file);
-    if (!e->ca_file)
-      goto fail;
-    e->cfg.ca_file = e->ca_file;
-  }
-  if (cfg->sensitive_headers) {
-    e->sensitive_headers = strdup(cfg->sensitive_headers);
-    if (!e->sensitive_headers)
-      goto fail;
-    e->cfg.sensitive_headers = e->sensitive_headers;
-  }
+  if (config_own_strings(e) != 0)
+    goto fail;
   e->rng = cfg->seed ? cfg->seed : uv_hrtime() ^ (uint64_t)(uintptr_t)e;
 
   if (loop) {
@@ -949,41 +1002,10 @@ int ft_engine_new(ft_engine **out, uv_loop_t *loop, const ft_config *cfg) {
       goto fail;
   }
   rc = FT_ECURL;
-  e->multi = curl_multi_init();
+  e->multi = multi_new(e);
   if (!e->multi)
     goto fail;
-  curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-  curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e);
-  curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
-  curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, e);
-  curl_multi_setopt(e->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-  curl_multi_setopt(e->multi, CURLMOPT_MAXCONNECTS,
-                    (long)e->cfg.concurrency * 2);
-  if (e->cfg.host_connections > 0)
-    curl_multi_setopt(e->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
-                      (long)e->cfg.host_connections);
-
-  uv_timer_init(e->loop, &e->curl_timer);
-  uv_timer_init(e->loop, &e->wake_timer);
-  uv_check_init(e->loop, &e->batch);
-  e->curl_timer.data = e;
-  e->wake_timer.data = e;
-  e->batch.data = e;
-  uv_check_start(&e->batch, on_batch);
-  uv_unref((uv_handle_t *)&e->batch); /* it never keeps a loop running */
-  e->handles_open = 3;
-#ifdef __linux__
-  e->wake_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-  if (e->wake_fd >= 0) {
-    if (uv_poll_init(e->loop, &e->wake_poll, e->wake_fd) == 0) {
-      e->wake_poll.data = e;
-      e->handles_open++;
-    } else {
-      close(e->wake_fd);
-      e->wake_fd = -1;
-    }
-  }
-#endif
+  handles_init(e);
   *out = e;
   return 0;
 fail:
@@ -991,9 +1013,7 @@ fail:
   ft_tree_free(e->tree);
   if (e->owns_loop)
     uv_loop_close(&e->own_loop);
-  free(e->user_agent);
-  free(e->ca_file);
-  free(e->sensitive_headers);
+  config_free_strings(e);
   free(e);
   return rc;
 }
@@ -1115,9 +1135,7 @@ static void destroy_rest(ft_engine *e) {
   free(e->heap);
   free(e->runnable);
   curl_slist_free_all(e->plain_headers);
-  free(e->user_agent);
-  free(e->ca_file);
-  free(e->sensitive_headers);
+  config_free_strings(e);
   free(e);
 }
 

@@ -384,6 +384,15 @@ int ft_fetch_is_sensitive(const char *name, size_t n, const char *extra) {
   return 0;
 }
 
+/* The colon of the header line "Name: value" when Name is sensitive
+ * (extra as in ft_fetch_is_sensitive), else NULL. */
+static char *sensitive_colon(char *line, const char *extra) {
+  char *colon = strchr(line, ':');
+  if (colon && ft_fetch_is_sensitive(line, (size_t)(colon - line), extra))
+    return colon;
+  return NULL;
+}
+
 /* When req has sensitive headers and redirects are followed, give curl a
  * copy of its list whose sensitive lines on_location can cut (see
  * sens_list in fetch.h); else use req->headers as it is. Returns the list
@@ -393,12 +402,9 @@ static struct curl_slist *sens_prepare(ft_xfer *x, const ft_request *req,
   size_t count = 0;
   if (cfg->max_redirects <= 0)
     return req->headers;
-  for (const struct curl_slist *l = req->headers; l; l = l->next) {
-    const char *colon = strchr(l->data, ':');
-    if (colon && ft_fetch_is_sensitive(l->data, (size_t)(colon - l->data),
-                                       cfg->sensitive_headers))
+  for (const struct curl_slist *l = req->headers; l; l = l->next)
+    if (sensitive_colon(l->data, cfg->sensitive_headers))
       count++;
-  }
   if (count == 0)
     return req->headers;
   x->sens = calloc(count, sizeof(*x->sens));
@@ -411,9 +417,8 @@ static struct curl_slist *sens_prepare(ft_xfer *x, const ft_request *req,
     x->sens_list = t;
   }
   for (struct curl_slist *l = x->sens_list; l; l = l->next) {
-    char *colon = strchr(l->data, ':');
-    if (colon && ft_fetch_is_sensitive(l->data, (size_t)(colon - l->data),
-                                       cfg->sensitive_headers)) {
+    char *colon = sensitive_colon(l->data, cfg->sensitive_headers);
+    if (colon) {
       x->sens[x->nsens].at = colon + 1;
       x->sens[x->nsens].saved = colon[1];
       x->nsens++;
@@ -426,7 +431,11 @@ oom:
   return NULL;
 }
 
-const char *ft_xfer_socket_message(ft_xfer *x) {
+/* The message for an attempt that failed because no socket could be
+ * opened (x->socket_errno set), which curl reports only as "couldn't
+ * connect": "cannot open a socket: Too many open files (EMFILE) ...".
+ * Written to x->errbuf, which is returned. */
+static const char *socket_message(ft_xfer *x) {
   int e = x->socket_errno;
   snprintf(x->errbuf, sizeof(x->errbuf), "cannot open a socket: %s%s",
            strerror(e),
@@ -436,14 +445,102 @@ const char *ft_xfer_socket_message(ft_xfer *x) {
   return x->errbuf;
 }
 
+/* CURLOPT_URL; curl refuses a URL over CURL_MAX_INPUT_LENGTH (8 MB).
+ * Returns 0, or -1 with the message in x->errbuf. */
+static int set_url(ft_xfer *x, const char *url) {
+  if (curl_easy_setopt(x->easy, CURLOPT_URL, url) == CURLE_OK)
+    return 0;
+  snprintf(x->errbuf, sizeof(x->errbuf),
+           "URL refused by libcurl (%zu bytes; it takes up to 8 MB)",
+           strlen(url));
+  return -1;
+}
+
 /* A plain GET: no body, no method but GET, no extra headers. */
 static int is_plain(const ft_request *req) {
   return !req->body && !req->headers &&
          (!req->method || strcmp(req->method, "GET") == 0);
 }
 
+/* Every option that says who x reports to: its buffers and callbacks,
+ * the engine's socket callbacks (see ft_xfer_prepare) and, when the config
+ * has one, the url_check hook. 0, or FT_ECURL. */
+static int set_callbacks(ft_xfer *x, const ft_config *cfg,
+                         curl_closesocket_callback on_close, void *close_ud,
+                         curl_opensocket_callback on_open) {
+  CURL *c = x->easy;
+  SETOPT(CURLOPT_PRIVATE, (void *)x);
+  SETOPT(CURLOPT_ERRORBUFFER, x->errbuf);
+  SETOPT(CURLOPT_NOSIGNAL, 1L);
+  SETOPT(CURLOPT_WRITEFUNCTION, on_body);
+  SETOPT(CURLOPT_WRITEDATA, (void *)x);
+  SETOPT(CURLOPT_HEADERFUNCTION, on_header);
+  SETOPT(CURLOPT_HEADERDATA, (void *)x);
+  SETOPT(CURLOPT_CLOSESOCKETFUNCTION, on_close);
+  SETOPT(CURLOPT_CLOSESOCKETDATA, close_ud);
+  SETOPT(CURLOPT_OPENSOCKETFUNCTION, on_open);
+  SETOPT(CURLOPT_OPENSOCKETDATA, (void *)x);
+  if (cfg->url_check) {
+    SETOPT(CURLOPT_PREREQFUNCTION, on_prereq);
+    SETOPT(CURLOPT_PREREQDATA, (void *)x);
+  }
+  return 0;
+}
+
+/* The header lines req is sent with: the engine's ready-made ones for a
+ * request with none, else req's own (with their sensitive lines cut on
+ * hops that leave its origin, see sens_prepare) and the user agent.
+ * 0, FT_ENOMEM or FT_ECURL. */
+static int set_headers(ft_xfer *x, ft_request *req, const ft_config *cfg) {
+  CURL *c = x->easy;
+  /* The engine's ready-made lines carry Accept-Encoding and User-Agent:
+   * given as options, curl formats both anew with its printf for every
+   * request (8,000 instructions of a 100,000-instruction fetch). */
+  if (req->headers || !x->plain_headers) {
+    /* not asked to, curl must not ask for compression either: an empty
+     * Accept-Encoding line removes its own (unless the request has one) */
+    if (req->headers && !cfg->compressed && x->plain_headers &&
+        !has_header(req->headers, "Accept-Encoding") &&
+        ft_request_add_header(req, "Accept-Encoding:") != 0) {
+      snprintf(x->errbuf, sizeof(x->errbuf), "out of memory");
+      return FT_ENOMEM;
+    }
+    if (req->headers) {
+      struct curl_slist *send = sens_prepare(x, req, cfg);
+      if (!send) {
+        snprintf(x->errbuf, sizeof(x->errbuf), "out of memory");
+        return FT_ENOMEM;
+      }
+      SETOPT(CURLOPT_HTTPHEADER, send);
+    }
+    if (cfg->user_agent)
+      SETOPT(CURLOPT_USERAGENT, cfg->user_agent);
+  } else {
+    SETOPT(CURLOPT_HTTPHEADER, x->plain_headers);
+  }
+  return 0;
+}
+
+/* The method and body of req (GET when it has neither). 0 or FT_ECURL. */
+static int set_method(ft_xfer *x, const ft_request *req) {
+  CURL *c = x->easy;
+  const char *m = req->method;
+  if (req->body) {
+    SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    SETOPT(CURLOPT_POSTFIELDS, req->body);
+    if (m && strcmp(m, "POST") != 0)
+      SETOPT(CURLOPT_CUSTOMREQUEST, m);
+  } else if (m && strcmp(m, "HEAD") == 0) {
+    SETOPT(CURLOPT_NOBODY, 1L);
+  } else if (m && strcmp(m, "GET") != 0) {
+    SETOPT(CURLOPT_CUSTOMREQUEST, m);
+  }
+  return 0;
+}
+
 int ft_xfer_prepare(ft_xfer *x, ft_request *req, const ft_config *cfg,
-                    curl_closesocket_callback on_close, void *close_ud) {
+                    curl_closesocket_callback on_close, void *close_ud,
+                    curl_opensocket_callback on_open) {
   CURL *c = x->easy;
   ft_xfer_clear(x);
   x->req = req;
@@ -454,12 +551,8 @@ int ft_xfer_prepare(ft_xfer *x, ft_request *req, const ft_config *cfg,
    * too, needs only what differs per request: a reset and thirty options
    * per request cost more than a tenth of the work of a small fetch. */
   if (x->plain_ready && is_plain(req)) {
-    if (curl_easy_setopt(c, CURLOPT_URL, req->url) != CURLE_OK) {
-      snprintf(x->errbuf, sizeof(x->errbuf),
-               "URL refused by libcurl (%zu bytes; it takes up to 8 MB)",
-               strlen(req->url));
+    if (set_url(x, req->url) != 0)
       return FT_EINVAL;
-    }
     SETOPT(CURLOPT_PIPEWAIT, strncmp(req->url, "https:", 6) == 0 ? 1L : 0L);
     SETOPT(CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms
                                                    : cfg->timeout_ms);
@@ -469,26 +562,11 @@ int ft_xfer_prepare(ft_xfer *x, ft_request *req, const ft_config *cfg,
   curl_easy_reset(c);
   sens_free(x); /* curl no longer holds the last request's copy */
 
-  if (curl_easy_setopt(c, CURLOPT_URL, req->url) != CURLE_OK) {
-    /* curl refuses a URL over CURL_MAX_INPUT_LENGTH (8 MB) here */
-    snprintf(x->errbuf, sizeof(x->errbuf),
-             "URL refused by libcurl (%zu bytes; it takes up to 8 MB)",
-             strlen(req->url));
+  if (set_url(x, req->url) != 0)
     return FT_EINVAL;
-  }
-  SETOPT(CURLOPT_PRIVATE, (void *)x);
-  SETOPT(CURLOPT_ERRORBUFFER, x->errbuf);
-  SETOPT(CURLOPT_NOSIGNAL, 1L);
-  SETOPT(CURLOPT_WRITEFUNCTION, on_body);
-  SETOPT(CURLOPT_WRITEDATA, (void *)x);
-  SETOPT(CURLOPT_HEADERFUNCTION, on_header);
-  SETOPT(CURLOPT_HEADERDATA, (void *)x);
-  SETOPT(CURLOPT_CLOSESOCKETFUNCTION, on_close);
-  SETOPT(CURLOPT_CLOSESOCKETDATA, close_ud);
-  if (cfg->url_check) {
-    SETOPT(CURLOPT_PREREQFUNCTION, on_prereq);
-    SETOPT(CURLOPT_PREREQDATA, (void *)x);
-  }
+  int rc = set_callbacks(x, cfg, on_close, close_ud, on_open);
+  if (rc != 0)
+    return rc;
 
   SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
   SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
@@ -517,43 +595,11 @@ int ft_xfer_prepare(ft_xfer *x, ft_request *req, const ft_config *cfg,
    * looks for them with getenv for every request (1,700 instructions). */
   if (x->no_proxy_env)
     SETOPT(CURLOPT_PROXY, "");
-  /* The engine's ready-made lines carry Accept-Encoding and User-Agent:
-   * given as options, curl formats both anew with its printf for every
-   * request (8,000 instructions of a 100,000-instruction fetch). */
-  if (req->headers || !x->plain_headers) {
-    /* not asked to, curl must not ask for compression either: an empty
-     * Accept-Encoding line removes its own (unless the request has one) */
-    if (req->headers && !cfg->compressed && x->plain_headers &&
-        !has_header(req->headers, "Accept-Encoding") &&
-        ft_request_add_header(req, "Accept-Encoding:") != 0) {
-      snprintf(x->errbuf, sizeof(x->errbuf), "out of memory");
-      return FT_ENOMEM;
-    }
-    if (req->headers) {
-      struct curl_slist *send = sens_prepare(x, req, cfg);
-      if (!send) {
-        snprintf(x->errbuf, sizeof(x->errbuf), "out of memory");
-        return FT_ENOMEM;
-      }
-      SETOPT(CURLOPT_HTTPHEADER, send);
-    }
-    if (cfg->user_agent)
-      SETOPT(CURLOPT_USERAGENT, cfg->user_agent);
-  } else {
-    SETOPT(CURLOPT_HTTPHEADER, x->plain_headers);
-  }
-
-  const char *m = req->method;
-  if (req->body) {
-    SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-    SETOPT(CURLOPT_POSTFIELDS, req->body);
-    if (m && strcmp(m, "POST") != 0)
-      SETOPT(CURLOPT_CUSTOMREQUEST, m);
-  } else if (m && strcmp(m, "HEAD") == 0) {
-    SETOPT(CURLOPT_NOBODY, 1L);
-  } else if (m && strcmp(m, "GET") != 0) {
-    SETOPT(CURLOPT_CUSTOMREQUEST, m);
-  }
+  rc = set_headers(x, req, cfg);
+  if (rc == 0)
+    rc = set_method(x, req);
+  if (rc != 0)
+    return rc;
   x->plain_ready = is_plain(req);
   return 0;
 }
@@ -667,10 +713,10 @@ ft_errkind ft_xfer_outcome(ft_xfer *x, CURLcode rc, int *transient,
                                       x->errbuf, transient);
   if (kind == FT_ERR_NONE)
     *msg = "";
-  else if (x->socket_errno && kind != FT_ERR_TOO_LARGE)
-    *msg = ft_xfer_socket_message(x); /* curl: only "couldn't connect" */
   else if (kind == FT_ERR_TOO_LARGE)
     *msg = "response body larger than the maximum size";
+  else if (x->socket_errno)
+    *msg = socket_message(x); /* curl: only "couldn't connect" */
   else if (rc == CURLE_OUT_OF_MEMORY && !x->errbuf[0])
     *msg = "a response header line longer than libcurl takes (100 KB), "
            "or out of memory";

@@ -51,13 +51,16 @@ int ft_xfer_init(ft_xfer *x, void *owner);
 void ft_xfer_cleanup(ft_xfer *x);
 
 /* Set every option for one attempt of req (the handle is reset first, so
- * nothing leaks over from the previous request). The socket-close callback
- * lets the engine keep a poll handle per socket across transfers. Returns 0,
- * FT_EINVAL when curl refuses the URL itself (longer than it takes: kind
- * url), FT_ENOMEM, or FT_ECURL when another option is refused (the message
- * is in x->errbuf). */
+ * nothing leaks over from the previous request). The socket callbacks let
+ * the engine keep a poll handle per socket across transfers: on_close gets
+ * close_ud, on_open gets x and sets x->socket_errno when it cannot open a
+ * socket (curl itself says only "couldn't connect"). Returns 0, FT_EINVAL
+ * when curl refuses the URL itself (longer than it takes: kind url),
+ * FT_ENOMEM, or FT_ECURL when another option is refused; the message is in
+ * x->errbuf. */
 int ft_xfer_prepare(ft_xfer *x, ft_request *req, const struct ft_config *cfg,
-                    curl_closesocket_callback on_close, void *close_ud);
+                    curl_closesocket_callback on_close, void *close_ud,
+                    curl_opensocket_callback on_open);
 
 /* Forget the last response (buffers are kept for the next one, but a very
  * large body buffer is released so one big response does not pin memory). */
@@ -108,12 +111,6 @@ ft_errkind ft_xfer_outcome(ft_xfer *x, CURLcode rc, int *transient,
  * Proxy-Authorization always are; extra is NULL or the comma-separated
  * names the user marked sensitive (ft_config.sensitive_headers). */
 int ft_fetch_is_sensitive(const char *name, size_t n, const char *extra);
-
-/* The message for an attempt that failed because no socket could be
- * opened (x->socket_errno set), which curl reports only as "couldn't
- * connect": "cannot open a socket: Too many open files (EMFILE) ...".
- * Written to x->errbuf, which is returned. */
-const char *ft_xfer_socket_message(ft_xfer *x);
 
 /* Is url an absolute http or https URL curl can parse? Returns 0, or a
  * negative code with a message in err. */

@@ -147,8 +147,9 @@ static int loop_finish(server *s, uv_loop_t *loop) {
 #define N_REQ 400
 
 typedef struct run {
+  uv_loop_t loop;       /* the test's loop, with srv on it */
+  server srv;
   ft_engine *e;
-  server *srv;
   int back[N_REQ];      /* times each request came back */
   int total, ok, cancelled, other;
   int stop_after;       /* ok answers before the callback acts (0: never) */
@@ -195,14 +196,14 @@ static void on_done(void *ud, ft_request *req, const ft_response *res) {
   if (t->free_in_done) {
     t->freed = 1;
     ft_engine_free(t->e); /* inside the callback: finished on the way out */
-    server_stop(t->srv); /* so that a loop the test runs itself ends */
+    server_stop(&t->srv); /* so that a loop the test runs itself ends */
     return;
   }
   /* every callback from here on, the cancelled ones included, stops again */
   ft_engine_stop(t->e);
   if (t->submit_in_done && t->extra_index == 0) {
     t->extra_index = N_REQ - 1;
-    ft_request *r = make_request(t->srv, t->extra_index);
+    ft_request *r = make_request(&t->srv, t->extra_index);
     if (r)
       ft_engine_submit(t->e, r); /* comes back cancelled, before it returns */
   }
@@ -212,7 +213,7 @@ static int source(void *ud, ft_request **out) {
   run *t = ud;
   if (t->produced >= N_REQ)
     return -1;
-  ft_request *r = make_request(t->srv, t->produced);
+  ft_request *r = make_request(&t->srv, t->produced);
   if (!r)
     return -1;
   t->produced++;
@@ -228,29 +229,29 @@ static int source(void *ud, ft_request **out) {
   return 1;
 }
 
-/* Sets up the loop, the responder and an engine on that loop. */
-static int setup(run *t, uv_loop_t *loop, server *srv) {
+/* Sets up t's loop, the responder on it and an engine on that loop. */
+static int setup(run *t) {
   ft_config cfg;
   memset(t, 0, sizeof(*t));
-  t->srv = srv;
   t->source_stop_at = -1;
-  if (uv_loop_init(loop) != 0)
+  if (uv_loop_init(&t->loop) != 0)
     return -1;
-  if (server_start(srv, loop) != 0)
+  if (server_start(&t->srv, &t->loop) != 0)
     return -1;
   ft_config_default(&cfg);
   cfg.concurrency = 32;
   cfg.retry.max_retries = 0;
   cfg.timeout_ms = 20000;
-  if (ft_engine_new(&t->e, loop, &cfg) != 0)
+  if (ft_engine_new(&t->e, &t->loop, &cfg) != 0)
     return -1;
   ft_engine_set_done(t->e, on_done, t);
   return 0;
 }
 
-static void submit_all(run *t) {
-  for (int i = 0; i < N_REQ; i++) {
-    ft_request *r = make_request(t->srv, i);
+/* Submits requests 0..n-1. */
+static void submit_first(run *t, int n) {
+  for (int i = 0; i < n; i++) {
+    ft_request *r = make_request(&t->srv, i);
     if (r)
       ft_engine_submit(t->e, r);
   }
@@ -264,18 +265,24 @@ static int each_once(const run *t, int n) {
   return 1;
 }
 
+/* No request came back more than once. */
+static int at_most_once(const run *t) {
+  for (int i = 0; i < N_REQ; i++)
+    if (t->back[i] > 1)
+      return 0;
+  return 1;
+}
+
 /* ---- tests ---------------------------------------------------------------- */
 
 /* The done callback stops the engine while 32 transfers are in flight and
  * the rest queued: the request it holds must not be cancelled (and freed)
  * a second time, and every other one comes back cancelled, once. */
 FT_TEST(test_stop_in_done) {
-  uv_loop_t loop;
-  server srv;
   static run t;
-  FT_CHECK(setup(&t, &loop, &srv) == 0);
+  FT_CHECK(setup(&t) == 0);
   t.stop_after = 10;
-  submit_all(&t);
+  submit_first(&t, N_REQ);
   FT_CHECK_EQ_INT(ft_engine_run(t.e), 0);
   FT_CHECK(each_once(&t, N_REQ));
   FT_CHECK_EQ_INT(t.total, N_REQ);
@@ -288,38 +295,30 @@ FT_TEST(test_stop_in_done) {
   FT_CHECK_EQ_INT(c.in_flight, 0);
   FT_CHECK_EQ_INT(c.done, N_REQ);
   ft_engine_free(t.e);
-  FT_CHECK_EQ_INT(loop_finish(&srv, &loop), 0);
+  FT_CHECK_EQ_INT(loop_finish(&t.srv, &t.loop), 0);
 }
 
 /* After stopping, the done callback submits another request: it comes
  * back cancelled (through the same callback), and the run still ends. */
 FT_TEST(test_submit_in_done_after_stop) {
-  uv_loop_t loop;
-  server srv;
   static run t;
-  FT_CHECK(setup(&t, &loop, &srv) == 0);
+  FT_CHECK(setup(&t) == 0);
   t.stop_after = 3;
   t.submit_in_done = 1;
-  for (int i = 0; i < N_REQ - 1; i++) { /* the last index is the extra one */
-    ft_request *r = make_request(&srv, i);
-    if (r)
-      ft_engine_submit(t.e, r);
-  }
+  submit_first(&t, N_REQ - 1); /* the last index is the extra one */
   FT_CHECK_EQ_INT(ft_engine_run(t.e), 0);
   FT_CHECK_EQ_INT(t.extra_index, N_REQ - 1);
   FT_CHECK(each_once(&t, N_REQ));
   FT_CHECK_EQ_INT(t.ok + t.cancelled, N_REQ);
   ft_engine_free(t.e);
-  FT_CHECK_EQ_INT(loop_finish(&srv, &loop), 0);
+  FT_CHECK_EQ_INT(loop_finish(&t.srv, &t.loop), 0);
 }
 
 /* The source stops the engine and still hands over a request: the engine
  * owns it and must give it back (cancelled), not drop it. */
 FT_TEST(test_stop_in_source) {
-  uv_loop_t loop;
-  server srv;
   static run t;
-  FT_CHECK(setup(&t, &loop, &srv) == 0);
+  FT_CHECK(setup(&t) == 0);
   t.source_stop_at = 50;
   ft_engine_set_source(t.e, source, &t);
   FT_CHECK_EQ_INT(ft_engine_run(t.e), 0);
@@ -328,55 +327,47 @@ FT_TEST(test_stop_in_source) {
   FT_CHECK_EQ_INT(t.total, t.produced);
   FT_CHECK(t.back[50] == 1);
   ft_engine_free(t.e);
-  FT_CHECK_EQ_INT(loop_finish(&srv, &loop), 0);
+  FT_CHECK_EQ_INT(loop_finish(&t.srv, &t.loop), 0);
 }
 
 /* The done callback frees the engine while ft_engine_run drives it: no
  * callback after that, ft_engine_run returns, nothing is left open. */
 FT_TEST(test_free_in_done_under_run) {
-  uv_loop_t loop;
-  server srv;
   static run t;
-  FT_CHECK(setup(&t, &loop, &srv) == 0);
+  FT_CHECK(setup(&t) == 0);
   t.stop_after = 5;
   t.free_in_done = 1;
-  submit_all(&t);
+  submit_first(&t, N_REQ);
   FT_CHECK_EQ_INT(ft_engine_run(t.e), 0); /* e is gone now */
   FT_CHECK(t.freed);
   FT_CHECK_EQ_INT(t.after_free, 0);
   FT_CHECK(t.ok >= 5);
-  for (int i = 0; i < N_REQ; i++)
-    FT_CHECK(t.back[i] <= 1);
-  FT_CHECK_EQ_INT(loop_finish(&srv, &loop), 0);
+  FT_CHECK(at_most_once(&t));
+  FT_CHECK_EQ_INT(loop_finish(&t.srv, &t.loop), 0);
 }
 
 /* The same with the caller running its own loop (no ft_engine_run): the
  * engine is freed from inside one of its loop callbacks, so its handles
  * are closed there and it is released when the loop gets to them. */
 FT_TEST(test_free_in_done_caller_loop) {
-  uv_loop_t loop;
-  server srv;
   static run t;
-  FT_CHECK(setup(&t, &loop, &srv) == 0);
+  FT_CHECK(setup(&t) == 0);
   t.stop_after = 5;
   t.free_in_done = 1;
-  submit_all(&t);
+  submit_first(&t, N_REQ);
   for (int i = 0; i < 100000 && !t.freed; i++)
-    uv_run(&loop, UV_RUN_ONCE);
+    uv_run(&t.loop, UV_RUN_ONCE);
   FT_CHECK(t.freed);
   FT_CHECK_EQ_INT(t.after_free, 0);
-  for (int i = 0; i < N_REQ; i++)
-    FT_CHECK(t.back[i] <= 1);
-  FT_CHECK_EQ_INT(loop_finish(&srv, &loop), 0);
+  FT_CHECK(at_most_once(&t));
+  FT_CHECK_EQ_INT(loop_finish(&t.srv, &t.loop), 0);
 }
 
 /* The source frees the engine: the request it hands over is freed with
  * the rest, and the run ends. */
 FT_TEST(test_free_in_source) {
-  uv_loop_t loop;
-  server srv;
   static run t;
-  FT_CHECK(setup(&t, &loop, &srv) == 0);
+  FT_CHECK(setup(&t) == 0);
   t.source_stop_at = 40;
   t.source_free = 1;
   ft_engine_set_source(t.e, source, &t);
@@ -384,9 +375,8 @@ FT_TEST(test_free_in_source) {
   FT_CHECK(t.freed);
   FT_CHECK_EQ_INT(t.after_free, 0);
   FT_CHECK_EQ_INT(t.produced, 41);
-  for (int i = 0; i < N_REQ; i++)
-    FT_CHECK(t.back[i] <= 1);
-  FT_CHECK_EQ_INT(loop_finish(&srv, &loop), 0);
+  FT_CHECK(at_most_once(&t));
+  FT_CHECK_EQ_INT(loop_finish(&t.srv, &t.loop), 0);
 }
 
 /* A request refused at once (not http) comes back inside ft_engine_submit,
@@ -405,16 +395,10 @@ static void free_on_refusal(void *ud, ft_request *req, const ft_response *res) {
 }
 
 FT_TEST(test_free_in_done_from_submit) {
-  uv_loop_t loop;
-  server srv;
   static run t;
-  FT_CHECK(setup(&t, &loop, &srv) == 0);
+  FT_CHECK(setup(&t) == 0);
   ft_engine_set_done(t.e, free_on_refusal, &t);
-  for (int i = 0; i < 20; i++) { /* queued: the engine is not running */
-    ft_request *r = make_request(&srv, i);
-    if (r)
-      ft_engine_submit(t.e, r);
-  }
+  submit_first(&t, 20); /* queued: the engine is not running */
   ft_request *bad = ft_request_new();
   FT_CHECK(bad && ft_request_set(bad, "ftp://127.0.0.1/x", NULL, NULL, 0) == 0);
   if (bad)
@@ -422,7 +406,7 @@ FT_TEST(test_free_in_done_from_submit) {
   FT_CHECK(t.freed);
   FT_CHECK_EQ_INT(t.after_free, 0);
   FT_CHECK(t.total >= 1);
-  FT_CHECK_EQ_INT(loop_finish(&srv, &loop), 0);
+  FT_CHECK_EQ_INT(loop_finish(&t.srv, &t.loop), 0);
 }
 
 int main(void) {
