@@ -931,49 +931,59 @@ static void output_tail(int fd, int64_t off, char *buf, size_t len) {
   snprintf(buf, len, "%lld:%016llx", (long long)off, (unsigned long long)h);
 }
 
+/* Hands every record written so far to the output and learns how each
+ * write went: Lua's (check_script_output), then a flush of the stream's
+ * buffer. glibc drops a buffer it failed to write and a later fflush
+ * succeeds, so the error flag counts too. The first failure ends the run
+ * (write_failed). Returns run->write_failed. */
+static int flush_records(fetch_run *run) {
+  check_script_output(run);
+  errno = 0;
+  if (!run->write_failed && fflush(run->out) != 0)
+    write_failed(run, errno);
+  if (!run->write_failed && ferror(run->out))
+    write_failed(run, EIO);
+  return run->write_failed;
+}
+
 /* Make everything so far durable: the output first (written and synced),
  * then the database that says how much of it counts (a crash in between
  * leaves records past the committed offset, which the next run cuts off and
- * redoes). A write that failed, or a checkpoint that failed, means no
- * checkpoint commits again: the state stays at the last good one, and the
- * rerun resumes from there. The first failure says why on stderr. */
+ * redoes). This is the one place that decides what a crash-safe run
+ * commits. After a failed write of records the output holds less than was
+ * handed to it, so nothing is committed again (the state stays at the last
+ * good commit, the next run cuts back to it): returns 1, the run already
+ * ending with "writing records: ...". After a failed sync or checkpoint,
+ * likewise, with why on stderr once: returns -1. Without a journal: commits
+ * storage (0, or a negative code). */
 static int checkpoint(fetch_run *run, int finished) {
   if (!run->journal)
     return ft_script_commit(run->script);
   if (run->state_failed)
-    return -1;
-  const char *why = NULL;
+    return run->write_failed ? 1 : -1;
+  if (flush_records(run)) {
+    ft_script_journal_abandon(run->script, "writing records failed");
+    run->state_failed = 1;
+    return 1;
+  }
   char tail[40] = "";
   int fd = fileno(run->out);
   struct stat sb;
   off_t off = 0;
-  /* glibc drops a buffer it failed to write and a later fflush succeeds:
-   * the failed write is known by the writer's errno and the error flag */
-  if (!run->write_failed && fflush(run->out) != 0)
-    run->write_failed = errno ? errno : EIO;
-  if (!run->write_failed)
-    run->write_failed = ft_script_write_error(run->script);
-  if (!run->write_failed && ferror(run->out))
-    run->write_failed = EIO;
-  if (run->write_failed) {
-    why = "writing records failed";
-  } else if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
+  if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
     off = ftello(run->out);
     /* a file system that cannot sync (EINVAL, ENOSYS) is no failure */
     if (off < 0 ||
         (fdatasync(fd) != 0 && errno != EINVAL && errno != ENOSYS)) {
-      if (!run->write_failed)
-        run->write_failed = off < 0 ? EIO : errno;
-      why = "syncing the records failed";
-    } else {
-      output_tail(fd, (int64_t)off, tail, sizeof(tail));
+      write_failed(run, off < 0 ? EIO : errno);
+      ft_script_journal_abandon(run->script, "syncing the records failed");
+      goto failed;
     }
+    output_tail(fd, (int64_t)off, tail, sizeof(tail));
   } /* else a pipe or device: no offset to keep (execute warns) */
-  if (why)
-    ft_script_journal_abandon(run->script, why);
-  else if (ft_script_checkpoint(run->script, (int64_t)off, tail, finished) ==
-           0)
+  if (ft_script_checkpoint(run->script, (int64_t)off, tail, finished) == 0)
     return 0;
+failed:
   run->state_failed = 1;
   fprintf(stderr,
           "fetchtree run: state: %s; run the same command again to resume"
@@ -982,17 +992,11 @@ static int checkpoint(fetch_run *run, int finished) {
   return -1;
 }
 
+/* Every 200 ms, a checkpoint. One that fails for the state's sake ends the
+ * run (a failed write of records has ended it already). */
 static void on_commit_timer(uv_timer_t *t) {
   fetch_run *run = t->data;
-  check_script_output(run);
-  if (run->write_failed)
-    return; /* the output lost records: nothing more is committed */
-  errno = 0;
-  if (checkpoint(run, 0) != 0) {
-    if (ferror(run->out)) { /* its flush of the output failed */
-      write_failed(run, errno);
-      return;
-    }
+  if (checkpoint(run, 0) < 0) {
     run->script_failed = 1;
     ft_engine_stop(run->engine);
   }
@@ -1199,24 +1203,15 @@ static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
   if (run->got_sigint)
     run->interrupted = 1; /* even if the run ended before the loop saw it */
   alarms_cancel(run);
-  check_script_output(run);
-  errno = 0;
-  if (!run->write_failed && fflush(run->out) != 0)
-    write_failed(run, errno);
-  /* after a failed write the output holds less than was handed to it, so
-   * a crash-safe run keeps its last commit (the next run cuts back to it) */
-  if (run->script && !(run->journal && run->write_failed) &&
+  flush_records(run);
+  if (run->script &&
       checkpoint(run, !run->interrupted && !run->start_failed &&
                           !run->script_failed && !run->failed &&
-                          !run->write_failed && !run->in.failed) != 0) {
+                          !run->write_failed && !run->in.failed) < 0) {
     fprintf(stderr, "fetchtree: could not save the state\n");
     run->script_failed = 1;
   }
   double secs = (double)(uv_hrtime() - run->started_ns) / 1e9;
-
-  errno = 0;
-  if (!run->write_failed && fflush(run->out) != 0)
-    write_failed(run, errno);
   if (run->progress) {
     uv_timer_stop(&run->progress_timer);
     fputs("\r\033[K", stderr);
