@@ -1083,12 +1083,10 @@ static void cap_concurrency(fetch_run *run) {
     run->cfg.host_connections = c;
 }
 
-/* Open the output, run the engine over run's source until it is done or
- * interrupted, print the summary. Returns the exit code. */
-static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
-  int rc = 1;
-  uv_loop_t loop;
-  int loop_ok = 0;
+/* Opens the output: --out FILE (for update in a crash-safe run, which
+ * keeps what the last run committed), else stdout; with a 1 MB buffer.
+ * Returns 0, or the exit code (2) after saying why. */
+static int open_output(fetch_run *run) {
   if (run->out_path) {
     /* a resumed run keeps what the last one committed */
     run->out = fopen(run->out_path, run->journal ? "r+" : "w");
@@ -1104,39 +1102,51 @@ static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
    * st_blksize pieces (4 KB: 5,500 write calls per 60,000 records) */
   run->out_buf = malloc(1 << 20);
   setvbuf(run->out, run->out_buf, _IOFBF, run->out_buf ? 1 << 20 : BUFSIZ);
-  if (run->journal) {
-    /* cut what the last run wrote past its last checkpoint, once sure the
-     * output is the one it wrote: never pad a shorter or other file */
-    int fd = fileno(run->out);
-    struct stat sb;
-    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
-      char tail[40] = "";
-      if (run->resume_tail[0] && sb.st_size >= run->resume_offset)
-        output_tail(fd, run->resume_offset, tail, sizeof(tail));
-      if (sb.st_size < run->resume_offset ||
-          (run->resume_tail[0] && strcmp(tail, run->resume_tail) != 0)) {
-        fprintf(stderr,
-                "fetchtree run: the output (%lld bytes) is not the one the "
-                "run being resumed wrote (%lld bytes of records): resume "
-                "with the same file, by --out FILE or >> (never >, which "
-                "empties it), or start again with --restart\n",
-                (long long)sb.st_size, (long long)run->resume_offset);
-        return 1;
-      }
-      if (ftruncate(fd, (off_t)run->resume_offset) != 0 ||
-          fseeko(run->out, (off_t)run->resume_offset, SEEK_SET) != 0) {
-        fprintf(stderr, "fetchtree run: cannot truncate the output: %s\n",
-                strerror(errno));
-        return 1;
-      }
-    } else if (run->resume_offset > 0) {
-      fprintf(stderr, "fetchtree run: records go to a pipe, so the records of "
-                      "the last unsaved moments of the previous run may "
-                      "appear again\n");
+  return 0;
+}
+
+/* A crash-safe run: cuts what the last run wrote past its last checkpoint,
+ * once sure the output is the one it wrote (never pads a shorter or other
+ * file); an output that is not a regular file cannot be cut, which a
+ * resumed run warns of. Returns 0, or the exit code (1) after saying why. */
+static int resume_output(fetch_run *run) {
+  int fd = fileno(run->out);
+  struct stat sb;
+  if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
+    char tail[40] = "";
+    if (run->resume_tail[0] && sb.st_size >= run->resume_offset)
+      output_tail(fd, run->resume_offset, tail, sizeof(tail));
+    if (sb.st_size < run->resume_offset ||
+        (run->resume_tail[0] && strcmp(tail, run->resume_tail) != 0)) {
+      fprintf(stderr,
+              "fetchtree run: the output (%lld bytes) is not the one the "
+              "run being resumed wrote (%lld bytes of records): resume "
+              "with the same file, by --out FILE or >> (never >, which "
+              "empties it), or start again with --restart\n",
+              (long long)sb.st_size, (long long)run->resume_offset);
+      return 1;
     }
+    if (ftruncate(fd, (off_t)run->resume_offset) != 0 ||
+        fseeko(run->out, (off_t)run->resume_offset, SEEK_SET) != 0) {
+      fprintf(stderr, "fetchtree run: cannot truncate the output: %s\n",
+              strerror(errno));
+      return 1;
+    }
+  } else if (run->resume_offset > 0) {
+    fprintf(stderr, "fetchtree run: records go to a pipe, so the records of "
+                    "the last unsaved moments of the previous run may "
+                    "appear again\n");
   }
-  if (run->script)
-    ft_script_set_output(run->script, run->out, run->record_flags);
+  return 0;
+}
+
+/* Makes on loop all a run needs before its engine starts: the reorder
+ * window (--ordered), the engine (its concurrency capped to the open-files
+ * limit) with src and done, the script's hooks, objects and commit timer,
+ * the stop handle and the SIGINT handler, the progress line. Returns 0, or
+ * -1 after saying why; either way end_run closes what was made. */
+static int start_run(fetch_run *run, uv_loop_t *loop, ft_source_fn src,
+                     ft_done_fn done) {
   if (run->ordered) {
     run->window_size = (uint64_t)run->cfg.concurrency * 16;
     if (run->window_size < 4096)
@@ -1144,17 +1154,14 @@ static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
     run->window = calloc(run->window_size, sizeof(*run->window));
     if (!run->window) {
       fprintf(stderr, "fetchtree: out of memory\n");
-      goto cleanup;
+      return -1;
     }
   }
-  if (uv_loop_init(&loop) != 0)
-    goto cleanup;
-  loop_ok = 1;
   cap_concurrency(run);
-  int e = ft_engine_new(&run->engine, &loop, &run->cfg);
+  int e = ft_engine_new(&run->engine, loop, &run->cfg);
   if (e != 0) {
     fprintf(stderr, "fetchtree: %s\n", ft_strerror(e));
-    goto cleanup;
+    return -1;
   }
   ft_engine_set_source(run->engine, src, run);
   ft_engine_set_done(run->engine, done, run);
@@ -1164,20 +1171,20 @@ static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
     ft_script_set_alarm_fn(run->script, set_alarm, run);
     ft_script_set_hold_fn(run->script, hold_run, run);
     /* ft.get in a handler: its engine runs on this loop, and yields */
-    ft_lua_engine_use_loop(ft_script_lua(run->script), &loop);
+    ft_lua_engine_use_loop(ft_script_lua(run->script), loop);
     if (ft_script_crawl_objects(run->script, ft_engine_tree(run->engine), err,
                                 sizeof(err)) != 0) {
       fprintf(stderr, "fetchtree run: %s: %s\n", run->script_path, err);
-      goto cleanup;
+      return -1;
     }
-    uv_timer_init(&loop, &run->commit_timer);
+    uv_timer_init(loop, &run->commit_timer);
     run->commit_timer.data = run;
     uv_timer_start(&run->commit_timer, on_commit_timer, 200, 200);
     uv_unref((uv_handle_t *)&run->commit_timer);
     run->commit_timer_on = 1;
   }
 
-  uv_async_init(&loop, &run->stop, on_stop);
+  uv_async_init(loop, &run->stop, on_stop);
   run->stop.data = run;
   uv_unref((uv_handle_t *)&run->stop);
   run->stop_on = 1;
@@ -1188,7 +1195,7 @@ static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, NULL);
   if (!run->quiet && (run->progress || isatty(2))) {
-    uv_timer_init(&loop, &run->progress_timer);
+    uv_timer_init(loop, &run->progress_timer);
     run->progress_timer.data = run;
     uv_timer_start(&run->progress_timer, on_progress, 250, 250);
     uv_unref((uv_handle_t *)&run->progress_timer);
@@ -1197,9 +1204,13 @@ static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
   } else {
     run->progress = 0;
   }
+  return 0;
+}
 
-  run->started_ns = uv_hrtime();
-  ft_engine_run(run->engine);
+/* After the engine has run: the last records out, the final checkpoint
+ * (the crawl finished only if nothing failed and no Ctrl-C came), the
+ * summary, --stats. Returns the exit code. */
+static int finish_run(fetch_run *run) {
   if (run->got_sigint)
     run->interrupted = 1; /* even if the run ended before the loop saw it */
   alarms_cancel(run);
@@ -1212,6 +1223,7 @@ static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
     run->script_failed = 1;
   }
   double secs = (double)(uv_hrtime() - run->started_ns) / 1e9;
+
   if (run->progress) {
     uv_timer_stop(&run->progress_timer);
     fputs("\r\033[K", stderr);
@@ -1232,21 +1244,23 @@ static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
   if (run->write_failed) {
     fprintf(stderr, "fetchtree: writing records: %s\n",
             strerror(run->write_failed));
-    rc = 1;
-  } else if (run->interrupted) {
-    rc = 130;
-  } else {
-    rc = run->start_failed || run->script_failed || run->failed ||
+    return 1;
+  }
+  if (run->interrupted)
+    return 130;
+  return run->start_failed || run->script_failed || run->failed ||
                  run->in.failed
              ? 1
              : 0;
-  }
-cleanup:
+}
+
+/* Undoes start_run, whether it got to the end or not (closing only what
+ * was initialised), lets the loop (if loop_ok) close its handles, and
+ * closes the output unless it is stdout. */
+static void end_run(fetch_run *run, uv_loop_t *loop, int loop_ok) {
   alarms_cancel(run);
   if (run->commit_timer_on)
     uv_close((uv_handle_t *)&run->commit_timer, NULL);
-  /* a failure before the handles were made (a refused objects limit)
-   * comes here too: close only what was initialised */
   if (run->progress_on)
     uv_close((uv_handle_t *)&run->progress_timer, NULL);
   if (run->script) /* Lua engines on this loop go before it */
@@ -1260,14 +1274,37 @@ cleanup:
     run->engine = NULL;
   }
   if (loop_ok) {
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_loop_close(loop);
   }
   if (run->out && run->out != stdout) {
     fclose(run->out);
     free(run->out_buf); /* stdout keeps its buffer until the process ends */
     run->out_buf = NULL;
   }
+}
+
+/* A run's whole life: open the output (a crash-safe run cuts it back to
+ * its last commit), start the engine over run's source, run it until it is
+ * done, stopped or interrupted, then the final checkpoint and the summary,
+ * and close everything. Returns the exit code. */
+static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
+  int rc = open_output(run);
+  if (rc != 0)
+    return rc;
+  if (run->journal && (rc = resume_output(run)) != 0)
+    return rc;
+  if (run->script)
+    ft_script_set_output(run->script, run->out, run->record_flags);
+  uv_loop_t loop;
+  int loop_ok = uv_loop_init(&loop) == 0;
+  rc = 1;
+  if (loop_ok && start_run(run, &loop, src, done) == 0) {
+    run->started_ns = uv_hrtime();
+    ft_engine_run(run->engine);
+    rc = finish_run(run);
+  }
+  end_run(run, &loop, loop_ok);
   return rc;
 }
 
