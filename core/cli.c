@@ -634,6 +634,26 @@ static const struct option fetch_opts[] = {
     {0, 0, 0, 0},
 };
 
+/* --sensitive-header NAME: a field name (RFC 9110 token), added to the
+ * comma-separated list in run->cfg (after the spec's, on run's second
+ * parse). Returns NULL, or what is wrong. */
+static const char *add_sensitive_header(fetch_run *run, const char *name) {
+  const char *old = run->cfg.sensitive_headers;
+  size_t n = strlen(name), k = old ? strlen(old) : 0;
+  if (n == 0 || strspn(name, "!#$%&'*+-.^_`|~0123456789"
+                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                             "abcdefghijklmnopqrstuvwxyz") != n)
+    return "--sensitive-header wants a header name";
+  char *list = malloc(k + n + 2);
+  if (!list)
+    return "out of memory";
+  snprintf(list, k + n + 2, "%s%s%s", old ? old : "", old ? "," : "", name);
+  free(run->sensitive);
+  run->sensitive = list;
+  run->cfg.sensitive_headers = list;
+  return NULL;
+}
+
 /* Parse the options of fetch or run into run. Returns 0, 1 after --help,
  * or -1 after printing a usage error. */
 static int parse_args(fetch_run *run, int argc, char **argv) {
@@ -766,26 +786,9 @@ static int parse_args(fetch_run *run, int argc, char **argv) {
       else
         c->ca_file = a;
       break;
-    case OPT_SENSITIVE: {
-      /* a field name (RFC 9110 token), added to the list in cfg */
-      const char *old = c->sensitive_headers;
-      size_t n = strlen(a), k = old ? strlen(old) : 0;
-      char *list = NULL;
-      if (n == 0 || strspn(a, "!#$%&'*+-.^_`|~0123456789"
-                              "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                              "abcdefghijklmnopqrstuvwxyz") != n) {
-        bad = "--sensitive-header wants a header name";
-      } else if (!(list = malloc(k + n + 2))) {
-        bad = "out of memory";
-      } else {
-        snprintf(list, k + n + 2, "%s%s%s", old ? old : "", old ? "," : "",
-                 a);
-        free(run->sensitive);
-        run->sensitive = list;
-        c->sensitive_headers = list;
-      }
+    case OPT_SENSITIVE:
+      bad = add_sensitive_header(run, a);
       break;
-    }
     case OPT_WITH_META:
       if (!run->is_run)
         bad = "--with-meta is an option of `fetchtree run`";
@@ -1358,6 +1361,40 @@ cleanup:
 /* `fetchtree run SCRIPT.lua [options] [-- args]`: the options are parsed
  * twice, before loading the script (to find it and catch usage errors) and
  * after (so that they override what the spec says). */
+/* A crash-safe run (--state, or the spec's state): opens its journal and
+ * notes what the last run committed of the output. Returns -1 to go on
+ * with the run, else the exit code: 0 when the crawl has finished, 1 or 2
+ * after saying why. */
+static int open_state(fetch_run *run) {
+  char err[4096];
+  if (!run->state_path && !run->info.has_state) {
+    if (!run->restart)
+      return -1;
+    fputs("fetchtree run: --restart goes with --state\n", stderr);
+    return 2;
+  }
+  ft_journal_info ji;
+  if (ft_script_journal_open(run->script, run->restart, &ji, err,
+                             sizeof(err)) != 0) {
+    fprintf(stderr, "fetchtree run: state: %s\n", err);
+    return 1;
+  }
+  if (ji.finished) {
+    if (!run->quiet)
+      fprintf(stderr, "fetchtree run: this crawl has finished (its state "
+                      "says so); --restart runs it again\n");
+    return 0;
+  }
+  run->journal = 1;
+  run->resume_offset = ji.out_offset;
+  snprintf(run->resume_tail, sizeof(run->resume_tail), "%s", ji.out_tail);
+  if (ji.resuming && !run->quiet)
+    fprintf(stderr, "fetchtree run: resuming: %lld requests pending, %lld "
+                    "bytes of records kept\n",
+            (long long)ji.pending, (long long)ji.out_offset);
+  return -1;
+}
+
 static int cmd_run(int argc, char **argv) {
   int rc = 2;
   char err[4096];
@@ -1416,33 +1453,8 @@ static int cmd_run(int argc, char **argv) {
   run.extra_headers = NULL;
   if (parse_args(&run, nopts, opts) != 0)
     goto cleanup;
-  if (run.state_path || run.info.has_state) {
-    ft_journal_info ji;
-    if (ft_script_journal_open(run.script, run.restart, &ji, err,
-                               sizeof(err)) != 0) {
-      fprintf(stderr, "fetchtree run: state: %s\n", err);
-      goto cleanup;
-    }
-    if (ji.finished) {
-      if (!run.quiet)
-        fprintf(stderr, "fetchtree run: this crawl has finished (its state "
-                        "says so); --restart runs it again\n");
-      rc = 0;
-      goto cleanup;
-    }
-    run.journal = 1;
-    run.resume_offset = ji.out_offset;
-    snprintf(run.resume_tail, sizeof(run.resume_tail), "%s", ji.out_tail);
-    if (ji.resuming && !run.quiet)
-      fprintf(stderr, "fetchtree run: resuming: %lld requests pending, %lld "
-                      "bytes of records kept\n",
-              (long long)ji.pending, (long long)ji.out_offset);
-  } else if (run.restart) {
-    fputs("fetchtree run: --restart goes with --state\n", stderr);
-    rc = 2;
-    goto cleanup;
-  }
-  rc = execute(&run, run_source, run_done);
+  if ((rc = open_state(&run)) < 0)
+    rc = execute(&run, run_source, run_done);
 cleanup:
   free(opts);
   run_cleanup(&run);
