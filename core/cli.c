@@ -634,6 +634,26 @@ static const struct option fetch_opts[] = {
     {0, 0, 0, 0},
 };
 
+/* --sensitive-header NAME: a field name (RFC 9110 token), added to the
+ * comma-separated list in run->cfg (after the spec's, on run's second
+ * parse). Returns NULL, or what is wrong. */
+static const char *add_sensitive_header(fetch_run *run, const char *name) {
+  const char *old = run->cfg.sensitive_headers;
+  size_t n = strlen(name), k = old ? strlen(old) : 0;
+  if (n == 0 || strspn(name, "!#$%&'*+-.^_`|~0123456789"
+                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                             "abcdefghijklmnopqrstuvwxyz") != n)
+    return "--sensitive-header wants a header name";
+  char *list = malloc(k + n + 2);
+  if (!list)
+    return "out of memory";
+  snprintf(list, k + n + 2, "%s%s%s", old ? old : "", old ? "," : "", name);
+  free(run->sensitive);
+  run->sensitive = list;
+  run->cfg.sensitive_headers = list;
+  return NULL;
+}
+
 /* Parse the options of fetch or run into run. Returns 0, 1 after --help,
  * or -1 after printing a usage error. */
 static int parse_args(fetch_run *run, int argc, char **argv) {
@@ -766,26 +786,9 @@ static int parse_args(fetch_run *run, int argc, char **argv) {
       else
         c->ca_file = a;
       break;
-    case OPT_SENSITIVE: {
-      /* a field name (RFC 9110 token), added to the list in cfg */
-      const char *old = c->sensitive_headers;
-      size_t n = strlen(a), k = old ? strlen(old) : 0;
-      char *list = NULL;
-      if (n == 0 || strspn(a, "!#$%&'*+-.^_`|~0123456789"
-                              "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                              "abcdefghijklmnopqrstuvwxyz") != n) {
-        bad = "--sensitive-header wants a header name";
-      } else if (!(list = malloc(k + n + 2))) {
-        bad = "out of memory";
-      } else {
-        snprintf(list, k + n + 2, "%s%s%s", old ? old : "", old ? "," : "",
-                 a);
-        free(run->sensitive);
-        run->sensitive = list;
-        c->sensitive_headers = list;
-      }
+    case OPT_SENSITIVE:
+      bad = add_sensitive_header(run, a);
       break;
-    }
     case OPT_WITH_META:
       if (!run->is_run)
         bad = "--with-meta is an option of `fetchtree run`";
@@ -931,49 +934,59 @@ static void output_tail(int fd, int64_t off, char *buf, size_t len) {
   snprintf(buf, len, "%lld:%016llx", (long long)off, (unsigned long long)h);
 }
 
+/* Hands every record written so far to the output and learns how each
+ * write went: Lua's (check_script_output), then a flush of the stream's
+ * buffer. glibc drops a buffer it failed to write and a later fflush
+ * succeeds, so the error flag counts too. The first failure ends the run
+ * (write_failed). Returns run->write_failed. */
+static int flush_records(fetch_run *run) {
+  check_script_output(run);
+  errno = 0;
+  if (!run->write_failed && fflush(run->out) != 0)
+    write_failed(run, errno);
+  if (!run->write_failed && ferror(run->out))
+    write_failed(run, EIO);
+  return run->write_failed;
+}
+
 /* Make everything so far durable: the output first (written and synced),
  * then the database that says how much of it counts (a crash in between
  * leaves records past the committed offset, which the next run cuts off and
- * redoes). A write that failed, or a checkpoint that failed, means no
- * checkpoint commits again: the state stays at the last good one, and the
- * rerun resumes from there. The first failure says why on stderr. */
+ * redoes). This is the one place that decides what a crash-safe run
+ * commits. After a failed write of records the output holds less than was
+ * handed to it, so nothing is committed again (the state stays at the last
+ * good commit, the next run cuts back to it): returns 1, the run already
+ * ending with "writing records: ...". After a failed sync or checkpoint,
+ * likewise, with why on stderr once: returns -1. Without a journal: commits
+ * storage (0, or a negative code). */
 static int checkpoint(fetch_run *run, int finished) {
   if (!run->journal)
     return ft_script_commit(run->script);
   if (run->state_failed)
-    return -1;
-  const char *why = NULL;
+    return run->write_failed ? 1 : -1;
+  if (flush_records(run)) {
+    ft_script_journal_abandon(run->script, "writing records failed");
+    run->state_failed = 1;
+    return 1;
+  }
   char tail[40] = "";
   int fd = fileno(run->out);
   struct stat sb;
   off_t off = 0;
-  /* glibc drops a buffer it failed to write and a later fflush succeeds:
-   * the failed write is known by the writer's errno and the error flag */
-  if (!run->write_failed && fflush(run->out) != 0)
-    run->write_failed = errno ? errno : EIO;
-  if (!run->write_failed)
-    run->write_failed = ft_script_write_error(run->script);
-  if (!run->write_failed && ferror(run->out))
-    run->write_failed = EIO;
-  if (run->write_failed) {
-    why = "writing records failed";
-  } else if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
+  if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
     off = ftello(run->out);
     /* a file system that cannot sync (EINVAL, ENOSYS) is no failure */
     if (off < 0 ||
         (fdatasync(fd) != 0 && errno != EINVAL && errno != ENOSYS)) {
-      if (!run->write_failed)
-        run->write_failed = off < 0 ? EIO : errno;
-      why = "syncing the records failed";
-    } else {
-      output_tail(fd, (int64_t)off, tail, sizeof(tail));
+      write_failed(run, off < 0 ? EIO : errno);
+      ft_script_journal_abandon(run->script, "syncing the records failed");
+      goto failed;
     }
+    output_tail(fd, (int64_t)off, tail, sizeof(tail));
   } /* else a pipe or device: no offset to keep (execute warns) */
-  if (why)
-    ft_script_journal_abandon(run->script, why);
-  else if (ft_script_checkpoint(run->script, (int64_t)off, tail, finished) ==
-           0)
+  if (ft_script_checkpoint(run->script, (int64_t)off, tail, finished) == 0)
     return 0;
+failed:
   run->state_failed = 1;
   fprintf(stderr,
           "fetchtree run: state: %s; run the same command again to resume"
@@ -982,17 +995,11 @@ static int checkpoint(fetch_run *run, int finished) {
   return -1;
 }
 
+/* Every 200 ms, a checkpoint. One that fails for the state's sake ends the
+ * run (a failed write of records has ended it already). */
 static void on_commit_timer(uv_timer_t *t) {
   fetch_run *run = t->data;
-  check_script_output(run);
-  if (run->write_failed)
-    return; /* the output lost records: nothing more is committed */
-  errno = 0;
-  if (checkpoint(run, 0) != 0) {
-    if (ferror(run->out)) { /* its flush of the output failed */
-      write_failed(run, errno);
-      return;
-    }
+  if (checkpoint(run, 0) < 0) {
     run->script_failed = 1;
     ft_engine_stop(run->engine);
   }
@@ -1079,12 +1086,10 @@ static void cap_concurrency(fetch_run *run) {
     run->cfg.host_connections = c;
 }
 
-/* Open the output, run the engine over run's source until it is done or
- * interrupted, print the summary. Returns the exit code. */
-static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
-  int rc = 1;
-  uv_loop_t loop;
-  int loop_ok = 0;
+/* Opens the output: --out FILE (for update in a crash-safe run, which
+ * keeps what the last run committed), else stdout; with a 1 MB buffer.
+ * Returns 0, or the exit code (2) after saying why. */
+static int open_output(fetch_run *run) {
   if (run->out_path) {
     /* a resumed run keeps what the last one committed */
     run->out = fopen(run->out_path, run->journal ? "r+" : "w");
@@ -1100,39 +1105,51 @@ static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
    * st_blksize pieces (4 KB: 5,500 write calls per 60,000 records) */
   run->out_buf = malloc(1 << 20);
   setvbuf(run->out, run->out_buf, _IOFBF, run->out_buf ? 1 << 20 : BUFSIZ);
-  if (run->journal) {
-    /* cut what the last run wrote past its last checkpoint, once sure the
-     * output is the one it wrote: never pad a shorter or other file */
-    int fd = fileno(run->out);
-    struct stat sb;
-    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
-      char tail[40] = "";
-      if (run->resume_tail[0] && sb.st_size >= run->resume_offset)
-        output_tail(fd, run->resume_offset, tail, sizeof(tail));
-      if (sb.st_size < run->resume_offset ||
-          (run->resume_tail[0] && strcmp(tail, run->resume_tail) != 0)) {
-        fprintf(stderr,
-                "fetchtree run: the output (%lld bytes) is not the one the "
-                "run being resumed wrote (%lld bytes of records): resume "
-                "with the same file, by --out FILE or >> (never >, which "
-                "empties it), or start again with --restart\n",
-                (long long)sb.st_size, (long long)run->resume_offset);
-        return 1;
-      }
-      if (ftruncate(fd, (off_t)run->resume_offset) != 0 ||
-          fseeko(run->out, (off_t)run->resume_offset, SEEK_SET) != 0) {
-        fprintf(stderr, "fetchtree run: cannot truncate the output: %s\n",
-                strerror(errno));
-        return 1;
-      }
-    } else if (run->resume_offset > 0) {
-      fprintf(stderr, "fetchtree run: records go to a pipe, so the records of "
-                      "the last unsaved moments of the previous run may "
-                      "appear again\n");
+  return 0;
+}
+
+/* A crash-safe run: cuts what the last run wrote past its last checkpoint,
+ * once sure the output is the one it wrote (never pads a shorter or other
+ * file); an output that is not a regular file cannot be cut, which a
+ * resumed run warns of. Returns 0, or the exit code (1) after saying why. */
+static int resume_output(fetch_run *run) {
+  int fd = fileno(run->out);
+  struct stat sb;
+  if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
+    char tail[40] = "";
+    if (run->resume_tail[0] && sb.st_size >= run->resume_offset)
+      output_tail(fd, run->resume_offset, tail, sizeof(tail));
+    if (sb.st_size < run->resume_offset ||
+        (run->resume_tail[0] && strcmp(tail, run->resume_tail) != 0)) {
+      fprintf(stderr,
+              "fetchtree run: the output (%lld bytes) is not the one the "
+              "run being resumed wrote (%lld bytes of records): resume "
+              "with the same file, by --out FILE or >> (never >, which "
+              "empties it), or start again with --restart\n",
+              (long long)sb.st_size, (long long)run->resume_offset);
+      return 1;
     }
+    if (ftruncate(fd, (off_t)run->resume_offset) != 0 ||
+        fseeko(run->out, (off_t)run->resume_offset, SEEK_SET) != 0) {
+      fprintf(stderr, "fetchtree run: cannot truncate the output: %s\n",
+              strerror(errno));
+      return 1;
+    }
+  } else if (run->resume_offset > 0) {
+    fprintf(stderr, "fetchtree run: records go to a pipe, so the records of "
+                    "the last unsaved moments of the previous run may "
+                    "appear again\n");
   }
-  if (run->script)
-    ft_script_set_output(run->script, run->out, run->record_flags);
+  return 0;
+}
+
+/* Makes on loop all a run needs before its engine starts: the reorder
+ * window (--ordered), the engine (its concurrency capped to the open-files
+ * limit) with src and done, the script's hooks, objects and commit timer,
+ * the stop handle and the SIGINT handler, the progress line. Returns 0, or
+ * -1 after saying why; either way end_run closes what was made. */
+static int start_run(fetch_run *run, uv_loop_t *loop, ft_source_fn src,
+                     ft_done_fn done) {
   if (run->ordered) {
     run->window_size = (uint64_t)run->cfg.concurrency * 16;
     if (run->window_size < 4096)
@@ -1140,17 +1157,14 @@ static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
     run->window = calloc(run->window_size, sizeof(*run->window));
     if (!run->window) {
       fprintf(stderr, "fetchtree: out of memory\n");
-      goto cleanup;
+      return -1;
     }
   }
-  if (uv_loop_init(&loop) != 0)
-    goto cleanup;
-  loop_ok = 1;
   cap_concurrency(run);
-  int e = ft_engine_new(&run->engine, &loop, &run->cfg);
+  int e = ft_engine_new(&run->engine, loop, &run->cfg);
   if (e != 0) {
     fprintf(stderr, "fetchtree: %s\n", ft_strerror(e));
-    goto cleanup;
+    return -1;
   }
   ft_engine_set_source(run->engine, src, run);
   ft_engine_set_done(run->engine, done, run);
@@ -1160,20 +1174,20 @@ static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
     ft_script_set_alarm_fn(run->script, set_alarm, run);
     ft_script_set_hold_fn(run->script, hold_run, run);
     /* ft.get in a handler: its engine runs on this loop, and yields */
-    ft_lua_engine_use_loop(ft_script_lua(run->script), &loop);
+    ft_lua_engine_use_loop(ft_script_lua(run->script), loop);
     if (ft_script_crawl_objects(run->script, ft_engine_tree(run->engine), err,
                                 sizeof(err)) != 0) {
       fprintf(stderr, "fetchtree run: %s: %s\n", run->script_path, err);
-      goto cleanup;
+      return -1;
     }
-    uv_timer_init(&loop, &run->commit_timer);
+    uv_timer_init(loop, &run->commit_timer);
     run->commit_timer.data = run;
     uv_timer_start(&run->commit_timer, on_commit_timer, 200, 200);
     uv_unref((uv_handle_t *)&run->commit_timer);
     run->commit_timer_on = 1;
   }
 
-  uv_async_init(&loop, &run->stop, on_stop);
+  uv_async_init(loop, &run->stop, on_stop);
   run->stop.data = run;
   uv_unref((uv_handle_t *)&run->stop);
   run->stop_on = 1;
@@ -1184,7 +1198,7 @@ static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, NULL);
   if (!run->quiet && (run->progress || isatty(2))) {
-    uv_timer_init(&loop, &run->progress_timer);
+    uv_timer_init(loop, &run->progress_timer);
     run->progress_timer.data = run;
     uv_timer_start(&run->progress_timer, on_progress, 250, 250);
     uv_unref((uv_handle_t *)&run->progress_timer);
@@ -1193,30 +1207,26 @@ static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
   } else {
     run->progress = 0;
   }
+  return 0;
+}
 
-  run->started_ns = uv_hrtime();
-  ft_engine_run(run->engine);
+/* After the engine has run: the last records out, the final checkpoint
+ * (the crawl finished only if nothing failed and no Ctrl-C came), the
+ * summary, --stats. Returns the exit code. */
+static int finish_run(fetch_run *run) {
   if (run->got_sigint)
     run->interrupted = 1; /* even if the run ended before the loop saw it */
   alarms_cancel(run);
-  check_script_output(run);
-  errno = 0;
-  if (!run->write_failed && fflush(run->out) != 0)
-    write_failed(run, errno);
-  /* after a failed write the output holds less than was handed to it, so
-   * a crash-safe run keeps its last commit (the next run cuts back to it) */
-  if (run->script && !(run->journal && run->write_failed) &&
+  flush_records(run);
+  if (run->script &&
       checkpoint(run, !run->interrupted && !run->start_failed &&
                           !run->script_failed && !run->failed &&
-                          !run->write_failed && !run->in.failed) != 0) {
+                          !run->write_failed && !run->in.failed) < 0) {
     fprintf(stderr, "fetchtree: could not save the state\n");
     run->script_failed = 1;
   }
   double secs = (double)(uv_hrtime() - run->started_ns) / 1e9;
 
-  errno = 0;
-  if (!run->write_failed && fflush(run->out) != 0)
-    write_failed(run, errno);
   if (run->progress) {
     uv_timer_stop(&run->progress_timer);
     fputs("\r\033[K", stderr);
@@ -1237,21 +1247,23 @@ static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
   if (run->write_failed) {
     fprintf(stderr, "fetchtree: writing records: %s\n",
             strerror(run->write_failed));
-    rc = 1;
-  } else if (run->interrupted) {
-    rc = 130;
-  } else {
-    rc = run->start_failed || run->script_failed || run->failed ||
+    return 1;
+  }
+  if (run->interrupted)
+    return 130;
+  return run->start_failed || run->script_failed || run->failed ||
                  run->in.failed
              ? 1
              : 0;
-  }
-cleanup:
+}
+
+/* Undoes start_run, whether it got to the end or not (closing only what
+ * was initialised), lets the loop (if loop_ok) close its handles, and
+ * closes the output unless it is stdout. */
+static void end_run(fetch_run *run, uv_loop_t *loop, int loop_ok) {
   alarms_cancel(run);
   if (run->commit_timer_on)
     uv_close((uv_handle_t *)&run->commit_timer, NULL);
-  /* a failure before the handles were made (a refused objects limit)
-   * comes here too: close only what was initialised */
   if (run->progress_on)
     uv_close((uv_handle_t *)&run->progress_timer, NULL);
   if (run->script) /* Lua engines on this loop go before it */
@@ -1265,14 +1277,37 @@ cleanup:
     run->engine = NULL;
   }
   if (loop_ok) {
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_loop_close(loop);
   }
   if (run->out && run->out != stdout) {
     fclose(run->out);
     free(run->out_buf); /* stdout keeps its buffer until the process ends */
     run->out_buf = NULL;
   }
+}
+
+/* A run's whole life: open the output (a crash-safe run cuts it back to
+ * its last commit), start the engine over run's source, run it until it is
+ * done, stopped or interrupted, then the final checkpoint and the summary,
+ * and close everything. Returns the exit code. */
+static int execute(fetch_run *run, ft_source_fn src, ft_done_fn done) {
+  int rc = open_output(run);
+  if (rc != 0)
+    return rc;
+  if (run->journal && (rc = resume_output(run)) != 0)
+    return rc;
+  if (run->script)
+    ft_script_set_output(run->script, run->out, run->record_flags);
+  uv_loop_t loop;
+  int loop_ok = uv_loop_init(&loop) == 0;
+  rc = 1;
+  if (loop_ok && start_run(run, &loop, src, done) == 0) {
+    run->started_ns = uv_hrtime();
+    ft_engine_run(run->engine);
+    rc = finish_run(run);
+  }
+  end_run(run, &loop, loop_ok);
   return rc;
 }
 
@@ -1326,6 +1361,40 @@ cleanup:
 /* `fetchtree run SCRIPT.lua [options] [-- args]`: the options are parsed
  * twice, before loading the script (to find it and catch usage errors) and
  * after (so that they override what the spec says). */
+/* A crash-safe run (--state, or the spec's state): opens its journal and
+ * notes what the last run committed of the output. Returns -1 to go on
+ * with the run, else the exit code: 0 when the crawl has finished, 1 or 2
+ * after saying why. */
+static int open_state(fetch_run *run) {
+  char err[4096];
+  if (!run->state_path && !run->info.has_state) {
+    if (!run->restart)
+      return -1;
+    fputs("fetchtree run: --restart goes with --state\n", stderr);
+    return 2;
+  }
+  ft_journal_info ji;
+  if (ft_script_journal_open(run->script, run->restart, &ji, err,
+                             sizeof(err)) != 0) {
+    fprintf(stderr, "fetchtree run: state: %s\n", err);
+    return 1;
+  }
+  if (ji.finished) {
+    if (!run->quiet)
+      fprintf(stderr, "fetchtree run: this crawl has finished (its state "
+                      "says so); --restart runs it again\n");
+    return 0;
+  }
+  run->journal = 1;
+  run->resume_offset = ji.out_offset;
+  snprintf(run->resume_tail, sizeof(run->resume_tail), "%s", ji.out_tail);
+  if (ji.resuming && !run->quiet)
+    fprintf(stderr, "fetchtree run: resuming: %lld requests pending, %lld "
+                    "bytes of records kept\n",
+            (long long)ji.pending, (long long)ji.out_offset);
+  return -1;
+}
+
 static int cmd_run(int argc, char **argv) {
   int rc = 2;
   char err[4096];
@@ -1384,33 +1453,8 @@ static int cmd_run(int argc, char **argv) {
   run.extra_headers = NULL;
   if (parse_args(&run, nopts, opts) != 0)
     goto cleanup;
-  if (run.state_path || run.info.has_state) {
-    ft_journal_info ji;
-    if (ft_script_journal_open(run.script, run.restart, &ji, err,
-                               sizeof(err)) != 0) {
-      fprintf(stderr, "fetchtree run: state: %s\n", err);
-      goto cleanup;
-    }
-    if (ji.finished) {
-      if (!run.quiet)
-        fprintf(stderr, "fetchtree run: this crawl has finished (its state "
-                        "says so); --restart runs it again\n");
-      rc = 0;
-      goto cleanup;
-    }
-    run.journal = 1;
-    run.resume_offset = ji.out_offset;
-    snprintf(run.resume_tail, sizeof(run.resume_tail), "%s", ji.out_tail);
-    if (ji.resuming && !run.quiet)
-      fprintf(stderr, "fetchtree run: resuming: %lld requests pending, %lld "
-                      "bytes of records kept\n",
-              (long long)ji.pending, (long long)ji.out_offset);
-  } else if (run.restart) {
-    fputs("fetchtree run: --restart goes with --state\n", stderr);
-    rc = 2;
-    goto cleanup;
-  }
-  rc = execute(&run, run_source, run_done);
+  if ((rc = open_state(&run)) < 0)
+    rc = execute(&run, run_source, run_done);
 cleanup:
   free(opts);
   run_cleanup(&run);

@@ -220,13 +220,10 @@ static void put_line(ft_script *s) {
   FILE *f = s->out ? s->out : stdout;
   errno = 0;
   if (fwrite(s->json.data, 1, s->json.len, f) != s->json.len) {
+    /* the caller learns of it (ft_script_output_state): a durable run's
+     * checkpoint then commits nothing more */
     if (!s->write_failed)
       s->write_failed = errno ? errno : EIO;
-    /* a durable run: the records past the last checkpoint are no longer
-     * what the journal will say, so nothing may be committed from now on
-     * (the next checkpoint fails and stops the run) */
-    if (s->journal)
-      ft_store_abandon(s->store, "writing records failed");
   } else {
     s->records++;
   }
@@ -1166,8 +1163,6 @@ int ft_script_journal_done(ft_script *s, uint64_t id) {
   return ft_store_pending_done(s->store, (int64_t)id);
 }
 
-int ft_script_write_error(ft_script *s) { return s->write_failed; }
-
 void ft_script_journal_abandon(ft_script *s, const char *why) {
   if (s->journal)
     ft_store_abandon(s->store, why);
@@ -1183,10 +1178,6 @@ int ft_script_checkpoint(ft_script *s, int64_t out_offset,
   lua_State *L = s->L;
   if (!s->journal)
     return ft_script_commit(s);
-  if (s->write_failed) { /* a record never reached the output */
-    ft_store_abandon(s->store, "writing records failed");
-    return FT_EIO;
-  }
   int top = lua_gettop(L);
   if (crawl_call(s, "checkpoint", 0, 2, err, sizeof(err)) != 0)
     return FT_ELUA;

@@ -141,14 +141,13 @@ int ft_script_journal_done(ft_script *s, uint64_t id);
  * none) is the caller's note identifying the output's bytes before
  * out_offset, handed back in ft_journal_info on resume. With finished, mark
  * the crawl finished. Without a journal: commit storage. Returns 0, or a
- * negative code (message: ft_script_journal_error); a failed checkpoint, or
- * a record the script could not write since the last one, means no later
- * checkpoint commits anything (the state stays at the last good one). */
+ * negative code (message: ft_script_journal_error); after a failed
+ * checkpoint no later one commits anything (the state stays at the last
+ * good one). The caller checks first that every record reached the output
+ * (ft_script_output_state, its own writes) and calls
+ * ft_script_journal_abandon instead when one did not. */
 int ft_script_checkpoint(ft_script *s, int64_t out_offset,
                          const char *out_tail, int finished);
-
-/* The errno of the first record the script failed to write (0: none). */
-int ft_script_write_error(ft_script *s);
 
 /* The output went wrong (a write failed): nothing from now on is committed,
  * the state stays at the last checkpoint. No-op without a journal. */
