@@ -32,7 +32,6 @@
 #include "script.h"
 #include "stats.h"
 #include "tree.h"
-#include "url.h"
 
 /* ---- input ------------------------------------------------------------- */
 
@@ -292,17 +291,6 @@ static int add_extra_headers(fetch_run *run, ft_request *r) {
   return 0;
 }
 
-/* 0 when url is an http or https URL the engine can start; otherwise -1
- * with the reason in err. Every URL is checked here, so that all input
- * errors are alike: kind url, no attempt (curl would otherwise find the
- * malformed http ones itself, after an attempt had been counted). The
- * common plain form is recognised without curl. */
-static int check_url(const char *url, char *err, size_t errlen) {
-  if (ft_url_is_normal(url, strlen(url), NULL, NULL))
-    return 0;
-  return ft_url_check(url, err, errlen) == 0 ? 0 : -1;
-}
-
 static int source(void *ud, ft_request **out) {
   fetch_run *run = ud;
   char err[512];
@@ -342,7 +330,7 @@ static int source(void *ud, ft_request **out) {
       fail_run(run, "out of memory");
       return -1;
     }
-    if (check_url(r->url, err, sizeof(err)) != 0) {
+    if (ft_url_check(r->url, err, sizeof(err)) != 0) {
       finish_bad_line(run, r, FT_ERR_URL, err);
       continue;
     }
@@ -640,9 +628,7 @@ static const struct option fetch_opts[] = {
 static const char *add_sensitive_header(fetch_run *run, const char *name) {
   const char *old = run->cfg.sensitive_headers;
   size_t n = strlen(name), k = old ? strlen(old) : 0;
-  if (n == 0 || strspn(name, "!#$%&'*+-.^_`|~0123456789"
-                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                             "abcdefghijklmnopqrstuvwxyz") != n)
+  if (!ft_token_valid(name, n))
     return "--sensitive-header wants a header name";
   char *list = malloc(k + n + 2);
   if (!list)

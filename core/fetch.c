@@ -21,6 +21,7 @@
 
 #include "engine.h"
 #include "error.h"
+#include "url.h"
 
 #define FT_BODY_KEEP (1u << 20) /* body buffer kept between requests */
 #define FT_STR_(x) #x
@@ -726,6 +727,8 @@ ft_errkind ft_xfer_outcome(ft_xfer *x, CURLcode rc, int *transient,
 }
 
 int ft_url_check(const char *url, char *err, size_t errlen) {
+  if (ft_url_is_normal(url, strlen(url), NULL, NULL))
+    return 0; /* the common plain form, known good without curl */
   int rc = FT_EINVAL;
   char *scheme = NULL;
   CURLU *u = curl_url();

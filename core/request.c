@@ -100,6 +100,15 @@ static int ft_tchar_(unsigned char c) {
          (c >= '0' && c <= '9') || (c != 0 && strchr("!#$%&'*+-.^_`|~", c));
 }
 
+int ft_token_valid(const char *s, size_t n) {
+  if (n == 0)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!ft_tchar_((unsigned char)s[i]))
+      return 0;
+  return 1;
+}
+
 /* Headers libcurl writes itself to frame the message or manage the
  * connection. A request's own copy would make libcurl's framing and the
  * bytes it sends disagree: with "Content-Length: 5" and a longer body, the

@@ -9,6 +9,10 @@
 
 #include <stddef.h>
 
+/* Whether the n bytes at s are an RFC 9110 token (n > 0; letters, digits
+ * and "!#$%&'*+-.^_`|~"): a header name or a method. Returns 1 or 0. */
+int ft_token_valid(const char *s, size_t n);
+
 /* Whether the header line (len bytes at line) may be sent as given: a name
  * that is an RFC 9110 token, then ':' and a value without control bytes
  * but tab (CR, LF and NUL would let it add a header or a request of its
