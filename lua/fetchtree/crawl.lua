@@ -711,6 +711,15 @@ local function new_instance()
     return { kind = "script", message = err:match("^[^\n]*"), traceback = err }
   end
 
+  -- The record of a job whose handler raised err (or yielded outside
+  -- fetchtree's calls): for an alarm (no entry), one naming its object o;
+  -- else the error record of the request entry, whose outcome (response
+  -- or error) gives status and attempts.
+  local function handler_failed(o, entry, outcome, err)
+    if not entry then return out_record({ object = o.name, error = script_error(err) }) end
+    error_record(entry, outcome.status, script_error(err), outcome.attempts)
+  end
+
   local function alarm_body(o, fn)
     write_result(fn(o), NO_ENTRY, nil)
   end
@@ -719,9 +728,7 @@ local function new_instance()
   local function alarm_job(o, fn)
     o._depth, o._entry, o._base = -1, nil, nil
     local ok, err = xpcall(alarm_body, traceback, o, fn)
-    if not ok then
-      out_record({ object = o.name, error = script_error(err) })
-    end
+    if not ok then handler_failed(o, nil, nil, err) end
   end
 
   -- An alarm set with obj:after has fired.
@@ -768,8 +775,8 @@ local function new_instance()
     end
     local msg = string.format("state: frontier row %d is not a request (%s): skipped", id, why)
     io.stderr:write("fetchtree run: warning: ", msg, "\n")
-    out_record({ index = id, url = type(e) == "table" and type(e.url) == "string" and e.url or null,
-                 status = null, attempts = 0, error = { kind = "internal", message = msg } })
+    error_record({ id = id, url = type(e) == "table" and type(e.url) == "string" and e.url or null },
+                 nil, { kind = "internal", message = msg })
     core.journal_done(id)
     return nil
   end
@@ -867,9 +874,7 @@ local function new_instance()
 
   local function response_job(entry, res)
     local ok, err = xpcall(response_body, traceback, entry, res)
-    if not ok then
-      error_record(entry, res.status, script_error(err), res.attempts)
-    end
+    if not ok then handler_failed(nil, entry, res, err) end
     -- the records are out: now the request is done (durable runs)
     if journal then core.journal_done(entry.id) end
   end
@@ -880,13 +885,13 @@ local function new_instance()
   -- run goes on.
   stray_yield = function(co, o)
     local fn, a, b = o._jfn, o._ja, o._jb
-    local err = script_error(traceback(co, "coroutine.yield() in a handler: a handler may only " ..
-      "wait in fetchtree's calls (ft.get, ft.request, ft.fetch_all, ft.wait)"))
+    local err = traceback(co, "coroutine.yield() in a handler: a handler may only " ..
+      "wait in fetchtree's calls (ft.get, ft.request, ft.fetch_all, ft.wait)")
     local ok, e = pcall(function()
       if fn == alarm_job then
-        out_record({ object = o.name, error = err })
+        handler_failed(o, nil, nil, err)
       else -- response_job(entry, res) or failure_job(entry, err)
-        error_record(a, b.status, err, b.attempts)
+        handler_failed(o, a, b, err)
         if journal then core.journal_done(a.id) end
       end
     end)
@@ -921,9 +926,7 @@ local function new_instance()
         { kind = err.kind, message = err.message, cause = err.cause }, err.attempts)
     else
       local ok, e = xpcall(failure_body, traceback, h, err, entry, o)
-      if not ok then
-        error_record(entry, err.status, script_error(e), err.attempts)
-      end
+      if not ok then handler_failed(o, entry, err, e) end
     end
     if journal then core.journal_done(entry.id) end
   end
