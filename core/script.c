@@ -954,14 +954,12 @@ int ft_script_crawl_load(ft_script *s, const char *path, char **args,
   lua_getfield(L, t, "has_on_error");
   info->has_on_error = lua_toboolean(L, -1);
   lua_pop(L, 2);
-  /* robots.txt: every response and failure goes through the crawl (it
-   * fetches robots.txt itself and writes the records of refused requests),
-   * and the engine asks the rules before each request curl sends, so a
-   * redirect into a disallowed path is not followed */
+  /* robots.txt (every outcome then goes through the crawl: has_on_response
+   * says so): the engine asks the rules before each request curl sends, so
+   * a redirect into a disallowed path is not followed */
   s->cfg = cfg;
   lua_getfield(L, t, "robots");
   if (lua_toboolean(L, -1)) {
-    info->has_on_response = info->has_on_error = 1;
     cfg->url_check = ft_robots_url_check;
     cfg->url_check_ud = NULL;
   }

@@ -629,9 +629,17 @@ local function new_instance()
       error(path .. ": spec field 'robots' must be a boolean or a table, got " .. type(s.robots), 0)
     end
     setup_robots(s, path)
-    keep_entries = any_response or any_error or opts.keep_entries or robots ~= nil
-    -- with robots.txt, every record is written from Lua
-    c_writes_default = not any_response and not opts.keep_entries and robots == nil
+    -- Who writes records, decided here alone (C reads has_on_response and
+    -- has_on_error, below): C (fetchtree run) writes a success's record
+    -- when no object has on_response, a failure's when none has on_error
+    -- either; every other outcome comes here, its entry kept for it. With
+    -- robots.txt every outcome comes here (the crawl fetches robots.txt
+    -- itself and writes the records of refused requests); ft.run
+    -- (opts.keep_entries) has no C writer.
+    local lua_responses = any_response or robots ~= nil
+    local lua_failures = lua_responses or any_error
+    c_writes_default = not (lua_responses or opts.keep_entries)
+    keep_entries = lua_failures or opts.keep_entries or false
     start_co = coroutine.create(function()
       s.start(function(t)
         start_pos = start_pos + 1
@@ -668,7 +676,7 @@ local function new_instance()
       host_connections = s.host_connections, backoff_base = s.backoff_base,
       backoff_cap = s.backoff_cap, max_retry_after = s.max_retry_after,
       user_agent = s.user_agent, retry_on = retry_on, compressed = s.compressed,
-      has_on_response = any_response, has_on_error = any_error, state = s.state,
+      has_on_response = lua_responses, has_on_error = lua_failures, state = s.state,
       robots = robots ~= nil,
     }
   end
