@@ -834,8 +834,8 @@ local function new_instance()
             M.failure(e.id, { kind = kind, message = e.bad, attempts = 0 })
           else
             error_record(e, nil, { kind = kind, message = e.bad })
+            if journal then core.journal_done(e.id) end
           end
-          if journal and not keep_entries then core.journal_done(e.id) end -- else failure() does
         else
           if keep_entries then entries[e.id] = e end
           local meta_json
