@@ -523,7 +523,12 @@ local function new_instance()
     return v
   end
 
+  -- Checks spec s's robots (and its object patterns'), and makes the
+  -- robots instance when any of them obeys robots.txt.
   local function setup_robots(s, path)
+    if s.robots ~= nil and type(s.robots) ~= "boolean" and type(s.robots) ~= "table" then
+      error(path .. ": spec field 'robots' must be a boolean or a table, got " .. type(s.robots), 0)
+    end
     local any = s.robots and true or false
     for _, pt in ipairs(patterns) do
       local r = pt.cfg.robots
@@ -624,9 +629,6 @@ local function new_instance()
         if wa ~= wb then return wa > wb end
         return a.pattern < b.pattern
       end)
-    end
-    if s.robots ~= nil and type(s.robots) ~= "boolean" and type(s.robots) ~= "table" then
-      error(path .. ": spec field 'robots' must be a boolean or a table, got " .. type(s.robots), 0)
     end
     setup_robots(s, path)
     -- Who writes records, decided here alone (C reads has_on_response and
