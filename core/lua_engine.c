@@ -422,7 +422,7 @@ static int l_submit(lua_State *L) {
     int e = 0;
     r->obj = ft_tree_get(ft_engine_tree(le->engine), lua_tostring(L, 9), &e);
   }
-  ft_robots_cache **robots = luaL_testudata(L, 10, "fetchtree.robots_cache");
+  ft_robots_cache **robots = luaL_testudata(L, 10, FT_LUA_ROBOTS_MT);
   if (robots)
     r->udata = *robots;
   le->pending++;

@@ -498,7 +498,7 @@ static int core_store_sql(lua_State *L) {
 
 /* ---- robots.txt (core/robots.c): a cache of rules per origin ------------ */
 
-#define ROBOTS_MT "fetchtree.robots_cache"
+#define ROBOTS_MT FT_LUA_ROBOTS_MT
 
 typedef struct robots_box {
   ft_robots_cache *cache; /* first: lua_engine.c's submit reads it */
