@@ -103,6 +103,15 @@ static void reap(lua_loop *ll) {
 
 static void on_reaper(uv_check_t *c) { reap(c->data); }
 
+/* The end of engine code called from Lua (a step, a submit, a kick), begun
+ * with ll->busy++: the engines closed inside it are freed now on our own
+ * loop (on a host's, the reaper frees them). */
+static void leave(lua_loop *ll) {
+  ll->busy--;
+  if (!ll->borrowed)
+    reap(ll);
+}
+
 /* Close le (the userdata at stack index idx): at once when no engine code
  * is running, else marked closed and freed later by reap. Either way its
  * pending requests are never reported. */
@@ -413,15 +422,13 @@ static int l_submit(lua_State *L) {
     int e = 0;
     r->obj = ft_tree_get(ft_engine_tree(le->engine), lua_tostring(L, 9), &e);
   }
-  ft_robots_cache **robots = luaL_testudata(L, 10, "fetchtree.robots_cache");
+  ft_robots_cache **robots = luaL_testudata(L, 10, FT_LUA_ROBOTS_MT);
   if (robots)
     r->udata = *robots;
   le->pending++;
   le->ll->busy++; /* a request that fails at once is reported from here */
   ft_engine_submit(le->engine, r);
-  le->ll->busy--;
-  if (!le->ll->borrowed)
-    reap(le->ll);
+  leave(le->ll);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -491,9 +498,7 @@ static int l_set_limits(lua_State *L) {
   }
   le->ll->busy++;
   ft_engine_kick(le->engine);
-  le->ll->busy--;
-  if (!le->ll->borrowed)
-    reap(le->ll);
+  leave(le->ll);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -545,8 +550,7 @@ static int l_step(lua_State *L) {
     uv_timer_stop(&ll->timer);
   }
   ll->stepping = 0;
-  ll->busy--;
-  reap(ll);
+  leave(ll);
   if (ll->interrupted) {
     /* Ctrl-C (ft_lua_engine_wake): end the wait here, in C, so that no
      * waiting loop depends on a Lua hook to stop (compiled code runs none) */

@@ -6,6 +6,11 @@
 
 struct lua_State;
 
+/* The metatable of the crawl's robots.txt cache (core.robots_new in
+ * script.c): a userdata whose first field is the ft_robots_cache pointer,
+ * which E:submit hands to the engine's url_check. */
+#define FT_LUA_ROBOTS_MT "fetchtree.robots_cache"
+
 /* Let Lua engines in L run on loop, which the host runs (fetchtree run):
  * ft.get in a handler then yields instead of stepping a loop of its own.
  * Returns 0, or -1 when L already has a loop of its own. */

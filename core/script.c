@@ -495,7 +495,7 @@ static int core_store_sql(lua_State *L) {
 
 /* ---- robots.txt (core/robots.c): a cache of rules per origin ------------ */
 
-#define ROBOTS_MT "fetchtree.robots_cache"
+#define ROBOTS_MT FT_LUA_ROBOTS_MT
 
 typedef struct robots_box {
   ft_robots_cache *cache; /* first: lua_engine.c's submit reads it */
@@ -852,19 +852,19 @@ static int opt_number(lua_State *L, int t, const char *path, const char *k,
   return present;
 }
 
-int ft_script_crawl_load(ft_script *s, const char *path, char **args,
-                         int nargs, int with_meta, ft_config *cfg,
-                         ft_crawl_info *info, char *err, size_t errlen) {
+/* crawl.load(path, args, {with_meta = ...}): the spec at path loaded into
+ * the crawl module (required here, and kept in s->crawl_ref). Pushes the
+ * settings table load returns; returns 0, or -1 with err set (the caller
+ * restores the stack). */
+static int crawl_load_spec(ft_script *s, const char *path, char **args,
+                           int nargs, int with_meta, char *err,
+                           size_t errlen) {
   lua_State *L = s->L;
-  int top = lua_gettop(L);
-  int rc = FT_ELUA;
-  double v;
-
   lua_getglobal(L, "require");
   lua_pushstring(L, "fetchtree.crawl");
   if (lua_pcall(L, 1, 1, 0) != 0) {
     snprintf(err, errlen, "%s", lua_tostring(L, -1));
-    goto cleanup;
+    return -1;
   }
   s->crawl_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   luaL_unref(L, LUA_REGISTRYINDEX, s->next_ref);
@@ -880,16 +880,22 @@ int ft_script_crawl_load(ft_script *s, const char *path, char **args,
   lua_createtable(L, 0, 1);
   lua_pushboolean(L, with_meta);
   lua_setfield(L, -2, "with_meta");
-  if (crawl_call(s, "load", 3, 1, err, errlen) != 0)
-    goto cleanup;
-  int t = lua_gettop(L);
+  return crawl_call(s, "load", 3, 1, err, errlen);
+}
 
-  rc = FT_EINVAL;
+/* The settings table at stack index t (what crawl.load returns) into cfg
+ * and info; s keeps the strings cfg points to. Returns 0, or -1 with err
+ * set for a field out of range or no memory. Leaves the stack as it was. */
+static int apply_crawl_settings(ft_script *s, int t, const char *path,
+                                ft_config *cfg, ft_crawl_info *info,
+                                char *err, size_t errlen) {
+  lua_State *L = s->L;
+  double v;
 #define NUM(key, lo, hi, apply)                                               \
   do {                                                                        \
     int p_ = opt_number(L, t, path, key, lo, hi, &v, err, errlen);                  \
     if (p_ < 0)                                                               \
-      goto cleanup;                                                           \
+      return -1;                                                              \
     if (p_ > 0) {                                                             \
       apply;                                                                  \
     }                                                                         \
@@ -908,12 +914,14 @@ int ft_script_crawl_load(ft_script *s, const char *path, char **args,
   NUM("max_retry_after", 0, 86400 * 30,
       cfg->retry.max_retry_after_ns = (uint64_t)(v * 1e9));
 #undef NUM
+  int rc = -1;
+  int top = lua_gettop(L);
   lua_getfield(L, t, "retry_on");
   if (lua_isstring(L, -1) &&
       ft_retry_parse_statuses(&cfg->retry, lua_tostring(L, -1)) != 0) {
     snprintf(err, errlen, "%s: spec field 'retry_on' wants statuses 100..599",
              path);
-    goto cleanup;
+    goto out;
   }
   lua_pop(L, 1);
   lua_getfield(L, t, "user_agent");
@@ -928,7 +936,7 @@ int ft_script_crawl_load(ft_script *s, const char *path, char **args,
     free(s->sensitive_headers);
     if (!(s->sensitive_headers = strdup(lua_tostring(L, -1)))) {
       snprintf(err, errlen, "out of memory");
-      goto cleanup;
+      goto out;
     }
     cfg->sensitive_headers = s->sensitive_headers;
   }
@@ -941,7 +949,7 @@ int ft_script_crawl_load(ft_script *s, const char *path, char **args,
   if (lua_isstring(L, -1)) {
     if (ft_script_set_state(s, lua_tostring(L, -1)) != 0) {
       snprintf(err, errlen, "out of memory");
-      goto cleanup;
+      goto out;
     }
     info->has_state = 1;
   }
@@ -951,20 +959,30 @@ int ft_script_crawl_load(ft_script *s, const char *path, char **args,
   lua_getfield(L, t, "has_on_error");
   info->has_on_error = lua_toboolean(L, -1);
   lua_pop(L, 2);
-  /* robots.txt: every response and failure goes through the crawl (it
-   * fetches robots.txt itself and writes the records of refused requests),
-   * and the engine asks the rules before each request curl sends, so a
-   * redirect into a disallowed path is not followed */
+  /* robots.txt (every outcome then goes through the crawl: has_on_response
+   * says so): the engine asks the rules before each request curl sends, so
+   * a redirect into a disallowed path is not followed */
   s->cfg = cfg;
   lua_getfield(L, t, "robots");
   if (lua_toboolean(L, -1)) {
-    info->has_on_response = info->has_on_error = 1;
     cfg->url_check = ft_robots_url_check;
     cfg->url_check_ud = NULL;
   }
-  lua_pop(L, 1);
   rc = 0;
-cleanup:
+out:
+  lua_settop(L, top);
+  return rc;
+}
+
+int ft_script_crawl_load(ft_script *s, const char *path, char **args,
+                         int nargs, int with_meta, ft_config *cfg,
+                         ft_crawl_info *info, char *err, size_t errlen) {
+  lua_State *L = s->L;
+  int top = lua_gettop(L);
+  int rc = FT_ELUA;
+  if (crawl_load_spec(s, path, args, nargs, with_meta, err, errlen) == 0)
+    rc = apply_crawl_settings(s, lua_gettop(L), path, cfg, info, err,
+                              errlen) == 0 ? 0 : FT_EINVAL;
   lua_settop(L, top);
   return rc;
 }

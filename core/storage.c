@@ -143,12 +143,15 @@ static int set_err(ft_store *s, int code, const char *fmt, ...) {
 }
 
 /* From now on s commits nothing and every write fails with FT_EIO and
- * "why: ..." in errmsg (see storage.h, "Errors"). The open batch, if any, is
- * rolled back. */
-static void set_broken(ft_store *s, const char *why) {
+ * "why: ..." in errmsg (see storage.h, "Errors"), why formatted from fmt the
+ * first time s breaks. The open batch, if any, is rolled back. */
+static void set_broken(ft_store *s, const char *fmt, ...) {
   if (!s->broken) {
     s->broken = 1;
-    snprintf(s->broken_msg, sizeof s->broken_msg, "%s", why);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->broken_msg, sizeof s->broken_msg, fmt, ap);
+    va_end(ap);
   }
   if (!sqlite3_get_autocommit(s->db))
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
@@ -170,12 +173,8 @@ static int broken_err(ft_store *s) {
  * what came after them would save a state that matches nothing. */
 static int sq_fail(ft_store *s, int rc) {
   set_err(s, 0, "%s", sqlite3_errmsg(s->db));
-  if (s->in_batch && sqlite3_get_autocommit(s->db)) {
-    char why[600];
-    snprintf(why, sizeof why, "a write to the state database failed (%s)",
-             s->errmsg);
-    set_broken(s, why);
-  }
+  if (s->in_batch && sqlite3_get_autocommit(s->db))
+    set_broken(s, "a write to the state database failed (%s)", s->errmsg);
   if (sqlite3_get_autocommit(s->db))
     s->pending_ok = 0;
   return map_rc(rc);
@@ -187,10 +186,8 @@ static int sq_fail(ft_store *s, int rc) {
  * matches the run, so the store breaks. Returns rc. */
 static int journal_fail(ft_store *s, int rc) {
   if (rc != 0 && rc != FT_EINVAL && !s->broken) {
-    char why[600];
-    snprintf(why, sizeof why,
-             "a journal write to the state database failed (%s)", s->errmsg);
-    set_broken(s, why);
+    set_broken(s, "a journal write to the state database failed (%s)",
+               s->errmsg);
     broken_err(s);
   }
   return rc;
@@ -199,7 +196,7 @@ static int journal_fail(ft_store *s, int rc) {
 void ft_store_abandon(ft_store *s, const char *why) {
   if (s == NULL)
     return;
-  set_broken(s, why != NULL ? why : "the batch was abandoned");
+  set_broken(s, "%s", why != NULL ? why : "the batch was abandoned");
   broken_err(s);
 }
 
@@ -280,10 +277,7 @@ int ft_store_commit(ft_store *s) {
   if (rc == 0) {
     s->in_batch = 0;
   } else {
-    char why[600];
-    snprintf(why, sizeof why, "a commit to the state database failed (%s)",
-             s->errmsg);
-    set_broken(s, why);
+    set_broken(s, "a commit to the state database failed (%s)", s->errmsg);
     broken_err(s);
   }
   return rc;

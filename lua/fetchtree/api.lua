@@ -35,30 +35,30 @@ local function the_engine()
   return default_engine
 end
 
--- Complete waiter w of request id with (res, err), as dispatch does.
-local function complete(id, w, res, err)
+-- Hand a request to eng under a new id for waiter w, whose fields (cb,
+-- ...) must all be set before: a request that fails at once (a URL the
+-- engine does not fetch) is reported from inside eng:submit, and one the
+-- engine refuses completes w with an "input" error. The one way both
+-- drivers (the calls below, ft.run) submit.
+local function send(eng, w, url, method, headers, body, timeout, retries, obj, robots)
+  next_id = next_id + 1
+  local id = next_id
   pending[id] = w
-  dispatch(id, res, err)
+  local ok, why = eng:submit(id, url, method, headers, body, timeout, retries, obj, robots)
+  if not ok and pending[id] == w then
+    dispatch(id, nil, { kind = "input", message = tostring(why), attempts = 0, url = url })
+  end
+  return w
 end
 
--- Check a request table and submit it to eng for waiter w, whose fields
--- (cb, ...) must all be set before: a request that fails at once (a URL
--- the engine does not fetch) is reported from inside eng:submit. A bad
--- request table is misuse and raises (at level); a request the engine
--- refuses completes w with an "input" error. Returns w.
+-- Check a request table and send it to eng for waiter w (see send). A bad
+-- request table is misuse and raises (at level). Returns w.
 local function submit(eng, t, w, level)
   if type(t) == "string" then t = { url = t } end
   local url, method, headers, body, meta = request.check(t, true)
   if not url then error(method, level + 1) end
-  next_id = next_id + 1
-  local id = next_id
   w.req = { url = url, method = method or "GET", headers = t.headers, body = body, meta = meta }
-  pending[id] = w
-  local ok, why = eng:submit(id, url, method, headers, body, t.timeout, t.retries)
-  if not ok and pending[id] == w then
-    complete(id, w, nil, { kind = "input", message = tostring(why), attempts = 0, url = url })
-  end
-  return w
+  return send(eng, w, url, method, headers, body, t.timeout, t.retries)
 end
 
 -- The coroutine fetchtree runs that we are in (a task, a crawl handler).
@@ -200,8 +200,7 @@ function M.run(spec, o)
         return
       end
       inflight = inflight + 1
-      next_id = next_id + 1
-      pending[next_id] = { -- crawl.response sets res.request (the crawl's entry)
+      send(eng, { -- crawl.response sets res.request (the crawl's entry)
         cb = function(res, err)
           inflight = inflight - 1
           stats.requests = stats.requests + 1
@@ -212,12 +211,7 @@ function M.run(spec, o)
             stats.errors = stats.errors + 1
             crawl.failure(id, err)
           end
-        end }
-      local sid = next_id
-      local ok, why = eng:submit(sid, url, method, headers, body, nil, nil, obj, robots)
-      if not ok and pending[sid] then
-        complete(sid, pending[sid], nil, { kind = "input", message = tostring(why), attempts = 0, url = url })
-      end
+        end }, url, method, headers, body, nil, nil, obj, robots)
     end
   end
   M._in_run = M._in_run + 1

@@ -523,7 +523,12 @@ local function new_instance()
     return v
   end
 
+  -- Checks spec s's robots (and its object patterns'), and makes the
+  -- robots instance when any of them obeys robots.txt.
   local function setup_robots(s, path)
+    if s.robots ~= nil and type(s.robots) ~= "boolean" and type(s.robots) ~= "table" then
+      error(path .. ": spec field 'robots' must be a boolean or a table, got " .. type(s.robots), 0)
+    end
     local any = s.robots and true or false
     for _, pt in ipairs(patterns) do
       local r = pt.cfg.robots
@@ -625,13 +630,18 @@ local function new_instance()
         return a.pattern < b.pattern
       end)
     end
-    if s.robots ~= nil and type(s.robots) ~= "boolean" and type(s.robots) ~= "table" then
-      error(path .. ": spec field 'robots' must be a boolean or a table, got " .. type(s.robots), 0)
-    end
     setup_robots(s, path)
-    keep_entries = any_response or any_error or opts.keep_entries or robots ~= nil
-    -- with robots.txt, every record is written from Lua
-    c_writes_default = not any_response and not opts.keep_entries and robots == nil
+    -- Who writes records, decided here alone (C reads has_on_response and
+    -- has_on_error, below): C (fetchtree run) writes a success's record
+    -- when no object has on_response, a failure's when none has on_error
+    -- either; every other outcome comes here, its entry kept for it. With
+    -- robots.txt every outcome comes here (the crawl fetches robots.txt
+    -- itself and writes the records of refused requests); ft.run
+    -- (opts.keep_entries) has no C writer.
+    local lua_responses = any_response or robots ~= nil
+    local lua_failures = lua_responses or any_error
+    c_writes_default = not (lua_responses or opts.keep_entries)
+    keep_entries = lua_failures or opts.keep_entries or false
     start_co = coroutine.create(function()
       s.start(function(t)
         start_pos = start_pos + 1
@@ -668,7 +678,7 @@ local function new_instance()
       host_connections = s.host_connections, backoff_base = s.backoff_base,
       backoff_cap = s.backoff_cap, max_retry_after = s.max_retry_after,
       user_agent = s.user_agent, retry_on = retry_on, compressed = s.compressed,
-      has_on_response = any_response, has_on_error = any_error, state = s.state,
+      has_on_response = lua_responses, has_on_error = lua_failures, state = s.state,
       robots = robots ~= nil,
     }
   end
@@ -711,6 +721,15 @@ local function new_instance()
     return { kind = "script", message = err:match("^[^\n]*"), traceback = err }
   end
 
+  -- The record of a job whose handler raised err (or yielded outside
+  -- fetchtree's calls): for an alarm (no entry), one naming its object o;
+  -- else the error record of the request entry, whose outcome (response
+  -- or error) gives status and attempts.
+  local function handler_failed(o, entry, outcome, err)
+    if not entry then return out_record({ object = o.name, error = script_error(err) }) end
+    error_record(entry, outcome.status, script_error(err), outcome.attempts)
+  end
+
   local function alarm_body(o, fn)
     write_result(fn(o), NO_ENTRY, nil)
   end
@@ -719,9 +738,7 @@ local function new_instance()
   local function alarm_job(o, fn)
     o._depth, o._entry, o._base = -1, nil, nil
     local ok, err = xpcall(alarm_body, traceback, o, fn)
-    if not ok then
-      out_record({ object = o.name, error = script_error(err) })
-    end
+    if not ok then handler_failed(o, nil, nil, err) end
   end
 
   -- An alarm set with obj:after has fired.
@@ -768,8 +785,8 @@ local function new_instance()
     end
     local msg = string.format("state: frontier row %d is not a request (%s): skipped", id, why)
     io.stderr:write("fetchtree run: warning: ", msg, "\n")
-    out_record({ index = id, url = type(e) == "table" and type(e.url) == "string" and e.url or null,
-                 status = null, attempts = 0, error = { kind = "internal", message = msg } })
+    error_record({ id = id, url = type(e) == "table" and type(e.url) == "string" and e.url or null },
+                 nil, { kind = "internal", message = msg })
     core.journal_done(id)
     return nil
   end
@@ -819,8 +836,8 @@ local function new_instance()
             M.failure(e.id, { kind = kind, message = e.bad, attempts = 0 })
           else
             error_record(e, nil, { kind = kind, message = e.bad })
+            if journal then core.journal_done(e.id) end
           end
-          if journal and not keep_entries then core.journal_done(e.id) end -- else failure() does
         else
           if keep_entries then entries[e.id] = e end
           local meta_json
@@ -867,9 +884,7 @@ local function new_instance()
 
   local function response_job(entry, res)
     local ok, err = xpcall(response_body, traceback, entry, res)
-    if not ok then
-      error_record(entry, res.status, script_error(err), res.attempts)
-    end
+    if not ok then handler_failed(nil, entry, res, err) end
     -- the records are out: now the request is done (durable runs)
     if journal then core.journal_done(entry.id) end
   end
@@ -880,13 +895,13 @@ local function new_instance()
   -- run goes on.
   stray_yield = function(co, o)
     local fn, a, b = o._jfn, o._ja, o._jb
-    local err = script_error(traceback(co, "coroutine.yield() in a handler: a handler may only " ..
-      "wait in fetchtree's calls (ft.get, ft.request, ft.fetch_all, ft.wait)"))
+    local err = traceback(co, "coroutine.yield() in a handler: a handler may only " ..
+      "wait in fetchtree's calls (ft.get, ft.request, ft.fetch_all, ft.wait)")
     local ok, e = pcall(function()
       if fn == alarm_job then
-        out_record({ object = o.name, error = err })
+        handler_failed(o, nil, nil, err)
       else -- response_job(entry, res) or failure_job(entry, err)
-        error_record(a, b.status, err, b.attempts)
+        handler_failed(o, a, b, err)
         if journal then core.journal_done(a.id) end
       end
     end)
@@ -921,9 +936,7 @@ local function new_instance()
         { kind = err.kind, message = err.message, cause = err.cause }, err.attempts)
     else
       local ok, e = xpcall(failure_body, traceback, h, err, entry, o)
-      if not ok then
-        error_record(entry, err.status, script_error(e), err.attempts)
-      end
+      if not ok then handler_failed(o, entry, err, e) end
     end
     if journal then core.journal_done(entry.id) end
   end

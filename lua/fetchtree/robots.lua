@@ -43,8 +43,9 @@ function M.new(o)
     return cache
   end
 
-  local function host_of(origin)
-    return (origin:match("^https?://([^/]+)$"):gsub(":%d+$", ""))
+  -- The host object of origin, where its robots.txt is kept and fetched.
+  local function object_of(origin)
+    return o.host_object((origin:match("^https?://([^/]+)$"):gsub(":%d+$", "")))
   end
 
   local function key(origin) return "robots.txt " .. origin end
@@ -61,7 +62,7 @@ function M.new(o)
     st.retry_at = nil
     if body and #body > MAX_BYTES then body = body:sub(1, MAX_BYTES) end
     local delay = core.robots_put(the_cache(), origin, status, body)
-    local obj = o.host_object(host_of(origin))
+    local obj = object_of(origin)
     if keep then o.storage(obj):put(key(origin), status .. " " .. os.time() .. "\n" .. (body or "")) end
     -- a rate the limiter refuses leaves the host's rate as it was
     if delay > 0 then pcall(o.set_delay, obj, delay) end
@@ -79,7 +80,7 @@ function M.new(o)
     st.fetching = id
     fetching[id] = origin
     to_send[#to_send + 1] = { id = id, url = origin .. "/robots.txt",
-                              obj = o.host_object(host_of(origin)) }
+                              obj = object_of(origin) }
   end
 
   -- origin's rules now: from the cache, else from storage (a resumed
@@ -95,7 +96,7 @@ function M.new(o)
     end
     local v = core.robots_check(the_cache(), url)
     if v == "unknown" and not (st and st.fetching) then
-      local saved = o.storage(o.host_object(host_of(origin))):get(key(origin))
+      local saved = o.storage(object_of(origin)):get(key(origin))
       if type(saved) == "string" then
         local status, at, body = saved:match("^(%d+) (%d+)\n(.*)$")
         -- RFC 9309 2.4: a copy older than 24 hours is not used
@@ -108,9 +109,9 @@ function M.new(o)
     return v, origin
   end
 
-  local function refusal(url)
-    local origin = core.robots_origin(url)
-    local st = origin and origins[origin]
+  -- Why url (of origin, as verdict gives it) is refused.
+  local function refusal(url, origin)
+    local st = origins[origin]
     if st and st.retry_at then
       return "robots.txt of " .. origin .. " is unreachable: nothing there is fetched for now"
     end
@@ -123,7 +124,7 @@ function M.new(o)
   function R.gate(e)
     local v, origin = verdict(e.url)
     if v == "allow" then return "go", the_cache() end
-    if v == "disallow" then return "deny", refusal(e.url) end
+    if v == "disallow" then return "deny", refusal(e.url, origin) end
     wait_for(origin, e)
     return "wait"
   end
@@ -170,7 +171,7 @@ function M.new(o)
     if v == "unknown" then
       err.message = "robots.txt of " .. tostring(origin) .. " could not be read"
     else
-      err.message = refusal(target) .. (target ~= e.url and " (a redirect of " .. e.url .. ")" or "")
+      err.message = refusal(target, origin) .. (target ~= e.url and " (a redirect of " .. e.url .. ")" or "")
     end
     return false
   end

@@ -17,6 +17,13 @@ local graph = [[
   }
 ]]
 
+-- A fixture server, and the crawl script src written to a temporary file.
+local function serve(src)
+  local script = H.tmpname(".lua")
+  H.write(script, src)
+  return H.server(), script
+end
+
 local function lines_of(path)
   local t = {}
   for line in (H.read(path) or ""):gmatch("[^\n]+") do t[#t + 1] = line end
@@ -25,11 +32,7 @@ end
 
 describe("crash-safe runs (--state)", function()
   local srv, script
-  setup(function()
-    srv = H.server()
-    script = H.tmpname(".lua")
-    H.write(script, graph)
-  end)
+  setup(function() srv, script = serve(graph) end)
   teardown(function() srv.stop() end)
 
   local function cmd(db, out, m, extra)
@@ -208,11 +211,7 @@ end
 
 describe("the state's own faults", function()
   local srv, script
-  setup(function()
-    srv = H.server()
-    script = H.tmpname(".lua")
-    H.write(script, slow)
-  end)
+  setup(function() srv, script = serve(slow) end)
   teardown(function() srv.stop() end)
 
   local function cmd(db, n, ms, out)
@@ -359,9 +358,7 @@ local heavy = [[
 describe("a full disk under --state", function()
   local srv, script, dir, mounted
   setup(function()
-    srv = H.server()
-    script = H.tmpname(".lua")
-    H.write(script, heavy)
+    srv, script = serve(heavy)
     dir = H.tmpname(".mnt")
     mounted = H.sh("mkdir -p " .. dir .. " && mount -t tmpfs -o size=4m tmpfs " .. dir .. " 2>/dev/null") == 0
   end)
