@@ -627,3 +627,25 @@ void ft_lua_engine_release_loop(lua_State *L) {
   lua_pushnil(L);
   lua_setfield(L, LUA_REGISTRYINDEX, LOOP_KEY);
 }
+
+/* ---- a host running the state's own loop (ft.run's crawl) ----------------- */
+
+uv_loop_t *ft_lua_engine_enter_loop(lua_State *L) {
+  lua_loop *ll = get_loop(L); /* may raise: no loop can be made */
+  if (ll->borrowed || ll->stepping)
+    return NULL;
+  ll->stepping = 1; /* engine.step refuses to nest inside */
+  ll->busy++;       /* engines closed meanwhile are freed by leave */
+  ll->L = L;
+  return ll->loop;
+}
+
+void ft_lua_engine_leave_loop(lua_State *L) {
+  lua_loop *ll = get_loop(L);
+  ll->stepping = 0;
+  leave(ll);
+}
+
+int ft_lua_engine_woken(void *waker) {
+  return ((lua_loop *)waker)->interrupted != 0;
+}

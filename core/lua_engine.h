@@ -67,4 +67,17 @@ void *ft_lua_engine_waker(struct lua_State *L);
 void ft_lua_engine_wake(void *waker);
 void ft_lua_engine_unwake(void *waker);
 
+/* Whether ft_lua_engine_wake was called and no step has taken it yet
+ * (a crawl running the loop itself asks at every turn). */
+int ft_lua_engine_woken(void *waker);
+
+/* For a host that runs L's own loop itself for a while (ft.run's crawl):
+ * returns the loop, marked as stepping (an engine.step inside raises
+ * instead of nesting uv_run) and busy (an engine closed meanwhile is freed
+ * afterwards, not under the loop); or NULL when the loop is a host's
+ * already (inside fetchtree run) or already running (inside a step).
+ * Raises when no loop can be made. ft_lua_engine_leave_loop(L) ends it. */
+uv_loop_t *ft_lua_engine_enter_loop(struct lua_State *L);
+void ft_lua_engine_leave_loop(struct lua_State *L);
+
 #endif

@@ -151,84 +151,60 @@ function M.fetch_all(list, opts)
   return out
 end
 
--- ft.run(spec [, opts]): run a crawl spec as `fetchtree run` does (start,
--- handlers, follow-ups, depth, hosts, de-duplication, objects and their
--- limits), returning its stats. opts.out: a function receiving each record,
--- a file name, or nil for standard output; opts.with_meta; and overrides of
--- the spec's rps, window, concurrency, retries, timeout, compressed.
+-- ft.run(spec [, opts]): run a crawl spec as `fetchtree run` does, on the
+-- same driver (core/crawl.c, through core.run): start, handlers,
+-- follow-ups, depth, hosts, de-duplication, objects and their limits,
+-- obj:after, a state file. Returns its stats, or nil, err, stats when the
+-- run failed (start raised: err.kind "script"). opts.out: a function
+-- receiving each record (as a table), a file name, or nil for standard
+-- output; opts.with_meta, no_body, no_headers, restart (with a state); and
+-- every setting of the spec (rps, window, concurrency, retries, timeout,
+-- ..., user_agent, retry_on, state), which win over the spec's.
+local RUN_SETTINGS = {
+  "rps", "window", "concurrency", "retries", "timeout", "connect_timeout", "max_redirects",
+  "max_body", "host_connections", "backoff_base", "backoff_cap", "max_retry_after",
+  "user_agent", "compressed", "state",
+}
+
+-- A list option (retry_on, sensitive_headers) as the comma-separated
+-- string the settings carry.
+local function comma_list(v)
+  if type(v) ~= "table" then return v end
+  local l = {}
+  for i, x in ipairs(v) do l[i] = tostring(x) end
+  return table.concat(l, ",")
+end
+
 function M.run(spec, o)
   if type(spec) ~= "table" then error("ft.run(spec [, opts]): spec must be a table", 2) end
   o = o or {}
-  local crawl = require("fetchtree.crawl").new()
-  local eng
-  local out, file = o.out, nil
-  if type(out) == "string" then
-    file = assert(io.open(out, "w"))
-    out = function(rec) file:write(core.encode(rec), "\n") end
-  elseif out == nil then
-    out = function(rec) io.write(core.encode(rec), "\n") end
-  elseif type(out) ~= "function" then
+  local out = o.out
+  if out ~= nil and type(out) ~= "function" and type(out) ~= "string" then
     error("ft.run: opts.out must be a function, a file name or nil", 2)
   end
-  local stats = { requests = 0, ok = 0, errors = 0, records = 0 }
-  local held = 0
+  local crawl = require("fetchtree.crawl").new()
+  local records, lua_out = 0, nil
+  if type(out) == "function" then
+    lua_out = function(rec) records = records + 1; out(rec) end
+  end
   local settings = crawl.load_spec(spec, "ft.run", {
-    with_meta = o.with_meta, keep_entries = true,
-    hold = function(d) held = held + d end,
-    out = function(rec) stats.records = stats.records + 1; out(rec) end,
-    set_limits = function(...) return eng:set_limits(...) end,
-    after = function() error("obj:after is not available in ft.run yet", 3) end,
+    with_meta = o.with_meta, keep_entries = lua_out and true or nil, out = lua_out,
   })
-  local cfg = {}
-  for _, k in ipairs { "rps", "window", "concurrency", "retries", "timeout", "connect_timeout",
-                       "max_redirects", "backoff_base", "backoff_cap", "compressed" } do
-    cfg[k] = o[k] or settings[k]
+  for _, k in ipairs(RUN_SETTINGS) do
+    if o[k] ~= nil then settings[k] = o[k] end
   end
-  cfg.robots = settings.robots -- the engine checks redirects against robots.txt
-  eng = engine.new(cfg)
-  for _, st in ipairs(crawl.object_settings()) do
-    assert(eng:configure(st.pattern, st.rps, st.window, st.concurrency, st.retries))
-  end
-  local cap = (cfg.concurrency or 64) * 2
-  local inflight, start_error = 0, nil
-  local t0 = os.clock()
-  local function fill()
-    while inflight < cap and not start_error do
-      local id, url, method, headers, body, _, obj, robots = crawl.next(cap - inflight)
-      if not id then
-        if url == "error" then start_error = method end
-        return
-      end
-      inflight = inflight + 1
-      send(eng, { -- crawl.response sets res.request (the crawl's entry)
-        cb = function(res, err)
-          inflight = inflight - 1
-          stats.requests = stats.requests + 1
-          if res then
-            stats.ok = stats.ok + 1
-            crawl.response(id, res)
-          else
-            stats.errors = stats.errors + 1
-            crawl.failure(id, err)
-          end
-        end }, url, method, headers, body, nil, nil, obj, robots)
-    end
-  end
+  if o.retry_on ~= nil then settings.retry_on = comma_list(o.retry_on) end
+  if o.sensitive_headers ~= nil then settings.sensitive_headers = comma_list(o.sensitive_headers) end
   M._in_run = M._in_run + 1
-  local ok, e = pcall(function()
-    fill()
-    while inflight > 0 or held > 0 do
-      engine.step(-1)
-      fill()
-    end
-  end)
+  local ok, st, err, st2 = pcall(core.run, crawl, settings, {
+    out_path = type(out) == "string" and out or nil, lua_out = lua_out ~= nil,
+    no_body = o.no_body, no_headers = o.no_headers, restart = o.restart,
+  })
   M._in_run = M._in_run - 1
-  eng:close()
-  if file then file:close() end
-  if not ok then error(e, 0) end
-  stats.elapsed_s = os.clock() - t0
-  if start_error then return nil, { kind = "script", message = start_error }, stats end
-  return stats
+  if not ok then error(st, st == "interrupted" and 0 or 2) end
+  if lua_out then (st or st2).records = records end
+  if not st then return nil, err, st2 end
+  return st
 end
 
 -- ---- tasks --------------------------------------------------------------
