@@ -1102,6 +1102,10 @@ void ft_crawl_free(ft_crawl *c) {
     ft_engine_free(c->engine);
     c->engine = NULL;
   }
+  /* a host's loop: the close callbacks of our handles (end_run closed
+   * them) run before c goes */
+  if (c->loop && c->loop != &c->own_loop)
+    uv_run(c->loop, UV_RUN_NOWAIT);
   if (c->script && c->spec.kind != FT_CRAWL_LIST)
     ft_script_set_tree(c->script, NULL);
   if (c->loop_ok) {

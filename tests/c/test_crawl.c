@@ -1,0 +1,373 @@
+/* test_crawl.c - unit tests for core/crawl.c: an ft_crawl driven through its API alone (a list crawl, no Lua).
+ *
+ * The requests go to a small HTTP responder on the test's own loop (the
+ * one in test_engine.c: "200 ok" for every request head), which the crawl
+ * runs on (ft_crawl_settings.loop). Records go to a temporary file, read
+ * back and counted. Built with ASan like the other C tests. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "crawl.h"
+#include "error.h"
+#include "ft_test.h"
+
+/* ---- the responder ------------------------------------------------------ */
+
+typedef struct client {
+  uv_tcp_t h;
+  int matched; /* how much of "\r\n\r\n" the stream ended with */
+  struct client *next, **prev;
+} client;
+
+typedef struct server {
+  uv_tcp_t listener;
+  int port;
+  client *clients;
+  int open; /* handles not yet closed */
+} server;
+
+static const char answer[] =
+    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok";
+
+static void on_client_closed(uv_handle_t *h) {
+  client *c = h->data;
+  server *s = c->h.loop->data;
+  s->open--;
+  free(c);
+}
+
+static void client_close(client *c) {
+  if (uv_is_closing((uv_handle_t *)&c->h))
+    return;
+  *c->prev = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  uv_close((uv_handle_t *)&c->h, on_client_closed);
+}
+
+static void on_alloc(uv_handle_t *h, size_t n, uv_buf_t *buf) {
+  (void)h;
+  buf->base = malloc(n);
+  buf->len = buf->base ? n : 0;
+}
+
+static void on_written(uv_write_t *w, int status) {
+  (void)status;
+  free(w);
+}
+
+/* One answer per request head read (GETs only: no body follows it). */
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
+  client *c = st->data;
+  static const char end[] = "\r\n\r\n";
+  for (ssize_t i = 0; i < n; i++) {
+    if (buf->base[i] == end[c->matched])
+      c->matched++;
+    else
+      c->matched = buf->base[i] == '\r' ? 1 : 0;
+    if (c->matched == 4) {
+      c->matched = 0;
+      uv_write_t *w = malloc(sizeof(*w));
+      uv_buf_t b = uv_buf_init((char *)answer, sizeof(answer) - 1);
+      if (w && uv_write(w, st, &b, 1, on_written) != 0)
+        free(w);
+    }
+  }
+  free(buf->base);
+  if (n < 0)
+    client_close(c);
+}
+
+static void on_connection(uv_stream_t *l, int status) {
+  server *s = l->loop->data;
+  if (status < 0)
+    return;
+  client *c = calloc(1, sizeof(*c));
+  if (!c)
+    return;
+  uv_tcp_init(l->loop, &c->h);
+  c->h.data = c;
+  s->open++;
+  c->next = s->clients;
+  if (c->next)
+    c->next->prev = &c->next;
+  c->prev = &s->clients;
+  s->clients = c;
+  if (uv_accept(l, (uv_stream_t *)&c->h) != 0 ||
+      uv_read_start((uv_stream_t *)&c->h, on_alloc, on_read) != 0)
+    client_close(c);
+}
+
+static void on_listener_closed(uv_handle_t *h) {
+  server *s = h->data;
+  s->open--;
+}
+
+/* Starts the responder on loop (loop->data points to it from then on).
+ * Returns 0, or -1 when it cannot listen. */
+static int server_start(server *s, uv_loop_t *loop) {
+  struct sockaddr_in a;
+  struct sockaddr_storage got;
+  int len = sizeof(got);
+  memset(s, 0, sizeof(*s));
+  loop->data = s;
+  uv_ip4_addr("127.0.0.1", 0, &a);
+  uv_tcp_init(loop, &s->listener);
+  s->listener.data = s;
+  s->open = 1;
+  if (uv_tcp_bind(&s->listener, (const struct sockaddr *)&a, 0) != 0 ||
+      uv_listen((uv_stream_t *)&s->listener, 1024, on_connection) != 0 ||
+      uv_tcp_getsockname(&s->listener, (struct sockaddr *)&got, &len) != 0)
+    return -1;
+  s->port = ntohs(((struct sockaddr_in *)&got)->sin_port);
+  return 0;
+}
+
+static void server_stop(server *s) {
+  while (s->clients)
+    client_close(s->clients);
+  if (!uv_is_closing((uv_handle_t *)&s->listener))
+    uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+}
+
+/* Closes the responder and the loop: 0 when nothing was left open on it
+ * (the engine's handles included). */
+static int loop_finish(server *s, uv_loop_t *loop) {
+  server_stop(s);
+  for (int i = 0; i < 1000 && s->open > 0; i++)
+    uv_run(loop, UV_RUN_NOWAIT);
+  uv_run(loop, UV_RUN_DEFAULT);
+  return uv_loop_close(loop);
+}
+
+/* ---- the crawl's side ------------------------------------------------------ */
+
+#define N_REQ 300
+
+typedef struct fixture {
+  uv_loop_t loop;
+  server srv;
+  char input[64];   /* the input file: N_REQ lines */
+  FILE *out;        /* records */
+  int checks;       /* calls of the interrupted callback */
+  int stop_at;      /* answer "interrupted" at this call (0: never) */
+  int progress;     /* calls of the progress callback */
+} fixture;
+
+/* The responder, and an input of n lines: URLs to it, a comment, a blank
+ * line, and (with bad) one line that is not an http URL. */
+static int fixture_start(fixture *f, int n, int bad) {
+  memset(f, 0, sizeof(*f));
+  if (uv_loop_init(&f->loop) != 0 || server_start(&f->srv, &f->loop) != 0)
+    return -1;
+  snprintf(f->input, sizeof(f->input), "/tmp/ft-test-crawl-XXXXXX");
+  int fd = mkstemp(f->input);
+  if (fd < 0)
+    return -1;
+  FILE *in = fdopen(fd, "w");
+  fprintf(in, "# a comment\n\n");
+  for (int i = 0; i < n; i++) {
+    if (bad && i == n / 2)
+      fprintf(in, "ftp://127.0.0.1/%d\n", i);
+    else
+      fprintf(in, "http://127.0.0.1:%d/%d\n", f->srv.port, i);
+  }
+  fclose(in);
+  f->out = tmpfile();
+  return f->out ? 0 : -1;
+}
+
+static int fixture_finish(fixture *f) {
+  unlink(f->input);
+  fclose(f->out);
+  return loop_finish(&f->srv, &f->loop);
+}
+
+static void settings_for(fixture *f, ft_crawl_settings *set) {
+  memset(set, 0, sizeof(*set));
+  ft_config_default(&set->cfg);
+  set->cfg.concurrency = 8;
+  set->name = "test";
+  set->loop = &f->loop;
+  set->out = f->out;
+  set->quiet = 1;
+}
+
+/* The records in f->out: how many lines, and whether their "index" fields
+ * come in order 0, 1, 2... (*ordered); errors counts lines with an error. */
+static int count_records(fixture *f, int *ordered, int *errors) {
+  char line[4096];
+  int n = 0;
+  *ordered = 1;
+  *errors = 0;
+  rewind(f->out);
+  while (fgets(line, sizeof(line), f->out)) {
+    const char *ix = strstr(line, "\"index\":");
+    if (!ix || atoi(ix + 8) != n)
+      *ordered = 0;
+    if (!strstr(line, "\"error\":null"))
+      (*errors)++;
+    n++;
+  }
+  return n;
+}
+
+static int interrupted_at(void *ud) {
+  fixture *f = ud;
+  f->checks++;
+  return f->stop_at && f->checks >= f->stop_at;
+}
+
+static void count_progress(void *ud, ft_crawl *c) {
+  fixture *f = ud;
+  (void)c;
+  f->progress++;
+}
+
+/* A list crawl writes one record per line, a bad line's too, and its
+ * stats add up. */
+FT_TEST(test_list_records) {
+  fixture f;
+  FT_CHECK(fixture_start(&f, N_REQ, 1) == 0);
+  char *files[] = {f.input, NULL};
+  ft_crawl_spec spec = {.kind = FT_CRAWL_LIST, .files = files};
+  ft_crawl_settings set;
+  settings_for(&f, &set);
+  ft_crawl *c = NULL;
+  char err[256];
+  FT_CHECK_EQ_INT(ft_crawl_new(&c, &spec, &set, err, sizeof(err)), 0);
+  FT_CHECK(ft_crawl_tree(c) == NULL); /* no engine before run */
+  FT_CHECK_EQ_INT(ft_crawl_run(c), 0);
+  ft_crawl_stats st;
+  ft_crawl_get_stats(c, &st);
+  FT_CHECK(st.ran);
+  FT_CHECK(st.source_done);
+  FT_CHECK(!st.interrupted && !st.failed && st.write_errno == 0);
+  FT_CHECK_EQ_INT((int)st.stats.requests, N_REQ);
+  FT_CHECK_EQ_INT((int)st.stats.ok, N_REQ - 1);
+  FT_CHECK_EQ_INT((int)st.records, N_REQ);
+  FT_CHECK_EQ_INT((int)st.taken, N_REQ);
+  FT_CHECK(st.elapsed_s > 0);
+  FT_CHECK(ft_crawl_tree(c) != NULL);
+  FT_CHECK_EQ_INT(ft_crawl_run(c), FT_EINVAL); /* once per crawl */
+  ft_crawl_free(c);
+  int ordered, errors;
+  FT_CHECK_EQ_INT(count_records(&f, &ordered, &errors), N_REQ);
+  FT_CHECK_EQ_INT(errors, 1);
+  FT_CHECK_EQ_INT(fixture_finish(&f), 0);
+}
+
+/* With ordered, records come in input order whatever the completion
+ * order; the progress callback runs while the run does. */
+FT_TEST(test_list_ordered) {
+  fixture f;
+  FT_CHECK(fixture_start(&f, N_REQ, 0) == 0);
+  char *files[] = {f.input, NULL};
+  ft_crawl_spec spec = {.kind = FT_CRAWL_LIST, .files = files};
+  ft_crawl_settings set;
+  settings_for(&f, &set);
+  set.ordered = 1;
+  set.progress = count_progress;
+  set.progress_ud = &f;
+  set.progress_ms = 1;
+  ft_crawl *c = NULL;
+  char err[256];
+  FT_CHECK_EQ_INT(ft_crawl_new(&c, &spec, &set, err, sizeof(err)), 0);
+  FT_CHECK_EQ_INT(ft_crawl_run(c), 0);
+  ft_crawl_free(c);
+  int ordered, errors;
+  FT_CHECK_EQ_INT(count_records(&f, &ordered, &errors), N_REQ);
+  FT_CHECK(ordered);
+  FT_CHECK_EQ_INT(errors, 0);
+  FT_CHECK_EQ_INT(fixture_finish(&f), 0);
+}
+
+/* The host's interrupt (settings.interrupted, asked at every turn of the
+ * loop) stops the run: no more lines are read, what is in flight comes
+ * back cancelled (a list writes its record, as fetch does), and the run
+ * says it was interrupted. */
+FT_TEST(test_interrupted) {
+  fixture f;
+  FT_CHECK(fixture_start(&f, N_REQ, 0) == 0);
+  char *files[] = {f.input, NULL};
+  ft_crawl_spec spec = {.kind = FT_CRAWL_LIST, .files = files};
+  ft_crawl_settings set;
+  settings_for(&f, &set);
+  f.stop_at = 3;
+  set.interrupted = interrupted_at;
+  set.interrupted_ud = &f;
+  ft_crawl *c = NULL;
+  char err[256];
+  FT_CHECK_EQ_INT(ft_crawl_new(&c, &spec, &set, err, sizeof(err)), 0);
+  int rc = ft_crawl_run(c);
+  FT_CHECK(rc < 0);
+  ft_crawl_stats st;
+  ft_crawl_get_stats(c, &st);
+  FT_CHECK(st.interrupted);
+  FT_CHECK(f.checks >= 3);
+  FT_CHECK(st.stats.requests < N_REQ);
+  FT_CHECK(!st.source_done);
+  ft_crawl_free(c);
+  int ordered, errors;
+  int n = count_records(&f, &ordered, &errors);
+  FT_CHECK_EQ_INT(n, (int)st.stats.requests);
+  FT_CHECK_EQ_INT(errors, (int)st.stats.by_error[FT_ERR_CANCELLED]);
+  FT_CHECK(st.stats.by_error[FT_ERR_CANCELLED] > 0);
+  FT_CHECK_EQ_INT(fixture_finish(&f), 0);
+}
+
+/* An output that cannot be opened: FT_EINVAL (a usage error), nothing
+ * ran; ft_crawl_stop outside a run does nothing. */
+FT_TEST(test_bad_output) {
+  fixture f;
+  FT_CHECK(fixture_start(&f, 3, 0) == 0);
+  char *files[] = {f.input, NULL};
+  ft_crawl_spec spec = {.kind = FT_CRAWL_LIST, .files = files};
+  ft_crawl_settings set;
+  settings_for(&f, &set);
+  set.out_path = "/nonexistent-dir/out.jsonl";
+  ft_crawl *c = NULL;
+  char err[256];
+  FT_CHECK_EQ_INT(ft_crawl_new(&c, &spec, &set, err, sizeof(err)), 0);
+  ft_crawl_stop(c, 1);
+  FT_CHECK_EQ_INT(ft_crawl_run(c), FT_EINVAL);
+  ft_crawl_stats st;
+  ft_crawl_get_stats(c, &st);
+  FT_CHECK(!st.ran);
+  FT_CHECK(!st.interrupted);
+  FT_CHECK_EQ_INT((int)st.stats.requests, 0);
+  ft_crawl_free(c);
+  FT_CHECK_EQ_INT(fixture_finish(&f), 0);
+}
+
+/* A crawl script that does not load: ft_crawl_new says where. */
+FT_TEST(test_script_load_error) {
+  char path[] = "/tmp/ft-test-crawl-XXXXXX";
+  int fd = mkstemp(path);
+  FT_CHECK(fd >= 0);
+  FILE *s = fdopen(fd, "w");
+  fputs("return { start = 5 }\n", s);
+  fclose(s);
+  ft_crawl_spec spec = {.kind = FT_CRAWL_SCRIPT, .path = path};
+  ft_crawl_settings set;
+  memset(&set, 0, sizeof(set));
+  ft_config_default(&set.cfg);
+  ft_crawl *c = (ft_crawl *)&set; /* set to NULL on failure */
+  char err[512] = "";
+  FT_CHECK(ft_crawl_new(&c, &spec, &set, err, sizeof(err)) < 0);
+  FT_CHECK(c == NULL);
+  FT_CHECK(strstr(err, path) != NULL);
+  unlink(path);
+}
+
+int main(void) {
+  FT_RUN(test_list_records);
+  FT_RUN(test_list_ordered);
+  FT_RUN(test_interrupted);
+  FT_RUN(test_bad_output);
+  FT_RUN(test_script_load_error);
+  return FT_DONE();
+}
