@@ -267,7 +267,7 @@ static uint64_t records_written(const ft_crawl *c) {
 }
 
 static void emit_bytes(ft_crawl *c, const char *p, size_t n) {
-  if (c->write_failed)
+  if (c->write_failed || !c->out)
     return;
   errno = 0;
   if (fwrite(p, 1, n, c->out) != n)
@@ -585,6 +585,8 @@ static void output_tail(int fd, int64_t off, char *buf, size_t len) {
  * (write_failed). Returns c->write_failed. */
 static int flush_records(ft_crawl *c) {
   check_script_output(c);
+  if (!c->out)
+    return c->write_failed;
   errno = 0;
   if (!c->write_failed && fflush(c->out) != 0)
     write_failed(c, errno);
@@ -614,7 +616,7 @@ static int checkpoint(ft_crawl *c, int finished) {
     return 1;
   }
   char tail[40] = "";
-  int fd = fileno(c->out);
+  int fd = c->out ? fileno(c->out) : -1;
   struct stat sb;
   off_t off = 0;
   if (fd >= 0 && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
@@ -654,6 +656,8 @@ static void on_commit_timer(uv_timer_t *t) {
  * output we open gets a 1 MB buffer. Returns 0, or FT_EINVAL after saying
  * why. */
 static int open_output(ft_crawl *c) {
+  if (c->set.script_records) /* no file: Lua's out function has them */
+    return 0;
   c->out = c->set.out ? c->set.out : stdout;
   if (c->set.out_path) {
     /* a resumed run keeps what the last one committed */
@@ -668,7 +672,9 @@ static int open_output(ft_crawl *c) {
     c->out = f;
     c->out_opened = 1;
   }
-  if (c->out == stdout || c->out_opened) {
+  /* (ft.run's stdout is the caller's, already in use: left as it is) */
+  if ((c->out == stdout && c->spec.kind != FT_CRAWL_LOADED) ||
+      c->out_opened) {
     /* glibc ignores the size when setvbuf is given no buffer, and writes
      * in st_blksize pieces (4 KB: 5,500 write calls per 60,000 records).
      * stdout's buffer is set once: it lives until the process ends. */
@@ -690,6 +696,8 @@ static int open_output(ft_crawl *c) {
  * file); an output that is not a regular file cannot be cut, which a
  * resumed run warns of. Returns 0, or FT_EIO after saying why. */
 static int resume_output(ft_crawl *c) {
+  if (!c->out) /* records go to Lua: nothing here to cut */
+    return 0;
   int fd = fileno(c->out);
   struct stat sb;
   if (fd >= 0 && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) {

@@ -74,6 +74,9 @@ typedef struct ft_crawl_settings {
   const char *out_path;   /* records into this file (kept up to the last
                              checkpoint when a crash-safe run resumes) */
   FILE *out;              /* else into this stream; NULL: stdout */
+  int script_records;     /* else no output at all: the script takes every
+                             record (ft.run's out function), and a
+                             crash-safe run keeps no output offset */
   int record_flags;       /* FT_RECORD_NO_BODY, FT_RECORD_NO_HEADERS */
   int ordered;            /* FT_CRAWL_LIST: records in input order */
   int with_meta;          /* FT_CRAWL_SCRIPT: _url, _status... in records */

@@ -1354,6 +1354,7 @@ static int core_run(lua_State *L) {
   lua_getfield(L, 3, "lua_out");
   run_loader rl = {s, 2, lua_toboolean(L, -1)};
   lua_pop(L, 5);
+  set.script_records = rl.lua_out;
   set.interrupted = run_interrupted;
   set.interrupted_ud = ft_lua_engine_waker(L);
 
