@@ -678,14 +678,13 @@ static int open_output(ft_crawl *c) {
     /* glibc ignores the size when setvbuf is given no buffer, and writes
      * in st_blksize pieces (4 KB: 5,500 write calls per 60,000 records).
      * stdout's buffer is set once: it lives until the process ends. */
-    static int stdout_buffered;
-    if (c->out != stdout || !stdout_buffered) {
-      char *buf = malloc(1 << 20);
-      setvbuf(c->out, buf, _IOFBF, buf ? 1 << 20 : BUFSIZ);
-      if (c->out == stdout)
-        stdout_buffered = 1; /* buf is stdout's until the process ends */
-      else
-        c->out_buf = buf;
+    static char *stdout_buf; /* stdout's, until the process ends */
+    if (c->out != stdout) {
+      c->out_buf = malloc(1 << 20);
+      setvbuf(c->out, c->out_buf, _IOFBF, c->out_buf ? 1 << 20 : BUFSIZ);
+    } else if (!stdout_buf) {
+      stdout_buf = malloc(1 << 20);
+      setvbuf(stdout, stdout_buf, _IOFBF, stdout_buf ? 1 << 20 : BUFSIZ);
     }
   }
   return 0;

@@ -1,4 +1,4 @@
--- crawl_spec.lua - one crawl driver: `fetchtree run` and ft.run run the same crawl (core/crawl.c) and give the same records.
+-- crawl_spec.lua - one crawl driver: `fetchtree run` and ft.run run the same crawl (core/crawl.c).
 local H = require "helper"
 local null = H.null
 
@@ -111,7 +111,8 @@ describe("one crawl driver", function()
     -- with restart, both run again the same way (object storage is kept:
     -- no alarm this time)
     local out5, out6 = H.tmpname(".jsonl"), H.tmpname(".jsonl")
-    local rc5, _, err5 = api_run(script, string.format("{ out = %q, state = %q, restart = true }", out5, db2), { srv.base })
+    local rc5, _, err5 = api_run(script, string.format("{ out = %q, state = %q, restart = true }", out5, db2),
+                                 { srv.base })
     assert.equal(0, rc5, err5)
     rc, err = cli_run(script, "--restart --state " .. db1, out6, { srv.base })
     assert.equal(0, rc, err)
