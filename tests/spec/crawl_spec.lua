@@ -216,6 +216,19 @@ describe("one crawl driver", function()
     assert.same(records(out1), records(out2))
   end)
 
+  it("times ft.run in wall time, not CPU time", function()
+    local script = H.tmpname(".lua")
+    H.write(script, [[
+      local base = arg[1]
+      return { start = function(emit) emit(base .. "/delay/400") end }
+    ]])
+    local rc, stdout, err = api_run(script, "{ out = function() end }", { srv.base })
+    assert.equal(0, rc, err)
+    local st = H.json.decode(stdout).stats
+    assert.equal(1, st.requests)
+    assert.is_true(st.elapsed_s >= 0.4, "elapsed_s " .. st.elapsed_s) -- the wait counts
+  end)
+
   it("refuses ft.run inside a crawl's handler, as a script error record", function()
     local script = H.tmpname(".lua")
     H.write(script, [[

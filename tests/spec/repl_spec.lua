@@ -253,6 +253,38 @@ describe("fetchtree repl, interrupted", function()
   end)
 end)
 
+describe("fetchtree repl, a crawl interrupted", function()
+  local srv
+  setup(function() srv = H.server() end)
+  teardown(function() srv.stop() end)
+
+  it("Ctrl-C ends an ft.run (the crawl driver runs the loop), and the session goes on", function()
+    local out, err, pidf = H.tmpname(".out"), H.tmpname(".err"), H.tmpname(".pid")
+    local stmt = string.format("ft.run({ concurrency = 2, start = function(emit) for i = 1, 100 do "
+      .. "emit(%q .. i) end end }, { out = function() end })", srv.base .. "/delay/400?")
+    os.execute(string.format(
+      "(printf '%%s\\nprint(\"after\")\\n' '%s'; sleep 3) | " ..
+      "timeout 30 sh -c 'echo $$ > %s; exec %s repl' > %s 2> %s &", stmt, pidf, H.bin, out, err))
+    local pid
+    for _ = 1, 100 do
+      pid = tonumber(H.read(pidf) or "")
+      if pid then break end
+      H.sleep(0.05)
+    end
+    assert.truthy(pid, "the repl did not start")
+    H.sleep(1) -- the crawl is running by now (100 requests of 0.4 s, two at a time)
+    H.sh("kill -INT " .. pid)
+    local o
+    for _ = 1, 200 do -- the input ends after 3 s; the REPL then leaves
+      o = H.read(out) or ""
+      if o:find("after") then break end
+      H.sleep(0.05)
+    end
+    assert.equal("after\n", o, H.read(err))
+    assert.truthy((H.read(err) or ""):find("interrupted", 1, true))
+  end)
+end)
+
 describe("fetchtree repl on a terminal", function()
   local srv
   setup(function() srv = H.server() end)
