@@ -26,7 +26,10 @@ int ft_script_parse_request(ft_script *s, const char *line, size_t len,
  * call from a signal handler (lua_sethook is). */
 void ft_script_interrupt(ft_script *s);
 
-/* ---- crawl scripts (`fetchtree run`) ---------------------------------- */
+/* ---- crawl scripts (`fetchtree run`, ft.run) ----------------------------
+ * The crawl driver (core/crawl.c, ft_crawl) calls these; ft.run reaches it
+ * through fetchtree.core's run (core.run), which binds the caller's crawl
+ * instance to this script engine for the length of the run. */
 
 struct ft_config;
 
