@@ -158,6 +158,7 @@ struct ft_crawl {
   int ran;     /* ft_crawl_run was called */
   int engine_ran; /* start_run succeeded: the engine ran */
   char *start_error;
+  char error[512]; /* the first failure that ended or refused the run */
 
   /* a list's source */
   input in;
@@ -219,6 +220,21 @@ static void say(ft_crawl *c, const char *fmt, ...) {
   va_end(ap);
 }
 
+/* A failure that ends the run or keeps it from starting: "prefix: msg" on
+ * stderr, and msg kept as the run's error (the first one only). */
+static void fatal(ft_crawl *c, const char *prefix, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void fatal(ft_crawl *c, const char *prefix, const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  if (!c->error[0])
+    snprintf(c->error, sizeof(c->error), "%s", msg);
+  fprintf(stderr, "%s: %s\n", prefix, msg);
+}
+
 /* Ends the run soon, and never from inside one of the engine's callbacks:
  * ft_engine_stop hands every request back, the one a done callback is
  * still holding too, and a caller up the stack may still be using what a
@@ -234,7 +250,7 @@ static void stop_soon(ft_crawl *c) {
 /* A failure that ends the run (out of memory): says so once. */
 static void fail_run(ft_crawl *c, const char *msg) {
   if (!c->failed)
-    fprintf(stderr, "fetchtree: %s\n", msg);
+    fatal(c, "fetchtree", "%s", msg);
   c->failed = 1;
   stop_soon(c);
 }
@@ -634,10 +650,9 @@ static int checkpoint(ft_crawl *c, int finished) {
     return 0;
 failed:
   c->state_failed = 1;
-  fprintf(stderr,
-          "%s: state: %s; run the same command again to resume"
-          " from there\n",
-          c->set.name, ft_script_journal_error(c->script));
+  fatal(c, c->set.name,
+        "state: %s; run the same command again to resume from there",
+        ft_script_journal_error(c->script));
   return -1;
 }
 
@@ -665,8 +680,7 @@ static int open_output(ft_crawl *c) {
     if (!f && c->journal && errno == ENOENT)
       f = fopen(c->set.out_path, "w");
     if (!f) {
-      fprintf(stderr, "fetchtree: %s: %s\n", c->set.out_path,
-              strerror(errno));
+      fatal(c, "fetchtree", "%s: %s", c->set.out_path, strerror(errno));
       return FT_EINVAL;
     }
     c->out = f;
@@ -705,19 +719,18 @@ static int resume_output(ft_crawl *c) {
       output_tail(fd, c->resume_offset, tail, sizeof(tail));
     if (sb.st_size < c->resume_offset ||
         (c->resume_tail[0] && strcmp(tail, c->resume_tail) != 0)) {
-      fprintf(stderr,
-              "%s: the output (%lld bytes) is not the one the "
-              "run being resumed wrote (%lld bytes of records): resume "
-              "with the same file, by --out FILE or >> (never >, which "
-              "empties it), or start again with --restart\n",
-              c->set.name, (long long)sb.st_size,
-              (long long)c->resume_offset);
+      fatal(c, c->set.name,
+            "the output (%lld bytes) is not the one the run being resumed "
+            "wrote (%lld bytes of records): resume with the same file, by "
+            "--out FILE or >> (never >, which empties it), or start again "
+            "with --restart",
+            (long long)sb.st_size, (long long)c->resume_offset);
       return FT_EIO;
     }
     if (ftruncate(fd, (off_t)c->resume_offset) != 0 ||
         fseeko(c->out, (off_t)c->resume_offset, SEEK_SET) != 0) {
-      fprintf(stderr, "%s: cannot truncate the output: %s\n", c->set.name,
-              strerror(errno));
+      fatal(c, c->set.name, "cannot truncate the output: %s",
+            strerror(errno));
       return FT_EIO;
     }
   } else if (c->resume_offset > 0) {
@@ -739,19 +752,19 @@ static int open_state(ft_crawl *c) {
     return 0;
   if (c->set.state_path &&
       ft_script_set_state(c->script, c->set.state_path) != 0) {
-    fprintf(stderr, "fetchtree: out of memory\n");
+    fatal(c, "fetchtree", "out of memory");
     return FT_ENOMEM;
   }
   if (!c->set.state_path && !c->info.has_state) {
     if (!c->set.restart)
       return 0;
-    fprintf(stderr, "%s: --restart goes with --state\n", c->set.name);
+    fatal(c, c->set.name, "--restart goes with --state");
     return FT_EINVAL;
   }
   ft_journal_info ji;
   if (ft_script_journal_open(c->script, c->set.restart, &ji, err,
                              sizeof(err)) != 0) {
-    fprintf(stderr, "%s: state: %s\n", c->set.name, err);
+    fatal(c, c->set.name, "state: %s", err);
     return FT_EIO;
   }
   if (ji.finished) {
@@ -912,14 +925,14 @@ static int start_run(ft_crawl *c) {
       c->window_size = 4096;
     c->window = calloc(c->window_size, sizeof(*c->window));
     if (!c->window) {
-      fprintf(stderr, "fetchtree: out of memory\n");
+      fatal(c, "fetchtree", "out of memory");
       return FT_ENOMEM;
     }
   }
   cap_concurrency(c);
   int e = ft_engine_new(&c->engine, c->loop, &c->set.cfg);
   if (e != 0) {
-    fprintf(stderr, "fetchtree: %s\n", ft_strerror(e));
+    fatal(c, "fetchtree", "%s", ft_strerror(e));
     return e;
   }
   ft_engine_set_source(c->engine, script ? script_source : list_source, c);
@@ -936,8 +949,8 @@ static int start_run(ft_crawl *c) {
       ft_lua_engine_use_loop(ft_script_lua(c->script), c->loop);
     if ((e = ft_script_crawl_objects(c->script, tree, err, sizeof(err))) !=
         0) {
-      fprintf(stderr, "%s: %s: %s\n", c->set.name,
-              c->spec.path ? c->spec.path : "spec", err);
+      fatal(c, c->set.name, "%s: %s", c->spec.path ? c->spec.path : "spec",
+            err);
       return e;
     }
     uv_timer_init(c->loop, &c->commit_timer);
@@ -992,7 +1005,7 @@ static int finish_run(ft_crawl *c) {
       checkpoint(c, !c->interrupted && !c->start_failed &&
                         !c->script_failed && !c->failed &&
                         !c->write_failed) < 0) {
-    fprintf(stderr, "fetchtree: could not save the state\n");
+    fatal(c, "fetchtree", "could not save the state");
     c->script_failed = 1;
   }
   c->ended_ns = uv_hrtime();
@@ -1060,7 +1073,7 @@ int ft_crawl_run(ft_crawl *c) {
     c->loop = c->set.loop;
   } else {
     if (uv_loop_init(&c->own_loop) != 0) {
-      fprintf(stderr, "fetchtree: cannot create an event loop\n");
+      fatal(c, "fetchtree", "cannot create an event loop");
       return FT_EUV;
     }
     c->loop = &c->own_loop;
@@ -1096,6 +1109,7 @@ void ft_crawl_get_stats(const ft_crawl *c, ft_crawl_stats *st) {
   st->failed = c->start_failed || c->script_failed || c->failed ||
                c->in.failed;
   st->start_error = c->start_error;
+  st->error = c->error[0] ? c->error : NULL;
 }
 
 ft_tree *ft_crawl_tree(ft_crawl *c) {

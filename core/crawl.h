@@ -113,6 +113,10 @@ typedef struct ft_crawl_stats {
                             be read, memory ran out */
   const char *start_error; /* what start raised (with its traceback), or
                               NULL; valid until ft_crawl_free */
+  const char *error;     /* the first other failure that ended the run or
+                            kept it from starting, as said on stderr
+                            (without the program's name), or NULL; valid
+                            until ft_crawl_free */
 } ft_crawl_stats;
 
 /* Makes a crawl from spec and settings (both copied; what they point to

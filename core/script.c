@@ -1391,6 +1391,9 @@ static int core_run(lua_State *L) {
         kind = "io";
         snprintf(err, sizeof(err), "writing records: %s",
                  strerror(st.write_errno));
+      } else if (st.error) {
+        kind = rc == FT_EINVAL ? "input" : "internal";
+        snprintf(err, sizeof(err), "%s", st.error);
       } else {
         snprintf(err, sizeof(err), "the crawl failed: %s (said on stderr)",
                  ft_strerror(rc));

@@ -216,6 +216,35 @@ describe("one crawl driver", function()
     assert.same(records(out1), records(out2))
   end)
 
+  it("refuses a run it cannot start the same way: exit 2, or nil and the same message from ft.run", function()
+    local script = H.tmpname(".lua")
+    H.write(script, [[
+      local base = arg[1]
+      return { start = function(emit) emit(base .. "/item/1.json") end }
+    ]])
+    -- --restart without a state
+    local rc, err = cli_run(script, "--restart", H.tmpname(".jsonl"), { srv.base })
+    assert.equal(2, rc)
+    assert.truthy(err:find("--restart goes with --state", 1, true), err)
+    local rc2, stdout = api_run(script, string.format("{ out = %q, restart = true }", H.tmpname(".jsonl")),
+                                { srv.base })
+    assert.equal(0, rc2)
+    local res = H.json.decode(stdout)
+    assert.equal(null, res.stats)
+    assert.equal("input", res.err.kind)
+    assert.equal("--restart goes with --state", res.err.message)
+    -- an output that cannot be opened
+    local bad = "/nonexistent-dir/out.jsonl"
+    rc, err = cli_run(script, "", bad, { srv.base })
+    assert.equal(2, rc)
+    assert.truthy(err:find(bad, 1, true), err)
+    rc2, stdout = api_run(script, string.format("{ out = %q }", bad), { srv.base })
+    assert.equal(0, rc2)
+    res = H.json.decode(stdout)
+    assert.equal("input", res.err.kind)
+    assert.truthy(res.err.message:find(bad, 1, true))
+  end)
+
   it("times ft.run in wall time, not CPU time", function()
     local script = H.tmpname(".lua")
     H.write(script, [[
