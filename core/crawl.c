@@ -193,6 +193,7 @@ struct ft_crawl {
   uv_async_t stop; /* ends the run from outside the engine's callbacks */
   int stop_on;     /* stop is initialised */
   volatile sig_atomic_t got_sigint; /* set by ft_crawl_stop(c, 1) */
+  volatile sig_atomic_t stop_asked; /* set by ft_crawl_stop */
   int interrupted;
   int stopping;      /* a failure is ending the run: sources give no more */
   int failed;        /* out of memory, a broken input */
@@ -808,6 +809,8 @@ static void on_stop(uv_async_t *a) {
   ft_crawl *c = a->data;
   if (c->got_sigint)
     c->interrupted = 1;
+  if (c->stop_asked)
+    c->stopping = 1;
   ft_engine_stop(c->engine);
 }
 
@@ -820,6 +823,7 @@ static void on_interrupt_check(uv_check_t *h) {
 void ft_crawl_stop(ft_crawl *c, int interrupted) {
   if (!c || !c->stop_on)
     return;
+  c->stop_asked = 1;
   if (interrupted) {
     c->got_sigint = 1;
     /* a handler that never returns stops too (a host with a Ctrl-C of its
@@ -1002,7 +1006,7 @@ static int finish_run(ft_crawl *c) {
     uv_timer_stop(&c->progress_timer);
   flush_records(c);
   if (c->spec.kind != FT_CRAWL_LIST &&
-      checkpoint(c, !c->interrupted && !c->start_failed &&
+      checkpoint(c, !c->interrupted && !c->stop_asked && !c->start_failed &&
                         !c->script_failed && !c->failed &&
                         !c->write_failed) < 0) {
     fatal(c, "fetchtree", "could not save the state");
@@ -1105,6 +1109,7 @@ void ft_crawl_get_stats(const ft_crawl *c, ft_crawl_stats *st) {
   st->finished_before = c->finished_before;
   st->ran = c->engine_ran;
   st->interrupted = c->interrupted || c->got_sigint;
+  st->stopped = c->stop_asked;
   st->write_errno = c->write_failed;
   st->failed = c->start_failed || c->script_failed || c->failed ||
                c->in.failed;

@@ -107,6 +107,8 @@ typedef struct ft_crawl_stats {
                             and said why) */
   int finished_before;   /* the state said the crawl had finished: no run */
   int interrupted;       /* stopped by ft_crawl_stop(c, 1) or Ctrl-C */
+  int stopped;           /* ft_crawl_stop was called: a crash-safe run is
+                            not marked finished */
   int write_errno;       /* the first failed write of records, or 0 */
   int failed;            /* start raised, fetchtree's own Lua failed, the
                             state could not be saved, an input could not
@@ -147,10 +149,12 @@ ft_crawl_settings *ft_crawl_get_settings(ft_crawl *c);
 int ft_crawl_run(ft_crawl *c);
 
 /* Ends the run soon: the source gives no more, what is in flight comes
- * back cancelled, handlers waiting are abandoned. With interrupted, the
- * run ends as interrupted (no final "finished" checkpoint) and the Lua
- * code running now raises "interrupted". Safe from a signal handler and
- * from the crawl's own callbacks; a no-op outside ft_crawl_run. */
+ * back cancelled, handlers waiting are abandoned, and the final checkpoint
+ * does not mark the crawl finished (the same command resumes it). With
+ * interrupted, the run ends as interrupted (ft_crawl_run then returns a
+ * negative code) and the Lua code running now, in a script engine of the
+ * crawl's own, raises "interrupted". Safe from a signal handler and from
+ * the crawl's own callbacks; a no-op outside ft_crawl_run. */
 void ft_crawl_stop(ft_crawl *c, int interrupted);
 
 /* The figures so far (during or after the run). */

@@ -227,6 +227,13 @@ static void count_progress(void *ud, ft_crawl *c) {
   f->progress++;
 }
 
+/* A progress callback that stops the run at its first call. */
+static void stop_at_progress(void *ud, ft_crawl *c) {
+  fixture *f = ud;
+  if (f->progress++ == 0)
+    ft_crawl_stop(c, 0);
+}
+
 /* A list crawl writes one record per line, a bad line's too, and its
  * stats add up. */
 FT_TEST(test_list_records) {
@@ -319,6 +326,34 @@ FT_TEST(test_interrupted) {
   FT_CHECK_EQ_INT(fixture_finish(&f), 0);
 }
 
+/* ft_crawl_stop(c, 0) from a callback of the run: it ends early, not as
+ * interrupted, and says it was stopped. */
+FT_TEST(test_stop) {
+  fixture f;
+  FT_CHECK(fixture_start(&f, 5000, 0) == 0);
+  char *files[] = {f.input, NULL};
+  ft_crawl_spec spec = {.kind = FT_CRAWL_LIST, .files = files};
+  ft_crawl_settings set;
+  settings_for(&f, &set);
+  set.cfg.concurrency = 2;
+  set.progress = stop_at_progress;
+  set.progress_ud = &f;
+  set.progress_ms = 1;
+  ft_crawl *c = NULL;
+  char err[256];
+  FT_CHECK_EQ_INT(ft_crawl_new(&c, &spec, &set, err, sizeof(err)), 0);
+  FT_CHECK_EQ_INT(ft_crawl_run(c), 0);
+  ft_crawl_stats st;
+  ft_crawl_get_stats(c, &st);
+  FT_CHECK(st.stopped);
+  FT_CHECK(!st.interrupted);
+  FT_CHECK(f.progress >= 1);
+  FT_CHECK(st.stats.requests < 5000);
+  FT_CHECK(!st.source_done);
+  ft_crawl_free(c);
+  FT_CHECK_EQ_INT(fixture_finish(&f), 0);
+}
+
 /* An output that cannot be opened: FT_EINVAL (a usage error), nothing
  * ran; ft_crawl_stop outside a run does nothing. */
 FT_TEST(test_bad_output) {
@@ -367,6 +402,7 @@ int main(void) {
   FT_RUN(test_list_records);
   FT_RUN(test_list_ordered);
   FT_RUN(test_interrupted);
+  FT_RUN(test_stop);
   FT_RUN(test_bad_output);
   FT_RUN(test_script_load_error);
   return FT_DONE();
