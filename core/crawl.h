@@ -141,8 +141,9 @@ ft_crawl_settings *ft_crawl_get_settings(ft_crawl *c);
  * ft_crawl_stop; then the last records out and the final checkpoint (which
  * marks the crawl finished only when nothing failed and nobody stopped
  * it). Says what went wrong on stderr, as it goes.
- * Returns 0 when the crawl ran to its end (or had finished before: see
- * ft_crawl_stats), FT_EINVAL when it could not start for a reason of usage
+ * Returns 0 when the crawl ran to its end, was stopped by
+ * ft_crawl_stop(c, 0) or had finished before (ft_crawl_get_stats tells
+ * which), FT_EINVAL when it could not start for a reason of usage
  * (--restart without a state, an output that cannot be opened), or
  * another negative code when it could not start or ended early:
  * ft_crawl_get_stats says why. Once per crawl. */
