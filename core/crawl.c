@@ -538,7 +538,7 @@ static void set_alarm(void *ud, uint64_t id, uint64_t ms) {
 
 /* A handler waits for something (ft.get: +1) or is done waiting (-1): the
  * run must not end meanwhile. */
-static void hold_run(void *ud, int delta) {
+static void on_handler_wait(void *ud, int delta) {
   ft_crawl *c = ud;
   ft_engine_hold(c->engine, delta);
   if (delta < 0)
@@ -946,7 +946,7 @@ static int start_run(ft_crawl *c) {
     ft_tree *tree = ft_engine_tree(c->engine);
     ft_script_set_tree(c->script, tree);
     ft_script_set_alarm_fn(c->script, set_alarm, c);
-    ft_script_set_hold_fn(c->script, hold_run, c);
+    ft_script_set_hold_fn(c->script, on_handler_wait, c);
     /* ft.get in a handler: its engine runs on this loop, and yields (ft.run
      * runs on the Lua state's own loop already) */
     if (c->spec.kind == FT_CRAWL_SCRIPT)
