@@ -1255,7 +1255,9 @@ static int sq_frontier_take(void *b, int limit, ft_state_request_fn fn,
     return rc;
   sqlite3_bind_int64(st, 1,
                      s->taken_any ? s->take_cursor + !db_done : INT64_MIN);
-  sqlite3_bind_int(st, 2, limit > 0 ? limit : -1);
+  /* no LIMIT in SQL: rows a take inside fn handed out are skipped below,
+   * and the loop stops at `limit` handed out, not at `limit` rows read */
+  sqlite3_bind_int(st, 2, -1);
   int n = 0, stop = 0, have = 0;
   int64_t id = 0;
   while (rc == 0 && !stop && (limit <= 0 || n < limit)) {

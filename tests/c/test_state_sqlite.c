@@ -108,12 +108,6 @@ static int has_value(ft_state *s, const char *obj, const char *key,
   return ok;
 }
 
-static int is_absent(ft_state *s, const char *obj, const char *key) {
-  char *v = (char *)"x";
-  int rc = ft_state_kv_get(s, obj, key, strlen(key), &v, NULL);
-  return rc == FT_ENOTFOUND && v == NULL;
-}
-
 /* Collects list results as "key=value," into a buffer. */
 typedef struct collect {
   char buf[1024];
@@ -181,130 +175,6 @@ static int sql0(ft_state *s, const char *obj, const char *q, rows *r,
                 int64_t *changes, char *err, size_t errlen) {
   return ft_state_sql(s, obj, q, NULL, 0, r ? collect_sql : NULL, r, changes,
                       err, errlen);
-}
-
-/* ---- key-value storage -------------------------------------------------- */
-
-/* put, overwrite, get, delete and not-found, step by step. */
-FT_TEST(test_kv_put_get_delete) {
-  ft_state *s = open_or_fail(NULL);
-  if (s == NULL)
-    return;
-  static const struct {
-    char op; /* p put, d delete, g get (want NULL = absent) */
-    const char *key, *val;
-  } steps[] = {
-      {'g', "a", NULL},       {'p', "a", "one"},   {'g', "a", "one"},
-      {'p', "a", "two"},      {'g', "a", "two"},   {'p', "b", "bee"},
-      {'d', "a", NULL},       {'g', "a", NULL},    {'g', "b", "bee"},
-      {'d', "nothere", NULL}, {'p', "a", "again"}, {'g', "a", "again"},
-  };
-  for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
-    const char *k = steps[i].key, *v = steps[i].val;
-    if (steps[i].op == 'p')
-      FT_CHECK_EQ_INT(ft_state_kv_put(s, "o", k, strlen(k), v, strlen(v)), 0);
-    else if (steps[i].op == 'd')
-      FT_CHECK_EQ_INT(ft_state_kv_delete(s, "o", k, strlen(k)), 0);
-    else if (v == NULL)
-      FT_CHECK(is_absent(s, "o", k));
-    else
-      FT_CHECK(has_value(s, "o", k, v, strlen(v)));
-  }
-  FT_CHECK_EQ_INT(ft_state_kv_put(s, NULL, "k", 1, "v", 1), FT_EINVAL);
-  FT_CHECK_EQ_INT(ft_state_kv_put(s, "o", NULL, 0, "v", 1), FT_EINVAL);
-  FT_CHECK_EQ_INT(ft_state_kv_put(s, "o", "k", 1, NULL, 1), FT_EINVAL);
-  ft_state_close(s);
-}
-
-/* Values are bytes: NUL bytes survive, and empty is not absent. */
-FT_TEST(test_kv_binary_values) {
-  ft_state *s = open_or_fail(NULL);
-  if (s == NULL)
-    return;
-  static const char bin[] = {'a', 0, 'b', 0, 0, (char)0xFF, 'c'};
-  FT_CHECK_EQ_INT(ft_state_kv_put(s, "o", "bin", 3, bin, sizeof bin), 0);
-  FT_CHECK(has_value(s, "o", "bin", bin, sizeof bin));
-  FT_CHECK_EQ_INT(ft_state_kv_put(s, "o", "empty", 5, NULL, 0), 0);
-  FT_CHECK(has_value(s, "o", "empty", "", 0));
-  FT_CHECK(is_absent(s, "o", "other"));
-  ft_state_close(s);
-}
-
-/* The same key under two objects is two entries. */
-FT_TEST(test_kv_objects_isolated) {
-  ft_state *s = open_or_fail(NULL);
-  if (s == NULL)
-    return;
-  FT_CHECK_EQ_INT(ft_state_kv_put(s, "A", "k", 1, "from A", 6), 0);
-  FT_CHECK_EQ_INT(ft_state_kv_put(s, "B", "k", 1, "from B", 6), 0);
-  FT_CHECK(has_value(s, "A", "k", "from A", 6));
-  FT_CHECK(has_value(s, "B", "k", "from B", 6));
-  FT_CHECK_EQ_INT(ft_state_kv_delete(s, "A", "k", 1), 0);
-  FT_CHECK(is_absent(s, "A", "k"));
-  FT_CHECK(has_value(s, "B", "k", "from B", 6));
-  collect c = {0};
-  FT_CHECK_EQ_INT(ft_state_kv_list(s, "A", NULL, 0, 0, collect_row, &c), 0);
-  FT_CHECK_EQ_INT(c.calls, 0);
-  ft_state_close(s);
-}
-
-/* Prefix listing is an exact byte range: LIKE wildcards are ordinary
- * characters, a trailing 0xFF is handled, and order is byte order. */
-FT_TEST(test_kv_list_prefix_limit) {
-  ft_state *s = open_or_fail(NULL);
-  if (s == NULL)
-    return;
-  static const char *const keys[] = {"b",
-                                     "a",
-                                     "a\xff\x01",
-                                     "a\xff",
-                                     "a\xffz",
-                                     "a\xfe",
-                                     "\xff\xff",
-                                     "\xff\xff"
-                                     "a",
-                                     "\xff",
-                                     "ab%",
-                                     "abc",
-                                     "a_c",
-                                     "A"};
-  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-    FT_CHECK_EQ_INT(ft_state_kv_put(s, "o", keys[i], strlen(keys[i]), "v", 1), 0);
-  FT_CHECK_EQ_INT(ft_state_kv_put(s, "other", "a\xff", strlen("a\xff"), "x", 1), 0);
-  static const struct {
-    const char *prefix;
-    int limit, stop_after;
-    const char *want;
-  } cases[] = {
-      {NULL, 0, 0,
-       "A=v,a=v,a_c=v,ab%=v,abc=v,a\xfe=v,a\xff=v,a\xff\x01=v,a\xffz=v,b=v,"
-       "\xff=v,\xff\xff=v,\xff\xff"
-       "a=v,"},
-      {"", 3, 0, "A=v,a=v,a_c=v,"},
-      {"a\xff", 0, 0, "a\xff=v,a\xff\x01=v,a\xffz=v,"},
-      {"\xff\xff", 0, 0,
-       "\xff\xff=v,\xff\xff"
-       "a=v,"},
-      {"\xff", 0, 0,
-       "\xff=v,\xff\xff=v,\xff\xff"
-       "a=v,"},
-      {"a_", 0, 0, "a_c=v,"},
-      {"ab", 0, 0, "ab%=v,abc=v,"},
-      {"%", 0, 0, ""},
-      {"a", 2, 0, "a=v,a_c=v,"},
-      {"a", 0, 2, "a=v,a_c=v,"},
-      {"a", -1, 0,
-       "a=v,a_c=v,ab%=v,abc=v,a\xfe=v,a\xff=v,a\xff\x01=v,a\xffz=v,"},
-      {"zz", 0, 0, ""},
-  };
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    collect c = {.stop_after = cases[i].stop_after};
-    FT_CHECK_EQ_INT(
-        ft_state_kv_list(s, "o", cases[i].prefix, cases[i].prefix ? strlen(cases[i].prefix) : 0, cases[i].limit, collect_row, &c),
-        0);
-    FT_CHECK_EQ_STR(c.buf, cases[i].want);
-  }
-  ft_state_close(s);
 }
 
 /* ---- SQL on the object's tables ----------------------------------------- */
@@ -895,25 +765,6 @@ FT_TEST(test_seen_set) {
   tmp_remove(path);
 }
 
-FT_TEST(test_meta) {
-  ft_state *s = open_or_fail(NULL);
-  if (s == NULL)
-    return;
-  char *v = (char *)"x";
-  FT_CHECK_EQ_INT(ft_state_meta_get(s, "next_id", &v), FT_ENOTFOUND);
-  FT_CHECK(v == NULL);
-  FT_CHECK_EQ_INT(ft_state_meta_set(s, "next_id", "41"), 0);
-  FT_CHECK_EQ_INT(ft_state_meta_set(s, "script", "crawl.lua"), 0);
-  FT_CHECK_EQ_INT(ft_state_meta_set(s, "next_id", "42"), 0);
-  FT_CHECK_EQ_INT(ft_state_meta_get(s, "next_id", &v), 0);
-  FT_CHECK(v != NULL && strcmp(v, "42") == 0);
-  free(v);
-  FT_CHECK_EQ_INT(ft_state_meta_get(s, "script", &v), 0);
-  FT_CHECK(v != NULL && strcmp(v, "crawl.lua") == 0);
-  free(v);
-  ft_state_close(s);
-}
-
 /* reset forgets the journal, the seen set and meta; object storage stays. */
 FT_TEST(test_reset_keeps_object_storage) {
   ft_state *s = open_or_fail(NULL);
@@ -1090,36 +941,6 @@ FT_TEST(test_open_reopen_wal) {
   FT_CHECK(has_value(s, "o", "k", "v", 1));
   ft_state_close(s);
   ft_state_close(NULL);
-}
-
-/* Keys are kept whole: "a\0b" is a key of its own, not "a". */
-FT_TEST(test_kv_keys_with_nul) {
-  ft_state *s = open_or_fail(NULL);
-  if (s == NULL)
-    return;
-  FT_CHECK_EQ_INT(ft_state_kv_put(s, "o", "a", 1, "plain", 5), 0);
-  FT_CHECK_EQ_INT(ft_state_kv_put(s, "o", "a\0b", 3, "nul", 3), 0);
-  FT_CHECK_EQ_INT(ft_state_kv_put(s, "o", "a\0", 2, "end", 3), 0);
-  char *v = NULL;
-  size_t len = 0;
-  FT_CHECK_EQ_INT(ft_state_kv_get(s, "o", "a", 1, &v, &len), 0);
-  FT_CHECK(v != NULL && len == 5 && memcmp(v, "plain", 5) == 0);
-  free(v);
-  FT_CHECK_EQ_INT(ft_state_kv_get(s, "o", "a\0b", 3, &v, &len), 0);
-  FT_CHECK(v != NULL && len == 3 && memcmp(v, "nul", 3) == 0);
-  free(v);
-  collect c = {0};
-  FT_CHECK_EQ_INT(ft_state_kv_list(s, "o", NULL, 0, 0, collect_row, &c), 0);
-  FT_CHECK_EQ_STR(c.buf, "a=plain,a\\0=end,a\\0b=nul,");
-  memset(&c, 0, sizeof c);
-  FT_CHECK_EQ_INT(ft_state_kv_list(s, "o", "a\0", 2, 0, collect_row, &c), 0);
-  FT_CHECK_EQ_STR(c.buf, "a\\0=end,a\\0b=nul,");
-  FT_CHECK_EQ_INT(ft_state_kv_delete(s, "o", "a\0b", 3), 0);
-  FT_CHECK_EQ_INT(ft_state_kv_get(s, "o", "a\0b", 3, &v, &len), FT_ENOTFOUND);
-  FT_CHECK_EQ_INT(ft_state_kv_get(s, "o", "a", 1, &v, &len), 0);
-  FT_CHECK(v != NULL && len == 5 && memcmp(v, "plain", 5) == 0);
-  free(v);
-  ft_state_close(s);
 }
 
 /* What script SQL may run, with the exact message of each refusal: no
@@ -1424,10 +1245,6 @@ FT_TEST(test_open_one_process_per_file) {
 }
 
 int main(void) {
-  FT_RUN(test_kv_put_get_delete);
-  FT_RUN(test_kv_binary_values);
-  FT_RUN(test_kv_objects_isolated);
-  FT_RUN(test_kv_list_prefix_limit);
   FT_RUN(test_sql_types_names_changes);
   FT_RUN(test_sql_objects_isolated);
   FT_RUN(test_sql_refused);
@@ -1440,12 +1257,10 @@ int main(void) {
   FT_RUN(test_pending_count_tracks_done);
   FT_RUN(test_pending_take_reentrant_and_stop);
   FT_RUN(test_seen_set);
-  FT_RUN(test_meta);
   FT_RUN(test_reset_keeps_object_storage);
   FT_RUN(test_open_refuses_foreign_files);
   FT_RUN(test_open_locked_is_not_foreign);
   FT_RUN(test_open_reopen_wal);
-  FT_RUN(test_kv_keys_with_nul);
   FT_RUN(test_sql_functions_allowed_and_refused);
   FT_RUN(test_lost_batch_breaks_store);
   FT_RUN(test_abandon_commits_nothing);
