@@ -424,9 +424,8 @@ static int schema_check(sq_state *s, const char *path) {
       code = set_err(s, FT_EINVAL,
                      "%s: state database schema version %lld is not supported"
                      " (this fetchtree reads version %d): an older fetchtree"
-                     " wrote it, with other hashes for seen requests and"
-                     " table names; resume it with that fetchtree, or start"
-                     " over with a new state file",
+                     " wrote it (other hashes); resume with that one, or"
+                     " start over with a new state file",
                      path, (long long)ver, STORE_SCHEMA);
     else if (ver != STORE_SCHEMA)
       code = set_err(s, FT_EINVAL,

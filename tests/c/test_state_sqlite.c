@@ -867,6 +867,27 @@ FT_TEST(test_open_refuses_foreign_files) {
   FT_CHECK(strstr(err, "version 99") != NULL);
   tmp_remove(path);
 
+  /* a file of schema 1 (FNV-1a seen keys and table names), which this
+   * build's hashes cannot read: refused, saying why and what to do */
+  tmp_path(path, sizeof path);
+  s = open_ok(path);
+  ft_state_close(s);
+  s = NULL;
+  FT_CHECK_EQ_INT(other_conn_int(path, "SELECT CAST(val AS INTEGER) FROM ft_info"
+                                       " WHERE key = 'schema_version'"),
+                  2);
+  FT_CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+  sqlite3_exec(db, "UPDATE ft_info SET val = '1' WHERE key = 'schema_version'",
+               NULL, NULL, NULL);
+  sqlite3_close(db);
+  err[0] = '\0';
+  FT_CHECK_EQ_INT(sq_open_at(&s, path, err, sizeof err), FT_EINVAL);
+  FT_CHECK(strstr(err, "schema version 1 is not supported (this fetchtree"
+                       " reads version 2): an older fetchtree wrote it") !=
+           NULL);
+  FT_CHECK(strstr(err, "start over with a new state file") != NULL);
+  tmp_remove(path);
+
   /* a path that cannot be created */
   err[0] = '\0';
   FT_CHECK_EQ_INT(
