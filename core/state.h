@@ -60,8 +60,11 @@
  * a process asks once per batch of requests. The guarantee is core/limiter.c's
  * (at most K starts in any window of W) across all grants of all holders. The
  * engine still uses its own ft_limiter per object today; this op plugs in
- * where engine.c asks an object's limiter for a delay (it would take starts
- * from a grant and ask for a new grant when they run out).
+ * at core/tree.c's ft_object_admit / ft_object_start, where each object on
+ * the path asks its limiter for a delay and records the start: an object
+ * whose limit is shared would instead keep a few granted start times, admit
+ * a request when the earliest is due, and ask for the next grant (sized by
+ * its queue) when it runs low. Concurrency caps stay per process.
  *
  * SQL. obj.storage:sql needs SQLite: the sql op is optional. The sqlite
  * backend has it; a backend without it makes ft_state_sql fail with "needs a
