@@ -324,8 +324,8 @@ int ft_state_limiter_grant(ft_state *st, const char *obj, double rps,
 int ft_state_has_sql(const ft_state *st);
 
 /* Runs one SQL statement on obj's own tables ({name} in the query stands
- * for the object's table "name"; the rules are state_sqlite.c's, above
- * ft_state_sqlite_sql). Rows go to fn (may be NULL); *changes (may be NULL)
+ * for the object's table "name"; what is allowed is written above sq_sql in
+ * state_sqlite.c). Rows go to fn (may be NULL); *changes (may be NULL)
  * gets the rows an INSERT, UPDATE or DELETE changed. Returns 0, FT_EINVAL
  * with the reason in err (SQLite's message, "not authorized: ...", or, on a
  * backend without SQL, "obj.storage:sql needs a SQLite state (--state

@@ -1097,6 +1097,37 @@ static int sql_rows(sq_state *s, sqlite3_stmt *st, auth_ctx *c,
   return rc;
 }
 
+/* Runs one statement of a script's (obj.storage:sql) on obj's own tables.
+ *
+ * In the query text, {name} (name: 1 to 64 of [A-Za-z0-9_]) stands for the
+ * object's table (or index, view, trigger) "name"; it is rewritten to a
+ * quoted identifier "o_<16 hex>_name", the hex being the XXH3 64-bit hash
+ * of obj (ft_state_sql_table_name shows the result). {name} inside string
+ * literals, quoted identifiers and comments is left alone.
+ *
+ * While the statement is prepared and run, an authorizer refuses: any table,
+ * index, view or trigger whose name does not carry this object's prefix
+ * (fetchtree's own tables, other objects' tables, pragma_* and dbstat
+ * virtual tables; json_each and json_tree are allowed), virtual tables other
+ * than fts3/fts4/fts5/rtree, ATTACH and DETACH, PRAGMA, ANALYZE, the
+ * functions load_extension and fts3_tokenizer (native code, or a native
+ * pointer from a blob; the connection disables both besides) and the R*Tree
+ * debugging functions rtreenode, rtreedepth and rtreecheck, and
+ * transaction statements (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE:
+ * fetchtree's batching owns the transaction). Triggers and views are checked
+ * when they are used, so a trigger on the object's table cannot write
+ * elsewhere. PRAGMA data_version and page_size, as reads (FTS5 and R*Tree
+ * ask for them), are allowed.
+ * Two rules are checked on the text, where the authorizer cannot see: names
+ * beginning with "sqlite_" may not appear at all, not even as a string
+ * literal, since SQLite accepts a string literal as a table name (bind such
+ * text as an argument; SQLite's sqlite_version() and similar functions are
+ * fine); and ALTER TABLE ... RENAME TO must write the new name as {name}.
+ *
+ * Only one statement per call: text after the first statement other than
+ * spaces, comments and semicolons is FT_EINVAL; so is a parameter count
+ * other than nargs (?NNN and :name count as SQLite counts them). The
+ * statement runs inside the open batch. */
 static int sq_sql(void *b, const char *obj, const char *query,
                  const ft_sql_value *args, int nargs, ft_sql_row_fn fn,
                  void *ud, int64_t *changes, char *err, size_t errlen) {
