@@ -7,8 +7,8 @@
  *   ft_crawl ─┬─ engine (engine.c) ── object tree (tree.c): limits, stats
  *             ├─ script engine (script.c: the lua_State, fetchtree.crawl);
  *             │    its own for `fetchtree run`, the caller's for ft.run
- *             ├─ state: today ft_store (storage.c), reached only through
- *             │    ft_script_journal_* and ft_script_checkpoint
+ *             ├─ state (state.h: memory, or SQLite with --state), reached
+ *             │    only through ft_script_journal_* and ft_script_checkpoint
  *             ├─ output of records: the FILE, its resume truncation,
  *             │    flushes, the commit timer and checkpoints
  *             ├─ alarms (obj:after) and the hold count (handlers waiting)
@@ -42,8 +42,11 @@
  * Where a second state backend plugs in: the state is reached from here
  * only through ft_script_journal_open/_done/_abandon/_error and
  * ft_script_checkpoint, and from Lua through fetchtree.core's seen,
- * journal_* and store_* (script.c). A backend behind core/state.h replaces
- * ft_store beneath those calls; this file does not change. */
+ * journal_* and store_* (lua_state.c), all of them over the ft_state
+ * interface of core/state.h. A backend is one file implementing
+ * ft_state_backend (state_memory.c and state_sqlite.c are the two today)
+ * and one row in state.c's table; it must pass tests/c/test_state.c, the
+ * conformance suite; this file does not change. */
 #include "crawl.h"
 
 #include <curl/curl.h>
@@ -60,6 +63,7 @@
 
 #include "error.h"
 #include "fetch.h"
+#include "hash.h"
 #include "lua_engine.h"
 #include "record.h"
 #include "request.h"
@@ -556,7 +560,7 @@ static void alarms_cancel(ft_crawl *c) {
 /* ---- the output of records and checkpoints ------------------------------ */
 
 /* Notes which bytes the output holds before off, so that a resumed run can
- * tell its own output from another file: the FNV-1a hash of the (up to)
+ * tell its own output from another file: the hash (hash.h) of the (up to)
  * 4096 bytes before off, as "<off>:<16 hex>", into buf. Empty when the
  * bytes cannot be read back (an output that is not a regular file, or one
  * open for writing only whose /proc/self/fd link cannot be reopened). */
@@ -587,11 +591,7 @@ static void output_tail(int fd, int64_t off, char *buf, size_t len) {
     close(rfd);
   if (got != n)
     return;
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (size_t i = 0; i < n; i++) {
-    h ^= (unsigned char)data[i];
-    h *= 0x100000001b3ull;
-  }
+  uint64_t h = ft_hash64(data, n);
   snprintf(buf, len, "%lld:%016llx", (long long)off, (unsigned long long)h);
 }
 

@@ -9,15 +9,10 @@
  *
  * The key is the three fields, each preceded by its length as 8 bytes, so
  * ("GET", "ab", "") and ("GETa", "b", "") differ, and NUL bytes are ordinary
- * data. Two independent 64-bit hashes are taken over that encoding:
- *  - a: FNV-1a 64, byte at a time, then the murmur3 fmix64 avalanche (FNV's
- *    low bits are weak on their own, and we index the table with them);
- *  - b: a seeded word-at-a-time mixer (each 8-byte little-endian word goes
- *    through a multiply and fmix64 before it is folded into the state by a
- *    rotate and multiply-add; each field's last word is zero-padded, which
- *    is unambiguous because the length came first), then fmix64.
- * The two share no structure, so a collision needs both to collide: for n
- * keys the chance is about n^2 / 2^129, 1.5e-25 for ten million.
+ * data. The fingerprint is XXH3's 128-bit hash of that encoding (hash.h:
+ * fetchtree's one hash function, from libxxhash); for n keys the chance of
+ * a collision is about n^2 / 2^129, 1.5e-25 for ten million. XXH3 is frozen
+ * (0.8.0 on), so fingerprints stored in a state database stay valid.
  *
  * The table is linear-probing open addressing over 2^k slots, slot index
  * a & (2^k - 1); the all-zero fingerprint marks an empty slot, so a real
@@ -31,6 +26,8 @@
 #include <string.h>
 
 #include "error.h"
+#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
+#include "hash.h"
 
 #define FT_DEDUPE_INITIAL 1024 /* slots; a power of two */
 
@@ -46,91 +43,27 @@ struct ft_dedupe {
 
 /* ---- hashing ------------------------------------------------------------ */
 
-#define FT_FNV_OFFSET 0xcbf29ce484222325ULL
-#define FT_FNV_PRIME 0x100000001b3ULL
-#define FT_MIX_SEED 0x243f6a8885a308d3ULL /* pi, as good as any */
-#define FT_MIX_K1 0x87c37b91114253d5ULL
-#define FT_MIX_K2 0x4cf5ad432745937fULL
-#define FT_MIX_K3 0x52dce729ULL
-
-/* murmur3's 64-bit finaliser: every input bit affects every output bit. */
-static uint64_t ft_fmix64(uint64_t h) {
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ULL;
-  h ^= h >> 33;
-  return h;
-}
-
-static uint64_t ft_rotl64(uint64_t x, int r) {
-  return (x << r) | (x >> (64 - r));
-}
-
-typedef struct ft_dedupe_hash {
-  uint64_t a; /* FNV-1a state */
-  uint64_t b; /* word mixer state */
-} ft_dedupe_hash;
-
-static void ft_dedupe_fnv_(ft_dedupe_hash *h, const unsigned char *p,
-                           size_t n) {
-  uint64_t a = h->a;
-  size_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    a = (a ^ p[i]) * FT_FNV_PRIME;
-    a = (a ^ p[i + 1]) * FT_FNV_PRIME;
-    a = (a ^ p[i + 2]) * FT_FNV_PRIME;
-    a = (a ^ p[i + 3]) * FT_FNV_PRIME;
-  }
-  for (; i < n; i++)
-    a = (a ^ p[i]) * FT_FNV_PRIME;
-  h->a = a;
-}
-
-/* FNV-1a over the eight bytes of v, least significant first. */
-static void ft_dedupe_fnv_u64_(ft_dedupe_hash *h, uint64_t v) {
-  uint64_t a = h->a;
+/* Feeds one length-prefixed field (8 bytes, little-endian) to h. */
+static void ft_dedupe_field_(XXH3_state_t *h, const void *data, size_t n) {
+  unsigned char len[8];
   for (int i = 0; i < 8; i++)
-    a = (a ^ ((v >> (8 * i)) & 0xff)) * FT_FNV_PRIME;
-  h->a = a;
-}
-
-static void ft_dedupe_word_(ft_dedupe_hash *h, uint64_t w) {
-  h->b ^= ft_fmix64(w * FT_MIX_K1);
-  h->b = ft_rotl64(h->b, 27) * FT_MIX_K2 + FT_MIX_K3;
-}
-
-/* Little-endian load of n <= 8 bytes, zero-padded (one load where the
- * host is little-endian; a byte loop cost a fifth of the key). */
-static uint64_t ft_dedupe_load_(const unsigned char *p, size_t n) {
-  uint64_t w = 0;
-  memcpy(&w, p, n);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-  w = __builtin_bswap64(w);
-#endif
-  return w;
-}
-
-/* Feeds one length-prefixed field to both hashes. */
-static void ft_dedupe_field_(ft_dedupe_hash *h, const void *data, size_t n) {
-  const unsigned char *p = data;
-  ft_dedupe_fnv_u64_(h, (uint64_t)n);
-  ft_dedupe_fnv_(h, p, n);
-  ft_dedupe_word_(h, (uint64_t)n);
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    ft_dedupe_word_(h, ft_dedupe_load_(p + i, 8));
-  if (i < n)
-    ft_dedupe_word_(h, ft_dedupe_load_(p + i, n - i));
+    len[i] = (unsigned char)((uint64_t)n >> (8 * i));
+  XXH3_128bits_update(h, len, sizeof len);
+  if (n > 0)
+    XXH3_128bits_update(h, data, n);
 }
 
 static ft_dedupe_key ft_dedupe_key_of_(const char *method, const char *url,
                                        const void *body, size_t body_len) {
-  ft_dedupe_hash h = {FT_FNV_OFFSET, FT_MIX_SEED};
+  XXH3_state_t h;
+  XXH3_INITSTATE(&h);
+  XXH3_128bits_reset(&h);
   ft_dedupe_field_(&h, method, strlen(method));
   ft_dedupe_field_(&h, url, strlen(url));
   ft_dedupe_field_(&h, body_len > 0 ? body : "", body_len);
-  ft_dedupe_key k = {ft_fmix64(h.a), ft_fmix64(h.b)};
+  XXH128_hash_t d = XXH3_128bits_digest(&h);
+  /* low64 first: the table indexes its slots with k.a's low bits */
+  ft_dedupe_key k = {d.low64, d.high64};
   if (k.a == 0 && k.b == 0)
     k.b = 1; /* (0, 0) marks an empty slot */
   return k;
@@ -209,16 +142,20 @@ void ft_dedupe_hash_key(const char *method, const char *url, const void *body,
                         size_t body_len, unsigned char key[16]) {
   ft_dedupe_key k = ft_dedupe_key_of_(method != NULL ? method : "GET", url,
                                       body_len > 0 ? body : "", body_len);
-  memcpy(key, &k.a, 8);
-  memcpy(key + 8, &k.b, 8);
+  for (int i = 0; i < 8; i++) { /* little-endian on every host */
+    key[i] = (unsigned char)(k.a >> (8 * i));
+    key[8 + i] = (unsigned char)(k.b >> (8 * i));
+  }
 }
 
 int ft_dedupe_add_key(ft_dedupe *d, const unsigned char key[16]) {
   if (d == NULL || key == NULL)
     return FT_EINVAL;
-  ft_dedupe_key k;
-  memcpy(&k.a, key, 8);
-  memcpy(&k.b, key + 8, 8);
+  ft_dedupe_key k = {0, 0};
+  for (int i = 0; i < 8; i++) {
+    k.a |= (uint64_t)key[i] << (8 * i);
+    k.b |= (uint64_t)key[8 + i] << (8 * i);
+  }
   if (k.a == 0 && k.b == 0)
     k.b = 1;
   return ft_dedupe_insert_(d, k);

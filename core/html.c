@@ -55,6 +55,7 @@
 #include <libxml/xpath.h>
 
 #include "error.h"
+#include "hash.h"
 #include "url.h"
 
 /* ---- string list -------------------------------------------------------- */
@@ -196,14 +197,7 @@ typedef struct ft_html_seen {
   size_t n;
 } ft_html_seen;
 
-static uint64_t ft_html_hash_(const char *s) {
-  uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a 64 */
-  for (; *s != '\0'; s++) {
-    h ^= (unsigned char)*s;
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
+static uint64_t ft_html_hash_(const char *s) { return ft_hash_str(s); }
 
 /* Adds index i (the string l->items[i]) unless an equal string is in the
  * set. Returns 1 if added, 0 if already there, FT_ENOMEM. */

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
+
 void ft_buf_free(ft_buf *b) {
   free(b->data);
   memset(b, 0, sizeof(*b));
@@ -232,7 +234,7 @@ void ft_base64(ft_buf *b, const void *data, size_t n) {
  * (on the stack for the usual few dozen). Finding repeats is linear in the
  * number of lines, whatever they are: a 64-bit filter on length and first
  * and last bytes shows most responses have none; otherwise an open-
- * addressing hash table (FNV-1a over the name) links each line to the next
+ * addressing hash table (hash.h's XXH3 over the name) links each line to the next
  * of its name. A response of 46,000 names took 12 s with the pairwise
  * search this replaced. */
 typedef struct {
@@ -243,12 +245,7 @@ typedef struct {
   int repeat;   /* not the first line of its name */
 } ft_hdr_ref;
 
-static uint64_t name_hash(const char *s, size_t n) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (size_t i = 0; i < n; i++)
-    h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
-  return h;
-}
+static uint64_t name_hash(const char *s, size_t n) { return ft_hash64(s, n); }
 
 /* Link lines of the same name (next, last, repeat) through a hash table
  * of at least 2n slots. Returns 0, or -1 when out of memory. */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "hash.h"
 #include "fetchtree.h"
 
 typedef struct rule {
@@ -439,12 +440,7 @@ struct ft_robots_cache {
   size_t nb, n;
 };
 
-static uint64_t hash(const char *s) {
-  uint64_t h = 1469598103934665603ull;
-  for (; *s; s++)
-    h = (h ^ (unsigned char)*s) * 1099511628211ull;
-  return h;
-}
+static uint64_t hash(const char *s) { return ft_hash_str(s); }
 
 ft_robots_cache *ft_robots_cache_new(void) {
   ft_robots_cache *c = calloc(1, sizeof(*c));

@@ -18,15 +18,14 @@
 #include <string.h>
 
 #include "crawl.h"
-#include "dedupe.h"
 #include "engine.h"
 #include "error.h"
 #include "html.h"
 #include "lrecord.h"
 #include "lua_engine.h"
+#include "lua_state.h"
 #include "lua_modules.h" /* generated: ft_lua_modules[] */
 #include "robots.h"
-#include "storage.h"
 #include "tree.h"
 #include "url.h"
 
@@ -35,18 +34,16 @@ struct ft_script {
   int parse_ref; /* fetchtree.request.from_json */
   int crawl_ref; /* fetchtree.crawl, once a crawl is loaded */
   FILE *out;
-  ft_dedupe *seen;
   char *user_agent;
   char *sensitive_headers; /* the spec's, comma-separated */
   int write_failed; /* errno of the first failed record write, or 0 */
   uint64_t records; /* record lines handed to out without an error */
   int record_flags; /* FT_RECORD_* for the default records written from Lua */
   ft_tree *tree;    /* the engine's object tree, for routing and limits */
-  ft_store *store;  /* object storage, opened on first use */
-  char *state_path; /* NULL: storage in memory */
+  ft_lua_state state; /* the run's state (state.h), opened on first use:
+                         memory, or the --state file */
   ft_alarm_fn alarm_fn;
   void *alarm_ud;
-  int journal; /* durable run: the frontier and seen set live in store */
   int borrowed; /* L belongs to a host luajit (the Lua module) */
   int tb_ref;   /* debug.traceback, for crawl_call */
   int next_ref;    /* fetchtree.crawl.next and .respond, looked up once: */
@@ -97,73 +94,6 @@ static int core_resolve(lua_State *L) {
   lua_pushlstring(L, out + off, len);
   free(out);
   return 2;
-}
-
-/* core.seen(method, url, body) -> true when new (and now remembered). A
- * method or URL with a NUL inside is always new and not remembered: cut
- * at the NUL it would pass for another request, and the engine refuses it
- * anyway (ft_request_check), with a record. */
-static int core_seen(lua_State *L) {
-  ft_script *s = core_self(L);
-  size_t blen = 0, mlen = 0, ulen = 0;
-  const char *method = luaL_checklstring(L, 1, &mlen);
-  const char *url = luaL_checklstring(L, 2, &ulen);
-  const char *body = luaL_optlstring(L, 3, NULL, &blen);
-  if (strlen(method) != mlen || strlen(url) != ulen) {
-    lua_pushboolean(L, 1);
-    return 1;
-  }
-  if (!s->seen && ft_dedupe_new(&s->seen) != 0)
-    return luaL_error(L, "out of memory");
-  unsigned char key[16];
-  ft_dedupe_hash_key(method, url, body, blen, key);
-  int rc = ft_dedupe_add_key(s->seen, key);
-  if (rc < 0)
-    return luaL_error(L, "out of memory");
-  if (rc == 1 && s->journal && ft_store_seen_add(s->store, key) < 0)
-    return luaL_error(L, "state: %s", ft_store_errmsg(s->store));
-  lua_pushboolean(L, rc == 1);
-  return 1;
-}
-
-/* core.journal_add(id, blob): a request enters the durable frontier */
-static int core_journal_add(lua_State *L) {
-  ft_script *s = core_self(L);
-  size_t len;
-  const char *blob = luaL_checklstring(L, 2, &len);
-  if (ft_store_pending_add(s->store, (int64_t)luaL_checknumber(L, 1), blob,
-                           len) != 0)
-    return luaL_error(L, "state: %s", ft_store_errmsg(s->store));
-  return 0;
-}
-
-static int take_row(void *ud, int64_t id, const void *blob, size_t len) {
-  lua_State *L = ud;
-  int n = (int)lua_objlen(L, -1);
-  lua_pushnumber(L, (lua_Number)id);
-  lua_rawseti(L, -2, n + 1);
-  lua_pushlstring(L, blob, len);
-  lua_rawseti(L, -2, n + 2);
-  return 0;
-}
-
-/* core.journal_done(id): a request that never reached the engine is done */
-static int core_journal_done(lua_State *L) {
-  ft_script *s = core_self(L);
-  if (s->journal &&
-      ft_store_pending_done(s->store, (int64_t)luaL_checknumber(L, 1)) != 0)
-    return luaL_error(L, "state: %s", ft_store_errmsg(s->store));
-  return 0;
-}
-
-/* core.journal_take(limit) -> { id1, blob1, id2, blob2, ... }, oldest first */
-static int core_journal_take(lua_State *L) {
-  ft_script *s = core_self(L);
-  int limit = (int)luaL_checknumber(L, 1);
-  lua_newtable(L);
-  if (ft_store_pending_take(s->store, limit, take_row, L) < 0) /* or a count */
-    return luaL_error(L, "state: %s", ft_store_errmsg(s->store));
-  return 1;
 }
 
 static void push_strlist(lua_State *L, ft_strlist *l) {
@@ -318,183 +248,6 @@ static int core_after(lua_State *L) {
   return 0;
 }
 
-static ft_store *core_store(lua_State *L, ft_script *s) {
-  if (!s->store) {
-    char err[512];
-    if (ft_store_open(&s->store, s->state_path, err, sizeof(err)) != 0)
-      luaL_error(L, "storage: %s", err);
-  }
-  return s->store;
-}
-
-/* ---- storage handles ---------------------------------------------------------
- * An object's storage is reached through a handle: a userdata holding the
- * object's name, made by core.storage(name) and read only by the
- * core.store_* functions below. Lua code cannot forge one or change the
- * name in one; fetchtree.crawl hands each object its own handle, and
- * fetchtree.core itself is out of scripts' reach (see fetchtree.api). */
-#define STORAGE_MT "fetchtree.storage"
-
-/* core.storage(name) -> the handle of name's storage */
-static int core_storage(lua_State *L) {
-  size_t len;
-  const char *name = luaL_checklstring(L, 1, &len);
-  char *h = lua_newuserdata(L, len + 1);
-  memcpy(h, name, len + 1);
-  luaL_getmetatable(L, STORAGE_MT);
-  lua_setmetatable(L, -2);
-  return 1;
-}
-
-/* The object name of the storage handle at idx; raises for anything else. */
-static const char *storage_name(lua_State *L, int idx) {
-  return luaL_checkudata(L, idx, STORAGE_MT);
-}
-
-static int core_store_get(lua_State *L) {
-  ft_script *s = core_self(L);
-  ft_store *st = core_store(L, s);
-  char *val = NULL;
-  size_t len = 0, klen;
-  const char *key = luaL_checklstring(L, 2, &klen); /* NUL bytes too */
-  int rc = ft_store_get(st, storage_name(L, 1), key, klen, &val, &len);
-  if (rc == FT_ENOTFOUND) {
-    lua_pushnil(L);
-    return 1;
-  }
-  if (rc != 0)
-    return luaL_error(L, "storage: %s", ft_store_errmsg(st));
-  lua_pushlstring(L, val, len);
-  free(val);
-  return 1;
-}
-
-static int core_store_put(lua_State *L) {
-  ft_script *s = core_self(L);
-  ft_store *st = core_store(L, s);
-  size_t len, klen;
-  const char *key = luaL_checklstring(L, 2, &klen);
-  const char *v = luaL_checklstring(L, 3, &len);
-  if (ft_store_put(st, storage_name(L, 1), key, klen, v, len) != 0)
-    return luaL_error(L, "storage: %s", ft_store_errmsg(st));
-  return 0;
-}
-
-static int core_store_delete(lua_State *L) {
-  ft_script *s = core_self(L);
-  ft_store *st = core_store(L, s);
-  size_t klen;
-  const char *key = luaL_checklstring(L, 2, &klen);
-  if (ft_store_delete(st, storage_name(L, 1), key, klen) != 0)
-    return luaL_error(L, "storage: %s", ft_store_errmsg(st));
-  return 0;
-}
-
-static int list_row(void *ud, const char *key, size_t klen, const void *val,
-                    size_t len) {
-  lua_State *L = ud;
-  int n = (int)lua_objlen(L, -1);
-  lua_pushlstring(L, key, klen);
-  lua_rawseti(L, -2, n + 1);
-  lua_pushlstring(L, val, len);
-  lua_rawseti(L, -2, n + 2);
-  return 0;
-}
-
-/* core.store_list(handle, prefix, limit) -> { key1, value1, key2, ... } */
-static int core_store_list(lua_State *L) {
-  ft_script *s = core_self(L);
-  ft_store *st = core_store(L, s);
-  const char *obj = storage_name(L, 1);
-  size_t plen = 0;
-  const char *prefix = luaL_optlstring(L, 2, NULL, &plen);
-  int limit = (int)luaL_optnumber(L, 3, 0);
-  lua_newtable(L);
-  if (ft_store_list(st, obj, prefix, plen, limit, list_row, L) != 0)
-    return luaL_error(L, "storage: %s", ft_store_errmsg(st));
-  return 1;
-}
-
-static int sql_row(void *ud, int ncols, const char *const *names,
-                   const ft_sql_value *vals) {
-  lua_State *L = ud;
-  int n = (int)lua_objlen(L, -1);
-  lua_createtable(L, 0, ncols);
-  for (int i = 0; i < ncols; i++) {
-    switch (vals[i].type) {
-    case FT_SQL_INT:
-      lua_pushnumber(L, (lua_Number)vals[i].i);
-      break;
-    case FT_SQL_REAL:
-      lua_pushnumber(L, vals[i].r);
-      break;
-    case FT_SQL_TEXT:
-    case FT_SQL_BLOB:
-      lua_pushlstring(L, vals[i].s, vals[i].len);
-      break;
-    default:
-      lua_pushnil(L);
-    }
-    lua_setfield(L, -2, names[i]);
-  }
-  lua_rawseti(L, -2, n + 1);
-  return 0;
-}
-
-/* core.store_sql(handle, query, args...) -> rows, changes | nil, err */
-static int core_store_sql(lua_State *L) {
-  ft_script *s = core_self(L);
-  ft_store *st = core_store(L, s);
-  const char *obj = storage_name(L, 1);
-  const char *query = luaL_checkstring(L, 2);
-  int nargs = lua_gettop(L) - 2;
-  ft_sql_value args[32];
-  if (nargs > 32)
-    return luaL_error(L, "sql: at most 32 arguments");
-  for (int i = 0; i < nargs; i++) {
-    int idx = i + 3;
-    memset(&args[i], 0, sizeof(args[i]));
-    switch (lua_type(L, idx)) {
-    case LUA_TNUMBER: {
-      lua_Number v = lua_tonumber(L, idx);
-      if (v == (lua_Number)(int64_t)v) {
-        args[i].type = FT_SQL_INT;
-        args[i].i = (int64_t)v;
-      } else {
-        args[i].type = FT_SQL_REAL;
-        args[i].r = v;
-      }
-      break;
-    }
-    case LUA_TSTRING:
-      args[i].type = FT_SQL_TEXT;
-      args[i].s = lua_tolstring(L, idx, &args[i].len);
-      break;
-    case LUA_TBOOLEAN:
-      args[i].type = FT_SQL_INT;
-      args[i].i = lua_toboolean(L, idx);
-      break;
-    case LUA_TNIL:
-      args[i].type = FT_SQL_NULL;
-      break;
-    default:
-      return luaL_error(L, "sql: argument %d must be a string, number, "
-                           "boolean or nil", i + 1);
-    }
-  }
-  char err[512];
-  int64_t changes = 0;
-  lua_newtable(L);
-  if (ft_store_sql(st, obj, query, args, nargs, sql_row, L, &changes, err,
-                   sizeof(err)) != 0) {
-    lua_pushnil(L);
-    lua_pushstring(L, err);
-    return 2;
-  }
-  lua_pushnumber(L, (lua_Number)changes);
-  return 2;
-}
-
 /* ---- robots.txt (core/robots.c): a cache of rules per origin ------------ */
 
 #define ROBOTS_MT FT_LUA_ROBOTS_MT
@@ -588,7 +341,6 @@ static int core_run(lua_State *L); /* ft.run's crawl, below */
 static int open_core(lua_State *L) {
   static const luaL_Reg fns[] = {
       {"resolve", core_resolve},
-      {"seen", core_seen},
       {"links", core_links},
       {"xpath", core_xpath},
       {"write_record", core_write_record},
@@ -597,15 +349,6 @@ static int open_core(lua_State *L) {
       {"set_limits", core_set_limits},
       {"after", core_after},
       {"hold", core_hold},
-      {"storage", core_storage},
-      {"store_get", core_store_get},
-      {"store_put", core_store_put},
-      {"store_delete", core_store_delete},
-      {"store_list", core_store_list},
-      {"store_sql", core_store_sql},
-      {"journal_add", core_journal_add},
-      {"journal_take", core_journal_take},
-      {"journal_done", core_journal_done},
       {"robots_new", core_robots_new},
       {"robots_origin", core_robots_origin},
       {"robots_put", core_robots_put},
@@ -613,17 +356,14 @@ static int open_core(lua_State *L) {
       {"robots_check", core_robots_check},
       {"run", core_run},
       {NULL, NULL}};
-  if (luaL_newmetatable(L, STORAGE_MT)) {
-    lua_pushliteral(L, "storage handle"); /* getmetatable's answer */
-    lua_setfield(L, -2, "__metatable");
-  }
-  lua_pop(L, 1);
-  lua_createtable(L, 0, 6);
+  lua_createtable(L, 0, 24);
   for (const luaL_Reg *f = fns; f->name; f++) {
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_pushcclosure(L, f->func, 1);
     lua_setfield(L, -2, f->name);
   }
+  /* seen, journal_*, storage, store_*: lua_state.c */
+  ft_lua_state_register(L, &core_self(L)->state);
   return 1;
 }
 
@@ -722,14 +462,8 @@ void ft_script_free(ft_script *s) {
     return;
   if (!s->borrowed)
     lua_close(s->L);
-  ft_dedupe_free(s->seen);
   ft_buf_free(&s->json);
-  /* a durable run commits at its checkpoints only: writes after the last
-   * one go with records past the committed offset, which the next run cuts */
-  if (s->journal)
-    ft_store_abandon(s->store, "closed");
-  ft_store_close(s->store);
-  free(s->state_path);
+  ft_lua_state_close(&s->state);
   free(s->user_agent);
   free(s->sensitive_headers);
   free(s);
@@ -1063,9 +797,9 @@ void ft_script_set_alarm_fn(ft_script *s, ft_alarm_fn fn, void *ud) {
 }
 
 int ft_script_set_state(ft_script *s, const char *path) {
-  free(s->state_path);
-  s->state_path = path ? strdup(path) : NULL;
-  return path && !s->state_path ? FT_ENOMEM : 0;
+  free(s->state.where);
+  s->state.where = path ? strdup(path) : NULL;
+  return path && !s->state.where ? FT_ENOMEM : 0;
 }
 
 int ft_script_crawl_objects(ft_script *s, ft_tree *tree, char *err,
@@ -1111,95 +845,83 @@ int ft_script_alarm(ft_script *s, uint64_t id, char *err, size_t errlen) {
 }
 
 int ft_script_commit(ft_script *s) {
-  return s->store ? ft_store_commit(s->store) : 0;
+  return s->state.state ? ft_state_commit(s->state.state) : 0;
 }
 
 /* ---- durable runs ------------------------------------------------------ */
 
-static int64_t meta_int(ft_store *st, const char *key) {
+static int64_t meta_int(ft_state *st, const char *key) {
   char *v = NULL;
   int64_t n = 0;
-  if (ft_store_meta_get(st, key, &v) == 0 && v)
+  if (ft_state_meta_get(st, key, &v) == 0 && v)
     n = strtoll(v, NULL, 10);
   free(v);
   return n;
 }
 
-static int meta_put_int(ft_store *st, const char *key, int64_t v) {
+static int meta_put_int(ft_state *st, const char *key, int64_t v) {
   char buf[32];
   snprintf(buf, sizeof(buf), "%lld", (long long)v);
-  return ft_store_meta_set(st, key, buf);
-}
-
-static int seen_load(void *ud, const unsigned char key[16]) {
-  ft_script *s = ud;
-  return ft_dedupe_add_key(s->seen, key) < 0 ? 1 : 0;
+  return ft_state_meta_set(st, key, buf);
 }
 
 int ft_script_journal_open(ft_script *s, int restart, ft_journal_info *info,
                            char *err, size_t errlen) {
   memset(info, 0, sizeof(*info));
-  if (!s->state_path) {
+  if (!s->state.where) {
     snprintf(err, errlen, "no state database");
     return FT_EINVAL;
   }
-  if (!s->store && ft_store_open(&s->store, s->state_path, err, errlen) != 0)
+  if (ft_lua_state_open(&s->state, err, errlen) != 0)
     return FT_EINVAL;
-  ft_store *st = s->store;
-  if (restart && (ft_store_reset(st) != 0 || ft_store_commit(st) != 0)) {
-    snprintf(err, errlen, "%s", ft_store_errmsg(st));
+  ft_state *st = s->state.state;
+  if (restart && (ft_state_reset(st) != 0 || ft_state_commit(st) != 0)) {
+    snprintf(err, errlen, "%s", ft_state_errmsg(st));
     return FT_EIO;
   }
   info->finished = meta_int(st, "finished") != 0;
   info->resuming = meta_int(st, "started") != 0;
   info->out_offset = meta_int(st, "out_offset");
   char *tail = NULL;
-  if (ft_store_meta_get(st, "out_tail", &tail) == 0 && tail)
+  if (ft_state_meta_get(st, "out_tail", &tail) == 0 && tail)
     snprintf(info->out_tail, sizeof(info->out_tail), "%s", tail);
   free(tail);
   info->start_pos = meta_int(st, "start_pos");
   info->next_id = meta_int(st, "next_id");
-  info->pending = ft_store_pending_count(st);
+  info->pending = ft_state_frontier_count(st);
   if (info->finished)
     return 0;
-  if (!s->seen && ft_dedupe_new(&s->seen) != 0) {
-    snprintf(err, errlen, "out of memory");
-    return FT_ENOMEM;
-  }
-  if (ft_store_seen_each(st, seen_load, s) != 0) {
-    snprintf(err, errlen, "%s", ft_store_errmsg(st));
+  /* the seen set is the state's own (the sqlite backend loads it) */
+  if (ft_state_meta_set(st, "started", "1") != 0 || ft_state_commit(st) != 0) {
+    snprintf(err, errlen, "%s", ft_state_errmsg(st));
     return FT_EIO;
   }
-  if (ft_store_meta_set(st, "started", "1") != 0 || ft_store_commit(st) != 0) {
-    snprintf(err, errlen, "%s", ft_store_errmsg(st));
-    return FT_EIO;
-  }
-  s->journal = 1;
+  s->state.journal = 1;
   lua_pushnumber(s->L, (lua_Number)info->start_pos);
   lua_pushnumber(s->L, (lua_Number)info->next_id);
   return crawl_call(s, "resume", 2, 0, err, errlen);
 }
 
 int ft_script_journal_done(ft_script *s, uint64_t id) {
-  if (!s->journal)
+  if (!s->state.journal)
     return 0;
-  return ft_store_pending_done(s->store, (int64_t)id);
+  return ft_state_frontier_ack(s->state.state, (int64_t)id);
 }
 
 void ft_script_journal_abandon(ft_script *s, const char *why) {
-  if (s->journal)
-    ft_store_abandon(s->store, why);
+  if (s->state.journal)
+    ft_state_abandon(s->state.state, why);
 }
 
 const char *ft_script_journal_error(ft_script *s) {
-  return s->store ? ft_store_errmsg(s->store) : "";
+  return s->state.state ? ft_state_errmsg(s->state.state) : "";
 }
 
 int ft_script_checkpoint(ft_script *s, int64_t out_offset,
                          const char *out_tail, int finished) {
   char err[512];
   lua_State *L = s->L;
-  if (!s->journal)
+  if (!s->state.journal)
     return ft_script_commit(s);
   int top = lua_gettop(L);
   if (crawl_call(s, "checkpoint", 0, 2, err, sizeof(err)) != 0)
@@ -1207,14 +929,14 @@ int ft_script_checkpoint(ft_script *s, int64_t out_offset,
   int64_t start_pos = (int64_t)lua_tonumber(L, top + 1);
   int64_t next_id = (int64_t)lua_tonumber(L, top + 2);
   lua_settop(L, top);
-  ft_store *st = s->store;
+  ft_state *st = s->state.state;
   if (meta_put_int(st, "out_offset", out_offset) != 0 ||
-      ft_store_meta_set(st, "out_tail", out_tail ? out_tail : "") != 0 ||
+      ft_state_meta_set(st, "out_tail", out_tail ? out_tail : "") != 0 ||
       meta_put_int(st, "start_pos", start_pos) != 0 ||
       meta_put_int(st, "next_id", next_id) != 0 ||
-      (finished && ft_store_meta_set(st, "finished", "1") != 0))
+      (finished && ft_state_meta_set(st, "finished", "1") != 0))
     return FT_EIO;
-  return ft_store_commit(st);
+  return ft_state_commit(st);
 }
 
 /* ---- ft.run: a crawl instance of this state, run by ft_crawl --------------
@@ -1237,17 +959,10 @@ static void crawl_bind(ft_script *s, int idx, crawl_binding *b) {
   s->crawl_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   s->next_ref = s->respond_ref = LUA_NOREF;
   s->crawling = 1;
-  s->journal = 0;
   s->records = 0;
   s->write_failed = 0;
-  ft_dedupe_free(s->seen);
-  s->seen = NULL;
-  if (s->store) { /* left by an earlier run: this one has its own */
-    ft_store_close(s->store);
-    s->store = NULL;
-  }
-  free(s->state_path);
-  s->state_path = NULL;
+  /* a state left by an earlier run goes: this one has its own */
+  ft_lua_state_close(&s->state);
 }
 
 static void crawl_unbind(ft_script *s, const crawl_binding *b) {
@@ -1259,15 +974,7 @@ static void crawl_unbind(ft_script *s, const crawl_binding *b) {
   s->next_ref = b->next_ref;
   s->respond_ref = b->respond_ref;
   s->crawling = 0;
-  ft_dedupe_free(s->seen);
-  s->seen = NULL;
-  if (s->journal) /* commits happen at checkpoints only */
-    ft_store_abandon(s->store, "closed");
-  s->journal = 0;
-  ft_store_close(s->store);
-  s->store = NULL;
-  free(s->state_path);
-  s->state_path = NULL;
+  ft_lua_state_close(&s->state); /* abandons a durable run's open batch */
   s->cfg = NULL;
   s->tree = NULL;
 }

@@ -46,6 +46,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "hash.h"
 #include "stats.h"
 
 typedef struct ft_node {
@@ -83,17 +84,9 @@ static ft_node *ft_node_of_(ft_object *o) { return (ft_node *)o; }
 
 /* ---- names and patterns ------------------------------------------------ */
 
-/* Seeded FNV-1a with a final avalanche, over n bytes. */
+/* hash.h's XXH3 over n bytes, seeded per tree. */
 static uint64_t ft_tree_hash_(const ft_tree *t, const char *s, size_t n) {
-  uint64_t h = 0xcbf29ce484222325ull ^ t->seed;
-  for (size_t i = 0; i < n; i++) {
-    h ^= (unsigned char)s[i];
-    h *= 0x100000001b3ull;
-  }
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 33;
-  return h;
+  return XXH3_64bits_withSeed(s, n, t->seed);
 }
 
 /* Checks the syntax shared by names and patterns: "/" or "/seg/seg..." with

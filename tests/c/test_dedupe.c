@@ -1,11 +1,13 @@
 /* test_dedupe.c - unit tests for core/dedupe.c: which keys are the same,
  * growth through many resizes, and no false positives. */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "dedupe.h"
 #include "error.h"
 #include "ft_test.h"
+#include "hash.h"
 
 /* A string literal and its length, NUL bytes included. */
 #define L(s) s, sizeof(s) - 1
@@ -152,9 +154,12 @@ FT_TEST(test_no_false_positives) {
 /* ---- the keys themselves --------------------------------------------------- */
 
 /* A durable run stores these keys (--state) and rebuilds its seen set from
- * them on resume, so they must never change: known answers, computed when
- * the format was fixed, over fields of every length around the 8-byte
- * words the hash reads, NUL and high bytes included. */
+ * them on resume, so they must never change (schema version 2): known
+ * answers over fields of every length around 8-byte words, NUL and high
+ * bytes included, each also checked against XXH3-128 computed in one go
+ * over the documented encoding (three fields, each after its length as 8
+ * little-endian bytes; the key is the hash's low then high 64 bits, each
+ * little-endian). */
 FT_TEST(test_known_keys) {
   static const char *urls[] = {"", "h", "http://a.com/",
                                "http://127.0.0.1:18555/item/1.json",
@@ -165,30 +170,30 @@ FT_TEST(test_known_keys) {
     size_t url, body_len;
     const char *hex;
   } rows[] = {
-      {0, 0, "9843467db14ac1ad06796d84efb865db"},
-      {0, 9, "0a2d184e4f22f961fdf688688c95c7c8"},
-      {0, 17, "9115d4125694952cd33d5d1fd60c7821"},
-      {1, 0, "c12dfc2c851de964a25ddbd56bc69c1c"},
-      {1, 9, "31d8ad818c248923e041915407c3e94a"},
-      {1, 17, "80259a35c8c27ff120a26e658d156665"},
-      {2, 0, "a3e0e24f05941b5eb98ff6f1d30192f9"},
-      {2, 9, "2f2d14686d01ab122bb537fd76a68291"},
-      {2, 17, "19fb57d1a8441064be9444adc4fd1f0b"},
-      {3, 0, "401212406b1e4b6953b4d286cc65822b"},
-      {3, 9, "0732d45db6977b0d872b4b61cc3a3b6b"},
-      {3, 17, "34a70ceaa8b54b50b35283a28389ea7d"},
-      {4, 0, "71dbda22385551d7492a3df964c9d146"},
-      {4, 9, "ae4a2b06c90d5d1ef331b8518fabf843"},
-      {4, 17, "f8bec701541acc267a5992f1b0105c9a"},
-      {5, 0, "ede897e11a6e18918ac590379d17267f"},
-      {5, 9, "dd5d6ea2f9cc8cae54c52626abb013cb"},
-      {5, 17, "20177fdb48ae80586dc88139cb0adc0f"},
-      {6, 0, "0c738253939354e38bbd3187e23d1db7"},
-      {6, 9, "1af05806bd50d97eacd5aff5634c41f7"},
-      {6, 17, "b9d78ac72ba13ba1a44ccc089bfa2463"},
-      {7, 0, "347e2495b3d9b3f1ed5d9243ffd1bdac"},
-      {7, 9, "0a2f1dec31370f635c360d241ff4f7f3"},
-      {7, 17, "d3896bf198fce55ab8a42b8d9ce7ac4c"},
+      {0, 0, "6e4d42836b5a4e61762eb74109e192a2"},
+      {0, 9, "a74cc74a5e047d235db15f7e802a74c9"},
+      {0, 17, "76b6ec6b3264f71bbc73e7c9df290b21"},
+      {1, 0, "dfddd8fb7a410aa9686cd085fbda07ee"},
+      {1, 9, "41a54b11c6799fddde5d2d45726f28a0"},
+      {1, 17, "4d9e55093bff46346ed580f5139411da"},
+      {2, 0, "7eb07e2621bfdaecbdffffbdbba29c27"},
+      {2, 9, "2320cf1de8b3a997e5c55ab7b096e0fe"},
+      {2, 17, "69f1e71650d6fb1fd132c2bb22d43c3a"},
+      {3, 0, "110f2fc0b041f69044774e49a81c6d51"},
+      {3, 9, "310407637ad3db970034161bd626a4a6"},
+      {3, 17, "ece69d35ca5fbb5d46e46450a0d6deaf"},
+      {4, 0, "be9d1f053c95d48c7bf3396d06396ffc"},
+      {4, 9, "706544a9ddba827316d1c828ce3915a0"},
+      {4, 17, "5997c8d3938d57ea1c30e86bd9bb754c"},
+      {5, 0, "cd7e1bd5e9bddc03710eb84b6aaeeae2"},
+      {5, 9, "63664c7de8ee4b579da5b78f2f80b6d6"},
+      {5, 17, "b484b480d1500fdd6adcf1862ea2381c"},
+      {6, 0, "8a0e74662fd75bdba9831c81516aa0d9"},
+      {6, 9, "a0c70ad7ea31654803fd43adaf9de46a"},
+      {6, 17, "4afa5b93215dddeac997ca7a4f639718"},
+      {7, 0, "c8b9898b2a30d33db67389b337dd57b1"},
+      {7, 9, "b361837524a94d847275e22756fd3398"},
+      {7, 17, "90cb44e330fcd576c437486f822a3503"},
   };
   for (size_t i = 0; i < N_ROWS(rows); i++) {
     size_t u = rows[i].url;
@@ -200,6 +205,25 @@ FT_TEST(test_known_keys) {
     for (int j = 0; j < 16; j++)
       snprintf(hex + 2 * j, 3, "%02x", k[j]);
     FT_CHECK_EQ_STR(hex, rows[i].hex);
+    /* the same key from the documented encoding */
+    const char *m = method != NULL ? method : "GET";
+    const char *f[3] = {m, urls[u], body};
+    size_t fl[3] = {strlen(m), strlen(urls[u]), rows[i].body_len};
+    unsigned char enc[256];
+    size_t n = 0;
+    for (int j = 0; j < 3; j++) {
+      for (int b = 0; b < 8; b++)
+        enc[n++] = (unsigned char)((uint64_t)fl[j] >> (8 * b));
+      memcpy(enc + n, f[j], fl[j]);
+      n += fl[j];
+    }
+    XXH128_hash_t h = XXH3_128bits(enc, n);
+    unsigned char want[16];
+    for (int b = 0; b < 8; b++) {
+      want[b] = (unsigned char)(h.low64 >> (8 * b));
+      want[8 + b] = (unsigned char)(h.high64 >> (8 * b));
+    }
+    FT_CHECK(memcmp(k, want, 16) == 0);
   }
 }
 

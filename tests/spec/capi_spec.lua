@@ -103,7 +103,7 @@ describe("C API", function()
     assert.truthy(out:find("-L" .. prefix .. "/lib -lfetchtree", 1, true), out)
     out, rc = run(pc_env .. "pkg-config --static --libs fetchtree")
     assert.equal(0, rc, out)
-    for _, l in ipairs { "-lcurl", "-luv", "-lxml2", "-lsqlite3", "-lluajit", "-lm" } do
+    for _, l in ipairs { "-lcurl", "-luv", "-lxml2", "-lsqlite3", "-lxxhash", "-lluajit", "-lm" } do
       assert.truthy(out:find(l, 1, true), l .. " not in " .. out)
     end
   end)

@@ -30,6 +30,15 @@ local function lines_of(path)
   return t
 end
 
+-- One value from the state database, read with the sqlite3 shell (nil when
+-- there is none yet).
+local function db_query(db, sql)
+  local p = io.popen(string.format("sqlite3 -batch %s %s 2>/dev/null", H.q(db), H.q(sql)))
+  local v = p:read("*l")
+  p:close()
+  return v
+end
+
 describe("crash-safe runs (--state)", function()
   local srv, script
   setup(function() srv, script = serve(graph) end)
@@ -83,6 +92,21 @@ describe("crash-safe runs (--state)", function()
     assert.equal(0, H.sh(cmd(db, out, 20, "--restart") .. " 2>/dev/null"))
     assert.equal(20, #lines_of(out))
     assert.truthy(#srv.log_for("/page/", before + 20) >= before + 20)
+  end)
+
+  it("refuses a state database of schema version 1 (other hashes), saying what to do", function()
+    local db, out = H.tmpname(".db"), H.tmpname(".jsonl")
+    assert.equal(0, H.sh(cmd(db, out, 5) .. " 2>/dev/null"))
+    assert.equal("2", db_query(db, "SELECT val FROM ft_info WHERE key = 'schema_version'"))
+    -- seen keys and table names of version 1 were FNV-1a hashes: a resume
+    -- with XXH3 would fetch every seen request again
+    db_query(db, "UPDATE ft_info SET val = '1' WHERE key = 'schema_version'")
+    local err = H.tmpname(".err")
+    assert.are_not.equal(0, H.sh(cmd(db, out, 5, "--restart") .. " 2> " .. err))
+    local msg = H.read(err)
+    assert.truthy(msg:find("schema version 1 is not supported (this fetchtree reads version 2)", 1, true), msg)
+    assert.truthy(msg:find("start over with a new state file", 1, true), msg)
+    assert.equal(5, #lines_of(out))
   end)
 
   it("takes the state database from the spec's state field too", function()
@@ -165,15 +189,6 @@ local slow = [[
     on_response = function(res) return { i = res.request.meta.i } end,
   }
 ]]
-
--- One value from the state database, read with the sqlite3 shell (nil when
--- there is none yet).
-local function db_query(db, sql)
-  local p = io.popen(string.format("sqlite3 -batch %s %s 2>/dev/null", H.q(db), H.q(sql)))
-  local v = p:read("*l")
-  p:close()
-  return v
-end
 
 -- Polls (up to 20 s) until sql on db gives a value for which ok(v) holds.
 local function wait_db(db, sql, ok)

@@ -1,6 +1,6 @@
-/* storage.c - fetchtree's durable state in SQLite: object storage, object SQL
- * tables and the run journal (the design note is in storage.h). */
-#include "storage.h"
+/* state_sqlite.c - the sqlite backend of ft_state (state.h): a run's state in
+ * one SQLite file (--state FILE), crash-safe, one process at a time. */
+#include "state.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,11 +12,52 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "dedupe.h"
 #include "error.h"
+#include "hash.h"
 #include "record.h"
 
+/* Design
+ *
+ * One SQLite database holds everything a run must not lose: the object
+ * key-value storage (ft_kv) and the objects' own SQL tables, the frontier
+ * (ft_pending), the seen set (ft_seen) and the run metadata (ft_meta).
+ *
+ * Batching. Every write goes into one open transaction (BEGIN IMMEDIATE,
+ * opened by the first write after a commit); sq_commit ends it. Reads on
+ * the same connection see the uncommitted batch; other connections see only
+ * committed data. A lost batch breaks the state (state.h): set_broken rolls
+ * it back, so the file stays at its last good commit.
+ *
+ * Durability. The file is in WAL mode with synchronous=NORMAL. A commit is
+ * written to the WAL in the OS page cache before sq_commit returns, so a
+ * killed process (kill -9, crash, _exit) loses nothing committed. An OS
+ * crash or power loss may lose the last few commits, never consistency (the
+ * WAL is fsynced at each checkpoint). That is the right trade for a crawl:
+ * FULL would fsync at every commit.
+ *
+ * One process at a time. A state on a file holds an exclusive flock(2) on
+ * it from open to close; a second open of the same file, from this process
+ * or another, fails with FT_EBUSY ("in use by another fetchtree process").
+ * The kernel drops the lock when its holder dies, even by SIGKILL.
+ *
+ * The seen set is answered from an in-memory copy (ft_dedupe, loaded from
+ * ft_seen on the first seen_add), so a request already seen costs no SQLite
+ * lookup; a new key is inserted into ft_seen in the batch.
+ *
+ * Errors. SQLite failures map to FT_ENOMEM, FT_EBUSY (another process holds
+ * the write lock past the busy timeout), FT_EIO (disk full, I/O error),
+ * FT_EINVAL (constraint, e.g. a duplicate frontier id) or FT_ESQL, and
+ * sq_errmsg then holds SQLite's message.
+ *
+ * Callbacks may call back into the same state: an iterating statement that
+ * is still in use is never reset under its caller. */
+
 #define STORE_APP_ID 0x46547374 /* PRAGMA application_id: "FTst" */
-#define STORE_SCHEMA 1          /* ft_info 'schema_version' this build reads */
+/* ft_info 'schema_version' this build reads. 2: seen keys and object table
+ * names are XXH3 hashes (hash.h); 1 (FNV-1a and a mixer of our own) is read
+ * by older builds only. */
+#define STORE_SCHEMA 2
 #define STORE_BUSY_MS 5000      /* wait this long for another writer's lock */
 #define NAME_MAX_LEN 64         /* longest name accepted in {name} */
 #define PREFIX_LEN 19           /* "o_" + 16 hex + "_" */
@@ -31,7 +72,7 @@ static const char schema_sql[] =
     "CREATE TABLE ft_meta(key TEXT PRIMARY KEY, val TEXT NOT NULL)"
     " WITHOUT ROWID;"
     "INSERT INTO ft_info VALUES ('format', 'fetchtree state'),"
-    " ('schema_version', '1');"
+    " ('schema_version', '2');"
     "PRAGMA application_id = 1179939700;"; /* STORE_APP_ID */
 
 /* ---- prepared statements, one cached per kind --------------------------- */
@@ -80,7 +121,7 @@ static const char *const stmt_sql[ST_COUNT_] = {
                     " ON CONFLICT(key) DO UPDATE SET val = excluded.val",
 };
 
-/* The authorizer's state while one ft_store_sql statement is prepared or
+/* The authorizer's state while one sq_sql statement is prepared or
  * stepped (s->auth points to it; NULL otherwise, which allows everything). */
 typedef struct auth_ctx {
   const char *prefix; /* "o_<16 hex>_" of the object */
@@ -89,7 +130,7 @@ typedef struct auth_ctx {
   char reason[256];
 } auth_ctx;
 
-struct ft_store {
+typedef struct sq_state {
   sqlite3 *db;
   sqlite3_stmt *st[ST_COUNT_]; /* prepared on first use */
   auth_ctx *auth;
@@ -104,9 +145,11 @@ struct ft_store {
   int in_batch;  /* our BEGIN is open (SQLite may end it by itself) */
   int broken;    /* a batch was lost: nothing is committed any more */
   int lock_fd;   /* holds the flock on the database file, or -1 */
+  ft_dedupe *seen; /* ft_seen's keys, once seen_loaded */
+  int seen_loaded;
   char broken_msg[512];
   char errmsg[512];
-};
+} sq_state;
 
 /* ---- errors ------------------------------------------------------------- */
 
@@ -134,7 +177,7 @@ static int map_rc(int rc) {
 }
 
 /* Formats the message of a failure into s->errmsg and returns code. */
-static int set_err(ft_store *s, int code, const char *fmt, ...) {
+static int set_err(sq_state *s, int code, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(s->errmsg, sizeof s->errmsg, fmt, ap);
@@ -143,9 +186,9 @@ static int set_err(ft_store *s, int code, const char *fmt, ...) {
 }
 
 /* From now on s commits nothing and every write fails with FT_EIO and
- * "why: ..." in errmsg (see storage.h, "Errors"), why formatted from fmt the
+ * "why: ..." in errmsg (see state.h, "A lost batch"), why formatted from fmt the
  * first time s breaks. The open batch, if any, is rolled back. */
-static void set_broken(ft_store *s, const char *fmt, ...) {
+static void set_broken(sq_state *s, const char *fmt, ...) {
   if (!s->broken) {
     s->broken = 1;
     va_list ap;
@@ -160,7 +203,7 @@ static void set_broken(ft_store *s, const char *fmt, ...) {
 }
 
 /* FT_EIO with the reason the store broke. */
-static int broken_err(ft_store *s) {
+static int broken_err(sq_state *s) {
   return set_err(s, FT_EIO,
                  "%s; nothing written since the last commit is saved (the"
                  " state stays at that commit)",
@@ -171,7 +214,7 @@ static int broken_err(ft_store *s) {
  * SQLite rolled the batch back by itself (disk full, some I/O errors), the
  * writes since the last commit are gone: the store breaks, since committing
  * what came after them would save a state that matches nothing. */
-static int sq_fail(ft_store *s, int rc) {
+static int sq_fail(sq_state *s, int rc) {
   set_err(s, 0, "%s", sqlite3_errmsg(s->db));
   if (s->in_batch && sqlite3_get_autocommit(s->db))
     set_broken(s, "a write to the state database failed (%s)", s->errmsg);
@@ -184,7 +227,7 @@ static int sq_fail(ft_store *s, int rc) {
  * SQLite refused just that statement (FT_EINVAL: a duplicate id, which the
  * caller is told of), the batch may be partial and the journal no longer
  * matches the run, so the store breaks. Returns rc. */
-static int journal_fail(ft_store *s, int rc) {
+static int journal_fail(sq_state *s, int rc) {
   if (rc != 0 && rc != FT_EINVAL && !s->broken) {
     set_broken(s, "a journal write to the state database failed (%s)",
                s->errmsg);
@@ -193,16 +236,21 @@ static int journal_fail(ft_store *s, int rc) {
   return rc;
 }
 
-void ft_store_abandon(ft_store *s, const char *why) {
+static void sq_abandon(void *b, const char *why) {
+  sq_state *s = b;
   if (s == NULL)
     return;
   set_broken(s, "%s", why != NULL ? why : "the batch was abandoned");
   broken_err(s);
 }
 
-int ft_store_broken(const ft_store *s) { return s != NULL && s->broken; }
+static int sq_broken(void *b) {
+  const sq_state *s = b;
+  return s != NULL && s->broken;
+}
 
-const char *ft_store_errmsg(const ft_store *s) {
+static const char *sq_errmsg(void *b) {
+  sq_state *s = b;
   return s != NULL ? s->errmsg : "";
 }
 
@@ -211,7 +259,7 @@ const char *ft_store_errmsg(const ft_store *s) {
 /* Gets the statement of `kind`: the cached one, or, when a caller up the
  * stack is still iterating it (a callback re-entered the store), a fresh one
  * that stmt_put finalizes. */
-static int stmt_get(ft_store *s, int kind, sqlite3_stmt **out) {
+static int stmt_get(sq_state *s, int kind, sqlite3_stmt **out) {
   sqlite3_stmt *cached = s->st[kind];
   if (cached != NULL && !sqlite3_stmt_busy(cached)) {
     *out = cached;
@@ -226,7 +274,7 @@ static int stmt_get(ft_store *s, int kind, sqlite3_stmt **out) {
   return 0;
 }
 
-static void stmt_put(ft_store *s, int kind, sqlite3_stmt *st) {
+static void stmt_put(sq_state *s, int kind, sqlite3_stmt *st) {
   if (st == s->st[kind]) {
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
@@ -237,7 +285,7 @@ static void stmt_put(ft_store *s, int kind, sqlite3_stmt *st) {
 
 /* Runs st (of `kind`, from stmt_get), a statement that returns no rows, and
  * gives it back; 0 or the error. */
-static int stmt_finish(ft_store *s, int kind, sqlite3_stmt *st) {
+static int stmt_finish(sq_state *s, int kind, sqlite3_stmt *st) {
   int r = sqlite3_step(st);
   int rc = r == SQLITE_DONE ? 0 : sq_fail(s, r);
   stmt_put(s, kind, st);
@@ -245,7 +293,7 @@ static int stmt_finish(ft_store *s, int kind, sqlite3_stmt *st) {
 }
 
 /* Runs the statement of `kind`, which takes no parameters. */
-static int stmt_exec(ft_store *s, int kind) {
+static int stmt_exec(sq_state *s, int kind) {
   sqlite3_stmt *st;
   int rc = stmt_get(s, kind, &st);
   return rc != 0 ? rc : stmt_finish(s, kind, st);
@@ -253,7 +301,7 @@ static int stmt_exec(ft_store *s, int kind) {
 
 /* Opens the batch transaction unless one is open; a broken store opens
  * none (a write outside a batch would be committed at once). */
-static int batch_begin(ft_store *s) {
+static int batch_begin(sq_state *s) {
   if (s->broken)
     return broken_err(s);
   if (!sqlite3_get_autocommit(s->db))
@@ -266,7 +314,8 @@ static int batch_begin(ft_store *s) {
 
 /* A failed COMMIT breaks the store whether or not SQLite kept the batch
  * open: the caller saw the failure and its own state moved on. */
-int ft_store_commit(ft_store *s) {
+static int sq_commit(void *b) {
+  sq_state *s = b;
   if (s == NULL)
     return FT_EINVAL;
   if (s->broken)
@@ -285,7 +334,7 @@ int ft_store_commit(ft_store *s) {
 
 /* For a write: opens the batch unless one is open and gets the statement of
  * `kind`; the caller binds it and ends with stmt_finish. */
-static int write_stmt(ft_store *s, int kind, sqlite3_stmt **st) {
+static int write_stmt(sq_state *s, int kind, sqlite3_stmt **st) {
   int rc = batch_begin(s);
   return rc != 0 ? rc : stmt_get(s, kind, st);
 }
@@ -304,7 +353,7 @@ static int bind_str(sqlite3_stmt *st, int i, const char *p, size_t len) {
 }
 
 /* A malloc'd copy of column i with a NUL byte appended. */
-static int column_dup(ft_store *s, sqlite3_stmt *st, int i, char **out,
+static int column_dup(sq_state *s, sqlite3_stmt *st, int i, char **out,
                       size_t *len) {
   const void *p = sqlite3_column_blob(st, i);
   size_t n = (size_t)sqlite3_column_bytes(st, i);
@@ -342,7 +391,7 @@ static int query_int(sqlite3 *db, const char *sql, int64_t *v) {
 /* Inside BEGIN IMMEDIATE (so two processes opening a new file do not both
  * create the schema): recognises our database, or creates the schema in an
  * empty one. A foreign database is left as it was. */
-static int schema_check(ft_store *s, const char *path) {
+static int schema_check(sq_state *s, const char *path) {
   int64_t app = 0, nobj = 0, ver = 0;
   int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
   if (rc == SQLITE_OK)
@@ -371,6 +420,13 @@ static int schema_check(ft_store *s, const char *path) {
       code = set_err(s, FT_EINVAL,
                      "%s: not a fetchtree state database (no schema version)",
                      path);
+    else if (ver > 0 && ver < STORE_SCHEMA)
+      code = set_err(s, FT_EINVAL,
+                     "%s: state database schema version %lld is not supported"
+                     " (this fetchtree reads version %d): an older fetchtree"
+                     " wrote it (other hashes); resume with that one, or"
+                     " start over with a new state file",
+                     path, (long long)ver, STORE_SCHEMA);
     else if (ver != STORE_SCHEMA)
       code = set_err(s, FT_EINVAL,
                      "%s: state database schema version %lld is not supported"
@@ -401,11 +457,11 @@ static int store_auth(void *ud, int action, const char *a1, const char *a2,
 
 /* Takes the run lock on the database file at path (which SQLite has just
  * opened, so it exists): an flock(2) on a descriptor of our own, held until
- * ft_store_close. flock locks belong to the open file description, so
+ * sq_close. flock locks belong to the open file description, so
  * SQLite's own POSIX locks on the same file neither conflict with it nor
  * release it when SQLite closes a descriptor, and the kernel drops it when
  * the holder dies, even by SIGKILL. */
-static int take_run_lock(ft_store *s, const char *path) {
+static int take_run_lock(sq_state *s, const char *path) {
   s->lock_fd = open(path, O_RDONLY | O_CLOEXEC);
   if (s->lock_fd < 0)
     return set_err(s, FT_EIO, "%s: %s", path, strerror(errno));
@@ -426,18 +482,18 @@ static int take_run_lock(ft_store *s, const char *path) {
   return set_err(s, FT_EIO, "%s: cannot lock: %s", path, strerror(e));
 }
 
-int ft_store_open(ft_store **out, const char *path, char *err, size_t errlen) {
+static int sq_open(void **out, const char *path, char *err, size_t errlen) {
   if (out == NULL) {
-    ft_errf(err, errlen, "ft_store_open: out is NULL");
+    ft_errf(err, errlen, "ft_state_open: out is NULL");
     return FT_EINVAL;
   }
-  ft_store *s = calloc(1, sizeof *s);
+  sq_state *s = calloc(1, sizeof *s);
   if (s == NULL) {
     ft_errf(err, errlen, "out of memory");
     return FT_ENOMEM;
   }
   s->lock_fd = -1;
-  const char *p = path != NULL ? path : ":memory:";
+  const char *p = path != NULL && path[0] != '\0' ? path : ":memory:";
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
   int rc = sqlite3_open_v2(p, &s->db, flags, NULL);
   int code = 0;
@@ -450,7 +506,7 @@ int ft_store_open(ft_store **out, const char *path, char *err, size_t errlen) {
     code = take_run_lock(s, p);
   if (code == 0) {
     sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
-    /* script SQL (ft_store_sql) runs on this connection: no extension
+    /* script SQL (sq_sql) runs on this connection: no extension
      * loading, and no fts3_tokenizer(), whose two-argument form installs a
      * tokenizer from a pointer given as a blob (the authorizer refuses both
      * functions too, see store_auth) */
@@ -460,7 +516,7 @@ int ft_store_open(ft_store **out, const char *path, char *err, size_t errlen) {
     code = schema_check(s, p);
   }
   /* Only now that the file is known to be ours: WAL, and NORMAL sync (see
-   * storage.h). A file system without WAL support keeps the rollback
+   * "Durability" above). A file system without WAL support keeps the rollback
    * journal, which is just as crash-safe. */
   if (code == 0) {
     rc = sqlite3_exec(s->db,
@@ -489,10 +545,11 @@ int ft_store_open(ft_store **out, const char *path, char *err, size_t errlen) {
   return 0;
 }
 
-void ft_store_close(ft_store *s) {
+static void sq_close(void *b) {
+  sq_state *s = b;
   if (s == NULL)
     return;
-  if (ft_store_commit(s) != 0 && !sqlite3_get_autocommit(s->db))
+  if (sq_commit(s) != 0 && !sqlite3_get_autocommit(s->db))
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
   for (int i = 0; i < ST_COUNT_; i++)
     sqlite3_finalize(s->st[i]);
@@ -500,13 +557,15 @@ void ft_store_close(ft_store *s) {
   if (s->lock_fd >= 0)
     close(s->lock_fd); /* after SQLite let go of the file */
   free(s->late);
+  ft_dedupe_free(s->seen);
   free(s);
 }
 
 /* ---- key-value storage per object ---------------------------------------- */
 
-int ft_store_get(ft_store *s, const char *obj, const char *key, size_t klen,
+static int sq_kv_get(void *b, const char *obj, const char *key, size_t klen,
                  char **val, size_t *len) {
+  sq_state *s = b;
   if (s == NULL || obj == NULL || key == NULL || val == NULL)
     return FT_EINVAL;
   *val = NULL;
@@ -527,8 +586,9 @@ int ft_store_get(ft_store *s, const char *obj, const char *key, size_t klen,
   return rc;
 }
 
-int ft_store_put(ft_store *s, const char *obj, const char *key, size_t klen,
+static int sq_kv_put(void *b, const char *obj, const char *key, size_t klen,
                  const void *val, size_t len) {
+  sq_state *s = b;
   if (s == NULL || obj == NULL || key == NULL || (val == NULL && len > 0))
     return FT_EINVAL;
   sqlite3_stmt *st;
@@ -541,8 +601,9 @@ int ft_store_put(ft_store *s, const char *obj, const char *key, size_t klen,
   return stmt_finish(s, ST_KV_PUT, st);
 }
 
-int ft_store_delete(ft_store *s, const char *obj, const char *key,
+static int sq_kv_delete(void *b, const char *obj, const char *key,
                     size_t klen) {
+  sq_state *s = b;
   if (s == NULL || obj == NULL || key == NULL)
     return FT_EINVAL;
   sqlite3_stmt *st;
@@ -558,8 +619,9 @@ int ft_store_delete(ft_store *s, const char *obj, const char *key,
  * succ(P) drops P's trailing 0xFF bytes and adds one to the last byte left;
  * when P is all 0xFF bytes the range has no upper end. Keys are TEXT
  * compared with the BINARY collation, i.e. memcmp. */
-int ft_store_list(ft_store *s, const char *obj, const char *prefix,
-                  size_t plen, int limit, ft_store_row_fn fn, void *ud) {
+static int sq_kv_list(void *b, const char *obj, const char *prefix,
+                  size_t plen, int limit, ft_state_kv_fn fn, void *ud) {
+  sq_state *s = b;
   if (s == NULL || obj == NULL || fn == NULL)
     return FT_EINVAL;
   if (prefix == NULL)
@@ -608,17 +670,10 @@ int ft_store_list(ft_store *s, const char *obj, const char *prefix,
 
 /* ---- SQL on the object's own tables: names ------------------------------ */
 
-static uint64_t fnv1a64(const char *p) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (; *p != '\0'; p++) {
-    h ^= (unsigned char)*p;
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
 
 static void obj_prefix(const char *obj, char buf[PREFIX_LEN + 1]) {
-  snprintf(buf, PREFIX_LEN + 1, "o_%016llx_", (unsigned long long)fnv1a64(obj));
+  snprintf(buf, PREFIX_LEN + 1, "o_%016llx_", 
+           (unsigned long long)ft_hash_str(obj));
 }
 
 static int is_name_char(int c) {
@@ -632,7 +687,7 @@ static int is_ident_char(int c) {
   return is_name_char(c) || c == '$' || (unsigned char)c >= 0x80;
 }
 
-int ft_store_table_name(const char *obj, const char *name, char *buf,
+int ft_state_sql_table_name(const char *obj, const char *name, char *buf,
                         size_t len) {
   if (obj == NULL || name == NULL || buf == NULL)
     return FT_EINVAL;
@@ -689,7 +744,7 @@ static int is_sqlite_function(const char *p, size_t n) {
  *   not shown the new name, which could leave the object's namespace. */
 enum { TK_SPACE, TK_NAME, TK_WORD, TK_OTHER };
 
-static int sql_rewrite(ft_store *s, const char *q, const char *prefix,
+static int sql_rewrite(sq_state *s, const char *q, const char *prefix,
                        char **out) {
   ft_buf b = {0};
   size_t n = strlen(q), i = 0;
@@ -836,7 +891,7 @@ static int is_denied_function(const char *name) {
 
 static int store_auth(void *ud, int action, const char *a1, const char *a2,
                       const char *dbname, const char *trigger) {
-  ft_store *s = ud;
+  sq_state *s = ud;
   auth_ctx *c = s->auth;
   (void)dbname;
   if (c == NULL)
@@ -989,7 +1044,7 @@ static void column_value(sqlite3_stmt *st, int i, ft_sql_value *v) {
 
 /* Maps a failure of the user's statement: SQLite's errors are the caller's
  * (FT_EINVAL) unless they are resource errors. */
-static int user_fail(ft_store *s, int rc, const auth_ctx *c) {
+static int user_fail(sq_state *s, int rc, const auth_ctx *c) {
   int code = sq_fail(s, rc);
   if (c->denied)
     set_err(s, 0, "%s", c->reason);
@@ -1000,7 +1055,7 @@ static int user_fail(ft_store *s, int rc, const auth_ctx *c) {
 
 /* Steps st, handing rows to fn with the authorizer off (the callback may use
  * the store). Returns 0 or an error; *completed says st reached its end. */
-static int sql_rows(ft_store *s, sqlite3_stmt *st, auth_ctx *c,
+static int sql_rows(sq_state *s, sqlite3_stmt *st, auth_ctx *c,
                     ft_sql_row_fn fn, void *ud, int *completed) {
   const char **names = NULL;
   ft_sql_value *vals = NULL;
@@ -1042,14 +1097,46 @@ static int sql_rows(ft_store *s, sqlite3_stmt *st, auth_ctx *c,
   return rc;
 }
 
-int ft_store_sql(ft_store *s, const char *obj, const char *query,
+/* Runs one statement of a script's (obj.storage:sql) on obj's own tables.
+ *
+ * In the query text, {name} (name: 1 to 64 of [A-Za-z0-9_]) stands for the
+ * object's table (or index, view, trigger) "name"; it is rewritten to a
+ * quoted identifier "o_<16 hex>_name", the hex being the XXH3 64-bit hash
+ * of obj (ft_state_sql_table_name shows the result). {name} inside string
+ * literals, quoted identifiers and comments is left alone.
+ *
+ * While the statement is prepared and run, an authorizer refuses: any table,
+ * index, view or trigger whose name does not carry this object's prefix
+ * (fetchtree's own tables, other objects' tables, pragma_* and dbstat
+ * virtual tables; json_each and json_tree are allowed), virtual tables other
+ * than fts3/fts4/fts5/rtree, ATTACH and DETACH, PRAGMA, ANALYZE, the
+ * functions load_extension and fts3_tokenizer (native code, or a native
+ * pointer from a blob; the connection disables both besides) and the R*Tree
+ * debugging functions rtreenode, rtreedepth and rtreecheck, and
+ * transaction statements (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE:
+ * fetchtree's batching owns the transaction). Triggers and views are checked
+ * when they are used, so a trigger on the object's table cannot write
+ * elsewhere. PRAGMA data_version and page_size, as reads (FTS5 and R*Tree
+ * ask for them), are allowed.
+ * Two rules are checked on the text, where the authorizer cannot see: names
+ * beginning with "sqlite_" may not appear at all, not even as a string
+ * literal, since SQLite accepts a string literal as a table name (bind such
+ * text as an argument; SQLite's sqlite_version() and similar functions are
+ * fine); and ALTER TABLE ... RENAME TO must write the new name as {name}.
+ *
+ * Only one statement per call: text after the first statement other than
+ * spaces, comments and semicolons is FT_EINVAL; so is a parameter count
+ * other than nargs (?NNN and :name count as SQLite counts them). The
+ * statement runs inside the open batch. */
+static int sq_sql(void *b, const char *obj, const char *query,
                  const ft_sql_value *args, int nargs, ft_sql_row_fn fn,
                  void *ud, int64_t *changes, char *err, size_t errlen) {
+  sq_state *s = b;
   if (changes != NULL)
     *changes = 0;
   if (s == NULL || obj == NULL || query == NULL || nargs < 0 ||
       (nargs > 0 && args == NULL)) {
-    ft_errf(err, errlen, "ft_store_sql: invalid argument");
+    ft_errf(err, errlen, "ft_state_sql: invalid argument");
     return FT_EINVAL;
   }
   char prefix[PREFIX_LEN + 1];
@@ -1106,7 +1193,7 @@ int ft_store_sql(ft_store *s, const char *obj, const char *query,
  */
 
 /* The position of id in the sorted late list, or where it would go. */
-static size_t late_find(const ft_store *s, int64_t id) {
+static size_t late_find(const sq_state *s, int64_t id) {
   size_t lo = 0, hi = s->late_n;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
@@ -1118,12 +1205,13 @@ static size_t late_find(const ft_store *s, int64_t id) {
   return lo;
 }
 
-static void late_remove_at(ft_store *s, size_t i) {
+static void late_remove_at(sq_state *s, size_t i) {
   memmove(s->late + i, s->late + i + 1, (s->late_n - i - 1) * sizeof *s->late);
   s->late_n--;
 }
 
-int ft_store_pending_add(ft_store *s, int64_t id, const void *req, size_t len) {
+static int sq_frontier_push(void *b, int64_t id, const void *req, size_t len) {
+  sq_state *s = b;
   if (s == NULL || (req == NULL && len > 0))
     return FT_EINVAL;
   int late = s->taken_any && id <= s->take_cursor;
@@ -1158,7 +1246,7 @@ int ft_store_pending_add(ft_store *s, int64_t id, const void *req, size_t len) {
  * was. The id leaves the late list once its row was looked up, before fn
  * runs (a take from inside fn must not hand it out again); if the lookup
  * fails it stays, for the next take. */
-static int take_late(ft_store *s, ft_store_row2_fn fn, void *ud, int *handed,
+static int take_late(sq_state *s, ft_state_request_fn fn, void *ud, int *handed,
                      int *stop) {
   int64_t id = s->late[0];
   sqlite3_stmt *st;
@@ -1185,8 +1273,9 @@ static int take_late(ft_store *s, ft_store_row2_fn fn, void *ud, int *handed,
 /* Walks ft_pending from just above the cursor and merges in the late ids, so
  * ids come out ascending. A row at or below the cursor is skipped: a take
  * run from inside fn already handed it out. */
-int ft_store_pending_take(ft_store *s, int limit, ft_store_row2_fn fn,
+static int sq_frontier_take(void *b, int limit, ft_state_request_fn fn,
                           void *ud) {
+  sq_state *s = b;
   if (s == NULL || fn == NULL)
     return FT_EINVAL;
   int db_done = s->taken_any && s->take_cursor == INT64_MAX;
@@ -1196,7 +1285,9 @@ int ft_store_pending_take(ft_store *s, int limit, ft_store_row2_fn fn,
     return rc;
   sqlite3_bind_int64(st, 1,
                      s->taken_any ? s->take_cursor + !db_done : INT64_MIN);
-  sqlite3_bind_int(st, 2, limit > 0 ? limit : -1);
+  /* no LIMIT in SQL: rows a take inside fn handed out are skipped below,
+   * and the loop stops at `limit` handed out, not at `limit` rows read */
+  sqlite3_bind_int(st, 2, -1);
   int n = 0, stop = 0, have = 0;
   int64_t id = 0;
   while (rc == 0 && !stop && (limit <= 0 || n < limit)) {
@@ -1236,7 +1327,8 @@ int ft_store_pending_take(ft_store *s, int limit, ft_store_row2_fn fn,
   return rc != 0 ? rc : n;
 }
 
-int ft_store_pending_done(ft_store *s, int64_t id) {
+static int sq_frontier_ack(void *b, int64_t id) {
+  sq_state *s = b;
   if (s == NULL)
     return FT_EINVAL;
   sqlite3_stmt *st;
@@ -1255,7 +1347,8 @@ int ft_store_pending_done(ft_store *s, int64_t id) {
   return 0;
 }
 
-int64_t ft_store_pending_count(ft_store *s) {
+static int64_t sq_frontier_count(void *b) {
+  sq_state *s = b;
   if (s == NULL)
     return FT_EINVAL;
   if (s->pending_ok)
@@ -1278,25 +1371,13 @@ int64_t ft_store_pending_count(ft_store *s) {
 /* ---- the run journal: the seen set and metadata ---------------------------
  */
 
-int ft_store_seen_add(ft_store *s, const unsigned char key[16]) {
-  if (s == NULL || key == NULL)
-    return FT_EINVAL;
-  sqlite3_stmt *st;
-  int rc = write_stmt(s, ST_SEEN_ADD, &st);
-  if (rc != 0)
-    return journal_fail(s, rc);
-  bind_bytes(st, 1, key, 16);
-  rc = stmt_finish(s, ST_SEEN_ADD, st);
-  if (rc != 0)
-    return journal_fail(s, rc);
-  return sqlite3_changes(s->db) > 0 ? 1 : 0;
-}
-
-int ft_store_seen_each(ft_store *s,
-                       int (*fn)(void *ud, const unsigned char key[16]),
-                       void *ud) {
-  if (s == NULL || fn == NULL)
-    return FT_EINVAL;
+/* Loads ft_seen into s->seen (once). A key whose length is not 16 (not
+ * ours) is skipped. */
+static int seen_load(sq_state *s) {
+  if (s->seen_loaded)
+    return 0;
+  if (s->seen == NULL && ft_dedupe_new(&s->seen) != 0)
+    return set_err(s, FT_ENOMEM, "out of memory");
   sqlite3_stmt *st;
   int rc = stmt_get(s, ST_SEEN_EACH, &st);
   if (rc != 0)
@@ -1305,18 +1386,53 @@ int ft_store_seen_each(ft_store *s,
   while ((r = sqlite3_step(st)) == SQLITE_ROW) {
     if (sqlite3_column_bytes(st, 0) != 16)
       continue;
-    if (fn(ud, sqlite3_column_blob(st, 0)) != 0) {
-      r = SQLITE_DONE;
+    if (ft_dedupe_add_key(s->seen, sqlite3_column_blob(st, 0)) < 0) {
+      rc = set_err(s, FT_ENOMEM, "out of memory");
       break;
     }
   }
-  if (r != SQLITE_DONE)
+  if (rc == 0 && r != SQLITE_DONE)
     rc = sq_fail(s, r);
   stmt_put(s, ST_SEEN_EACH, st);
+  if (rc == 0)
+    s->seen_loaded = 1;
   return rc;
 }
 
-int ft_store_meta_get(ft_store *s, const char *key, char **val) {
+/* Answers from the in-memory copy; a new key goes to ft_seen first and into
+ * the copy once it is in the batch. Always answers before returning. */
+static int sq_seen_add(void *b, const unsigned char key[16],
+                       ft_state_seen_fn fn, void *ud) {
+  sq_state *s = b;
+  if (s->broken)
+    return broken_err(s);
+  int rc = seen_load(s);
+  if (rc != 0)
+    return journal_fail(s, rc);
+  if (ft_dedupe_add_key(s->seen, key) == 0) { /* seen it */
+    fn(ud, key, 0, 0);
+    return 0;
+  }
+  /* the copy now holds the key: if the insert fails the state breaks, and
+   * a broken state answers nothing more */
+  sqlite3_stmt *st;
+  rc = write_stmt(s, ST_SEEN_ADD, &st);
+  if (rc == 0) {
+    bind_bytes(st, 1, key, 16);
+    rc = stmt_finish(s, ST_SEEN_ADD, st);
+  }
+  if (rc != 0) {
+    if (!s->broken)
+      set_broken(s, "a seen-set write to the state database failed (%s)",
+                 s->errmsg);
+    return broken_err(s);
+  }
+  fn(ud, key, 1, 0);
+  return 0;
+}
+
+static int sq_meta_get(void *b, const char *key, char **val) {
+  sq_state *s = b;
   if (s == NULL || key == NULL || val == NULL)
     return FT_EINVAL;
   *val = NULL;
@@ -1336,7 +1452,8 @@ int ft_store_meta_get(ft_store *s, const char *key, char **val) {
   return rc;
 }
 
-int ft_store_meta_set(ft_store *s, const char *key, const char *val) {
+static int sq_meta_set(void *b, const char *key, const char *val) {
+  sq_state *s = b;
   if (s == NULL || key == NULL || val == NULL)
     return FT_EINVAL;
   sqlite3_stmt *st;
@@ -1348,7 +1465,8 @@ int ft_store_meta_set(ft_store *s, const char *key, const char *val) {
   return journal_fail(s, stmt_finish(s, ST_META_SET, st));
 }
 
-int ft_store_reset(ft_store *s) {
+static int sq_reset(void *b) {
+  sq_state *s = b;
   if (s == NULL)
     return FT_EINVAL;
   int rc = batch_begin(s);
@@ -1365,5 +1483,35 @@ int ft_store_reset(ft_store *s) {
   s->late_n = 0;
   s->pending_n = 0;
   s->pending_ok = 1;
+  ft_dedupe_free(s->seen);
+  s->seen = NULL;
+  s->seen_loaded = 0;
   return 0;
 }
+
+/* ---- the backend ------------------------------------------------------------ */
+
+const ft_state_backend ft_state_sqlite_backend = {
+    .name = "sqlite",
+    .flags = FT_STATE_DURABLE,
+    .open = sq_open,
+    .close = sq_close,
+    .errmsg = sq_errmsg,
+    .commit = sq_commit,
+    .abandon = sq_abandon,
+    .broken = sq_broken,
+    .reset = sq_reset,
+    .frontier_push = sq_frontier_push,
+    .frontier_take = sq_frontier_take,
+    .frontier_ack = sq_frontier_ack,
+    .frontier_count = sq_frontier_count,
+    .seen_add = sq_seen_add,
+    .kv_get = sq_kv_get,
+    .kv_put = sq_kv_put,
+    .kv_delete = sq_kv_delete,
+    .kv_list = sq_kv_list,
+    .meta_get = sq_meta_get,
+    .meta_set = sq_meta_set,
+    .limiter_grant = NULL, /* one process at a time: state.c's local limits */
+    .sql = sq_sql,
+};

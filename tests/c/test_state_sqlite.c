@@ -1,4 +1,6 @@
-/* test_storage.c - unit tests for core/storage.c on temporary SQLite files. */
+/* test_state_sqlite.c - what only the sqlite backend of ft_state promises
+ * (core/state_sqlite.c): SQL, durability, the file lock, damaged and foreign
+ * files; what every backend promises is in test_state.c. */
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,9 +13,28 @@
 
 #include "error.h"
 #include "ft_test.h"
-#include "storage.h"
+#include "state.h"
 
 /* ---- helpers ------------------------------------------------------------ */
+
+/* The sqlite backend at path (NULL: a private in-memory database). */
+static int sq_open_at(ft_state **out, const char *path, char *err,
+                      size_t errlen) {
+  return ft_state_open_backend(out, &ft_state_sqlite_backend, path, err,
+                               errlen);
+}
+
+static void seen_answer(void *ud, const unsigned char key[16], int is_new,
+                        int status) {
+  *(int *)ud = status != 0 ? status : is_new;
+}
+
+/* ft_state_seen_add's answer (1 new, 0 seen) or its error. */
+static int seen_add1(ft_state *s, const unsigned char key[16]) {
+  int answer = -100;
+  int rc = ft_state_seen_add(s, key, seen_answer, &answer);
+  return rc != 0 ? rc : answer;
+}
 
 /* A fresh, empty temporary file name (mkstemp creates the file: an empty
  * file must open as a new store). */
@@ -38,20 +59,20 @@ static int file_exists(const char *path) {
   return stat(path, &st) == 0;
 }
 
-static ft_store *open_ok(const char *path) {
-  ft_store *s = NULL;
+static ft_state *open_ok(const char *path) {
+  ft_state *s = NULL;
   char err[256] = "";
-  int rc = ft_store_open(&s, path, err, sizeof err);
+  int rc = sq_open_at(&s, path, err, sizeof err);
   if (rc != 0)
-    fprintf(stderr, "  ft_store_open(%s): %d %s\n", path ? path : "NULL", rc,
+    fprintf(stderr, "  sq_open_at(%s): %d %s\n", path ? path : "NULL", rc,
             err);
   return s;
 }
 
 /* open_ok for a test that cannot go on without the store (path NULL: in
  * memory): a failure is the test's, and the files go. */
-static ft_store *open_or_fail(const char *path) {
-  ft_store *s = open_ok(path);
+static ft_state *open_or_fail(const char *path) {
+  ft_state *s = open_ok(path);
   if (s == NULL) {
     ft_test_cur_failed_ = 1;
     if (path)
@@ -76,21 +97,15 @@ static long long other_conn_int(const char *path, const char *sql) {
 }
 
 /* Whether (obj, key) holds exactly the given bytes. */
-static int has_value(ft_store *s, const char *obj, const char *key,
+static int has_value(ft_state *s, const char *obj, const char *key,
                      const char *want, size_t wlen) {
   char *v = NULL;
   size_t len = 0;
-  int rc = ft_store_get(s, obj, key, strlen(key), &v, &len);
+  int rc = ft_state_kv_get(s, obj, key, strlen(key), &v, &len);
   int ok =
       rc == 0 && len == wlen && memcmp(v, want, wlen) == 0 && v[len] == '\0';
   free(v);
   return ok;
-}
-
-static int is_absent(ft_store *s, const char *obj, const char *key) {
-  char *v = (char *)"x";
-  int rc = ft_store_get(s, obj, key, strlen(key), &v, NULL);
-  return rc == FT_ENOTFOUND && v == NULL;
 }
 
 /* Collects list results as "key=value," into a buffer. */
@@ -156,134 +171,10 @@ static int collect_sql(void *ud, int ncols, const char *const *names,
 }
 
 /* Runs one statement without arguments; returns the result code. */
-static int sql0(ft_store *s, const char *obj, const char *q, rows *r,
+static int sql0(ft_state *s, const char *obj, const char *q, rows *r,
                 int64_t *changes, char *err, size_t errlen) {
-  return ft_store_sql(s, obj, q, NULL, 0, r ? collect_sql : NULL, r, changes,
+  return ft_state_sql(s, obj, q, NULL, 0, r ? collect_sql : NULL, r, changes,
                       err, errlen);
-}
-
-/* ---- key-value storage -------------------------------------------------- */
-
-/* put, overwrite, get, delete and not-found, step by step. */
-FT_TEST(test_kv_put_get_delete) {
-  ft_store *s = open_or_fail(NULL);
-  if (s == NULL)
-    return;
-  static const struct {
-    char op; /* p put, d delete, g get (want NULL = absent) */
-    const char *key, *val;
-  } steps[] = {
-      {'g', "a", NULL},       {'p', "a", "one"},   {'g', "a", "one"},
-      {'p', "a", "two"},      {'g', "a", "two"},   {'p', "b", "bee"},
-      {'d', "a", NULL},       {'g', "a", NULL},    {'g', "b", "bee"},
-      {'d', "nothere", NULL}, {'p', "a", "again"}, {'g', "a", "again"},
-  };
-  for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
-    const char *k = steps[i].key, *v = steps[i].val;
-    if (steps[i].op == 'p')
-      FT_CHECK_EQ_INT(ft_store_put(s, "o", k, strlen(k), v, strlen(v)), 0);
-    else if (steps[i].op == 'd')
-      FT_CHECK_EQ_INT(ft_store_delete(s, "o", k, strlen(k)), 0);
-    else if (v == NULL)
-      FT_CHECK(is_absent(s, "o", k));
-    else
-      FT_CHECK(has_value(s, "o", k, v, strlen(v)));
-  }
-  FT_CHECK_EQ_INT(ft_store_put(s, NULL, "k", 1, "v", 1), FT_EINVAL);
-  FT_CHECK_EQ_INT(ft_store_put(s, "o", NULL, 0, "v", 1), FT_EINVAL);
-  FT_CHECK_EQ_INT(ft_store_put(s, "o", "k", 1, NULL, 1), FT_EINVAL);
-  ft_store_close(s);
-}
-
-/* Values are bytes: NUL bytes survive, and empty is not absent. */
-FT_TEST(test_kv_binary_values) {
-  ft_store *s = open_or_fail(NULL);
-  if (s == NULL)
-    return;
-  static const char bin[] = {'a', 0, 'b', 0, 0, (char)0xFF, 'c'};
-  FT_CHECK_EQ_INT(ft_store_put(s, "o", "bin", 3, bin, sizeof bin), 0);
-  FT_CHECK(has_value(s, "o", "bin", bin, sizeof bin));
-  FT_CHECK_EQ_INT(ft_store_put(s, "o", "empty", 5, NULL, 0), 0);
-  FT_CHECK(has_value(s, "o", "empty", "", 0));
-  FT_CHECK(is_absent(s, "o", "other"));
-  ft_store_close(s);
-}
-
-/* The same key under two objects is two entries. */
-FT_TEST(test_kv_objects_isolated) {
-  ft_store *s = open_or_fail(NULL);
-  if (s == NULL)
-    return;
-  FT_CHECK_EQ_INT(ft_store_put(s, "A", "k", 1, "from A", 6), 0);
-  FT_CHECK_EQ_INT(ft_store_put(s, "B", "k", 1, "from B", 6), 0);
-  FT_CHECK(has_value(s, "A", "k", "from A", 6));
-  FT_CHECK(has_value(s, "B", "k", "from B", 6));
-  FT_CHECK_EQ_INT(ft_store_delete(s, "A", "k", 1), 0);
-  FT_CHECK(is_absent(s, "A", "k"));
-  FT_CHECK(has_value(s, "B", "k", "from B", 6));
-  collect c = {0};
-  FT_CHECK_EQ_INT(ft_store_list(s, "A", NULL, 0, 0, collect_row, &c), 0);
-  FT_CHECK_EQ_INT(c.calls, 0);
-  ft_store_close(s);
-}
-
-/* Prefix listing is an exact byte range: LIKE wildcards are ordinary
- * characters, a trailing 0xFF is handled, and order is byte order. */
-FT_TEST(test_kv_list_prefix_limit) {
-  ft_store *s = open_or_fail(NULL);
-  if (s == NULL)
-    return;
-  static const char *const keys[] = {"b",
-                                     "a",
-                                     "a\xff\x01",
-                                     "a\xff",
-                                     "a\xffz",
-                                     "a\xfe",
-                                     "\xff\xff",
-                                     "\xff\xff"
-                                     "a",
-                                     "\xff",
-                                     "ab%",
-                                     "abc",
-                                     "a_c",
-                                     "A"};
-  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-    FT_CHECK_EQ_INT(ft_store_put(s, "o", keys[i], strlen(keys[i]), "v", 1), 0);
-  FT_CHECK_EQ_INT(ft_store_put(s, "other", "a\xff", strlen("a\xff"), "x", 1), 0);
-  static const struct {
-    const char *prefix;
-    int limit, stop_after;
-    const char *want;
-  } cases[] = {
-      {NULL, 0, 0,
-       "A=v,a=v,a_c=v,ab%=v,abc=v,a\xfe=v,a\xff=v,a\xff\x01=v,a\xffz=v,b=v,"
-       "\xff=v,\xff\xff=v,\xff\xff"
-       "a=v,"},
-      {"", 3, 0, "A=v,a=v,a_c=v,"},
-      {"a\xff", 0, 0, "a\xff=v,a\xff\x01=v,a\xffz=v,"},
-      {"\xff\xff", 0, 0,
-       "\xff\xff=v,\xff\xff"
-       "a=v,"},
-      {"\xff", 0, 0,
-       "\xff=v,\xff\xff=v,\xff\xff"
-       "a=v,"},
-      {"a_", 0, 0, "a_c=v,"},
-      {"ab", 0, 0, "ab%=v,abc=v,"},
-      {"%", 0, 0, ""},
-      {"a", 2, 0, "a=v,a_c=v,"},
-      {"a", 0, 2, "a=v,a_c=v,"},
-      {"a", -1, 0,
-       "a=v,a_c=v,ab%=v,abc=v,a\xfe=v,a\xff=v,a\xff\x01=v,a\xffz=v,"},
-      {"zz", 0, 0, ""},
-  };
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    collect c = {.stop_after = cases[i].stop_after};
-    FT_CHECK_EQ_INT(
-        ft_store_list(s, "o", cases[i].prefix, cases[i].prefix ? strlen(cases[i].prefix) : 0, cases[i].limit, collect_row, &c),
-        0);
-    FT_CHECK_EQ_STR(c.buf, cases[i].want);
-  }
-  ft_store_close(s);
 }
 
 /* ---- SQL on the object's tables ----------------------------------------- */
@@ -291,7 +182,7 @@ FT_TEST(test_kv_list_prefix_limit) {
 /* Create, insert with each argument type, select back with column names, and
  * the changes count of each kind of statement. */
 FT_TEST(test_sql_types_names_changes) {
-  ft_store *s = open_or_fail(NULL);
+  ft_state *s = open_or_fail(NULL);
   if (s == NULL)
     return;
   char err[256] = "";
@@ -309,7 +200,7 @@ FT_TEST(test_sql_types_names_changes) {
       {.type = FT_SQL_TEXT, .s = text, .len = 5},
       {.type = FT_SQL_BLOB, .s = (const char *)blob, .len = sizeof blob},
   };
-  FT_CHECK_EQ_INT(ft_store_sql(s, "o", "INSERT INTO {t} VALUES (?, ?, ?, ?, ?)",
+  FT_CHECK_EQ_INT(ft_state_sql(s, "o", "INSERT INTO {t} VALUES (?, ?, ?, ?, ?)",
                                args, 5, NULL, NULL, &ch, err, sizeof err),
                   0);
   FT_CHECK_EQ_INT(ch, 1);
@@ -325,7 +216,7 @@ FT_TEST(test_sql_types_names_changes) {
   /* more rows, then UPDATE and DELETE counts; SELECT reports 0 */
   for (int i = 0; i < 4; i++) {
     ft_sql_value v = {.type = FT_SQL_INT, .i = i};
-    FT_CHECK_EQ_INT(ft_store_sql(s, "o", "INSERT INTO {t}(i) VALUES (?1)", &v,
+    FT_CHECK_EQ_INT(ft_state_sql(s, "o", "INSERT INTO {t}(i) VALUES (?1)", &v,
                                  1, NULL, NULL, &ch, err, sizeof err),
                     0);
   }
@@ -354,12 +245,12 @@ FT_TEST(test_sql_types_names_changes) {
                        &r, NULL, err, 256),
                   0);
   FT_CHECK_EQ_STR(r.buf, "lit:t'{t}'(3)|n:3;");
-  ft_store_close(s);
+  ft_state_close(s);
 }
 
 /* Two objects each have their own {t}. */
 FT_TEST(test_sql_objects_isolated) {
-  ft_store *s = open_or_fail(NULL);
+  ft_state *s = open_or_fail(NULL);
   if (s == NULL)
     return;
   char err[256] = "";
@@ -371,7 +262,7 @@ FT_TEST(test_sql_objects_isolated) {
     ft_sql_value v = {
         .type = FT_SQL_TEXT, .s = objs[o], .len = strlen(objs[o])};
     for (int i = 0; i <= o; i++)
-      FT_CHECK_EQ_INT(ft_store_sql(s, objs[o], "INSERT INTO {t} VALUES (?)", &v,
+      FT_CHECK_EQ_INT(ft_state_sql(s, objs[o], "INSERT INTO {t} VALUES (?)", &v,
                                    1, NULL, NULL, NULL, err, sizeof err),
                       0);
   }
@@ -382,28 +273,28 @@ FT_TEST(test_sql_objects_isolated) {
   FT_CHECK_EQ_STR(b.buf, "x:t'beta'(4);x:t'beta'(4);");
   /* the real name is the object's prefix plus the name */
   char name[128];
-  FT_CHECK_EQ_INT(ft_store_table_name("alpha", "t", name, sizeof name), 0);
+  FT_CHECK_EQ_INT(ft_state_sql_table_name("alpha", "t", name, sizeof name), 0);
   FT_CHECK(strlen(name) == 20 && strncmp(name, "o_", 2) == 0 &&
            strcmp(name + 18, "_t") == 0);
   char name2[128];
-  FT_CHECK_EQ_INT(ft_store_table_name("beta", "t", name2, sizeof name2), 0);
+  FT_CHECK_EQ_INT(ft_state_sql_table_name("beta", "t", name2, sizeof name2), 0);
   FT_CHECK(strcmp(name, name2) != 0);
-  FT_CHECK_EQ_INT(ft_store_table_name("alpha", "t", name, 20), FT_ERANGE);
-  FT_CHECK_EQ_INT(ft_store_table_name("alpha", "a-b", name, sizeof name),
+  FT_CHECK_EQ_INT(ft_state_sql_table_name("alpha", "t", name, 20), FT_ERANGE);
+  FT_CHECK_EQ_INT(ft_state_sql_table_name("alpha", "a-b", name, sizeof name),
                   FT_EINVAL);
-  FT_CHECK_EQ_INT(ft_store_table_name("alpha", "", name, sizeof name),
+  FT_CHECK_EQ_INT(ft_state_sql_table_name("alpha", "", name, sizeof name),
                   FT_EINVAL);
-  ft_store_close(s);
+  ft_state_close(s);
 }
 
 /* Everything outside the object's own tables is refused with a reason, and
  * the refused statement changed nothing. */
 FT_TEST(test_sql_refused) {
-  ft_store *s = open_or_fail(NULL);
+  ft_state *s = open_or_fail(NULL);
   if (s == NULL)
     return;
   char err[256] = "";
-  FT_CHECK_EQ_INT(ft_store_put(s, "other", "k", 1, "v", 1), 0);
+  FT_CHECK_EQ_INT(ft_state_kv_put(s, "other", "k", 1, "v", 1), 0);
   FT_CHECK_EQ_INT(sql0(s, "other", "CREATE TABLE {t}(x)", NULL, NULL, err, 256),
                   0);
   FT_CHECK_EQ_INT(
@@ -411,7 +302,7 @@ FT_TEST(test_sql_refused) {
   FT_CHECK_EQ_INT(sql0(s, "me", "CREATE TABLE {t}(x)", NULL, NULL, err, 256),
                   0);
   char other_t[128], q1[256], q2[256];
-  ft_store_table_name("other", "t", other_t, sizeof other_t);
+  ft_state_sql_table_name("other", "t", other_t, sizeof other_t);
   snprintf(q1, sizeof q1, "SELECT * FROM \"%s\"", other_t);
   snprintf(q2, sizeof q2, "INSERT INTO {t} SELECT x FROM %s", other_t);
   const struct {
@@ -457,7 +348,7 @@ FT_TEST(test_sql_refused) {
     err[0] = '\0';
     int rc = sql0(s, "me", cases[i].q, NULL, NULL, err, sizeof err);
     if (rc != FT_EINVAL || strstr(err, cases[i].want) == NULL ||
-        strcmp(err, ft_store_errmsg(s)) != 0) {
+        strcmp(err, ft_state_errmsg(s)) != 0) {
       fprintf(stderr, "  %s -> %d \"%s\"\n", cases[i].q, rc, err);
       FT_CHECK(0);
     }
@@ -473,19 +364,19 @@ FT_TEST(test_sql_refused) {
       sql0(s, "other", "SELECT count(*) AS n FROM {t}", &r, NULL, err, 256), 0);
   FT_CHECK_EQ_STR(r.buf, "n:1;");
   /* the store still works, outside the authorizer */
-  FT_CHECK_EQ_INT(ft_store_put(s, "me", "k", 1, "w", 1), 0);
-  FT_CHECK_EQ_INT(ft_store_commit(s), 0);
-  ft_store_close(s);
+  FT_CHECK_EQ_INT(ft_state_kv_put(s, "me", "k", 1, "w", 1), 0);
+  FT_CHECK_EQ_INT(ft_state_commit(s), 0);
+  ft_state_close(s);
 }
 
 /* A trigger or view of the object cannot reach other tables: they are
  * checked when used. */
 FT_TEST(test_sql_trigger_and_view_checked_on_use) {
-  ft_store *s = open_or_fail(NULL);
+  ft_state *s = open_or_fail(NULL);
   if (s == NULL)
     return;
   char err[256] = "";
-  FT_CHECK_EQ_INT(ft_store_put(s, "o", "k", 1, "v", 1), 0);
+  FT_CHECK_EQ_INT(ft_state_kv_put(s, "o", "k", 1, "v", 1), 0);
   FT_CHECK_EQ_INT(sql0(s, "o", "CREATE TABLE {t}(x)", NULL, NULL, err, 256), 0);
   int rc = sql0(s, "o",
                 "CREATE TRIGGER {tr} AFTER INSERT ON {t}"
@@ -524,14 +415,14 @@ FT_TEST(test_sql_trigger_and_view_checked_on_use) {
       sql0(s, "o", "ALTER TABLE {log} ADD COLUMN y", NULL, NULL, err, 256), 0);
   FT_CHECK_EQ_INT(sql0(s, "o", "DROP TABLE {log}", NULL, &ch, err, 256), 0);
   FT_CHECK_EQ_INT(ch, 0);
-  ft_store_close(s);
+  ft_state_close(s);
 }
 
 /* Constraints that make SQLite create its own indexes, RETURNING, renames
  * within the object, SQLite's functions and (when built in) FTS5 all work
  * under the authorizer. */
 FT_TEST(test_sql_constraints_returning_fts) {
-  ft_store *s = open_or_fail(NULL);
+  ft_state *s = open_or_fail(NULL);
   if (s == NULL)
     return;
   char err[256] = "";
@@ -577,13 +468,13 @@ FT_TEST(test_sql_constraints_returning_fts) {
                     0);
     FT_CHECK_EQ_STR(r.buf, "body:t'hello world'(11);");
   }
-  ft_store_close(s);
+  ft_state_close(s);
 }
 
 /* A row callback may use the store (the authorizer is off during it), even
  * after DDL made SQLite re-prepare the cached statements. */
 typedef struct cb_ctx {
-  ft_store *s;
+  ft_state *s;
   int rc;
 } cb_ctx;
 
@@ -593,55 +484,55 @@ static int put_from_row(void *ud, int ncols, const char *const *names,
   char key[32];
   snprintf(key, sizeof key, "row%lld", (long long)vals[0].i);
   if (c->rc == 0)
-    c->rc = ft_store_put(c->s, "o", key, strlen(key), "1", 1);
+    c->rc = ft_state_kv_put(c->s, "o", key, strlen(key), "1", 1);
   return 0;
 }
 
 FT_TEST(test_sql_callback_reenters) {
-  ft_store *s = open_or_fail(NULL);
+  ft_state *s = open_or_fail(NULL);
   if (s == NULL)
     return;
   char err[256] = "";
-  FT_CHECK_EQ_INT(ft_store_put(s, "o", "warm", 4, "1", 1), 0); /* cached */
+  FT_CHECK_EQ_INT(ft_state_kv_put(s, "o", "warm", 4, "1", 1), 0); /* cached */
   FT_CHECK_EQ_INT(sql0(s, "o", "CREATE TABLE {t}(x)", NULL, NULL, err, 256), 0);
   FT_CHECK_EQ_INT(
       sql0(s, "o", "INSERT INTO {t} VALUES (1), (2)", NULL, NULL, err, 256), 0);
   cb_ctx c = {s, 0};
-  FT_CHECK_EQ_INT(ft_store_sql(s, "o", "SELECT x FROM {t} ORDER BY x", NULL, 0,
+  FT_CHECK_EQ_INT(ft_state_sql(s, "o", "SELECT x FROM {t} ORDER BY x", NULL, 0,
                                put_from_row, &c, NULL, err, sizeof err),
                   0);
   FT_CHECK_EQ_INT(c.rc, 0);
   FT_CHECK(has_value(s, "o", "row1", "1", 1));
   FT_CHECK(has_value(s, "o", "row2", "1", 1));
-  ft_store_close(s);
+  ft_state_close(s);
 }
 
 /* ---- batching and durability -------------------------------------------- */
 
-/* Writes are invisible to another connection until ft_store_commit. */
+/* Writes are invisible to another connection until ft_state_commit. */
 FT_TEST(test_batch_visible_after_commit) {
   char path[64];
   tmp_path(path, sizeof path);
-  ft_store *s = open_or_fail(path);
+  ft_state *s = open_or_fail(path);
   if (s == NULL)
     return;
   const char *q = "SELECT count(*) FROM ft_kv WHERE obj = 'o'";
-  FT_CHECK_EQ_INT(ft_store_put(s, "o", "a", 1, "1", 1), 0);
-  FT_CHECK_EQ_INT(ft_store_pending_add(s, 1, "r", 1), 0);
-  FT_CHECK_EQ_INT(ft_store_meta_set(s, "out_offset", "10"), 0);
+  FT_CHECK_EQ_INT(ft_state_kv_put(s, "o", "a", 1, "1", 1), 0);
+  FT_CHECK_EQ_INT(ft_state_frontier_push(s, 1, "r", 1), 0);
+  FT_CHECK_EQ_INT(ft_state_meta_set(s, "out_offset", "10"), 0);
   FT_CHECK_EQ_INT(other_conn_int(path, q), 0);
   FT_CHECK_EQ_INT(other_conn_int(path, "SELECT count(*) FROM ft_pending"), 0);
   FT_CHECK(has_value(s, "o", "a", "1", 1)); /* our own batch is visible */
-  FT_CHECK_EQ_INT(ft_store_commit(s), 0);
+  FT_CHECK_EQ_INT(ft_state_commit(s), 0);
   FT_CHECK_EQ_INT(other_conn_int(path, q), 1);
   FT_CHECK_EQ_INT(other_conn_int(path, "SELECT count(*) FROM ft_pending"), 1);
   FT_CHECK_EQ_INT(
       other_conn_int(path, "SELECT val FROM ft_meta WHERE key='out_offset'"),
       10);
-  FT_CHECK_EQ_INT(ft_store_commit(s), 0); /* nothing open: fine */
-  FT_CHECK_EQ_INT(ft_store_put(s, "o", "b", 1, "2", 1), 0);
+  FT_CHECK_EQ_INT(ft_state_commit(s), 0); /* nothing open: fine */
+  FT_CHECK_EQ_INT(ft_state_kv_put(s, "o", "b", 1, "2", 1), 0);
   FT_CHECK_EQ_INT(other_conn_int(path, q), 1);
-  ft_store_close(s); /* commits */
+  ft_state_close(s); /* commits */
   FT_CHECK_EQ_INT(other_conn_int(path, q), 2);
   tmp_remove(path);
 }
@@ -655,49 +546,49 @@ FT_TEST(test_crash_keeps_exactly_committed) {
   fflush(stderr);
   pid_t pid = fork();
   if (pid == 0) {
-    ft_store *s = NULL;
-    if (ft_store_open(&s, path, NULL, 0) != 0)
+    ft_state *s = NULL;
+    if (sq_open_at(&s, path, NULL, 0) != 0)
       _exit(2);
     int bad = 0;
     for (int i = 0; i < 3; i++) {
       char k[16];
       snprintf(k, sizeof k, "c%d", i);
-      bad |= ft_store_put(s, "o", k, strlen(k), "yes", 3);
-      bad |= ft_store_pending_add(s, 100 + i, "req", 3);
+      bad |= ft_state_kv_put(s, "o", k, strlen(k), "yes", 3);
+      bad |= ft_state_frontier_push(s, 100 + i, "req", 3);
     }
-    bad |= ft_store_seen_add(s, (const unsigned char *)"0123456789abcdef") != 1;
-    bad |= ft_store_meta_set(s, "out_offset", "300");
-    bad |= ft_store_commit(s);
+    bad |= seen_add1(s, (const unsigned char *)"0123456789abcdef") != 1;
+    bad |= ft_state_meta_set(s, "out_offset", "300");
+    bad |= ft_state_commit(s);
     for (int i = 0; i < 200; i++) { /* enough to spill to the WAL */
       char k[16];
       snprintf(k, sizeof k, "u%d", i);
-      bad |= ft_store_put(s, "o", k, strlen(k), "no", 2);
+      bad |= ft_state_kv_put(s, "o", k, strlen(k), "no", 2);
     }
-    bad |= ft_store_pending_done(s, 100);
-    bad |= ft_store_meta_set(s, "out_offset", "999");
-    bad |= ft_store_seen_add(s, (const unsigned char *)"fedcba9876543210") != 1;
+    bad |= ft_state_frontier_ack(s, 100);
+    bad |= ft_state_meta_set(s, "out_offset", "999");
+    bad |= seen_add1(s, (const unsigned char *)"fedcba9876543210") != 1;
     _exit(bad ? 3 : 0);
   }
   int status = 0;
   FT_CHECK(pid > 0);
   FT_CHECK(waitpid(pid, &status, 0) == pid);
   FT_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  ft_store *s = open_or_fail(path);
+  ft_state *s = open_or_fail(path);
   if (s == NULL)
     return;
   collect c = {0};
-  FT_CHECK_EQ_INT(ft_store_list(s, "o", NULL, 0, 0, collect_row, &c), 0);
+  FT_CHECK_EQ_INT(ft_state_kv_list(s, "o", NULL, 0, 0, collect_row, &c), 0);
   FT_CHECK_EQ_STR(c.buf, "c0=yes,c1=yes,c2=yes,");
-  FT_CHECK_EQ_INT(ft_store_pending_count(s), 3);
+  FT_CHECK_EQ_INT(ft_state_frontier_count(s), 3);
   char *v = NULL;
-  FT_CHECK_EQ_INT(ft_store_meta_get(s, "out_offset", &v), 0);
+  FT_CHECK_EQ_INT(ft_state_meta_get(s, "out_offset", &v), 0);
   FT_CHECK(v != NULL && strcmp(v, "300") == 0);
   free(v);
   FT_CHECK_EQ_INT(
-      ft_store_seen_add(s, (const unsigned char *)"fedcba9876543210"), 1);
+      seen_add1(s, (const unsigned char *)"fedcba9876543210"), 1);
   FT_CHECK_EQ_INT(
-      ft_store_seen_add(s, (const unsigned char *)"0123456789abcdef"), 0);
-  ft_store_close(s);
+      seen_add1(s, (const unsigned char *)"0123456789abcdef"), 0);
+  ft_state_close(s);
   tmp_remove(path);
 }
 
@@ -707,7 +598,7 @@ typedef struct taken {
   int64_t ids[64];
   char blobs[64][16];
   int n, stop_after;
-  ft_store *s; /* set: each callback also takes one more, nested */
+  ft_state *s; /* set: each callback also takes one more, nested */
   int nested_rc;
 } taken;
 
@@ -720,9 +611,9 @@ static int take_row(void *ud, int64_t id, const void *blob, size_t len) {
     t->n++;
   }
   if (t->s != NULL) {
-    ft_store *s = t->s;
+    ft_state *s = t->s;
     t->s = NULL; /* one level of nesting */
-    int rc = ft_store_pending_take(s, 1, take_row, t);
+    int rc = ft_state_frontier_take(s, 1, take_row, t);
     if (rc < 0)
       t->nested_rc = rc;
     t->s = s;
@@ -749,121 +640,108 @@ static int ids_are(const taken *t, const int64_t *want, int n) {
 FT_TEST(test_pending_frontier) {
   char path[64];
   tmp_path(path, sizeof path);
-  ft_store *s = open_or_fail(path);
+  ft_state *s = open_or_fail(path);
   if (s == NULL)
     return;
   for (int64_t id = 1; id <= 5; id++) {
     char b[32];
     snprintf(b, sizeof b, "req%lld", (long long)id);
-    FT_CHECK_EQ_INT(ft_store_pending_add(s, id, b, strlen(b)), 0);
+    FT_CHECK_EQ_INT(ft_state_frontier_push(s, id, b, strlen(b)), 0);
   }
-  FT_CHECK_EQ_INT(ft_store_pending_add(s, 3, "dup", 3), FT_EINVAL);
-  FT_CHECK_EQ_INT(ft_store_pending_count(s), 5);
+  FT_CHECK_EQ_INT(ft_state_frontier_push(s, 3, "dup", 3), FT_EINVAL);
+  FT_CHECK_EQ_INT(ft_state_frontier_count(s), 5);
 
   taken t = {0};
-  FT_CHECK_EQ_INT(ft_store_pending_take(s, 2, take_row, &t), 2);
+  FT_CHECK_EQ_INT(ft_state_frontier_take(s, 2, take_row, &t), 2);
   FT_CHECK(ids_are(&t, (int64_t[]){1, 2}, 2));
   FT_CHECK_EQ_STR(t.blobs[1], "req2");
   t.n = 0;
-  FT_CHECK_EQ_INT(ft_store_pending_take(s, 10, take_row, &t), 3);
+  FT_CHECK_EQ_INT(ft_state_frontier_take(s, 10, take_row, &t), 3);
   FT_CHECK(ids_are(&t, (int64_t[]){3, 4, 5}, 3));
   t.n = 0;
-  FT_CHECK_EQ_INT(ft_store_pending_take(s, 10, take_row, &t), 0);
-  FT_CHECK_EQ_INT(ft_store_pending_count(s), 5); /* taken is still pending */
+  FT_CHECK_EQ_INT(ft_state_frontier_take(s, 10, take_row, &t), 0);
+  FT_CHECK_EQ_INT(ft_state_frontier_count(s), 5); /* taken is still pending */
 
-  FT_CHECK_EQ_INT(ft_store_pending_done(s, 1), 0);
-  FT_CHECK_EQ_INT(ft_store_pending_done(s, 3), 0);
-  FT_CHECK_EQ_INT(ft_store_pending_done(s, 3), 0); /* absent: fine */
-  FT_CHECK_EQ_INT(ft_store_pending_count(s), 3);
+  FT_CHECK_EQ_INT(ft_state_frontier_ack(s, 1), 0);
+  FT_CHECK_EQ_INT(ft_state_frontier_ack(s, 3), 0);
+  FT_CHECK_EQ_INT(ft_state_frontier_ack(s, 3), 0); /* absent: fine */
+  FT_CHECK_EQ_INT(ft_state_frontier_count(s), 3);
 
   /* a new id, and two "late" ids below the highest handed out */
-  FT_CHECK_EQ_INT(ft_store_pending_add(s, 6, "req6", 4), 0);
-  FT_CHECK_EQ_INT(ft_store_pending_add(s, 0, "req0", 4), 0);
-  FT_CHECK_EQ_INT(ft_store_pending_add(s, -7, "reqm7", 5), 0);
-  FT_CHECK_EQ_INT(ft_store_pending_add(s, 8, "req8", 4), 0);
-  FT_CHECK_EQ_INT(ft_store_pending_done(s, 0), 0); /* done before taken */
+  FT_CHECK_EQ_INT(ft_state_frontier_push(s, 6, "req6", 4), 0);
+  FT_CHECK_EQ_INT(ft_state_frontier_push(s, 0, "req0", 4), 0);
+  FT_CHECK_EQ_INT(ft_state_frontier_push(s, -7, "reqm7", 5), 0);
+  FT_CHECK_EQ_INT(ft_state_frontier_push(s, 8, "req8", 4), 0);
+  FT_CHECK_EQ_INT(ft_state_frontier_ack(s, 0), 0); /* done before taken */
   t.n = 0;
-  FT_CHECK_EQ_INT(ft_store_pending_take(s, 2, take_row, &t), 2);
+  FT_CHECK_EQ_INT(ft_state_frontier_take(s, 2, take_row, &t), 2);
   FT_CHECK(ids_are(&t, (int64_t[]){-7, 6}, 2));
   FT_CHECK_EQ_STR(t.blobs[0], "reqm7");
   t.n = 0;
-  FT_CHECK_EQ_INT(ft_store_pending_take(s, 0, take_row, &t), 1);
+  FT_CHECK_EQ_INT(ft_state_frontier_take(s, 0, take_row, &t), 1);
   FT_CHECK(ids_are(&t, (int64_t[]){8}, 1));
-  FT_CHECK_EQ_INT(ft_store_pending_count(s), 6); /* -7 2 4 5 6 8 */
-  FT_CHECK_EQ_INT(ft_store_pending_done(s, 6), 0);
-  ft_store_close(s);
+  FT_CHECK_EQ_INT(ft_state_frontier_count(s), 6); /* -7 2 4 5 6 8 */
+  FT_CHECK_EQ_INT(ft_state_frontier_ack(s, 6), 0);
+  ft_state_close(s);
 
   /* after a reopen every pending request is handed out again */
   s = open_or_fail(path);
   if (s == NULL)
     return;
-  FT_CHECK_EQ_INT(ft_store_pending_count(s), 5);
+  FT_CHECK_EQ_INT(ft_state_frontier_count(s), 5);
   t.n = 0;
-  FT_CHECK_EQ_INT(ft_store_pending_take(s, -1, take_row, &t), 5);
+  FT_CHECK_EQ_INT(ft_state_frontier_take(s, -1, take_row, &t), 5);
   FT_CHECK(ids_are(&t, (int64_t[]){-7, 2, 4, 5, 8}, 5));
-  ft_store_close(s);
+  ft_state_close(s);
   tmp_remove(path);
 }
 
 /* The count follows adds and dones (only real removals count) across a
  * commit. */
 FT_TEST(test_pending_count_tracks_done) {
-  ft_store *s = open_or_fail(NULL);
+  ft_state *s = open_or_fail(NULL);
   if (s == NULL)
     return;
   for (int64_t id = 1; id <= 10; id++)
-    FT_CHECK_EQ_INT(ft_store_pending_add(s, id, "r", 1), 0);
+    FT_CHECK_EQ_INT(ft_state_frontier_push(s, id, "r", 1), 0);
   for (int64_t id = 1; id <= 10; id += 3)
-    FT_CHECK_EQ_INT(ft_store_pending_done(s, id), 0);
-  FT_CHECK_EQ_INT(ft_store_pending_count(s), 6);
-  FT_CHECK_EQ_INT(ft_store_commit(s), 0);
-  FT_CHECK_EQ_INT(ft_store_pending_count(s), 6);
-  ft_store_close(s);
+    FT_CHECK_EQ_INT(ft_state_frontier_ack(s, id), 0);
+  FT_CHECK_EQ_INT(ft_state_frontier_count(s), 6);
+  FT_CHECK_EQ_INT(ft_state_commit(s), 0);
+  FT_CHECK_EQ_INT(ft_state_frontier_count(s), 6);
+  ft_state_close(s);
 }
 
 /* A callback that takes again (nested) and one that stops early: no id is
  * handed out twice, none is lost, order is kept. */
 FT_TEST(test_pending_take_reentrant_and_stop) {
-  ft_store *s = open_or_fail(NULL);
+  ft_state *s = open_or_fail(NULL);
   if (s == NULL)
     return;
   for (int64_t id = 1; id <= 12; id++)
-    FT_CHECK_EQ_INT(ft_store_pending_add(s, id, "r", 1), 0);
+    FT_CHECK_EQ_INT(ft_state_frontier_push(s, id, "r", 1), 0);
   taken t = {.s = s};
-  int n = ft_store_pending_take(s, 4, take_row, &t);
+  int n = ft_state_frontier_take(s, 4, take_row, &t);
   FT_CHECK(n >= 2 && n <= 4);
   FT_CHECK_EQ_INT(t.nested_rc, 0);
   t.s = NULL;
   t.stop_after = t.n + 2;
-  FT_CHECK_EQ_INT(ft_store_pending_take(s, 0, take_row, &t), 2);
+  FT_CHECK_EQ_INT(ft_state_frontier_take(s, 0, take_row, &t), 2);
   t.stop_after = 0;
-  ft_store_pending_take(s, 0, take_row, &t);
+  ft_state_frontier_take(s, 0, take_row, &t);
   int64_t want[12];
   for (int i = 0; i < 12; i++)
     want[i] = i + 1;
   FT_CHECK(ids_are(&t, want, 12));
-  ft_store_close(s);
+  ft_state_close(s);
 }
 
-typedef struct seen_acc {
-  unsigned char keys[8][16];
-  int n;
-} seen_acc;
-
-static int seen_row(void *ud, const unsigned char key[16]) {
-  seen_acc *a = ud;
-  if (a->n < 8)
-    memcpy(a->keys[a->n], key, 16);
-  a->n++;
-  return 0;
-}
-
-/* seen_add says new / already there, and seen_each returns the set after a
- * reopen. */
+/* seen_add says new / already there, and the set survives a reopen (the
+ * backend's in-memory copy is loaded from the file). */
 FT_TEST(test_seen_set) {
   char path[64];
   tmp_path(path, sizeof path);
-  ft_store *s = open_or_fail(path);
+  ft_state *s = open_or_fail(path);
   if (s == NULL)
     return;
   unsigned char k[3][16];
@@ -871,84 +749,58 @@ FT_TEST(test_seen_set) {
     for (int j = 0; j < 16; j++)
       k[i][j] = (unsigned char)(i * 16 + j * 7 + (j == 0 ? 0 : 0x80));
   k[2][3] = 0; /* NUL bytes inside a key */
-  FT_CHECK_EQ_INT(ft_store_seen_add(s, k[0]), 1);
-  FT_CHECK_EQ_INT(ft_store_seen_add(s, k[1]), 1);
-  FT_CHECK_EQ_INT(ft_store_seen_add(s, k[0]), 0);
-  FT_CHECK_EQ_INT(ft_store_seen_add(s, k[2]), 1);
-  FT_CHECK_EQ_INT(ft_store_seen_add(s, k[2]), 0);
-  ft_store_close(s);
+  FT_CHECK_EQ_INT(seen_add1(s, k[0]), 1);
+  FT_CHECK_EQ_INT(seen_add1(s, k[1]), 1);
+  FT_CHECK_EQ_INT(seen_add1(s, k[0]), 0);
+  FT_CHECK_EQ_INT(seen_add1(s, k[2]), 1);
+  FT_CHECK_EQ_INT(seen_add1(s, k[2]), 0);
+  ft_state_close(s);
   s = open_or_fail(path);
   if (s == NULL)
     return;
-  seen_acc a = {0};
-  FT_CHECK_EQ_INT(ft_store_seen_each(s, seen_row, &a), 0);
-  FT_CHECK_EQ_INT(a.n, 3);
-  for (int i = 0; i < 3; i++) {
-    int found = 0;
-    for (int j = 0; j < a.n && j < 8; j++)
-      found += memcmp(a.keys[j], k[i], 16) == 0;
-    FT_CHECK_EQ_INT(found, 1);
-  }
-  FT_CHECK_EQ_INT(ft_store_seen_add(s, k[1]), 0);
-  ft_store_close(s);
+  for (int i = 0; i < 3; i++)
+    FT_CHECK_EQ_INT(seen_add1(s, k[i]), 0);
+  FT_CHECK_EQ_INT(other_conn_int(path, "SELECT count(*) FROM ft_seen"), 3);
+  ft_state_close(s);
   tmp_remove(path);
-}
-
-FT_TEST(test_meta) {
-  ft_store *s = open_or_fail(NULL);
-  if (s == NULL)
-    return;
-  char *v = (char *)"x";
-  FT_CHECK_EQ_INT(ft_store_meta_get(s, "next_id", &v), FT_ENOTFOUND);
-  FT_CHECK(v == NULL);
-  FT_CHECK_EQ_INT(ft_store_meta_set(s, "next_id", "41"), 0);
-  FT_CHECK_EQ_INT(ft_store_meta_set(s, "script", "crawl.lua"), 0);
-  FT_CHECK_EQ_INT(ft_store_meta_set(s, "next_id", "42"), 0);
-  FT_CHECK_EQ_INT(ft_store_meta_get(s, "next_id", &v), 0);
-  FT_CHECK(v != NULL && strcmp(v, "42") == 0);
-  free(v);
-  FT_CHECK_EQ_INT(ft_store_meta_get(s, "script", &v), 0);
-  FT_CHECK(v != NULL && strcmp(v, "crawl.lua") == 0);
-  free(v);
-  ft_store_close(s);
 }
 
 /* reset forgets the journal, the seen set and meta; object storage stays. */
 FT_TEST(test_reset_keeps_object_storage) {
-  ft_store *s = open_or_fail(NULL);
+  ft_state *s = open_or_fail(NULL);
   if (s == NULL)
     return;
   char err[256];
   const unsigned char key[16] = {1, 2, 3};
-  FT_CHECK_EQ_INT(ft_store_put(s, "o", "k", 1, "v", 1), 0);
+  FT_CHECK_EQ_INT(ft_state_kv_put(s, "o", "k", 1, "v", 1), 0);
   FT_CHECK_EQ_INT(sql0(s, "o", "CREATE TABLE {t}(x)", NULL, NULL, err, 256), 0);
   FT_CHECK_EQ_INT(
       sql0(s, "o", "INSERT INTO {t} VALUES (7)", NULL, NULL, err, 256), 0);
-  FT_CHECK_EQ_INT(ft_store_pending_add(s, 1, "a", 1), 0);
-  FT_CHECK_EQ_INT(ft_store_pending_add(s, 2, "b", 1), 0);
+  FT_CHECK_EQ_INT(ft_state_frontier_push(s, 1, "a", 1), 0);
+  FT_CHECK_EQ_INT(ft_state_frontier_push(s, 2, "b", 1), 0);
   taken t = {0};
-  FT_CHECK_EQ_INT(ft_store_pending_take(s, 1, take_row, &t), 1);
-  FT_CHECK_EQ_INT(ft_store_seen_add(s, key), 1);
-  FT_CHECK_EQ_INT(ft_store_meta_set(s, "finished", "1"), 0);
-  FT_CHECK_EQ_INT(ft_store_commit(s), 0);
+  FT_CHECK_EQ_INT(ft_state_frontier_take(s, 1, take_row, &t), 1);
+  FT_CHECK_EQ_INT(seen_add1(s, key), 1);
+  FT_CHECK_EQ_INT(ft_state_meta_set(s, "finished", "1"), 0);
+  FT_CHECK_EQ_INT(ft_state_commit(s), 0);
 
-  FT_CHECK_EQ_INT(ft_store_reset(s), 0);
-  FT_CHECK_EQ_INT(ft_store_pending_count(s), 0);
+  FT_CHECK_EQ_INT(ft_state_reset(s), 0);
+  FT_CHECK_EQ_INT(ft_state_frontier_count(s), 0);
   t.n = 0;
-  FT_CHECK_EQ_INT(ft_store_pending_take(s, 0, take_row, &t), 0);
-  FT_CHECK_EQ_INT(ft_store_seen_add(s, key), 1);
+  FT_CHECK_EQ_INT(ft_state_frontier_take(s, 0, take_row, &t), 0);
+  FT_CHECK_EQ_INT(seen_add1(s, key), 1);
   char *v = NULL;
-  FT_CHECK_EQ_INT(ft_store_meta_get(s, "finished", &v), FT_ENOTFOUND);
+  FT_CHECK_EQ_INT(ft_state_meta_get(s, "finished", &v), FT_ENOTFOUND);
   FT_CHECK(has_value(s, "o", "k", "v", 1));
   rows r = {0};
   FT_CHECK_EQ_INT(sql0(s, "o", "SELECT x FROM {t}", &r, NULL, err, 256), 0);
   FT_CHECK_EQ_STR(r.buf, "x:7;");
   /* ids start over after a reset */
-  FT_CHECK_EQ_INT(ft_store_pending_add(s, 1, "again", 5), 0);
+  FT_CHECK_EQ_INT(ft_state_frontier_push(s, 1, "again", 5), 0);
   t.n = 0;
-  FT_CHECK_EQ_INT(ft_store_pending_take(s, 0, take_row, &t), 1);
+  FT_CHECK_EQ_INT(ft_state_frontier_take(s, 0, take_row, &t), 1);
   FT_CHECK(ids_are(&t, (int64_t[]){1}, 1));
-  ft_store_close(s);
+  ft_state_close(s);
 }
 
 /* ---- opening ------------------------------------------------------------- */
@@ -957,7 +809,7 @@ FT_TEST(test_reset_keeps_object_storage) {
  * were. */
 FT_TEST(test_open_refuses_foreign_files) {
   char path[64], err[256];
-  ft_store *s = NULL;
+  ft_state *s = NULL;
 
   /* another program's SQLite database */
   tmp_path(path, sizeof path);
@@ -970,7 +822,7 @@ FT_TEST(test_open_refuses_foreign_files) {
                   SQLITE_OK);
   sqlite3_close(db);
   err[0] = '\0';
-  FT_CHECK_EQ_INT(ft_store_open(&s, path, err, sizeof err), FT_EINVAL);
+  FT_CHECK_EQ_INT(sq_open_at(&s, path, err, sizeof err), FT_EINVAL);
   FT_CHECK(s == NULL);
   FT_CHECK(strstr(err, "not a fetchtree state database") != NULL);
   FT_CHECK_EQ_INT(other_conn_int(path, "SELECT count(*) FROM users"), 1);
@@ -990,7 +842,7 @@ FT_TEST(test_open_refuses_foreign_files) {
   fwrite(junk, 1, sizeof junk, f);
   fclose(f);
   err[0] = '\0';
-  FT_CHECK_EQ_INT(ft_store_open(&s, path, err, sizeof err), FT_EINVAL);
+  FT_CHECK_EQ_INT(sq_open_at(&s, path, err, sizeof err), FT_EINVAL);
   FT_CHECK(s == NULL);
   FT_CHECK(strstr(err, "not a fetchtree state database") != NULL);
   f = fopen(path, "rb");
@@ -1004,24 +856,45 @@ FT_TEST(test_open_refuses_foreign_files) {
   /* our database from a newer schema version */
   tmp_path(path, sizeof path);
   s = open_ok(path);
-  ft_store_close(s);
+  ft_state_close(s);
   s = NULL;
   FT_CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
   sqlite3_exec(db, "UPDATE ft_info SET val = '99' WHERE key = 'schema_version'",
                NULL, NULL, NULL);
   sqlite3_close(db);
   err[0] = '\0';
-  FT_CHECK_EQ_INT(ft_store_open(&s, path, err, sizeof err), FT_EINVAL);
+  FT_CHECK_EQ_INT(sq_open_at(&s, path, err, sizeof err), FT_EINVAL);
   FT_CHECK(strstr(err, "version 99") != NULL);
+  tmp_remove(path);
+
+  /* a file of schema 1 (FNV-1a seen keys and table names), which this
+   * build's hashes cannot read: refused, saying why and what to do */
+  tmp_path(path, sizeof path);
+  s = open_ok(path);
+  ft_state_close(s);
+  s = NULL;
+  FT_CHECK_EQ_INT(other_conn_int(path, "SELECT CAST(val AS INTEGER) FROM ft_info"
+                                       " WHERE key = 'schema_version'"),
+                  2);
+  FT_CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+  sqlite3_exec(db, "UPDATE ft_info SET val = '1' WHERE key = 'schema_version'",
+               NULL, NULL, NULL);
+  sqlite3_close(db);
+  err[0] = '\0';
+  FT_CHECK_EQ_INT(sq_open_at(&s, path, err, sizeof err), FT_EINVAL);
+  FT_CHECK(strstr(err, "schema version 1 is not supported (this fetchtree"
+                       " reads version 2): an older fetchtree wrote it") !=
+           NULL);
+  FT_CHECK(strstr(err, "start over with a new state file") != NULL);
   tmp_remove(path);
 
   /* a path that cannot be created */
   err[0] = '\0';
   FT_CHECK_EQ_INT(
-      ft_store_open(&s, "/nonexistent-dir/x/state.db", err, sizeof err),
+      sq_open_at(&s, "/nonexistent-dir/x/state.db", err, sizeof err),
       FT_EIO);
   FT_CHECK(err[0] != '\0');
-  FT_CHECK_EQ_INT(ft_store_open(NULL, NULL, NULL, 0), FT_EINVAL);
+  FT_CHECK_EQ_INT(sq_open_at(NULL, NULL, NULL, 0), FT_EINVAL);
 }
 
 /* SQLite's busy timeout counts the sleeps it asks the VFS for, so with this
@@ -1047,8 +920,8 @@ FT_TEST(test_open_locked_is_not_foreign) {
   quick.zName = "ft_test_no_sleep";
   quick.xSleep = no_sleep;
   FT_CHECK_EQ_INT(sqlite3_vfs_register(&quick, 1), SQLITE_OK);
-  ft_store *s = NULL;
-  FT_CHECK_EQ_INT(ft_store_open(&s, path, err, sizeof err), FT_EBUSY);
+  ft_state *s = NULL;
+  FT_CHECK_EQ_INT(sq_open_at(&s, path, err, sizeof err), FT_EBUSY);
   sqlite3_vfs_unregister(&quick);
   FT_CHECK(s == NULL);
   FT_CHECK(strstr(err, "locked") != NULL);
@@ -1060,7 +933,7 @@ FT_TEST(test_open_locked_is_not_foreign) {
   sqlite3_close(db);
   s = open_ok(path);
   FT_CHECK(s != NULL);
-  ft_store_close(s);
+  ft_state_close(s);
   tmp_remove(path);
 }
 
@@ -1069,56 +942,26 @@ FT_TEST(test_open_locked_is_not_foreign) {
 FT_TEST(test_open_reopen_wal) {
   char path[64];
   tmp_path(path, sizeof path);
-  ft_store *s = open_ok(path);
+  ft_state *s = open_ok(path);
   FT_CHECK(s != NULL);
-  FT_CHECK_EQ_INT(ft_store_put(s, "o", "k", 1, "v", 1), 0);
-  ft_store_close(s);
+  FT_CHECK_EQ_INT(ft_state_kv_put(s, "o", "k", 1, "v", 1), 0);
+  ft_state_close(s);
   s = open_ok(path);
   FT_CHECK(s != NULL);
   FT_CHECK(has_value(s, "o", "k", "v", 1));
   char wal[80];
   snprintf(wal, sizeof wal, "%s-wal", path);
   FT_CHECK(file_exists(wal));
-  ft_store_close(s);
+  ft_state_close(s);
   tmp_remove(path);
 
   s = open_ok(":memory:");
   FT_CHECK(s != NULL);
-  FT_CHECK_EQ_INT(ft_store_put(s, "o", "k", 1, "v", 1), 0);
-  FT_CHECK_EQ_INT(ft_store_commit(s), 0);
+  FT_CHECK_EQ_INT(ft_state_kv_put(s, "o", "k", 1, "v", 1), 0);
+  FT_CHECK_EQ_INT(ft_state_commit(s), 0);
   FT_CHECK(has_value(s, "o", "k", "v", 1));
-  ft_store_close(s);
-  ft_store_close(NULL);
-}
-
-/* Keys are kept whole: "a\0b" is a key of its own, not "a". */
-FT_TEST(test_kv_keys_with_nul) {
-  ft_store *s = open_or_fail(NULL);
-  if (s == NULL)
-    return;
-  FT_CHECK_EQ_INT(ft_store_put(s, "o", "a", 1, "plain", 5), 0);
-  FT_CHECK_EQ_INT(ft_store_put(s, "o", "a\0b", 3, "nul", 3), 0);
-  FT_CHECK_EQ_INT(ft_store_put(s, "o", "a\0", 2, "end", 3), 0);
-  char *v = NULL;
-  size_t len = 0;
-  FT_CHECK_EQ_INT(ft_store_get(s, "o", "a", 1, &v, &len), 0);
-  FT_CHECK(v != NULL && len == 5 && memcmp(v, "plain", 5) == 0);
-  free(v);
-  FT_CHECK_EQ_INT(ft_store_get(s, "o", "a\0b", 3, &v, &len), 0);
-  FT_CHECK(v != NULL && len == 3 && memcmp(v, "nul", 3) == 0);
-  free(v);
-  collect c = {0};
-  FT_CHECK_EQ_INT(ft_store_list(s, "o", NULL, 0, 0, collect_row, &c), 0);
-  FT_CHECK_EQ_STR(c.buf, "a=plain,a\\0=end,a\\0b=nul,");
-  memset(&c, 0, sizeof c);
-  FT_CHECK_EQ_INT(ft_store_list(s, "o", "a\0", 2, 0, collect_row, &c), 0);
-  FT_CHECK_EQ_STR(c.buf, "a\\0=end,a\\0b=nul,");
-  FT_CHECK_EQ_INT(ft_store_delete(s, "o", "a\0b", 3), 0);
-  FT_CHECK_EQ_INT(ft_store_get(s, "o", "a\0b", 3, &v, &len), FT_ENOTFOUND);
-  FT_CHECK_EQ_INT(ft_store_get(s, "o", "a", 1, &v, &len), 0);
-  FT_CHECK(v != NULL && len == 5 && memcmp(v, "plain", 5) == 0);
-  free(v);
-  ft_store_close(s);
+  ft_state_close(s);
+  ft_state_close(NULL);
 }
 
 /* What script SQL may run, with the exact message of each refusal: no
@@ -1128,7 +971,7 @@ FT_TEST(test_kv_keys_with_nul) {
   "not authorized: names starting with sqlite_ (SQLite's internal tables)"    \
   " may not appear in the query; pass such text as a bound argument"
 FT_TEST(test_sql_functions_allowed_and_refused) {
-  ft_store *s = open_or_fail(NULL);
+  ft_state *s = open_or_fail(NULL);
   if (s == NULL)
     return;
   const struct {
@@ -1191,7 +1034,7 @@ FT_TEST(test_sql_functions_allowed_and_refused) {
       FT_CHECK(0);
     }
   }
-  ft_store_close(s);
+  ft_state_close(s);
 }
 
 /* ---- a lost batch, and one process per file ----------------------------- */
@@ -1305,47 +1148,47 @@ FT_TEST(test_lost_batch_breaks_store) {
   char path[64], err[256] = "";
   tmp_path(path, sizeof path);
   FT_CHECK_EQ_INT(full_vfs_install(1), SQLITE_OK);
-  ft_store *s = open_or_fail(path);
+  ft_state *s = open_or_fail(path);
   if (s == NULL) {
     full_vfs_install(0);
     return;
   }
-  FT_CHECK_EQ_INT(ft_store_pending_add(s, 1, "r1", 2), 0);
-  FT_CHECK_EQ_INT(ft_store_meta_set(s, "out_offset", "100"), 0);
+  FT_CHECK_EQ_INT(ft_state_frontier_push(s, 1, "r1", 2), 0);
+  FT_CHECK_EQ_INT(ft_state_meta_set(s, "out_offset", "100"), 0);
   FT_CHECK_EQ_INT(sql0(s, "o", "CREATE TABLE {t}(k PRIMARY KEY)", NULL, NULL,
                        err, sizeof err),
                   0);
   FT_CHECK_EQ_INT(sql0(s, "o", "INSERT INTO {t} VALUES (1)", NULL, NULL, err,
                        sizeof err),
                   0);
-  FT_CHECK_EQ_INT(ft_store_commit(s), 0);
+  FT_CHECK_EQ_INT(ft_state_commit(s), 0);
   /* a constraint failure: the batch goes on */
   FT_CHECK_EQ_INT(sql0(s, "o", "INSERT INTO {t} VALUES (1)", NULL, NULL, err,
                        sizeof err),
                   FT_EINVAL);
-  FT_CHECK(!ft_store_broken(s));
-  FT_CHECK_EQ_INT(ft_store_pending_add(s, 2, "r2", 2), 0);
-  FT_CHECK_EQ_INT(ft_store_pending_done(s, 1), 0);
-  FT_CHECK_EQ_INT(ft_store_meta_set(s, "out_offset", "200"), 0);
-  FT_CHECK_EQ_INT(ft_store_commit(s), 0);
+  FT_CHECK(!ft_state_broken(s));
+  FT_CHECK_EQ_INT(ft_state_frontier_push(s, 2, "r2", 2), 0);
+  FT_CHECK_EQ_INT(ft_state_frontier_ack(s, 1), 0);
+  FT_CHECK_EQ_INT(ft_state_meta_set(s, "out_offset", "200"), 0);
+  FT_CHECK_EQ_INT(ft_state_commit(s), 0);
   /* the disk is full */
-  FT_CHECK_EQ_INT(ft_store_pending_add(s, 3, "r3", 2), 0);
-  FT_CHECK_EQ_INT(ft_store_pending_done(s, 2), 0);
+  FT_CHECK_EQ_INT(ft_state_frontier_push(s, 3, "r3", 2), 0);
+  FT_CHECK_EQ_INT(ft_state_frontier_ack(s, 2), 0);
   full_fail = 1;
-  int rc = ft_store_meta_set(s, "out_offset", "300");
+  int rc = ft_state_meta_set(s, "out_offset", "300");
   if (rc == 0)
-    rc = ft_store_commit(s);
+    rc = ft_state_commit(s);
   FT_CHECK_EQ_INT(rc, FT_EIO);
-  FT_CHECK(ft_store_broken(s));
+  FT_CHECK(ft_state_broken(s));
   full_fail = 0;
   /* room again: still nothing is committed */
-  FT_CHECK_EQ_INT(ft_store_meta_set(s, "out_offset", "400"), FT_EIO);
-  FT_CHECK(strstr(ft_store_errmsg(s), "full") != NULL);
-  FT_CHECK(strstr(ft_store_errmsg(s),
+  FT_CHECK_EQ_INT(ft_state_meta_set(s, "out_offset", "400"), FT_EIO);
+  FT_CHECK(strstr(ft_state_errmsg(s), "full") != NULL);
+  FT_CHECK(strstr(ft_state_errmsg(s),
                   "nothing written since the last commit is saved") != NULL);
-  FT_CHECK_EQ_INT(ft_store_put(s, "o", "k", 1, "v", 1), FT_EIO);
-  FT_CHECK_EQ_INT(ft_store_commit(s), FT_EIO);
-  ft_store_close(s);
+  FT_CHECK_EQ_INT(ft_state_kv_put(s, "o", "k", 1, "v", 1), FT_EIO);
+  FT_CHECK_EQ_INT(ft_state_commit(s), FT_EIO);
+  ft_state_close(s);
   FT_CHECK_EQ_INT(full_vfs_install(0), SQLITE_OK);
   FT_CHECK_EQ_INT(
       other_conn_int(path, "SELECT val FROM ft_meta WHERE key='out_offset'"),
@@ -1357,23 +1200,23 @@ FT_TEST(test_lost_batch_breaks_store) {
   tmp_remove(path);
 }
 
-/* The caller's output failed: ft_store_abandon drops the open batch and
- * nothing is committed after, not by ft_store_close either. */
+/* The caller's output failed: ft_state_abandon drops the open batch and
+ * nothing is committed after, not by ft_state_close either. */
 FT_TEST(test_abandon_commits_nothing) {
   char path[64];
   tmp_path(path, sizeof path);
-  ft_store *s = open_or_fail(path);
+  ft_state *s = open_or_fail(path);
   if (s == NULL)
     return;
-  FT_CHECK_EQ_INT(ft_store_meta_set(s, "out_offset", "10"), 0);
-  FT_CHECK_EQ_INT(ft_store_commit(s), 0);
-  FT_CHECK_EQ_INT(ft_store_meta_set(s, "out_offset", "20"), 0);
-  ft_store_abandon(s, "writing records failed");
-  FT_CHECK(ft_store_broken(s));
-  FT_CHECK_EQ_INT(ft_store_meta_set(s, "out_offset", "30"), FT_EIO);
-  FT_CHECK(strncmp(ft_store_errmsg(s), "writing records failed;", 23) == 0);
-  FT_CHECK_EQ_INT(ft_store_commit(s), FT_EIO);
-  ft_store_close(s);
+  FT_CHECK_EQ_INT(ft_state_meta_set(s, "out_offset", "10"), 0);
+  FT_CHECK_EQ_INT(ft_state_commit(s), 0);
+  FT_CHECK_EQ_INT(ft_state_meta_set(s, "out_offset", "20"), 0);
+  ft_state_abandon(s, "writing records failed");
+  FT_CHECK(ft_state_broken(s));
+  FT_CHECK_EQ_INT(ft_state_meta_set(s, "out_offset", "30"), FT_EIO);
+  FT_CHECK(strncmp(ft_state_errmsg(s), "writing records failed;", 23) == 0);
+  FT_CHECK_EQ_INT(ft_state_commit(s), FT_EIO);
+  ft_state_close(s);
   FT_CHECK_EQ_INT(
       other_conn_int(path, "SELECT val FROM ft_meta WHERE key='out_offset'"),
       10);
@@ -1385,22 +1228,22 @@ FT_TEST(test_abandon_commits_nothing) {
 FT_TEST(test_open_one_process_per_file) {
   char path[64], err[256] = "";
   tmp_path(path, sizeof path);
-  ft_store *a = open_or_fail(path);
+  ft_state *a = open_or_fail(path);
   if (a == NULL)
     return;
-  ft_store *b = NULL;
-  FT_CHECK_EQ_INT(ft_store_open(&b, path, err, sizeof err), FT_EBUSY);
+  ft_state *b = NULL;
+  FT_CHECK_EQ_INT(sq_open_at(&b, path, err, sizeof err), FT_EBUSY);
   FT_CHECK(b == NULL);
   FT_CHECK(strstr(err, "in use by another fetchtree process") != NULL);
-  ft_store_close(a);
+  ft_state_close(a);
   int ready[2];
   FT_CHECK_EQ_INT(pipe(ready), 0);
   fflush(stdout);
   fflush(stderr);
   pid_t pid = fork();
   if (pid == 0) {
-    ft_store *c = NULL;
-    if (ft_store_open(&c, path, NULL, 0) != 0)
+    ft_state *c = NULL;
+    if (sq_open_at(&c, path, NULL, 0) != 0)
       _exit(2);
     if (write(ready[1], "x", 1) != 1)
       _exit(3);
@@ -1410,7 +1253,7 @@ FT_TEST(test_open_one_process_per_file) {
   FT_CHECK(pid > 0);
   char x;
   FT_CHECK_EQ_INT((int)read(ready[0], &x, 1), 1);
-  FT_CHECK_EQ_INT(ft_store_open(&b, path, err, sizeof err), FT_EBUSY);
+  FT_CHECK_EQ_INT(sq_open_at(&b, path, err, sizeof err), FT_EBUSY);
   kill(pid, SIGKILL);
   int status = 0;
   FT_CHECK(waitpid(pid, &status, 0) == pid);
@@ -1418,15 +1261,11 @@ FT_TEST(test_open_one_process_per_file) {
   close(ready[1]);
   b = open_ok(path);
   FT_CHECK(b != NULL);
-  ft_store_close(b);
+  ft_state_close(b);
   tmp_remove(path);
 }
 
 int main(void) {
-  FT_RUN(test_kv_put_get_delete);
-  FT_RUN(test_kv_binary_values);
-  FT_RUN(test_kv_objects_isolated);
-  FT_RUN(test_kv_list_prefix_limit);
   FT_RUN(test_sql_types_names_changes);
   FT_RUN(test_sql_objects_isolated);
   FT_RUN(test_sql_refused);
@@ -1439,12 +1278,10 @@ int main(void) {
   FT_RUN(test_pending_count_tracks_done);
   FT_RUN(test_pending_take_reentrant_and_stop);
   FT_RUN(test_seen_set);
-  FT_RUN(test_meta);
   FT_RUN(test_reset_keeps_object_storage);
   FT_RUN(test_open_refuses_foreign_files);
   FT_RUN(test_open_locked_is_not_foreign);
   FT_RUN(test_open_reopen_wal);
-  FT_RUN(test_kv_keys_with_nul);
   FT_RUN(test_sql_functions_allowed_and_refused);
   FT_RUN(test_lost_batch_breaks_store);
   FT_RUN(test_abandon_commits_nothing);
