@@ -70,7 +70,7 @@ local function new_instance()
 
   -- Checks spec s's robots (and its object patterns'), and makes the
   -- robots instance when any of them obeys robots.txt.
-  local function setup_robots(s, path, patterns, set_limits)
+  local function setup_robots(s, path, set_limits)
     if s.robots ~= nil and type(s.robots) ~= "boolean" and type(s.robots) ~= "table" then
       error(path .. ": spec field 'robots' must be a boolean or a table, got " .. type(s.robots), 0)
     end
@@ -179,7 +179,7 @@ local function new_instance()
     local workers = workers_mod.new { suspended = opts.hold or core.hold, stray = jobs.stray }
     take, start_failed, run_job, get_obj = frontier.take, frontier.start_failed, workers.run, objects.get
     response_job, failure_job, alarm_job = jobs.response, jobs.failure, jobs.alarm
-    setup_robots(s, path, patterns, set_limits)
+    setup_robots(s, path, set_limits)
 
     -- Who writes records, decided here alone (C reads has_on_response
     -- and has_on_error, below): C (fetchtree run) writes a success's
@@ -283,11 +283,11 @@ local function new_instance()
         gate, how = robots.gate(e)
         if gate == "deny" then e.bad, e.bad_kind = how, "robots" end
       end
-      if gate == "wait" then
-        -- held back: robots.txt of its host comes first (requeued then)
-      elseif e.bad then
+      -- (gate "wait": held back, robots.txt of its host comes first; it
+      -- is requeued then)
+      if e.bad then
         refuse(e)
-      else
+      elseif gate ~= "wait" then
         if lua_gets_failures then entries[e.id] = e end
         local meta_json
         -- for the record C writes (with on_error alone, of a success)

@@ -31,7 +31,7 @@ local MAX_AGE = 86400   -- seconds a stored robots.txt is used (a resumed crawl)
 --      requeue = function(entry) (a request that waited may start now) }
 function M.new(o)
   local R = {}
-  local cache, agent        -- made at first use: the run's user agent is final then
+  local cache               -- made at first use: the run's user agent is final then
   local recheck = o.recheck or M.RECHECK
   local origins = {}        -- origin -> { fetching = id, waiting = {entries}, retry_at = t }
   local fetching = {}       -- fetch id -> origin
@@ -39,7 +39,7 @@ function M.new(o)
   local next_fetch = 0
 
   local function the_cache()
-    if not cache then cache, agent = core.robots_new(o.agent) end
+    if not cache then cache = core.robots_new(o.agent) end
     return cache
   end
 

@@ -33,6 +33,7 @@ describe("fetchtree.records", function()
     assert.is_false(ok)
     assert.equal("a handler must return a table, a list of tables or nil, got string", err)
     ok, err = pcall(R.write_result, { 5 }, entry)
+    assert.is_false(ok)
     assert.equal("a record must be a table, got number", err)
   end)
 
