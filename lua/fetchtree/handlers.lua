@@ -37,7 +37,7 @@ function M.new(o)
 
   local function response_body(entry, res)
     local obj = for_entry(entry, res.url)
-    local h = obj._h.on_response
+    local h = obj._handlers.on_response
     if not h then return R.default(entry, res) end -- this object has no handler
     write_result(h(res, obj), entry, res)
   end
@@ -54,7 +54,7 @@ function M.new(o)
 
   function J.failure(entry, err)
     local obj = for_entry(entry)
-    local h = obj._h.on_error
+    local h = obj._handlers.on_error
     if not h then
       error_record(entry, err.status,
         { kind = err.kind, message = err.message, cause = err.cause }, err.attempts)

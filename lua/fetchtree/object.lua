@@ -5,6 +5,11 @@
 -- Every request belongs to one object, named by a path ("/host/example.com"
 -- is a child of "/host", a child of "/"). The C tree (core/tree.c) enforces
 -- the limits; here lives each object's Lua face, made on first use.
+--
+-- Besides what scripts see, an obj holds _handlers ({ on_response,
+-- on_error }), and while one of its jobs runs, the request it serves:
+-- _entry, _depth and _base (what obj:fetch resolves against); the
+-- workers keep its queue of jobs in it too (fetchtree.workers).
 local M = {}
 
 -- Whether name is an object name: "/", or "/a/b..." with no empty
@@ -105,7 +110,7 @@ function M.new(o)
     if obj then return obj end
     local pn = parent_name(name)
     local parent = pn and get(pn) or nil
-    local h = parent and { on_response = parent._h.on_response, on_error = parent._h.on_error }
+    local h = parent and { on_response = parent._handlers.on_response, on_error = parent._handlers.on_error }
               or { on_response = spec.on_response, on_error = spec.on_error }
     for _, pt in ipairs(patterns) do
       if name:match(pt.lua) then
@@ -113,7 +118,7 @@ function M.new(o)
         if pt.cfg.on_error then h.on_error = pt.cfg.on_error end
       end
     end
-    obj = setmetatable({ name = name, parent = parent, state = {}, _h = h,
+    obj = setmetatable({ name = name, parent = parent, state = {}, _handlers = h,
                          storage = open_storage(name) }, Obj)
     objects[name] = obj
     return obj

@@ -18,7 +18,7 @@ describe("fetchtree.handlers", function()
     }
     local objects = {
       for_entry = function(entry, base)
-        local o = objs[entry.obj] or { name = entry.obj, _h = h }
+        local o = objs[entry.obj] or { name = entry.obj, _handlers = h }
         objs[entry.obj] = o
         o._entry, o._base = entry, base or entry.url
         return o
