@@ -214,8 +214,20 @@ function M.new(o)
   -- raised now. n: how many the caller will take now; start runs ahead to
   -- that many (one yield per batch: a yield ends LuaJIT's trace of
   -- start's loop).
+  local function pop()
+    local e = queue[q_head]
+    queue[q_head] = nil
+    q_head = q_head + 1
+    -- emptied: back to index 1, so the queue stays a small array (ever
+    -- higher indices would move it to the hash part, rehashed often)
+    if q_head > q_tail then q_head, q_tail = 1, 0 end
+    return e
+  end
+
   function F.take(n)
     batch = n
+    -- the usual case first, without the loop: a request is waiting
+    if q_head <= q_tail and not start_error then return pop() end
     while true do
       if start_error then return nil, "done" end
       if q_head > q_tail and durable then
@@ -229,13 +241,7 @@ function M.new(o)
         end
       end
       if q_head <= q_tail then
-        local e = queue[q_head]
-        queue[q_head] = nil
-        q_head = q_head + 1
-        -- emptied: back to index 1, so the queue stays a small array (ever
-        -- higher indices would move it to the hash part, rehashed often)
-        if q_head > q_tail then q_head, q_tail = 1, 0 end
-        return e
+        return pop()
       elseif start_co then
         local ok, err = coroutine.resume(start_co)
         if not ok then
