@@ -3,6 +3,7 @@
 -- (or response), failure, alarm, and for durable runs resume and
 -- checkpoint. It composes the crawl from its parts:
 --
+--   fetchtree.crawlspec the script, its spec checked, settings for C
 --   fetchtree.frontier  requests waiting to start: start's stream, the
 --                       filters, routing, memory or the journal
 --   fetchtree.object    the objects (obj): handlers, state, alarms, limits
@@ -16,6 +17,7 @@
 -- fetchtree.core (C) gives URLs, the seen set, HTML, storage, the journal
 -- and the output; each part is handed the functions it uses.
 local core = require "fetchtree.core"
+local crawlspec = require "fetchtree.crawlspec"
 local frontier_mod = require "fetchtree.frontier"
 local object_mod = require "fetchtree.object"
 local storage_mod = require "fetchtree.storage"
@@ -27,19 +29,6 @@ local robots_mod = require "fetchtree.robots"
 
 -- One response metatable for every crawl (and ft.get's responses).
 local Res = response_mod.metatable(core)
-
--- The spec fields and their types (robots: true or a table, checked in
--- setup_robots).
-local fields = {
-  rps = "number", window = "number", concurrency = "number", retries = "number",
-  timeout = "number", connect_timeout = "number", max_redirects = "number",
-  max_body = "number", host_connections = "number", backoff_base = "number",
-  backoff_cap = "number", max_retry_after = "number", max_depth = "number",
-  user_agent = "string", retry_on = "table", allow_hosts = "table", compressed = "boolean",
-  sensitive_headers = "table",
-  dedupe = "boolean", start = "function", on_response = "function",
-  on_error = "function", route = "function", objects = "table", state = "string",
-}
 
 -- Each crawl is an instance: `fetchtree run` uses the one this module
 -- returns; ft.run makes a fresh one for every run.
@@ -122,21 +111,7 @@ local function new_instance()
   -- raises "file:line: message".
   function M.load(path, args, o)
     opts = o or {}
-    local chunk, err = loadfile(path)
-    if not chunk then error(err, 0) end
-    local a = { [0] = path }
-    for i, v in ipairs(args) do a[i] = v end
-    _G.arg = a
-    -- the script sees the whole API as ft (ft.get in a handler yields)
-    _G.ft = require "fetchtree"
-    local dir = path:match("^(.*)/[^/]*$")
-    if dir then package.path = dir .. "/?.lua;" .. package.path end
-    local ok, s = xpcall(chunk, debug.traceback)
-    if not ok then error(s, 0) end
-    if type(s) ~= "table" then
-      error(path .. ": a crawl script must return a table (the crawl spec), got " .. type(s), 0)
-    end
-    return M.load_spec(s, path, o)
+    return M.load_spec(crawlspec.load(path, args), path, o)
   end
 
   -- Take spec table s (path names it in messages) and build the crawl.
@@ -153,13 +128,7 @@ local function new_instance()
   -- their ranges), or raises "path: message".
   function M.load_spec(s, path, o)
     opts = o or opts
-    for k, v in pairs(s) do
-      local want = fields[k]
-      if want and type(v) ~= want then
-        error(string.format("%s: spec field '%s' must be a %s, got %s", path, k, want, type(v)), 0)
-      end
-    end
-    if not s.start then error(path .. ": the crawl spec needs a start function", 0) end
+    crawlspec.check(s, path)
     patterns = object_mod.patterns(s.objects, path)
     local any_response, any_error = s.on_response ~= nil, s.on_error ~= nil
     for _, pt in ipairs(patterns) do
@@ -193,34 +162,10 @@ local function new_instance()
     c_writes_successes = not (lua_responses or opts.keep_entries)
     lua_gets_failures = lua_failures or opts.keep_entries or false
 
-    local retry_on
-    if s.retry_on then
-      local l = {}
-      for _, v in ipairs(s.retry_on) do l[#l + 1] = tostring(v) end
-      retry_on = table.concat(l, ",")
-    end
-    local sensitive
-    if s.sensitive_headers then
-      local l = {}
-      for i, v in ipairs(s.sensitive_headers) do
-        if type(v) ~= "string" or not v:match("^[%w!#$%%&'*+%-.^_`|~]+$") then
-          error(path .. ": spec field 'sensitive_headers' wants header names, item " .. i .. " is not one", 0)
-        end
-        l[#l + 1] = v
-      end
-      sensitive = table.concat(l, ",")
-    end
-    return {
-      sensitive_headers = sensitive,
-      rps = s.rps, window = s.window, concurrency = s.concurrency, retries = s.retries,
-      timeout = s.timeout, connect_timeout = s.connect_timeout,
-      max_redirects = s.max_redirects, max_body = s.max_body,
-      host_connections = s.host_connections, backoff_base = s.backoff_base,
-      backoff_cap = s.backoff_cap, max_retry_after = s.max_retry_after,
-      user_agent = s.user_agent, retry_on = retry_on, compressed = s.compressed,
-      has_on_response = lua_responses, has_on_error = lua_failures, state = s.state,
-      robots = robots ~= nil,
-    }
+    local settings = crawlspec.settings(s, path)
+    settings.has_on_response, settings.has_on_error = lua_responses, lua_failures
+    settings.robots = robots ~= nil
+    return settings
   end
 
   -- A durable run resumes: skip the emits start made before, number new
