@@ -192,13 +192,13 @@ local function new_instance()
     return out
   end
 
-  -- A request that cannot start (entry e has bad): its one record. A
-  -- route failure is the script's error, written as it is; any other
-  -- (a bad URL, robots.txt refusing) goes through its object's on_error
-  -- when there is one.
+  -- A request that cannot start (entry e has bad): its one record. One
+  -- of an object (a bad URL: "/"; robots.txt refusing) goes through that
+  -- object's on_error when there is one; one of none (route failed: the
+  -- script's error) is written as it is.
   local function refuse(e)
     local kind = e.bad_kind or "url"
-    if lua_gets_failures and kind ~= "script" then
+    if lua_gets_failures and e.obj then
       entries[e.id] = e
       M.failure(e.id, { kind = kind, message = e.bad, attempts = 0 })
     else
