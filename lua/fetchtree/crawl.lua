@@ -48,61 +48,11 @@ local function new_instance()
   -- and next hands it the meta's JSON for it.
   local lua_gets_failures = false
   local c_writes_successes = true
-  local robots          -- the robots.txt instance, or nil: nothing obeys robots.txt
+  -- robots.txt (fetchtree.robots): the instance, or nil when nothing
+  -- obeys it; a request of an object that obeys it starts only once its
+  -- host's robots.txt is known, and only where that allows it (next)
+  local robots
   local obeys_robots    -- function(object name) -> whether its requests obey it
-
-  -- ---- robots.txt (fetchtree.robots) --------------------------------------
-  -- With robots = true in the spec, or in the settings of an object
-  -- pattern, a request of such an object starts only once its host's
-  -- robots.txt is known, and only where that allows it (next, below); the
-  -- engine checks its redirects too. The rest is in fetchtree/robots.lua.
-
-  -- Checks spec s's robots (and its object patterns'), and makes the
-  -- robots instance when any of them obeys robots.txt.
-  local function setup_robots(s, path, set_limits)
-    if s.robots ~= nil and type(s.robots) ~= "boolean" and type(s.robots) ~= "table" then
-      error(path .. ": spec field 'robots' must be a boolean or a table, got " .. type(s.robots), 0)
-    end
-    local any = s.robots and true or false
-    for _, pt in ipairs(patterns) do
-      local r = pt.cfg.robots
-      if r ~= nil and type(r) ~= "boolean" then
-        error(path .. ": objects['" .. pt.pattern .. "'].robots must be a boolean", 0)
-      end
-      any = any or r == true
-    end
-    if not any then return end
-    local ro = type(s.robots) == "table" and s.robots or {}
-    if ro.agent ~= nil and type(ro.agent) ~= "string" or ro.recheck ~= nil and type(ro.recheck) ~= "number" then
-      error(path .. ": spec field 'robots' is true or { agent = string, recheck = seconds }", 0)
-    end
-    -- the nearest object pattern (of the name, else of an ancestor) that
-    -- says robots decides; else the spec's robots. Once per object.
-    local obeys = {}
-    obeys_robots = function(name)
-      local v = obeys[name]
-      if v == nil then
-        v = object_mod.inherited(patterns, name, "robots")
-        if v == nil then v = s.robots end
-        v = v and true or false
-        obeys[name] = v
-      end
-      return v
-    end
-    robots = robots_mod.new {
-      agent = ro.agent, recheck = ro.recheck, host_object = frontier.host_object,
-      storage = function(name) return get_obj(name).storage end,
-      -- Crawl-delay: one request per delay, unless an object pattern of
-      -- the spec sets this object's rate
-      set_delay = function(name, secs)
-        for _, pt in ipairs(patterns) do
-          if pt.cfg.rps and name:match(pt.lua) then return end
-        end
-        set_limits(name, 1, secs * 1000, nil, nil)
-      end,
-      requeue = frontier.requeue,
-    }
-  end
 
   -- ---- what C calls -------------------------------------------------------
 
@@ -148,7 +98,11 @@ local function new_instance()
     local workers = workers_mod.new { suspended = opts.hold or core.hold, stray = jobs.stray }
     take, start_failed, run_job, get_obj = frontier.take, frontier.start_failed, workers.run, objects.get
     response_job, failure_job, alarm_job = jobs.response, jobs.failure, jobs.alarm
-    setup_robots(s, path, set_limits)
+    robots = robots_mod.for_spec(s, path, {
+      patterns = patterns, host_object = frontier.host_object, set_limits = set_limits,
+      storage = function(name) return get_obj(name).storage end, requeue = frontier.requeue,
+    })
+    obeys_robots = robots and robots.obeys
 
     -- Who writes records, decided here alone (C reads has_on_response
     -- and has_on_error, below): C (fetchtree run) writes a success's
