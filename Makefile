@@ -214,6 +214,7 @@ uninstall:
 lint: $(BUILD)/.deps
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --std=c11 -D__linux__ -Icore $(CORE_SRC) $(CLI_SRC) tests/fixture/server.c
+	$(Q)luacheck -q $(LUA_SRC)
 
 clean:
 	rm -rf $(BUILD)/obj $(BUILD)/asan $(BUILD)/pic $(BUILD)/gen $(BUILD)/tests \
@@ -230,4 +231,4 @@ help:
 	@echo "make bench-script  cost of a Lua on_response, against none"
 	@echo "make bench        fetchtree against its peers (QUICK: make bench-quick)"
 	@echo "make bench-state   a crawl with and without --state"
-	@echo "make lint       cppcheck"
+	@echo "make lint       cppcheck, luacheck"

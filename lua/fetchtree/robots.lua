@@ -15,6 +15,7 @@
 -- The crawl asks gate(e) before a request starts, and hands the outcome
 -- of robots.txt fetches (ids from ID_BASE up) to response / failure.
 local core = require "fetchtree.core"
+local object = require "fetchtree.object"
 
 local M = {}
 
@@ -31,7 +32,7 @@ local MAX_AGE = 86400   -- seconds a stored robots.txt is used (a resumed crawl)
 --      requeue = function(entry) (a request that waited may start now) }
 function M.new(o)
   local R = {}
-  local cache, agent        -- made at first use: the run's user agent is final then
+  local cache               -- made at first use: the run's user agent is final then
   local recheck = o.recheck or M.RECHECK
   local origins = {}        -- origin -> { fetching = id, waiting = {entries}, retry_at = t }
   local fetching = {}       -- fetch id -> origin
@@ -39,7 +40,7 @@ function M.new(o)
   local next_fetch = 0
 
   local function the_cache()
-    if not cache then cache, agent = core.robots_new(o.agent) end
+    if not cache then cache = core.robots_new(o.agent) end
     return cache
   end
 
@@ -176,6 +177,61 @@ function M.new(o)
     return false
   end
 
+  return R
+end
+
+-- The robots.txt instance crawl spec s asks for, or nil when nothing in
+-- it obeys robots.txt: robots = true (or { agent, recheck }) in the spec,
+-- or robots = true in the settings of an object pattern. Raises
+-- "path: ..." for a robots field that is not one. o:
+--   patterns: the spec's object patterns (fetchtree.object.patterns)
+--   host_object, storage, requeue: as for M.new
+--   set_limits: function(name, rps, window, concurrency, retries)
+-- The instance also has obeys(name): whether requests of object name
+-- obey robots.txt, as the nearest object pattern (of the name, else of
+-- an ancestor) that says robots decides, else the spec's robots.
+function M.for_spec(s, path, o)
+  if s.robots ~= nil and type(s.robots) ~= "boolean" and type(s.robots) ~= "table" then
+    error(path .. ": spec field 'robots' must be a boolean or a table, got " .. type(s.robots), 0)
+  end
+  local patterns = o.patterns
+  local any = s.robots and true or false
+  for _, pt in ipairs(patterns) do
+    local r = pt.cfg.robots
+    if r ~= nil and type(r) ~= "boolean" then
+      error(path .. ": objects['" .. pt.pattern .. "'].robots must be a boolean", 0)
+    end
+    any = any or r == true
+  end
+  if not any then return nil end
+  local ro = type(s.robots) == "table" and s.robots or {}
+  if ro.agent ~= nil and type(ro.agent) ~= "string" or ro.recheck ~= nil and type(ro.recheck) ~= "number" then
+    error(path .. ": spec field 'robots' is true or { agent = string, recheck = seconds }", 0)
+  end
+  local set_limits = o.set_limits
+  local R = M.new {
+    agent = ro.agent, recheck = ro.recheck, host_object = o.host_object,
+    storage = o.storage, requeue = o.requeue,
+    -- Crawl-delay: one request per delay, unless an object pattern of
+    -- the spec sets this object's rate
+    set_delay = function(name, secs)
+      for _, pt in ipairs(patterns) do
+        if pt.cfg.rps and name:match(pt.lua) then return end
+      end
+      set_limits(name, 1, secs * 1000, nil, nil)
+    end,
+  }
+  local obeys = {} -- object name -> boolean, found once per object
+  function R.obeys(name)
+    local v = obeys[name]
+    if v == nil then
+      v = object.inherited(patterns, name, "robots")
+      if v == nil then v = s.robots end
+      v = v and true or false
+      obeys[name] = v
+    end
+    return v
+  end
   return R
 end
 
