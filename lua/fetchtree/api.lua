@@ -51,10 +51,21 @@ local function send(eng, w, url, method, headers, body, timeout, retries, obj, r
   return w
 end
 
+-- Check a table t of settings for place (the one settings table, in C:
+-- every entry point takes or refuses a value the same way); misuse raises
+-- at level, its message prefixed with label.
+local check_settings = engine.check_settings
+local function check(place, t, label, level)
+  local ok, why = check_settings(place, t, label)
+  if not ok then error(why, level + 1) end
+end
+
 -- Check a request table and send it to eng for waiter w (see send). A bad
--- request table is misuse and raises (at level). Returns w.
-local function submit(eng, t, w, level)
+-- request table is misuse and raises (at level), label naming the caller.
+-- Returns w.
+local function submit(eng, t, w, level, label)
   if type(t) == "string" then t = { url = t } end
+  check("request", t, label, level + 1)
   local url, method, headers, body, meta = request.check(t, true)
   if not url then error(method, level + 1) end
   w.req = { url = url, method = method or "GET", headers = t.headers, body = body, meta = meta }
@@ -96,7 +107,7 @@ end
 -- a response, or nil and an error {kind=, message=}.
 function M.request(t)
   if type(t) ~= "table" then error("ft.request{url=...} takes a table", 2) end
-  local res, err = await(submit(the_engine(), t, {}, 2))
+  local res, err = await(submit(the_engine(), t, {}, 2, "ft.request"))
   if res then return res end
   return nil, err
 end
@@ -105,8 +116,13 @@ end
 function M.get(url, opts)
   if type(url) ~= "string" then error("ft.get(url [, opts]): url must be a string", 2) end
   local t = { url = url }
-  for k, v in pairs(opts or {}) do t[k] = v end
-  return M.request(t)
+  if opts ~= nil then
+    check("request", opts, "ft.get", 2)
+    for k, v in pairs(opts) do t[k] = v end
+  end
+  local res, err = await(submit(the_engine(), t, {}, 2, "ft.get"))
+  if res then return res end
+  return nil, err
 end
 
 -- ft.fetch_all(requests, {rps=, window=, concurrency=, retries=}): the
@@ -118,9 +134,11 @@ function M.fetch_all(list, opts)
   for i = 1, n do
     local t = list[i]
     if type(t) == "string" then t = { url = t } end
+    check("request", t, string.format("ft.fetch_all: request %d", i), 2)
     local ok, why = request.check(t, true)
     if not ok then error(string.format("ft.fetch_all: request %d: %s", i, why), 2) end
   end
+  if opts ~= nil then check("engine", opts, "ft.fetch_all", 2) end
   local eng = engine.new(opts or {})
   local out, left = {}, n
   local done = { done = left == 0 }
@@ -139,7 +157,7 @@ function M.fetch_all(list, opts)
       submit(eng, list[i], { cb = function(res, err)
         out[i] = res or { error = err }
         finished()
-      end }, 3)
+      end }, 3, "ft.fetch_all")
     end
     await(done)
   end)
@@ -151,6 +169,20 @@ function M.fetch_all(list, opts)
   return out
 end
 
+-- The names engine.new takes that a spec or ft.run's options may set.
+local engine_names
+local function engine_settings()
+  if not engine_names then
+    engine_names = {}
+    for _, st in ipairs(engine.settings()) do
+      if st.places.engine and (st.places.spec or st.places["ft.run"]) then
+        engine_names[#engine_names + 1] = st.name
+      end
+    end
+  end
+  return engine_names
+end
+
 -- ft.run(spec [, opts]): run a crawl spec as `fetchtree run` does (start,
 -- handlers, follow-ups, depth, hosts, de-duplication, objects and their
 -- limits), returning its stats. opts.out: a function receiving each record,
@@ -159,6 +191,7 @@ end
 function M.run(spec, o)
   if type(spec) ~= "table" then error("ft.run(spec [, opts]): spec must be a table", 2) end
   o = o or {}
+  check("ft.run", o, "ft.run", 2)
   local crawl = require("fetchtree.crawl").new()
   local eng
   local out, file = o.out, nil
@@ -179,12 +212,14 @@ function M.run(spec, o)
     set_limits = function(...) return eng:set_limits(...) end,
     after = function() error("obj:after is not available in ft.run yet", 3) end,
   })
+  -- every engine setting: the option, else the spec's (robots: the engine
+  -- checks redirects against robots.txt)
   local cfg = {}
-  for _, k in ipairs { "rps", "window", "concurrency", "retries", "timeout", "connect_timeout",
-                       "max_redirects", "backoff_base", "backoff_cap", "compressed" } do
-    cfg[k] = o[k] or settings[k]
+  for _, k in ipairs(engine_settings()) do
+    local v = o[k]
+    if v == nil then v = settings[k] end
+    cfg[k] = v
   end
-  cfg.robots = settings.robots -- the engine checks redirects against robots.txt
   eng = engine.new(cfg)
   for _, st in ipairs(crawl.object_settings()) do
     assert(eng:configure(st.pattern, st.rps, st.window, st.concurrency, st.retries))

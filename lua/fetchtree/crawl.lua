@@ -561,17 +561,6 @@ local function new_instance()
 
   -- ---- what C calls -------------------------------------------------------
 
-  local fields = {
-    rps = "number", window = "number", concurrency = "number", retries = "number",
-    timeout = "number", connect_timeout = "number", max_redirects = "number",
-    max_body = "number", host_connections = "number", backoff_base = "number",
-    backoff_cap = "number", max_retry_after = "number", max_depth = "number",
-    user_agent = "string", retry_on = "table", allow_hosts = "table", compressed = "boolean",
-    sensitive_headers = "table", -- robots: true or a table, checked in setup_robots
-    dedupe = "boolean", start = "function", on_response = "function",
-    on_error = "function", route = "function", objects = "table", state = "string",
-  }
-
   -- Load the script at path with the script arguments args (a list) and
   -- command-line options o. Returns the spec's settings for C, or raises
   -- "file:line: message".
@@ -598,12 +587,9 @@ local function new_instance()
   -- for C, as load does.
   function M.load_spec(s, path, o)
     opts = o or opts
-    for k, v in pairs(s) do
-      local want = fields[k]
-      if want and type(v) ~= want then
-        error(string.format("%s: spec field '%s' must be a %s, got %s", path, k, want, type(v)), 0)
-      end
-    end
+    -- every field, its objects' too, against the one settings table (C)
+    local ok, why = core.check_settings("spec", s, path)
+    if not ok then error(why, 0) end
     if not s.start then error(path .. ": the crawl spec needs a start function", 0) end
     spec = s
     if s.max_depth then max_depth = s.max_depth end
