@@ -171,24 +171,32 @@ int ft_settings_from_lua(lua_State *L, int idx, const ft_setting *s,
 /* The file a spec came from: label when it names a readable file (fetchtree
  * run passes the script's path), else the file of the spec's start
  * function (ft.run's spec, written in a script). Copied into buf; "" when
- * neither is known. */
+ * neither is known. *anchor: the line where start is defined in that file,
+ * or 0. */
 static void spec_file(lua_State *L, int spec, const char *label, char *buf,
-                      size_t len) {
+                      size_t len, int *anchor) {
+  char src[512] = "";
   buf[0] = '\0';
+  *anchor = 0;
+  lua_getfield(L, spec, "start");
+  if (lua_isfunction(L, -1)) {
+    lua_Debug ar;
+    if (lua_getinfo(L, ">S", &ar) && ar.source[0] == '@') {
+      snprintf(src, sizeof(src), "%s", ar.source + 1);
+      *anchor = ar.linedefined;
+    }
+  } else {
+    lua_pop(L, 1);
+  }
   FILE *f = fopen(label, "r");
   if (f) {
     fclose(f);
     snprintf(buf, len, "%s", label);
+    if (strcmp(src, label) != 0)
+      *anchor = 0;
     return;
   }
-  lua_getfield(L, spec, "start");
-  if (lua_isfunction(L, -1)) {
-    lua_Debug ar;
-    if (lua_getinfo(L, ">S", &ar) && ar.source[0] == '@')
-      snprintf(buf, len, "%s", ar.source + 1);
-  } else {
-    lua_pop(L, 1);
-  }
+  snprintf(buf, len, "%s", src);
 }
 
 static int is_name_char(int c) {
@@ -213,9 +221,13 @@ static int sets_field(const char *line, const char *field) {
   return 0;
 }
 
-/* The line of file where field is set, after the line naming the object
- * pattern `after` (when not NULL); 0 when not found. */
-static int find_line(const char *file, const char *field, const char *after) {
+/* The line of file where field is set: of the lines that set it (after
+ * the first line naming the object pattern `after`, when not NULL), the
+ * nearest to the line anchor (the spec's start function: a script may
+ * hold more than one table setting the same names), the first when anchor
+ * is 0; 0 when none does. */
+static int find_line(const char *file, const char *field, const char *after,
+                     int anchor) {
   FILE *f = fopen(file, "r");
   if (!f)
     return 0;
@@ -226,8 +238,10 @@ static int find_line(const char *file, const char *field, const char *after) {
     if (!past && strstr(buf, after))
       past = 1;
     if (past && sets_field(buf, field)) {
-      found = lineno;
-      break;
+      if (!found || abs(lineno - anchor) < abs(found - anchor))
+        found = lineno;
+      if (!anchor || lineno >= anchor)
+        break; /* later lines are only farther */
     }
   }
   fclose(f);
@@ -258,9 +272,10 @@ static void field_error(lua_State *L, int spec, int vidx, const char *label,
       }
     }
     if (!line) {
-      spec_file(L, spec, label, file, sizeof(file));
+      int anchor;
+      spec_file(L, spec, label, file, sizeof(file), &anchor);
       if (file[0])
-        line = find_line(file, field, pattern);
+        line = find_line(file, field, pattern, anchor);
     }
     if (line) {
       snprintf(err, errlen, "%s:%d: field '%s': %s", file, line, display, why);
