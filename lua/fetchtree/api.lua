@@ -65,9 +65,9 @@ end
 -- Returns w.
 local function submit(eng, t, w, level, label)
   if type(t) == "string" then t = { url = t } end
-  check("request", t, label, level + 1)
   local url, method, headers, body, meta = request.check(t, true)
   if not url then error(method, level + 1) end
+  check("request", t, label, level + 1)
   w.req = { url = url, method = method or "GET", headers = t.headers, body = body, meta = meta }
   return send(eng, w, url, method, headers, body, t.timeout, t.retries)
 end
@@ -134,9 +134,9 @@ function M.fetch_all(list, opts)
   for i = 1, n do
     local t = list[i]
     if type(t) == "string" then t = { url = t } end
-    check("request", t, string.format("ft.fetch_all: request %d", i), 2)
     local ok, why = request.check(t, true)
     if not ok then error(string.format("ft.fetch_all: request %d: %s", i, why), 2) end
+    check("request", t, string.format("ft.fetch_all: request %d", i), 2)
   end
   if opts ~= nil then check("engine", opts, "ft.fetch_all", 2) end
   local eng = engine.new(opts or {})
