@@ -148,8 +148,7 @@ int ft_settings_from_lua(lua_State *L, int idx, const ft_setting *s,
       return 0;
     }
     if (place != FT_PLACE_SPEC) { /* the rules' options are the spec's */
-      char expect[] = "must be a boolean, got ";
-      snprintf(why, whylen, "%s%s", expect, lua_typename(L, t));
+      snprintf(why, whylen, "must be a boolean, got %s", lua_typename(L, t));
       return FT_EINVAL;
     }
     return refuse_type(L, idx, s, why, whylen);
@@ -287,9 +286,10 @@ static void field_error(lua_State *L, int spec, int vidx, const char *label,
 
 /* ---- whole tables ---------------------------------------------------------- */
 
-/* The first key of the table at t (in byte order, so the answer does not
- * depend on the table's layout) that place does not accept, pushed, or
- * nothing pushed and 0 when every key is known. */
+/* The first key of the table at t that place does not accept (the least
+ * in byte order among string keys, so the answer does not depend on the
+ * table's layout; a key that is not a string before any), pushed, and 1;
+ * or nothing pushed and 0 when every key is known. */
 static int first_unknown(lua_State *L, int t, ft_place place) {
   lua_pushnil(L); /* the answer so far */
   lua_pushnil(L); /* the iteration's key */
@@ -298,8 +298,9 @@ static int first_unknown(lua_State *L, int t, ft_place place) {
     int is_str = lua_type(L, -1) == LUA_TSTRING;
     if (is_str && ft_settings_find(lua_tostring(L, -1), place))
       continue;
-    int better = lua_isnil(L, -2) ||
-                 (is_str && lua_type(L, -2) == LUA_TSTRING &&
+    int best_str = lua_type(L, -2) == LUA_TSTRING;
+    int better = lua_isnil(L, -2) || (!is_str && best_str) ||
+                 (is_str && best_str &&
                   strcmp(lua_tostring(L, -1), lua_tostring(L, -2)) < 0);
     if (better) {
       lua_pushvalue(L, -1);

@@ -243,6 +243,10 @@ describe("one settings table", function()
       print(select(2, pcall(ft.fetch_all, { "ftp://x/" }, { windwo = 10 })))
       print(select(2, pcall(ft.fetch_all, { { url = "ftp://x/", bdy = "" } })))
       print(select(2, pcall(ft.run, { start = function() end }, { with_mta = true })))
+      -- several: the least name, whatever the table's layout; a key that
+      -- is not a name
+      print(select(2, pcall(engine.new, { zz = 1, retires = 1, aa = 2, concurrency = 1 })))
+      print(select(2, pcall(engine.new, { 5, rps = 1 })))
     ]])
     assert.equal(0, lrc, err)
     assert.same({
@@ -253,6 +257,8 @@ describe("one settings table", function()
       "ft.fetch_all: field 'windwo': unknown field (did you mean 'window'?)",
       "ft.fetch_all: request 1: field 'bdy': unknown field (did you mean 'body'?)",
       "ft.run: field 'with_mta': unknown field (did you mean 'with_meta'?)",
+      "engine.new: field 'aa': unknown field",
+      "engine.new: field '[1]': unknown field (fields have names)",
     }, (function() local t = {} for l in out:gmatch("[^\n]+") do t[#t + 1] = l end return t end)())
   end)
 
