@@ -639,23 +639,10 @@ local function new_instance()
         end
       end)
     end)
-    local retry_on
-    if s.retry_on then
-      local l = {}
-      for _, v in ipairs(s.retry_on) do l[#l + 1] = tostring(v) end
-      retry_on = table.concat(l, ",")
-    end
-    local sensitive
-    if s.sensitive_headers then
-      local l = {}
-      for i, v in ipairs(s.sensitive_headers) do
-        if type(v) ~= "string" or not v:match("^[%w!#$%%&'*+%-.^_`|~]+$") then
-          error(path .. ": spec field 'sensitive_headers' wants header names, item " .. i .. " is not one", 0)
-        end
-        l[#l + 1] = v
-      end
-      sensitive = table.concat(l, ",")
-    end
+    -- the lists as C reads them, "429,503" (check_settings took them: a
+    -- list of statuses or names, or that text already)
+    local function joined(v) return type(v) == "table" and table.concat(v, ",") or v end
+    local retry_on, sensitive = joined(s.retry_on), joined(s.sensitive_headers)
     return {
       sensitive_headers = sensitive,
       rps = s.rps, window = s.window, concurrency = s.concurrency, retries = s.retries,

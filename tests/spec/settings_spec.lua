@@ -70,6 +70,8 @@ local CASES = {
   { "backoff_cap", "1e9", "1e9", "must be a number of milliseconds from 0 to 86400000, got 1000000000" },
   { "max_retry_after", "1e7", "1e7", "must be a number of seconds from 0 to 2592000, got 10000000" },
   { "retry_on", "{429, 503}", "429,503", true },
+  { "retry_on", "'429,503'", "429,503", true },
+  { "sensitive_headers", "'X-A,X-B'", nil, true },
   { "retry_on", "{429, 99}", "429,99", "must be a list of HTTP statuses 100..599, such as 429,503, got '429,99'" },
   { "sensitive_headers", "{'X-Api-Key'}", "X-Api-Key", true },
   { "sensitive_headers", "{'b c'}", "b c", "must be a list of header names, got 'b c'" },
@@ -295,6 +297,29 @@ describe("one settings table", function()
     ]])
     assert.equal(0, rc, err)
     assert.equal(path .. ":3: field 'concurrency': must be a whole number from 1 to 100000, got 2.7\n", out)
+  end)
+
+  it("reaches ft.run's engine: settings it used to drop, from the spec or its options", function()
+    local srv = H.server()
+    local out, err, rc = lua(string.format([[
+      local base = %q
+      local seen, n = {}, 0
+      local spec = {
+        user_agent = "spec/1",
+        start = function(emit) n = n + 1; emit { url = base .. "/echo?ua" .. n } end,
+        on_response = function(res) return { ua = res:json().headers["user-agent"] } end,
+        on_error = function(e) return { kind = e.kind } end,
+      }
+      local function put(r) seen[#seen + 1] = r.ua or r.kind end
+      ft.run(spec, { out = put })
+      ft.run(spec, { out = put, user_agent = "option/2" })
+      spec.max_body = 10 -- the echo is longer
+      ft.run(spec, { out = put })
+      print(table.concat(seen, " "))
+    ]], srv.base))
+    srv.stop()
+    assert.equal(0, rc, err)
+    assert.equal("spec/1 option/2 too_large\n", out)
   end)
 
   it("is what --help, the man page and the README list", function()
