@@ -186,8 +186,10 @@ void ft_setting_apply(const ft_setting *s, const ft_setting_value *v,
 /* The place's name in messages: "engine.new", "a spec", ... */
 const char *ft_place_name(ft_place place);
 
-/* Writes --help's option list for the rows whose places intersect place
- * (and, with only_place, are not in except), grouped by section. */
+/* Writes --help's option list: the command-line rows whose places include
+ * place and none of except, in table order; with except 0, under a heading
+ * per section ("Pacing:"). Options are padded to column 26, help text that
+ * goes on starts there. */
 void ft_settings_usage(FILE *f, unsigned place, unsigned except);
 
 #endif
