@@ -28,6 +28,7 @@
 #include "repl.h"
 #include "request.h"
 #include "script.h"
+#include "settings.h"
 #include "stats.h"
 #include "tree.h"
 
@@ -53,6 +54,8 @@ typedef struct command {
 
 /* ---- options ----------------------------------------------------------- */
 
+/* The option lists come from the settings table (settings.c), so --help,
+ * getopt and the checks cannot drift apart. */
 static void usage_fetch(FILE *f) {
   fputs(
       "usage: fetchtree fetch [options] [FILE...]\n"
@@ -61,41 +64,9 @@ static void usage_fetch(FILE *f) {
       "or a JSON object {\"url\":..,\"method\":..,\"headers\":{..},\"body\":..,\"meta\":..}.\n"
       "Writes one JSON Lines record per input line; blank lines and lines whose\n"
       "first non-blank character is # (comments) are skipped.\n"
-      "\n"
-      "Output:\n"
-      "  -o, --out FILE          write records to FILE instead of stdout\n"
-      "      --ordered           records in input order (default: completion order)\n"
-      "      --no-body           leave bodies out of records\n"
-      "      --no-headers        leave response headers out of records\n"
-      "  -q, --quiet             no progress line and no summary on stderr\n"
-      "      --progress          the progress line even if stderr is not a terminal\n"
-      "      --stats FILE        write the object tree's statistics as JSON\n"
-      "Requests:\n"
-      "  -H, --header 'N: V'     add a header to every request (repeatable)\n"
-      "  -A, --user-agent UA     User-Agent (default fetchtree/" FT_VERSION ")\n"
-      "      --compressed        ask for compressed bodies (Accept-Encoding); a\n"
-      "                          body that comes compressed is decoded either way\n"
-      "      --timeout S         total time for one attempt, seconds (30)\n"
-      "      --connect-timeout S time to connect, seconds (10)\n"
-      "      --max-redirects N   redirects followed, 0 for none (10)\n"
-      "      --max-body SIZE     largest body accepted, e.g. 64M (64M)\n"
-      "      --cacert FILE       verify TLS servers against the CAs in FILE (PEM)\n"
-      "      --sensitive-header NAME\n"
-      "                          a header not sent on when a redirect leaves the\n"
-      "                          host, like Authorization and Cookie (repeatable)\n"
-      "Pacing:\n"
-      "  -c, --concurrency N     requests in flight at once (64)\n"
-      "      --host-connections N connections per host (default: concurrency)\n"
-      "      --rps R             at most R*W/1000 attempts start in any W ms\n"
-      "      --window W          the rate window in milliseconds (1000)\n"
-      "Retries:\n"
-      "      --retries N         retries after the first attempt (5)\n"
-      "      --retry-on LIST     retryable statuses (408,429,500,502,503,504)\n"
-      "      --backoff-base MS   backoff base (100)\n"
-      "      --backoff-cap MS    backoff cap (10000)\n"
-      "      --max-retry-after S longest Retry-After honoured, seconds (60)\n"
-      "      --seed N            seed for the retry jitter\n",
+      "\n",
       f);
+  ft_settings_usage(f, FT_PLACE_FETCH, 0);
 }
 
 static void usage_run(FILE *f) {
@@ -105,14 +76,9 @@ static void usage_run(FILE *f) {
         "generates requests and whose on_response(res, obj) turns each\n"
         "response into records and follow-up fetches. Records are written\n"
         "as JSON Lines. Options are those of `fetchtree fetch` (they override\n"
-        "the spec's fields of the same meaning), and:\n"
-        "      --with-meta         add _url, _status, _index, _depth to records\n"
-        "      --state FILE        a crash-safe run: frontier, seen set, storage and\n"
-        "                          output progress in this SQLite database; the\n"
-        "                          same command again resumes after a crash\n"
-        "      --restart           with --state: forget an earlier run, start over\n"
-        "      --stats FILE        write the object tree's statistics as JSON\n",
+        "the spec's fields of the same meaning), and:\n",
         f);
+  ft_settings_usage(f, FT_PLACE_RUN, FT_PLACE_FETCH);
 }
 
 static void usage(FILE *f) {
@@ -133,106 +99,51 @@ static void usage(FILE *f) {
         f);
 }
 
-static int parse_double(const char *s, double lo, double hi, double *out) {
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (errno || end == s || *end || v < lo || v > hi || v != v)
-    return -1;
-  *out = v;
-  return 0;
+/* getopt_long's table, made from the settings table: a long option's val
+ * is OPT_BASE + its id, or its short letter. */
+#define OPT_BASE 256
+static struct option cli_opts[FT_S_COUNT + 1];
+static char cli_short[2 * FT_S_COUNT + 2];
+
+static void make_opts(void) {
+  if (cli_opts[0].name)
+    return;
+  size_t n = 0, k = 0;
+  cli_short[k++] = ':'; /* a missing argument returns ':' */
+  for (size_t i = 0; i < ft_settings_count; i++) {
+    const ft_setting *st = &ft_settings[i];
+    if (!st->option || !(st->places & FT_PLACE_CLI))
+      continue;
+    int has_arg = st->type != FT_SETTING_BOOL;
+    cli_opts[n].name = st->option;
+    cli_opts[n].has_arg = has_arg ? required_argument : no_argument;
+    cli_opts[n].flag = NULL;
+    cli_opts[n].val = st->short_opt ? st->short_opt : OPT_BASE + (int)st->id;
+    n++;
+    if (st->short_opt) {
+      cli_short[k++] = st->short_opt;
+      if (has_arg)
+        cli_short[k++] = ':';
+    }
+  }
 }
 
-static int parse_size(const char *s, int64_t *out) {
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (errno || end == s || v < 0)
-    return -1;
-  double m = 1;
-  if (*end == 'k' || *end == 'K')
-    m = 1024;
-  else if (*end == 'm' || *end == 'M')
-    m = 1024.0 * 1024;
-  else if (*end == 'g' || *end == 'G')
-    m = 1024.0 * 1024 * 1024;
-  if (m != 1)
-    end++;
-  if (*end)
-    return -1;
-  *out = (int64_t)(v * m);
-  return 0;
+/* The setting getopt_long's answer opt stands for, or NULL. */
+static const ft_setting *opt_setting(int opt) {
+  if (opt >= OPT_BASE && opt < OPT_BASE + FT_S_COUNT)
+    return &ft_settings[opt - OPT_BASE];
+  for (size_t i = 0; i < ft_settings_count; i++)
+    if (ft_settings[i].short_opt && ft_settings[i].short_opt == opt)
+      return &ft_settings[i];
+  return NULL;
 }
 
-enum {
-  OPT_ORDERED = 256,
-  OPT_NO_BODY,
-  OPT_NO_HEADERS,
-  OPT_TIMEOUT,
-  OPT_CONNECT_TIMEOUT,
-  OPT_MAX_REDIRECTS,
-  OPT_MAX_BODY,
-  OPT_HOST_CONN,
-  OPT_RPS,
-  OPT_WINDOW,
-  OPT_RETRIES,
-  OPT_RETRY_ON,
-  OPT_BACKOFF_BASE,
-  OPT_BACKOFF_CAP,
-  OPT_MAX_RETRY_AFTER,
-  OPT_SEED,
-  OPT_PROGRESS,
-  OPT_CACERT,
-  OPT_WITH_META,
-  OPT_STATE,
-  OPT_STATS,
-  OPT_RESTART,
-  OPT_COMPRESSED,
-  OPT_SENSITIVE,
-};
-
-static const struct option fetch_opts[] = {
-    {"out", required_argument, 0, 'o'},
-    {"ordered", no_argument, 0, OPT_ORDERED},
-    {"no-body", no_argument, 0, OPT_NO_BODY},
-    {"no-headers", no_argument, 0, OPT_NO_HEADERS},
-    {"quiet", no_argument, 0, 'q'},
-    {"progress", no_argument, 0, OPT_PROGRESS},
-    {"header", required_argument, 0, 'H'},
-    {"user-agent", required_argument, 0, 'A'},
-    {"compressed", no_argument, 0, OPT_COMPRESSED},
-    {"timeout", required_argument, 0, OPT_TIMEOUT},
-    {"connect-timeout", required_argument, 0, OPT_CONNECT_TIMEOUT},
-    {"max-redirects", required_argument, 0, OPT_MAX_REDIRECTS},
-    {"max-body", required_argument, 0, OPT_MAX_BODY},
-    {"concurrency", required_argument, 0, 'c'},
-    {"host-connections", required_argument, 0, OPT_HOST_CONN},
-    {"rps", required_argument, 0, OPT_RPS},
-    {"window", required_argument, 0, OPT_WINDOW},
-    {"retries", required_argument, 0, OPT_RETRIES},
-    {"retry-on", required_argument, 0, OPT_RETRY_ON},
-    {"backoff-base", required_argument, 0, OPT_BACKOFF_BASE},
-    {"backoff-cap", required_argument, 0, OPT_BACKOFF_CAP},
-    {"max-retry-after", required_argument, 0, OPT_MAX_RETRY_AFTER},
-    {"seed", required_argument, 0, OPT_SEED},
-    {"cacert", required_argument, 0, OPT_CACERT},
-    {"sensitive-header", required_argument, 0, OPT_SENSITIVE},
-    {"with-meta", no_argument, 0, OPT_WITH_META},
-    {"state", required_argument, 0, OPT_STATE},
-    {"stats", required_argument, 0, OPT_STATS},
-    {"restart", no_argument, 0, OPT_RESTART},
-    {"help", no_argument, 0, 'h'},
-    {0, 0, 0, 0},
-};
-
-/* --sensitive-header NAME: a field name (RFC 9110 token), added to the
- * comma-separated list in run->cfg (after the spec's, on run's second
- * parse). Returns NULL, or what is wrong. */
+/* --sensitive-header NAME (checked): added to the comma-separated list in
+ * run->cfg (after the spec's, on run's second parse). Returns NULL, or
+ * what is wrong. */
 static const char *add_sensitive_header(command *run, const char *name) {
   const char *old = run->cfg.sensitive_headers;
   size_t n = strlen(name), k = old ? strlen(old) : 0;
-  if (!ft_token_valid(name, n))
-    return "--sensitive-header wants a header name";
   char *list = malloc(k + n + 2);
   if (!list)
     return "out of memory";
@@ -243,39 +154,80 @@ static const char *add_sensitive_header(command *run, const char *name) {
   return NULL;
 }
 
-/* Parse the options of fetch or run into run. Returns 0, 1 after --help,
- * or -1 after printing a usage error. */
+/* An option getopt does not know (or one without its argument): says so,
+ * with the nearest known option. */
+static void unknown_option(const char *cmd, int opt, char **argv) {
+  const char *arg = argv[optind - 1];
+  if (opt == ':') {
+    fprintf(stderr, "fetchtree %s: %s: wants a value\n", cmd, arg);
+  } else if (strncmp(arg, "--", 2) == 0) {
+    char name[64];
+    snprintf(name, sizeof(name), "%.*s", (int)strcspn(arg + 2, "="), arg + 2);
+    const char *near = ft_settings_nearest(name, FT_PLACE_CLI, 1);
+    if (near)
+      fprintf(stderr, "fetchtree %s: unknown option '--%s' (did you mean "
+              "'--%s'?)\n", cmd, name, near);
+    else
+      fprintf(stderr, "fetchtree %s: unknown option '--%s'\n", cmd, name);
+  } else {
+    fprintf(stderr, "fetchtree %s: unknown option '-%c'\n", cmd, optopt);
+  }
+  fprintf(stderr, "fetchtree %s: try 'fetchtree %s --help'\n", cmd, cmd);
+}
+
+/* Parse the options of fetch or run into run, each checked against the
+ * settings table as a spec field or engine.new's would be. Returns 0, 1
+ * after --help, or -1 after printing a usage error:
+ * "fetchtree fetch: --concurrency: must be a whole number from 1 to
+ * 100000, got 2.7". */
 static int parse_args(command *run, int argc, char **argv) {
   ft_config *c = &run->cfg;
   const char *cmd = run->is_run ? "run" : "fetch";
-  double d;
   int opt;
+  make_opts();
   optind = 0; /* GNU: start afresh (run parses twice) */
-  while ((opt = getopt_long(argc, argv, "o:qH:A:c:h", fetch_opts, NULL)) !=
-         -1) {
+  opterr = 0; /* unknown_option says it */
+  while ((opt = getopt_long(argc, argv, cli_short, cli_opts, NULL)) != -1) {
     const char *a = optarg;
+    const ft_setting *st = opt_setting(opt);
     const char *bad = NULL;
-    char why[256];
-    switch (opt) {
-    case 'o':
+    char why[512];
+    ft_setting_value v;
+    if (!st) {
+      unknown_option(cmd, opt, argv);
+      return -1;
+    }
+    if (!(st->places & (run->is_run ? FT_PLACE_RUN : FT_PLACE_FETCH))) {
+      fprintf(stderr, "fetchtree %s: --%s is an option of `fetchtree run`\n",
+              cmd, st->option);
+      return -1;
+    }
+    if (a && ft_setting_parse(st, a, &v, why, sizeof(why)) != 0) {
+      fprintf(stderr, "fetchtree %s: --%s: %s\n", cmd, st->option, why);
+      return -1;
+    }
+    if (!a)
+      v.flag = 1; /* a flag given */
+    switch (st->id) {
+    case FT_S_OUT:
       run->out_path = a;
       break;
-    case OPT_ORDERED:
+    case FT_S_ORDERED:
       run->ordered = 1;
       break;
-    case OPT_NO_BODY:
+    case FT_S_NO_BODY:
       run->record_flags |= FT_RECORD_NO_BODY;
       break;
-    case OPT_NO_HEADERS:
+    case FT_S_NO_HEADERS:
       run->record_flags |= FT_RECORD_NO_HEADERS;
       break;
-    case 'q':
+    case FT_S_QUIET:
       run->quiet = 1;
       break;
-    case OPT_PROGRESS:
+    case FT_S_PROGRESS:
       run->progress = 1;
       break;
-    case 'H': {
+    case FT_S_HEADER: {
       if (ft_header_check(a, strlen(a), why, sizeof(why)) != 0) {
         bad = why; /* a malformed or refused header (request.h) */
         break;
@@ -287,127 +239,37 @@ static int parse_args(command *run, int argc, char **argv) {
         run->extra_headers = n;
       break;
     }
-    case 'A':
-      c->user_agent = a;
-      break;
-    case OPT_COMPRESSED:
-      c->compressed = 1;
-      break;
-    case OPT_TIMEOUT:
-      if (parse_double(a, 0.001, 1e6, &d))
-        bad = "--timeout wants seconds > 0";
+    case FT_S_SENSITIVE_HEADERS:
+      if (strchr(a, ',')) /* one name per use, as --help says */
+        bad = "must be one header name (repeat the option for more)";
       else
-        c->timeout_ms = (long)(d * 1000);
+        bad = add_sensitive_header(run, a);
       break;
-    case OPT_CONNECT_TIMEOUT:
-      if (parse_double(a, 0.001, 1e6, &d))
-        bad = "--connect-timeout wants seconds > 0";
-      else
-        c->connect_timeout_ms = (long)(d * 1000);
-      break;
-    case OPT_MAX_REDIRECTS:
-      if (parse_double(a, 0, 1000, &d) || d != (long)d)
-        bad = "--max-redirects wants a whole number 0..1000";
-      else
-        c->max_redirects = (long)d;
-      break;
-    case OPT_MAX_BODY:
-      if (parse_size(a, &c->max_body))
-        bad = "--max-body wants a size such as 65536, 512K, 64M or 1G";
-      break;
-    case 'c':
-      if (parse_double(a, 1, 100000, &d) || d != (int)d)
-        bad = "--concurrency wants a whole number 1..100000";
-      else
-        c->concurrency = (int)d;
-      break;
-    case OPT_HOST_CONN:
-      if (parse_double(a, 1, 100000, &d) || d != (int)d)
-        bad = "--host-connections wants a whole number >= 1";
-      else
-        c->host_connections = (int)d;
-      break;
-    case OPT_RPS:
-      if (parse_double(a, 0.000001, 1e9, &c->rps))
-        bad = "--rps wants a number > 0";
-      break;
-    case OPT_WINDOW:
-      if (parse_double(a, 1, 86400000, &c->window_ms))
-        bad = "--window wants milliseconds >= 1";
-      break;
-    case OPT_RETRIES:
-      if (parse_double(a, 0, 1000, &d) || d != (int)d)
-        bad = "--retries wants a whole number 0..1000";
-      else
-        c->retry.max_retries = (int)d;
-      break;
-    case OPT_RETRY_ON:
-      if (ft_retry_parse_statuses(&c->retry, a) != 0)
-        bad = "--retry-on wants statuses like 429,503";
-      break;
-    case OPT_BACKOFF_BASE:
-      if (parse_double(a, 0, 3600000, &d))
-        bad = "--backoff-base wants milliseconds";
-      else
-        c->retry.base_ns = (uint64_t)(d * 1e6);
-      break;
-    case OPT_BACKOFF_CAP:
-      if (parse_double(a, 0, 86400000, &d))
-        bad = "--backoff-cap wants milliseconds";
-      else
-        c->retry.cap_ns = (uint64_t)(d * 1e6);
-      break;
-    case OPT_MAX_RETRY_AFTER:
-      if (parse_double(a, 0, 86400 * 30, &d))
-        bad = "--max-retry-after wants seconds";
-      else
-        c->retry.max_retry_after_ns = (uint64_t)(d * 1e9);
-      break;
-    case OPT_SEED:
-      if (parse_double(a, 1, 1e18, &d))
-        bad = "--seed wants a number >= 1";
-      else
-        c->seed = (uint64_t)d;
-      break;
-    case OPT_CACERT:
-      if (access(a, R_OK) != 0)
-        bad = "--cacert wants a readable PEM file";
-      else
-        c->ca_file = a;
-      break;
-    case OPT_SENSITIVE:
-      bad = add_sensitive_header(run, a);
-      break;
-    case OPT_WITH_META:
-      if (!run->is_run)
-        bad = "--with-meta is an option of `fetchtree run`";
+    case FT_S_WITH_META:
       run->with_meta = 1;
       break;
-    case OPT_STATE:
-      if (!run->is_run)
-        bad = "--state is an option of `fetchtree run`";
+    case FT_S_STATE:
       run->state_path = a;
       break;
-    case OPT_STATS:
+    case FT_S_STATS:
       run->stats_path = a;
       break;
-    case OPT_RESTART:
-      if (!run->is_run)
-        bad = "--restart is an option of `fetchtree run`";
+    case FT_S_RESTART:
       run->restart = 1;
       break;
-    case 'h':
+    case FT_S_HELP:
       if (run->is_run)
         usage_run(stdout);
       else
         usage_fetch(stdout);
       return 1;
-    default:
-      fprintf(stderr, "fetchtree %s: try 'fetchtree %s --help'\n", cmd, cmd);
-      return -1;
+    default: /* an ft_config setting */
+      ft_setting_apply(st, &v, c);
+      break;
     }
     if (bad) {
-      fprintf(stderr, "fetchtree %s: %s (got '%s')\n", cmd, bad, a ? a : "");
+      fprintf(stderr, "fetchtree %s: --%s: %s (got '%s')\n", cmd, st->option,
+              bad, a ? a : "");
       return -1;
     }
   }

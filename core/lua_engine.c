@@ -21,6 +21,7 @@
 #include "engine.h"
 #include "error.h"
 #include "lua_engine.h"
+#include "lua_settings.h"
 #include "request.h"
 #include "robots.h"
 #include "tree.h"
@@ -295,41 +296,20 @@ static lua_engine *check_engine(lua_State *L, int idx) {
   return le;
 }
 
-static double opt_field(lua_State *L, int t, const char *k, double dflt) {
-  double v = dflt;
-  lua_getfield(L, t, k);
-  if (lua_isnumber(L, -1))
-    v = lua_tonumber(L, -1);
-  else if (!lua_isnil(L, -1))
-    luaL_error(L, "option '%s' must be a number", k);
-  lua_pop(L, 1);
-  return v;
-}
-
-/* engine.new{concurrency=, rps=, window=, retries=, timeout=, compressed=,
- * ...} */
+/* engine.new([opts [, label]]): an engine with the settings in opts, each
+ * checked as every other place checks it (lua_settings.h); label names the
+ * caller in messages ("ft.fetch_all"; default "engine.new"). */
 static int l_new(lua_State *L) {
   lua_loop *ll = get_loop(L);
   ft_config cfg;
   ft_config_default(&cfg);
-  if (lua_istable(L, 1)) {
-    cfg.concurrency = (int)opt_field(L, 1, "concurrency", cfg.concurrency);
-    cfg.rps = opt_field(L, 1, "rps", 0);
-    cfg.window_ms = opt_field(L, 1, "window", 1000);
-    cfg.retry.max_retries = (int)opt_field(L, 1, "retries",
-                                           cfg.retry.max_retries);
-    cfg.timeout_ms = (long)(opt_field(L, 1, "timeout",
-                                      (double)cfg.timeout_ms / 1000) * 1000);
-    cfg.connect_timeout_ms = (long)(opt_field(L, 1, "connect_timeout",
-                                              (double)cfg.connect_timeout_ms /
-                                                  1000) * 1000);
-    cfg.max_redirects = (long)opt_field(L, 1, "max_redirects",
-                                        (double)cfg.max_redirects);
-    cfg.retry.base_ns = (uint64_t)(opt_field(L, 1, "backoff_base", 100) * 1e6);
-    cfg.retry.cap_ns = (uint64_t)(opt_field(L, 1, "backoff_cap", 10000) * 1e6);
-    lua_getfield(L, 1, "compressed");
-    cfg.compressed = lua_toboolean(L, -1);
-    lua_pop(L, 1);
+  if (!lua_isnoneornil(L, 1)) {
+    const char *label = luaL_optstring(L, 2, "engine.new");
+    char err[1024];
+    /* strings in cfg point into opts' strings: ft_engine_new copies them */
+    if (ft_settings_check_table(L, 1, FT_PLACE_ENGINE, &cfg, label, err,
+                                sizeof(err)) != 0)
+      return luaL_error(L, "%s", err);
     /* robots: requests submitted with a robots.txt cache are checked
      * before every request curl sends, redirects included */
     lua_getfield(L, 1, "robots");
@@ -337,8 +317,6 @@ static int l_new(lua_State *L) {
       cfg.url_check = ft_robots_url_check;
     lua_pop(L, 1);
   }
-  if (cfg.concurrency < 1 || cfg.retry.max_retries < 0 || cfg.timeout_ms < 1)
-    return luaL_error(L, "fetchtree: concurrency, retries or timeout out of range");
   lua_engine *le = lua_newuserdata(L, sizeof(*le));
   memset(le, 0, sizeof(*le));
   le->ll = ll;
@@ -587,6 +565,8 @@ int ft_lua_open_engine(lua_State *L) {
                                  {"step", l_step},
                                  {"fd", l_fd},
                                  {"borrowed", l_borrowed},
+                                 {"check_settings", ft_lua_check_settings},
+                                 {"settings", ft_lua_settings},
                                  {NULL, NULL}};
   if (luaL_newmetatable(L, ENGINE_MT)) {
     lua_createtable(L, 0, 3);

@@ -23,6 +23,7 @@
 #include "html.h"
 #include "lrecord.h"
 #include "lua_engine.h"
+#include "lua_settings.h"
 #include "lua_state.h"
 #include "lua_modules.h" /* generated: ft_lua_modules[] */
 #include "robots.h"
@@ -355,6 +356,8 @@ static int open_core(lua_State *L) {
       {"robots_forget", core_robots_forget},
       {"robots_check", core_robots_check},
       {"run", core_run},
+      {"check_settings", ft_lua_check_settings},
+      {"settings", ft_lua_settings},
       {NULL, NULL}};
   lua_createtable(L, 0, 24);
   for (const luaL_Reg *f = fns; f->name; f++) {
@@ -572,25 +575,6 @@ static int crawl_call(ft_script *s, const char *fn, int nargs, int nres,
   return crawl_call_ref(s, NULL, fn, nargs, nres, err, errlen);
 }
 
-static int opt_number(lua_State *L, int t, const char *path, const char *k,
-                      double lo, double hi, double *out, char *err,
-                      size_t errlen) {
-  lua_getfield(L, t, k);
-  int present = !lua_isnil(L, -1);
-  if (present) {
-    double v = lua_tonumber(L, -1);
-    if (!(v >= lo && v <= hi)) {
-      snprintf(err, errlen, "%s: spec field '%s' must be between %g and %g",
-               path, k, lo, hi);
-      lua_pop(L, 1);
-      return -1;
-    }
-    *out = v;
-  }
-  lua_pop(L, 1);
-  return present;
-}
-
 /* crawl.load(path, args, {with_meta = ...}): the spec at path loaded into
  * the crawl module (required here, and kept in s->crawl_ref). Pushes the
  * settings table load returns; returns 0, or -1 with err set (the caller
@@ -619,50 +603,58 @@ static int crawl_load_spec(ft_script *s, const char *path, char **args,
   lua_createtable(L, 0, 1);
   lua_pushboolean(L, with_meta);
   lua_setfield(L, -2, "with_meta");
-  return crawl_call(s, "load", 3, 1, err, errlen);
+  /* a spec that does not load is the user's error, not fetchtree's: the
+   * message alone, without a traceback through fetchtree's own frames
+   * (crawl.lua runs the script's chunk under xpcall with a traceback:
+   * that is cut too, its first line names the script's file and line) */
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->crawl_ref);
+  lua_getfield(L, -1, "load");
+  lua_remove(L, -2);
+  lua_insert(L, -4);
+  if (lua_pcall(L, 3, 1, 0) != 0) {
+    const char *msg = lua_tostring(L, -1);
+    if (!msg)
+      msg = "the spec raised an error that is not a string";
+    const char *tb = strstr(msg, "\nstack traceback:");
+    snprintf(err, errlen, "%.*s", tb ? (int)(tb - msg) : (int)strlen(msg),
+             msg);
+    lua_pop(L, 1);
+    return -1;
+  }
+  return 0;
 }
 
 /* The settings table at stack index t (what crawl.load returns) into cfg
  * and info; s keeps the strings cfg points to. Returns 0, or -1 with err
  * set for a field out of range or no memory. Leaves the stack as it was. */
 static int apply_crawl_settings(ft_script *s, int t, const char *path,
-                                ft_config *cfg, ft_crawl_info *info,
-                                char *err, size_t errlen) {
+                                ft_place place, ft_config *cfg,
+                                ft_crawl_info *info, char *err,
+                                size_t errlen) {
   lua_State *L = s->L;
-  double v;
-#define NUM(key, lo, hi, apply)                                               \
-  do {                                                                        \
-    int p_ = opt_number(L, t, path, key, lo, hi, &v, err, errlen);                  \
-    if (p_ < 0)                                                               \
-      return -1;                                                              \
-    if (p_ > 0) {                                                             \
-      apply;                                                                  \
-    }                                                                         \
-  } while (0)
-  NUM("rps", 0, 1e9, cfg->rps = v);
-  NUM("window", 1, 86400000, cfg->window_ms = v);
-  NUM("concurrency", 1, 100000, cfg->concurrency = (int)v);
-  NUM("host_connections", 1, 100000, cfg->host_connections = (int)v);
-  NUM("retries", 0, 1000, cfg->retry.max_retries = (int)v);
-  NUM("timeout", 0.001, 1e6, cfg->timeout_ms = (long)(v * 1000));
-  NUM("connect_timeout", 0.001, 1e6, cfg->connect_timeout_ms = (long)(v * 1000));
-  NUM("max_redirects", 0, 1000, cfg->max_redirects = (long)v);
-  NUM("max_body", 0, 1e15, cfg->max_body = (int64_t)v);
-  NUM("backoff_base", 0, 3600000, cfg->retry.base_ns = (uint64_t)(v * 1e6));
-  NUM("backoff_cap", 0, 86400000, cfg->retry.cap_ns = (uint64_t)(v * 1e6));
-  NUM("max_retry_after", 0, 86400 * 30,
-      cfg->retry.max_retry_after_ns = (uint64_t)(v * 1e9));
-#undef NUM
   int rc = -1;
   int top = lua_gettop(L);
-  lua_getfield(L, t, "retry_on");
-  if (lua_isstring(L, -1) &&
-      ft_retry_parse_statuses(&cfg->retry, lua_tostring(L, -1)) != 0) {
-    snprintf(err, errlen, "%s: spec field 'retry_on' wants statuses 100..599",
-             path);
-    goto out;
+  /* the ft_config settings a spec has, checked (crawl.load checked the
+   * spec's own fields already: this sees what load made of them, such as
+   * the lists joined) and applied as every other place does */
+  for (size_t i = 0; i < ft_settings_count; i++) {
+    const ft_setting *st = &ft_settings[i];
+    if (!(st->places & place) || st->type == FT_SETTING_STRING ||
+        st->type == FT_SETTING_NAMES)
+      continue; /* strings: copied below, cfg keeps pointers to them */
+    lua_getfield(L, t, st->name);
+    if (!lua_isnil(L, -1)) {
+      ft_setting_value v;
+      char why[512];
+      if (ft_settings_from_lua(L, -1, st, place, &v, why,
+                               sizeof(why)) != 0) {
+        snprintf(err, errlen, "%s: field '%s': %s", path, st->name, why);
+        goto out;
+      }
+      ft_setting_apply(st, &v, cfg);
+    }
+    lua_pop(L, 1);
   }
-  lua_pop(L, 1);
   lua_getfield(L, t, "user_agent");
   if (lua_isstring(L, -1)) {
     free(s->user_agent);
@@ -679,10 +671,6 @@ static int apply_crawl_settings(ft_script *s, int t, const char *path,
     }
     cfg->sensitive_headers = s->sensitive_headers;
   }
-  lua_pop(L, 1);
-  lua_getfield(L, t, "compressed");
-  if (lua_toboolean(L, -1))
-    cfg->compressed = 1;
   lua_pop(L, 1);
   lua_getfield(L, t, "state");
   if (lua_isstring(L, -1)) {
@@ -720,7 +708,7 @@ int ft_script_crawl_load(ft_script *s, const char *path, char **args,
   int top = lua_gettop(L);
   int rc = FT_ELUA;
   if (crawl_load_spec(s, path, args, nargs, with_meta, err, errlen) == 0)
-    rc = apply_crawl_settings(s, lua_gettop(L), path, cfg, info, err,
+    rc = apply_crawl_settings(s, lua_gettop(L), path, FT_PLACE_SPEC, cfg, info, err,
                               errlen) == 0 ? 0 : FT_EINVAL;
   lua_settop(L, top);
   return rc;
@@ -989,7 +977,7 @@ typedef struct run_loader {
 static int run_load(void *ud, ft_config *cfg, ft_crawl_info *info, char *err,
                     size_t errlen) {
   run_loader *rl = ud;
-  if (apply_crawl_settings(rl->s, rl->settings, "ft.run", cfg, info, err,
+  if (apply_crawl_settings(rl->s, rl->settings, "ft.run", FT_PLACE_FT_RUN, cfg, info, err,
                            errlen) != 0)
     return FT_EINVAL;
   if (rl->lua_out) /* no record is written by C: the out function has all */

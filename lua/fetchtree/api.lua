@@ -51,12 +51,23 @@ local function send(eng, w, url, method, headers, body, timeout, retries, obj, r
   return w
 end
 
+-- Check a table t of settings for place (the one settings table, in C:
+-- every entry point takes or refuses a value the same way); misuse raises
+-- at level, its message prefixed with label.
+local check_settings = engine.check_settings
+local function check(place, t, label, level)
+  local ok, why = check_settings(place, t, label)
+  if not ok then error(why, level + 1) end
+end
+
 -- Check a request table and send it to eng for waiter w (see send). A bad
--- request table is misuse and raises (at level). Returns w.
-local function submit(eng, t, w, level)
+-- request table is misuse and raises (at level), label naming the caller.
+-- Returns w.
+local function submit(eng, t, w, level, label)
   if type(t) == "string" then t = { url = t } end
   local url, method, headers, body, meta = request.check(t, true)
   if not url then error(method, level + 1) end
+  check("request", t, label, level + 1)
   w.req = { url = url, method = method or "GET", headers = t.headers, body = body, meta = meta }
   return send(eng, w, url, method, headers, body, t.timeout, t.retries)
 end
@@ -96,7 +107,7 @@ end
 -- a response, or nil and an error {kind=, message=}.
 function M.request(t)
   if type(t) ~= "table" then error("ft.request{url=...} takes a table", 2) end
-  local res, err = await(submit(the_engine(), t, {}, 2))
+  local res, err = await(submit(the_engine(), t, {}, 2, "ft.request"))
   if res then return res end
   return nil, err
 end
@@ -105,8 +116,13 @@ end
 function M.get(url, opts)
   if type(url) ~= "string" then error("ft.get(url [, opts]): url must be a string", 2) end
   local t = { url = url }
-  for k, v in pairs(opts or {}) do t[k] = v end
-  return M.request(t)
+  if opts ~= nil then
+    check("request", opts, "ft.get", 2)
+    for k, v in pairs(opts) do t[k] = v end
+  end
+  local res, err = await(submit(the_engine(), t, {}, 2, "ft.get"))
+  if res then return res end
+  return nil, err
 end
 
 -- ft.fetch_all(requests, {rps=, window=, concurrency=, retries=}): the
@@ -120,7 +136,9 @@ function M.fetch_all(list, opts)
     if type(t) == "string" then t = { url = t } end
     local ok, why = request.check(t, true)
     if not ok then error(string.format("ft.fetch_all: request %d: %s", i, why), 2) end
+    check("request", t, string.format("ft.fetch_all: request %d", i), 2)
   end
+  if opts ~= nil then check("engine", opts, "ft.fetch_all", 2) end
   local eng = engine.new(opts or {})
   local out, left = {}, n
   local done = { done = left == 0 }
@@ -139,7 +157,7 @@ function M.fetch_all(list, opts)
       submit(eng, list[i], { cb = function(res, err)
         out[i] = res or { error = err }
         finished()
-      end }, 3)
+      end }, 3, "ft.fetch_all")
     end
     await(done)
   end)
@@ -160,11 +178,21 @@ end
 -- output; opts.with_meta, no_body, no_headers, restart (with a state); and
 -- every setting of the spec (rps, window, concurrency, retries, timeout,
 -- ..., user_agent, retry_on, state), which win over the spec's.
-local RUN_SETTINGS = {
-  "rps", "window", "concurrency", "retries", "timeout", "connect_timeout", "max_redirects",
-  "max_body", "host_connections", "backoff_base", "backoff_cap", "max_retry_after",
-  "user_agent", "compressed", "state",
-}
+-- The names of the settings ft.run's options may set for the crawl (the
+-- settings table's, core/settings.c: the spec's and the engine's; out,
+-- with_meta and the like are ft.run's own): an option wins over the spec.
+local run_names
+local function run_settings()
+  if not run_names then
+    run_names = {}
+    for _, st in ipairs(engine.settings()) do
+      if st.places["ft.run"] and (st.places.spec or st.places.engine) then
+        run_names[#run_names + 1] = st.name
+      end
+    end
+  end
+  return run_names
+end
 
 -- A list option (retry_on, sensitive_headers) as the comma-separated
 -- string the settings carry.
@@ -178,6 +206,7 @@ end
 function M.run(spec, o)
   if type(spec) ~= "table" then error("ft.run(spec [, opts]): spec must be a table", 2) end
   o = o or {}
+  check("ft.run", o, "ft.run", 2)
   local out = o.out
   if out ~= nil and type(out) ~= "function" and type(out) ~= "string" then
     error("ft.run: opts.out must be a function, a file name or nil", 2)
@@ -190,11 +219,9 @@ function M.run(spec, o)
   local settings = crawl.load_spec(spec, "ft.run", {
     with_meta = o.with_meta, keep_entries = lua_out and true or nil, out = lua_out,
   })
-  for _, k in ipairs(RUN_SETTINGS) do
-    if o[k] ~= nil then settings[k] = o[k] end
+  for _, k in ipairs(run_settings()) do
+    if o[k] ~= nil then settings[k] = comma_list(o[k]) end
   end
-  if o.retry_on ~= nil then settings.retry_on = comma_list(o.retry_on) end
-  if o.sensitive_headers ~= nil then settings.sensitive_headers = comma_list(o.sensitive_headers) end
   M._in_run = M._in_run + 1
   local ok, st, err, st2 = pcall(core.run, crawl, settings, {
     out_path = type(out) == "string" and out or nil, lua_out = lua_out ~= nil,

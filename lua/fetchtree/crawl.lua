@@ -78,7 +78,7 @@ local function new_instance()
   -- their ranges), or raises "path: message".
   function M.load_spec(s, path, o)
     opts = o or opts
-    crawlspec.check(s, path)
+    crawlspec.check(s, path, core.check_settings)
     patterns = object_mod.patterns(s.objects, path)
     local any_response, any_error = s.on_response ~= nil, s.on_error ~= nil
     for _, pt in ipairs(patterns) do
@@ -116,7 +116,7 @@ local function new_instance()
     c_writes_successes = not (lua_responses or opts.keep_entries)
     lua_gets_failures = lua_failures or opts.keep_entries or false
 
-    local settings = crawlspec.settings(s, path)
+    local settings = crawlspec.settings(s)
     settings.has_on_response, settings.has_on_error = lua_responses, lua_failures
     settings.robots = robots ~= nil
     return settings

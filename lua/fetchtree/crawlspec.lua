@@ -1,21 +1,8 @@
 -- fetchtree.crawlspec: a crawl script and the spec it returns: loading the
--- script (its arguments, the ft global), checking the spec's fields by
--- type, and the settings C takes from it. Ranges are C's to check
--- (core/script.c), the robots field and objects the crawl's.
+-- script (its arguments, the ft global), checking the spec's fields
+-- against the one settings table (core/settings.c, through
+-- core.check_settings), and the settings C takes from it.
 local M = {}
-
--- The spec fields and their Lua types (robots: true or a table, checked
--- by fetchtree.crawl with the objects' robots).
-M.FIELDS = {
-  rps = "number", window = "number", concurrency = "number", retries = "number",
-  timeout = "number", connect_timeout = "number", max_redirects = "number",
-  max_body = "number", host_connections = "number", backoff_base = "number",
-  backoff_cap = "number", max_retry_after = "number", max_depth = "number",
-  user_agent = "string", retry_on = "table", allow_hosts = "table", compressed = "boolean",
-  sensitive_headers = "table",
-  dedupe = "boolean", start = "function", on_response = "function",
-  on_error = "function", route = "function", objects = "table", state = "string",
-}
 
 -- Run the script at path with the script arguments args (a list) and
 -- return the spec it returns. The script sees arg (arg[0]: path), the
@@ -39,47 +26,31 @@ function M.load(path, args)
   return s
 end
 
--- Check spec s's fields by type, and that it has start. Raises
--- "path: spec field 'k' must be a T, got U".
-function M.check(s, path)
-  for k, v in pairs(s) do
-    local want = M.FIELDS[k]
-    if want and type(v) ~= want then
-      error(string.format("%s: spec field '%s' must be a %s, got %s", path, k, want, type(v)), 0)
-    end
-  end
+-- Check spec s's fields, its objects' too, with check_settings (C's
+-- core.check_settings over the one settings table: type, range, unknown
+-- fields with the nearest name, path:line), and that it has start.
+-- Raises its message.
+function M.check(s, path, check_settings)
+  local ok, why = check_settings("spec", s, path)
+  if not ok then error(why, 0) end
   if not s.start then error(path .. ": the crawl spec needs a start function", 0) end
 end
 
+-- A list setting (retry_on, sensitive_headers) as C reads it, "429,503":
+-- check_settings took a list of statuses or names, or that text already.
+local function joined(v) return type(v) == "table" and table.concat(v, ",") or v end
+
 -- The settings C takes from a checked spec s: its numbers and strings as
 -- they are, retry_on and sensitive_headers as comma-separated lists.
--- Raises "path: ..." for a sensitive header that is not a header name.
-function M.settings(s, path)
-  local retry_on
-  if s.retry_on then
-    local l = {}
-    for _, v in ipairs(s.retry_on) do l[#l + 1] = tostring(v) end
-    retry_on = table.concat(l, ",")
-  end
-  local sensitive
-  if s.sensitive_headers then
-    local l = {}
-    for i, v in ipairs(s.sensitive_headers) do
-      if type(v) ~= "string" or not v:match("^[%w!#$%%&'*+%-.^_`|~]+$") then
-        error(path .. ": spec field 'sensitive_headers' wants header names, item " .. i .. " is not one", 0)
-      end
-      l[#l + 1] = v
-    end
-    sensitive = table.concat(l, ",")
-  end
+function M.settings(s)
   return {
-    sensitive_headers = sensitive,
+    sensitive_headers = joined(s.sensitive_headers),
     rps = s.rps, window = s.window, concurrency = s.concurrency, retries = s.retries,
     timeout = s.timeout, connect_timeout = s.connect_timeout,
     max_redirects = s.max_redirects, max_body = s.max_body,
     host_connections = s.host_connections, backoff_base = s.backoff_base,
     backoff_cap = s.backoff_cap, max_retry_after = s.max_retry_after,
-    user_agent = s.user_agent, retry_on = retry_on, compressed = s.compressed,
+    user_agent = s.user_agent, retry_on = joined(s.retry_on), compressed = s.compressed,
     state = s.state,
   }
 end

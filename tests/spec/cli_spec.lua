@@ -265,41 +265,6 @@ describe("fetchtree (the command line)", function()
     assert.truthy(seen > 0, e)
   end)
 
-  it("documents every option it accepts in --help, the man page and the README", function()
-    local src = assert(H.read("core/cli.c"))
-    local tbl = assert(src:match("static const struct option fetch_opts%[%] = {(.-)\n};"))
-    local man, readme = assert(H.read("docs/fetchtree.1")), assert(H.read("README.md"))
-    local function help(cmd)
-      local f = H.tmpname(".help")
-      assert.equal(0, H.sh(string.format("%s %s --help > %s", H.bin, cmd, f)))
-      return H.read(f)
-    end
-    local fetch_help, run_help = help("fetch"), help("run")
-    -- those fetch refuses are run's own, in run --help; run --help refers
-    -- to fetch's for the rest
-    local run_only = {}
-    for name in src:gmatch('"%-%-([%w%-]+) is an option of `fetchtree run`"') do run_only[name] = true end
-    assert.truthy(run_only.state and run_only["with-meta"])
-    local n, missing = 0, {}
-    for name, short in tbl:gmatch('{"([%w%-]+)",%s*[%w_]+,%s*0,%s*([^}]-)}') do
-      n = n + 1
-      local opt = "--" .. name
-      if name == "help" then goto next end
-      local help = run_only[name] and run_help or fetch_help
-      if not help:find("%f[%w%-]" .. opt:gsub("%-", "%%-") .. "%f[^%w%-]") then
-        missing[#missing + 1] = opt .. (run_only[name] and " (run --help)" or " (fetch --help)")
-      end
-      if not man:find("\\-\\-" .. name:gsub("%-", "\\-"), 1, true) then
-        missing[#missing + 1] = opt .. " (man page)"
-      end
-      if not readme:find(opt, 1, true) then missing[#missing + 1] = opt .. " (README)" end
-      local c = short:match("^'(.)'$")
-      if c and not fetch_help:find("-" .. c .. ", " .. opt, 1, true) then
-        missing[#missing + 1] = "-" .. c .. " (--help)"
-      end
-      ::next::
-    end
-    assert.truthy(n >= 25, "found only " .. n .. " options in core/cli.c")
-    assert.same({}, missing)
-  end)
+  -- that --help, the man page and the README document every option: in
+  -- settings_spec.lua, against the settings table the options come from
 end)

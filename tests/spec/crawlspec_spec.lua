@@ -1,41 +1,41 @@
 -- crawlspec_spec.lua - fetchtree.crawlspec alone: a crawl script loaded
--- with its arguments, a spec's fields checked by type (table-driven, the
--- exact messages), and the settings handed to C.
+-- with its arguments, a spec's fields handed to the settings checker, and the settings handed to C.
 local H = require "helper"
 local crawlspec = require "fetchtree.crawlspec"
 
 local function start() end
 
 describe("fetchtree.crawlspec", function()
-  it("refuses fields of the wrong type and a spec without start, with the message", function()
-    local cases = {
-      { { start = start, rps = "5" }, "s.lua: spec field 'rps' must be a number, got string" },
-      { { start = start, retry_on = 503 }, "s.lua: spec field 'retry_on' must be a table, got number" },
-      { { start = start, dedupe = "no" }, "s.lua: spec field 'dedupe' must be a boolean, got string" },
-      { { start = start, route = "/a" }, "s.lua: spec field 'route' must be a function, got string" },
-      { { start = start, state = 1 }, "s.lua: spec field 'state' must be a string, got number" },
-      { { start = "x" }, "s.lua: spec field 'start' must be a function, got string" },
-      { { on_response = start }, "s.lua: the crawl spec needs a start function" },
-    }
-    for _, c in ipairs(cases) do
-      local ok, err = pcall(crawlspec.check, c[1], "s.lua")
-      assert.is_false(ok)
-      assert.equal(c[2], err)
+  it("checks the spec with the settings checker, raising its message, and wants start", function()
+    local calls = {}
+    local function check_settings(place, t, label)
+      calls[#calls + 1] = { place, t, label }
+      if t.rps == 0 then return nil, label .. ":3: field 'rps': must be above 0, got 0" end
+      return true
     end
+    local bad = { start = start, rps = 0 }
+    local ok, err = pcall(crawlspec.check, bad, "s.lua", check_settings)
+    assert.is_false(ok)
+    assert.equal("s.lua:3: field 'rps': must be above 0, got 0", err)
+    assert.same({ { "spec", bad, "s.lua" } }, calls)
+    ok, err = pcall(crawlspec.check, { on_response = start }, "s.lua", check_settings)
+    assert.is_false(ok)
+    assert.equal("s.lua: the crawl spec needs a start function", err)
     assert.has_no.errors(function()
-      crawlspec.check({ start = start, rps = 5, robots = true, unknown_field = 1 }, "s.lua")
+      crawlspec.check({ start = start, rps = 5 }, "s.lua", check_settings)
     end)
+    assert.equal(3, #calls)
   end)
 
   it("hands C the settings, lists as comma-separated strings", function()
     local st = crawlspec.settings({ start = start, rps = 5, window = 100, retry_on = { 503, "429" },
                                     sensitive_headers = { "X-Key", "Cookie" }, user_agent = "ua",
-                                    state = "db", compressed = true }, "s.lua")
+                                    state = "db", compressed = true })
     assert.same({ rps = 5, window = 100, retry_on = "503,429", sensitive_headers = "X-Key,Cookie",
                   user_agent = "ua", state = "db", compressed = true }, st)
-    local ok, err = pcall(crawlspec.settings, { sensitive_headers = { "ok", "not ok" } }, "s.lua")
-    assert.is_false(ok)
-    assert.equal("s.lua: spec field 'sensitive_headers' wants header names, item 2 is not one", err)
+    -- the text form passes as it is
+    st = crawlspec.settings({ retry_on = "429,503", sensitive_headers = "X-Key" })
+    assert.same({ retry_on = "429,503", sensitive_headers = "X-Key" }, st)
   end)
 
   describe("load", function()

@@ -290,7 +290,7 @@ describe("robots.txt", function()
   it("refuses a robots setting that is neither true nor a table", function()
     local r = run("return { robots = 'yes', start = function() end }")
     assert.equal(1, r.rc)
-    assert.truthy(r.stderr:find("spec field 'robots' must be a boolean or a table", 1, true), r.stderr)
+    assert.truthy(r.stderr:find("field 'robots': must be true, false or { agent = string, recheck = seconds }, got string", 1, true), r.stderr)
   end)
 
   it("is kept in --state: a crawl killed and resumed fetches no disallowed page and not robots.txt again", function()

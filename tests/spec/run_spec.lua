@@ -539,7 +539,7 @@ describe("fetchtree run", function()
       { "return {", "1: " },                                       -- syntax error, file:line
       { "error('no')", ":1: no" },                                 -- raises while loading
       { "return 42", "must return a table" },
-      { "return { start = 5 }", "'start' must be a function" },
+      { "return { start = 5 }", "field 'start': must be a function" },
       { "return { concurrency = 0, start = function() end }", "concurrency" },
     }
     for _, c in ipairs(cases) do
