@@ -32,6 +32,7 @@
 #include "script.h"
 #include "stats.h"
 #include "tree.h"
+#include "url.h"
 
 /* ---- input ------------------------------------------------------------- */
 
