@@ -31,6 +31,7 @@
 #include "request.h"
 #include "script.h"
 #include "stats.h"
+#include "stats_json.h"
 #include "tree.h"
 #include "url.h"
 
@@ -1035,7 +1036,7 @@ static void print_tree_top(fetch_run *run) {
 
 static int write_stats(fetch_run *run) {
   ft_buf b = {0};
-  ft_tree_stats_json(ft_engine_tree(run->engine), &b);
+  ft_stats_tree_json(ft_engine_tree(run->engine), &b);
   ft_buf_putc(&b, '\n');
   FILE *f = fopen(run->stats_path, "w");
   int ok = f && !b.oom && fwrite(b.data, 1, b.len, f) == b.len;

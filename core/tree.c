@@ -41,7 +41,6 @@
 #include "tree.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -576,21 +575,7 @@ double ft_obj_stats_percentile(const ft_obj_stats *s, double q) {
   return (double)s->max_us / 1000.0;
 }
 
-/* ---- JSON --------------------------------------------------------------- */
-
-static void ft_put_fmt_u64_(ft_buf *b, const char *key, uint64_t v) {
-  char tmp[64];
-  snprintf(tmp, sizeof(tmp), "\"%s\":%llu", key, (unsigned long long)v);
-  ft_buf_puts(b, tmp);
-}
-
-static void ft_put_fmt_dbl_(ft_buf *b, const char *key, const char *fmt,
-                            double v) {
-  char tmp[64];
-  int n = snprintf(tmp, sizeof(tmp), "\"%s\":", key);
-  snprintf(tmp + n, sizeof(tmp) - (size_t)n, fmt, v);
-  ft_buf_puts(b, tmp);
-}
+/* ---- walking in name order --------------------------------------------- */
 
 /* Sorts a sibling list by name (bytewise), merge sort, O(n log n). */
 static ft_node *ft_sort_siblings_(ft_node *head) {
@@ -616,103 +601,40 @@ static ft_node *ft_sort_siblings_(ft_node *head) {
   return out;
 }
 
-static int ft_cmp_status_(const void *x, const void *y) {
-  int a = *(const int *)x, b = *(const int *)y;
-  return (a > b) - (a < b);
-}
-
-/* Appends one object's fields, up to and including "children":[ */
-static void ft_node_json_open_(const ft_node *n, ft_buf *b) {
-  const ft_object *o = &n->obj;
-  const ft_obj_stats *s = &o->stats;
-  ft_buf_puts(b, "{\"name\":");
-  ft_json_string(b, n->name_buf, n->len);
-  ft_buf_putc(b, ',');
-  ft_put_fmt_u64_(b, "requests", s->requests);
-  ft_buf_putc(b, ',');
-  ft_put_fmt_u64_(b, "ok", s->ok);
-  ft_buf_putc(b, ',');
-  ft_put_fmt_u64_(b, "attempts", s->attempts);
-  ft_buf_putc(b, ',');
-  ft_put_fmt_u64_(b, "retries", s->retries);
-  ft_buf_putc(b, ',');
-  ft_put_fmt_u64_(b, "bytes", s->bytes);
-
-  ft_buf_puts(b, ",\"statuses\":{");
-  int idx[FT_OBJ_STATUSES * 2] = {0}, k = 0; /* pairs (code, slot) */
-  for (int i = 0; i < FT_OBJ_STATUSES && s->status_code[i]; i++) {
-    idx[2 * k] = s->status_code[i];
-    idx[2 * k + 1] = i;
-    k++;
-  }
-  qsort(idx, (size_t)k, 2 * sizeof(int), ft_cmp_status_);
-  for (int i = 0; i < k; i++) {
-    char key[8];
-    snprintf(key, sizeof(key), "%d", idx[2 * i]);
-    ft_put_fmt_u64_(b, key, s->status_count[idx[2 * i + 1]]);
-    ft_buf_putc(b, ',');
-  }
-  ft_put_fmt_u64_(b, "other", s->status_other);
-
-  ft_buf_puts(b, "},\"errors\":{");
-  int any = 0;
-  for (int i = 1; i < FT_ERR_COUNT; i++) {
-    if (s->by_error[i] == 0)
-      continue;
-    if (any)
-      ft_buf_putc(b, ',');
-    ft_put_fmt_u64_(b, ft_errkind_name((ft_errkind)i), s->by_error[i]);
-    any = 1;
-  }
-
-  ft_buf_puts(b, "},\"latency_ms\":{");
-  ft_put_fmt_dbl_(b, "p50", "%.3f", ft_obj_stats_percentile(s, 0.50));
-  ft_buf_putc(b, ',');
-  ft_put_fmt_dbl_(b, "p90", "%.3f", ft_obj_stats_percentile(s, 0.90));
-  ft_buf_putc(b, ',');
-  ft_put_fmt_dbl_(b, "p99", "%.3f", ft_obj_stats_percentile(s, 0.99));
-  ft_buf_putc(b, ',');
-  ft_put_fmt_dbl_(b, "max", "%.3f", (double)s->max_us / 1000.0);
-
-  ft_buf_puts(b, "},\"limits\":{");
-  any = 0;
-  if (o->limiter) {
-    ft_put_fmt_dbl_(b, "rps", "%.15g", n->rps);
-    ft_buf_putc(b, ',');
-    ft_put_fmt_dbl_(b, "window_ms", "%.15g", n->window_ms);
-    any = 1;
-  }
-  if (o->concurrency > 0) {
-    if (any)
-      ft_buf_putc(b, ',');
-    ft_put_fmt_u64_(b, "concurrency", (uint64_t)o->concurrency);
-  }
-  ft_buf_puts(b, "},\"children\":[");
-}
-
-void ft_tree_stats_json(ft_tree *t, ft_buf *out) {
-  if (t == NULL || out == NULL)
+void ft_tree_walk(ft_tree *t, void (*enter)(ft_object *o, void *ud),
+                  void (*leave)(ft_object *o, void *ud), void *ud) {
+  if (t == NULL)
     return;
   for (size_t i = 0; i < t->count; i++)
     t->nodes[i]->first_child = ft_sort_siblings_(t->nodes[i]->first_child);
   /* preorder walk without recursion: names may be arbitrarily deep */
   ft_node *n = t->root;
   for (;;) {
-    ft_node_json_open_(n, out);
+    if (enter)
+      enter(&n->obj, ud);
     if (n->first_child) {
       n = n->first_child;
       continue;
     }
     for (;;) {
-      ft_buf_puts(out, "]}");
+      if (leave)
+        leave(&n->obj, ud);
       if (n == t->root)
         return;
       if (n->next_sibling) {
-        ft_buf_putc(out, ',');
         n = n->next_sibling;
         break;
       }
       n = ft_node_of_(n->obj.parent);
     }
   }
+}
+
+int ft_object_rate(const ft_object *o, double *rps, double *window_ms) {
+  if (o->limiter == NULL)
+    return 0;
+  const ft_node *n = (const ft_node *)o;
+  *rps = n->rps;
+  *window_ms = n->window_ms;
+  return 1;
 }

@@ -8,7 +8,6 @@
 #include <stdint.h>
 
 #include "limiter.h"
-#include "record.h"
 #include "request.h"
 
 /* What a pattern or ft_object_set configures. A field is set when its has_
@@ -136,17 +135,20 @@ void ft_object_count(ft_object *o, const ft_response *res);
 /* The latency (ms) below which fraction q (0..1) of the requests fall. */
 double ft_obj_stats_percentile(const ft_obj_stats *s, double q);
 
-/* Appends the whole tree as one JSON object (no newline):
- * {"name":"/","requests":n,"ok":n,"attempts":n,"retries":n,"bytes":n,
- *  "statuses":{"200":n,...,"other":n},"errors":{"timeout":n,...},
- *  "latency_ms":{"p50":x,"p90":x,"p99":x,"max":x},
- *  "limits":{"rps":x,"window_ms":x,"concurrency":n},"children":[...]}
- * statuses ascending, errors only non-zero kinds, limits only those set,
- * children sorted by name (bytewise). */
-void ft_tree_stats_json(ft_tree *t, ft_buf *out);
-
 /* Calls fn on every object, parents before children (creation order). fn
  * must not create objects. */
 void ft_tree_foreach(ft_tree *t, void (*fn)(ft_object *o, void *ud), void *ud);
+
+/* Visits every object depth first: enter(o) (when not NULL) before o's
+ * children, which come in bytewise name order, and leave(o) (when not NULL)
+ * after its last descendant. Not recursive: names may be arbitrarily deep.
+ * The callbacks must not create objects. */
+void ft_tree_walk(ft_tree *t, void (*enter)(ft_object *o, void *ud),
+                  void (*leave)(ft_object *o, void *ud), void *ud);
+
+/* The rate o's own limiter was configured with. Returns 1 with *rps and
+ * *window_ms (the default 1000 applied) set when o has a limiter, else 0
+ * and both are left alone. */
+int ft_object_rate(const ft_object *o, double *rps, double *window_ms);
 
 #endif
