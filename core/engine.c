@@ -115,10 +115,10 @@ struct ft_engine {
   struct curl_slist *plain_headers; /* see ft_fetch_plain_headers */
   int no_proxy_env;                  /* see ft_fetch_no_proxy_env */
 
-  /* Requests ready to start wait in their object's FIFO (q_head/q_tail,
-   * linked through ft_request.next); objects with a non-empty queue are
-   * in `runnable`, visited round-robin so that a limited or slow object
-   * never holds up the others. */
+  /* Requests ready to start wait in their object's FIFO (an ft_objq in
+   * the object's slot, linked through ft_request.next); objects with a
+   * non-empty queue are in `runnable`, visited round-robin so that a
+   * limited or slow object never holds up the others. */
   ft_tree *tree;
   ft_object **runnable;
   size_t nrunnable, caprunnable, cursor;
@@ -140,6 +140,17 @@ struct ft_engine {
   int free_pending; /* ft_engine_free was called inside one: see leave() */
   ft_engine_counts counts;
 };
+
+/* The engine's state for one object of its tree, kept in the slot the tree
+ * holds on every object for its creator (ft_object.slot): the tree knows
+ * nothing of queues, and the engine needs no lookup to find one. */
+typedef struct ft_objq {
+  ft_request *head, *tail; /* ready to start, linked through ft_request.next */
+  size_t queued;           /* requests in the queue */
+  int runnable;            /* listed in the engine's runnable array */
+} ft_objq;
+
+static ft_objq *objq(const ft_object *o) { return o->slot; }
 
 void ft_config_default(ft_config *cfg) {
   memset(cfg, 0, sizeof(*cfg));
@@ -624,33 +635,34 @@ static void enqueue(ft_engine *e, ft_request *r, int front) {
     return;
   }
   ft_object *o = r->obj ? r->obj : ft_tree_root(e->tree);
+  ft_objq *q = objq(o);
   r->obj = o;
   if (front) {
-    r->next = o->q_head;
-    o->q_head = r;
-    if (!o->q_tail)
-      o->q_tail = r;
+    r->next = q->head;
+    q->head = r;
+    if (!q->tail)
+      q->tail = r;
   } else {
     r->next = NULL;
-    if (o->q_tail)
-      ((ft_request *)o->q_tail)->next = r;
+    if (q->tail)
+      q->tail->next = r;
     else
-      o->q_head = r;
-    o->q_tail = r;
+      q->head = r;
+    q->tail = r;
   }
-  o->queued++;
+  q->queued++;
   e->queued++;
-  if (o->runnable)
+  if (q->runnable)
     return;
   if (e->nrunnable == e->caprunnable) {
     size_t n = e->caprunnable ? e->caprunnable * 2 : 16;
     ft_object **v = realloc(e->runnable, n * sizeof(*v));
     if (!v) {
       /* cannot track it: fail the request rather than lose it */
-      o->q_head = r->next;
-      if (!o->q_head)
-        o->q_tail = NULL;
-      o->queued--;
+      q->head = r->next;
+      if (!q->head)
+        q->tail = NULL;
+      q->queued--;
       e->queued--;
       finish_bare(e, r, FT_ERR_INTERNAL, "out of memory");
       return;
@@ -659,22 +671,22 @@ static void enqueue(ft_engine *e, ft_request *r, int front) {
     e->caprunnable = n;
   }
   e->runnable[e->nrunnable++] = o;
-  o->runnable = 1;
+  q->runnable = 1;
 }
 
 /* Take the head of runnable[i]'s queue; drop the object from the runnable
  * list when its queue empties (the last one moves into slot i). */
 static ft_request *dequeue(ft_engine *e, size_t i) {
-  ft_object *o = e->runnable[i];
-  ft_request *r = o->q_head;
-  o->q_head = r->next;
-  if (!o->q_head)
-    o->q_tail = NULL;
+  ft_objq *q = objq(e->runnable[i]);
+  ft_request *r = q->head;
+  q->head = r->next;
+  if (!q->head)
+    q->tail = NULL;
   r->next = NULL;
-  o->queued--;
+  q->queued--;
   e->queued--;
-  if (o->queued == 0) {
-    o->runnable = 0;
+  if (q->queued == 0) {
+    q->runnable = 0;
     e->runnable[i] = e->runnable[--e->nrunnable];
   }
   return r;
@@ -723,7 +735,7 @@ static int start_some(ft_engine *e) {
         continue;
       }
       ft_request *r = dequeue(e, i);
-      if (o->runnable)
+      if (objq(o)->runnable)
         e->cursor = i + 1; /* one start per object per pass */
       ft_object_start(o, now);
       if (start(e, r, now))
@@ -993,7 +1005,7 @@ int ft_engine_new(ft_engine **out, uv_loop_t *loop, const ft_config *cfg) {
   e->plain_headers =
       ft_fetch_plain_headers(e->cfg.user_agent, e->cfg.compressed);
   e->no_proxy_env = ft_fetch_no_proxy_env();
-  rc = ft_tree_new(&e->tree);
+  rc = ft_tree_new(&e->tree, sizeof(ft_objq));
   if (rc != 0)
     goto fail;
   if (cfg->rps > 0) {

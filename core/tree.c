@@ -7,7 +7,9 @@
  * public ft_object, so the two pointers convert with a cast. A node also
  * holds its hash-chain link, its first child and next sibling (for walking a
  * subtree), the configured rate (for reporting) and its own retries setting.
- * The name is stored in the same allocation, after the node.
+ * The name is stored in the same allocation, after the node, and after the
+ * name (aligned as malloc aligns) the slot the tree's creator asked for:
+ * the engine keeps its per-object queue there, the tree never looks in it.
  *
  * Lookup. A chained hash table keyed by the full name gives O(1) average
  * ft_tree_get. A miss walks the name's prefixes from the longest down to the
@@ -41,6 +43,7 @@
 #include "tree.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,7 +79,11 @@ struct ft_tree {
   uint64_t seed;
   ft_node *root;
   ft_node *last; /* ft_tree_get's last answer (NULL: none yet) */
+  size_t slot_size; /* bytes of ft_object.slot on every object */
 };
+
+/* calloc's alignment, which the slot keeps: whatever the user puts there */
+#define FT_SLOT_ALIGN _Alignof(max_align_t)
 
 static ft_node *ft_node_of_(ft_object *o) { return (ft_node *)o; }
 
@@ -237,9 +244,15 @@ static int ft_tree_create_(ft_tree *t, ft_node *parent, const char *name,
   int rc = ft_tree_reserve_(t);
   if (rc < 0)
     return rc;
-  ft_node *n = calloc(1, sizeof(*n) + len + 1);
+  /* one allocation: the node, its name, then the user's slot, aligned */
+  size_t slot_at = sizeof(ft_node) + len + 1;
+  if (t->slot_size > 0)
+    slot_at = (slot_at + FT_SLOT_ALIGN - 1) / FT_SLOT_ALIGN * FT_SLOT_ALIGN;
+  ft_node *n = calloc(1, slot_at + t->slot_size);
   if (n == NULL)
     return FT_ENOMEM;
+  if (t->slot_size > 0)
+    n->obj.slot = (char *)n + slot_at;
   memcpy(n->name_buf, name, len);
   n->name_buf[len] = '\0';
   n->len = len;
@@ -275,12 +288,13 @@ static int ft_tree_create_(ft_tree *t, ft_node *parent, const char *name,
 
 /* ---- the tree ----------------------------------------------------------- */
 
-int ft_tree_new(ft_tree **out) {
-  if (out == NULL)
+int ft_tree_new(ft_tree **out, size_t slot_size) {
+  if (out == NULL || slot_size > FT_TREE_SLOT_MAX)
     return FT_EINVAL;
   ft_tree *t = calloc(1, sizeof(*t));
   if (t == NULL)
     return FT_ENOMEM;
+  t->slot_size = slot_size;
   t->nbuckets = 64;
   t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
   uintptr_t a = (uintptr_t)t;

@@ -59,15 +59,14 @@ typedef struct ft_object {
   int retries;        /* effective: own setting, else the parent's, else -1 */
   ft_obj_stats stats; /* over the subtree */
 
-  /* public: for the engine / Lua, never touched by tree.c */
-  void *udata;
+  /* read-only pointer to the tree creator's per-object state: ft_tree_new's
+   * slot_size bytes, zeroed at creation, aligned as malloc aligns (NULL
+   * when slot_size is 0). An engine's tree holds the engine's queue there;
+   * tree.c never looks at it. */
+  void *slot;
 
-  /* engine-owned scheduling fields: zeroed at creation, never touched by
-   * tree.c */
-  void *q_head, *q_tail;
-  size_t queued;
-  int runnable;
-  struct ft_object *next_runnable;
+  /* public: the caller's, never touched by tree.c */
+  void *udata;
 } ft_object;
 
 typedef struct ft_tree ft_tree;
@@ -75,9 +74,14 @@ typedef struct ft_tree ft_tree;
 /* Returned by ft_object_admit when a concurrency cap blocks. */
 #define FT_TREE_BUSY ((uint64_t)-1)
 
-/* Creates an empty tree (holding only "/") in *out. Returns 0, FT_EINVAL
- * (out NULL) or FT_ENOMEM. */
-int ft_tree_new(ft_tree **out);
+/* The largest slot_size ft_tree_new takes. */
+#define FT_TREE_SLOT_MAX 4096
+
+/* Creates an empty tree (holding only "/") in *out, every object of which
+ * will carry slot_size bytes of its creator's state (ft_object.slot).
+ * Returns 0, FT_EINVAL (out NULL, slot_size over FT_TREE_SLOT_MAX) or
+ * FT_ENOMEM. */
+int ft_tree_new(ft_tree **out, size_t slot_size);
 
 /* Frees the tree, its objects and their limiters; NULL is allowed. udata
  * pointers are not freed. */

@@ -1,5 +1,6 @@
 /* test_tree.c - unit tests for core/tree.c with an injected clock. */
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,7 @@
 
 static ft_tree *new_tree(void) {
   ft_tree *t = NULL;
-  FT_CHECK_EQ_INT(ft_tree_new(&t), FT_OK);
+  FT_CHECK_EQ_INT(ft_tree_new(&t, 0), FT_OK);
   return t;
 }
 
@@ -1024,6 +1025,41 @@ FT_TEST(test_walk_name_order) {
   ft_tree_free(t);
 }
 
+/* ft_tree_new's slot: slot_size zeroed bytes per object, aligned for any
+ * type, each object's its own and kept until ft_tree_free; none with 0. */
+FT_TEST(test_object_slot) {
+  ft_tree *t = NULL;
+  FT_CHECK_EQ_INT(ft_tree_new(&t, FT_TREE_SLOT_MAX + 1), FT_EINVAL);
+  FT_CHECK(t == NULL);
+  FT_CHECK_EQ_INT(ft_tree_new(NULL, 8), FT_EINVAL);
+  static const char *names[] = {"/", "/a", "/ab", "/abc", "/a/bcdefg",
+                                "/abcdefgh", "/abcdefghi/j"};
+  enum { N = sizeof(names) / sizeof(names[0]) };
+  for (size_t size = 1; size <= 40; size += 13) {
+    FT_CHECK_EQ_INT(ft_tree_new(&t, size), FT_OK);
+    unsigned char *slots[N];
+    for (size_t i = 0; i < N; i++) {
+      ft_object *o = get(t, names[i]);
+      slots[i] = o->slot;
+      FT_CHECK(slots[i] != NULL);
+      FT_CHECK((uintptr_t)slots[i] % _Alignof(max_align_t) == 0);
+      for (size_t k = 0; k < size; k++)
+        FT_CHECK(slots[i][k] == 0);
+      memset(slots[i], (int)(i + 1), size); /* ASan: all of it is ours */
+    }
+    for (size_t i = 0; i < N; i++) {
+      FT_CHECK(get(t, names[i])->slot == slots[i]);
+      for (size_t k = 0; k < size; k++)
+        FT_CHECK(slots[i][k] == i + 1); /* no object wrote over another */
+      FT_CHECK_EQ_STR(get(t, names[i])->name, names[i]);
+    }
+    ft_tree_free(t);
+  }
+  t = new_tree(); /* slot_size 0 */
+  FT_CHECK(get(t, "/x")->slot == NULL && ft_tree_root(t)->slot == NULL);
+  ft_tree_free(t);
+}
+
 FT_TEST(test_many_objects_fast) {
   enum { HOSTS = 5000, LOOKUPS = 10 };
   struct timespec a, z;
@@ -1089,6 +1125,7 @@ int main(void) {
   FT_RUN(test_json);
   FT_RUN(test_foreach_parents_first);
   FT_RUN(test_walk_name_order);
+  FT_RUN(test_object_slot);
   FT_RUN(test_many_objects_fast);
   return FT_DONE();
 }
