@@ -135,6 +135,7 @@ struct ft_engine {
 
   int pumping;
   int stopped;
+  int error; /* the first failure the loop cannot go on after (see fail) */
   int handles_open;
   int depth;        /* frames on the stack that may reach a callback */
   int free_pending; /* ft_engine_free was called inside one: see leave() */
@@ -267,12 +268,34 @@ static void verify_socks(ft_engine *e) {
   e->nsuspects = 0;
 }
 
+/* Records a failure the loop cannot go on after: curl's multi handle gave
+ * up, or libuv would not watch a socket or arm a timer, so transfers could
+ * wait for ever. The first one is kept for ft_engine_run to return; the
+ * engine is stopped (every request back, cancelled) by stop_if_failed at
+ * the next safe point, never here: this may run inside a curl call, where
+ * removing handles is not allowed, or in a frame that does not guard e
+ * against a done callback freeing it. */
+static void fail(ft_engine *e, int code) {
+  if (e->error == 0)
+    e->error = code;
+}
+
+static void stop_if_failed(ft_engine *e) {
+  if (e->error != 0 && !e->stopped)
+    ft_engine_stop(e);
+}
+
 /* Every call into curl that may close sockets goes through these two. */
 static void curl_action(ft_engine *e, curl_socket_t fd, int flags) {
   int running;
-  curl_multi_socket_action(e->multi, fd, flags, &running);
+  CURLMcode mc = curl_multi_socket_action(e->multi, fd, flags, &running);
   if (e->nsuspects > 0)
     verify_socks(e);
+  /* CURLM_BAD_SOCKET: an event for a socket curl has let go of already,
+   * which it ignores; anything else is the multi handle failing (after a
+   * socket callback refused, that callback has said why) */
+  if (mc != CURLM_OK && mc != CURLM_BAD_SOCKET)
+    fail(e, mc == CURLM_OUT_OF_MEMORY ? FT_ENOMEM : FT_ECURL);
 }
 
 static void curl_remove(ft_engine *e, CURL *c) {
@@ -317,11 +340,12 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 
 static void on_batch(uv_check_t *h) {
   ft_engine *e = h->data;
-  if (!e->batch_dirty)
+  if (!e->batch_dirty && (e->error == 0 || e->stopped))
     return;
   e->batch_dirty = 0;
   enter(e);
   process_done(e);
+  stop_if_failed(e); /* for a caller that runs the loop itself */
   leave(e, FRAME_LOOP);
 }
 
@@ -409,8 +433,10 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *ud,
   if (s && s->suspect && !sock_same(s))
     sock_close(e, fd);
   s = sock_get(e, fd);
-  if (!s)
+  if (!s) {
+    fail(e, FT_ENOMEM); /* or fstat or libuv refused the descriptor */
     return -1;
+  }
   int events = 0;
   if (what & CURL_POLL_IN)
     events |= UV_READABLE;
@@ -422,8 +448,10 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *ud,
   }
   if (events == s->events)
     return 0;
-  if (uv_poll_start(&s->poll, events, on_poll) != 0)
+  if (uv_poll_start(&s->poll, events, on_poll) != 0) {
+    fail(e, FT_EUV);
     return -1;
+  }
   s->events = events;
   return 0;
 }
@@ -462,10 +490,13 @@ static void on_curl_timeout(uv_timer_t *t) {
 static int on_curl_timer(CURLM *multi, long timeout_ms, void *ud) {
   ft_engine *e = ud;
   (void)multi;
-  if (timeout_ms < 0)
+  if (timeout_ms < 0) {
     uv_timer_stop(&e->curl_timer);
-  else
-    uv_timer_start(&e->curl_timer, on_curl_timeout, (uint64_t)timeout_ms, 0);
+  } else if (uv_timer_start(&e->curl_timer, on_curl_timeout,
+                            (uint64_t)timeout_ms, 0) != 0) {
+    fail(e, FT_EUV);
+    return -1;
+  }
   return 0;
 }
 
@@ -518,15 +549,15 @@ static void wake_at(ft_engine *e, uint64_t at) {
     uint64_t fire = at > FT_WAKE_EARLY ? at - FT_WAKE_EARLY : 1;
     its.it_value.tv_sec = (time_t)(fire / 1000000000u);
     its.it_value.tv_nsec = (long)(fire % 1000000000u); /* 0 would disarm */
-    if (timerfd_settime(e->wake_fd, TFD_TIMER_ABSTIME, &its, NULL) == 0) {
-      uv_poll_start(&e->wake_poll, UV_READABLE, on_wake_poll);
+    if (timerfd_settime(e->wake_fd, TFD_TIMER_ABSTIME, &its, NULL) == 0 &&
+        uv_poll_start(&e->wake_poll, UV_READABLE, on_wake_poll) == 0)
       return;
-    }
   }
 #endif
   uint64_t now = now_ns();
   uint64_t ms = at > now ? (at - now + 999999) / 1000000 : 0;
-  uv_timer_start(&e->wake_timer, on_wake_timer, ms, 0);
+  if (uv_timer_start(&e->wake_timer, on_wake_timer, ms, 0) != 0)
+    fail(e, FT_EUV);
 }
 
 /* ---- scheduling -------------------------------------------------------- */
@@ -1071,8 +1102,10 @@ ft_tree *ft_engine_tree(ft_engine *e) { return e->tree; }
 int ft_engine_run(ft_engine *e) {
   enter(e);
   pump(e);
+  stop_if_failed(e);
   while (has_work(e)) {
     uv_run(e->loop, UV_RUN_ONCE);
+    stop_if_failed(e);
     /* a source that said "not now" with nothing in flight would wait for
      * ever: ask it again, and stop if it still has nothing */
     if (!e->stopped && e->active == 0 && e->nheap == 0 && e->queued == 0 &&
@@ -1083,8 +1116,9 @@ int ft_engine_run(ft_engine *e) {
         break;
     }
   }
+  int rc = e->error;
   leave(e, FRAME_RUN);
-  return 0;
+  return rc;
 }
 
 /* The done callbacks this makes may submit (back cancelled at once), stop

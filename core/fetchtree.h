@@ -297,7 +297,12 @@ void ft_engine_kick(ft_engine *e);
  * caller's other handles meanwhile) until the source is exhausted and
  * nothing is in flight, waiting for a retry or held (ft_engine_hold), or
  * until ft_engine_stop. Not reentrant: never call it from a callback
- * running on the same loop. Returns 0 or a negative ft_err code. */
+ * running on the same loop. Returns 0, or the negative ft_err code of the
+ * failure that ended the run: FT_ENOMEM, FT_ECURL (libcurl's multi handle
+ * failed) or FT_EUV (libuv would not watch a socket or arm a timer). Such
+ * a failure stops the engine as ft_engine_stop does, so every request has
+ * come back (those not done as FT_ERR_CANCELLED); an engine driven by the
+ * caller's own uv_run stops the same way, on the loop's next turn. */
 int ft_engine_run(ft_engine *e);
 
 /* Stops taking requests, for good: everything in flight, queued or waiting
