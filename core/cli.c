@@ -253,7 +253,7 @@ static void emit_record(fetch_run *run, uint64_t i, ft_buf *rec) {
     moved = 1;
   }
   if (moved)
-    ft_engine_kick(run->engine);
+    ft_engine_recheck(run->engine);
 }
 
 static void finish(fetch_run *run, const ft_request *req,
@@ -401,7 +401,7 @@ static void run_done(void *ud, ft_request *req, const ft_response *res) {
     check_script_output(run);
   }
   ft_request_free(req);
-  ft_engine_kick(run->engine);
+  ft_engine_recheck(run->engine);
 }
 
 /* ---- progress and signals ---------------------------------------------- */
@@ -834,7 +834,7 @@ static void on_alarm(uv_timer_t *t) {
   char err[4096];
   alarm_remove(a);
   if (id != 0) {
-    ft_engine_hold(run->engine, -1);
+    ft_engine_outside_work(run->engine, -1);
     if (!run->interrupted && !run->write_failed &&
         ft_script_alarm(run->script, id, err, sizeof(err)) != 0) {
       fprintf(stderr, "fetchtree run: internal error: %s\n", err);
@@ -842,7 +842,7 @@ static void on_alarm(uv_timer_t *t) {
     }
     check_script_output(run);
   }
-  ft_engine_kick(run->engine);
+  ft_engine_recheck(run->engine);
 }
 
 /* obj:after asks for an alarm (id 0: just look at the queues again soon,
@@ -863,21 +863,21 @@ static void set_alarm(void *ud, uint64_t id, uint64_t ms) {
     a->next->prev = a;
   run->alarms = a;
   if (id != 0)
-    ft_engine_hold(run->engine, 1);
+    ft_engine_outside_work(run->engine, 1);
   uv_timer_start(&a->timer, on_alarm, ms, 0);
 }
 
 static void hold_run(void *ud, int delta) {
   fetch_run *run = ud;
-  ft_engine_hold(run->engine, delta);
+  ft_engine_outside_work(run->engine, delta);
   if (delta < 0)
-    ft_engine_kick(run->engine);
+    ft_engine_recheck(run->engine);
 }
 
 static void alarms_cancel(fetch_run *run) {
   while (run->alarms) {
     if (run->alarms->id != 0 && run->engine)
-      ft_engine_hold(run->engine, -1);
+      ft_engine_outside_work(run->engine, -1);
     alarm_remove(run->alarms);
   }
 }

@@ -17,9 +17,10 @@
  * Scheduling. A request waits for its start in the FIFO queue of its
  * object in the tree (ft_request.obj, else "/"), and the objects with a
  * queue are visited round-robin, one start per object per pass, so that a
- * limited or slow object never holds up the others. pump() starts attempts
- * while fewer than `concurrency` are in flight and the caps and rate
- * limiters on the object's path allow ("/" carries the engine's own rate).
+ * limited or slow object never holds up the others. start_and_send()
+ * starts attempts while fewer than `concurrency` are in flight and the caps
+ * and rate limiters on the object's path allow ("/" carries the engine's
+ * own rate), and hands them to curl at once.
  * Submitted and pulled requests join the back of their queue; a retry
  * whose wait is over goes to the front. When nothing queued can start,
  * requests are pulled from the source, reading ahead while "/" allows a
@@ -35,7 +36,7 @@
  * finished, failed for good, or cancelled by ft_engine_stop.
  *
  * Re-entry. The done and source callbacks may call back into the engine
- * (submit, kick, stop, set_rate, even free), so nothing the engine still
+ * (submit, recheck, stop, set_rate, even free), so nothing the engine still
  * uses after a callback may be reachable from one: a request is detached
  * from its transfer before it is handed back (ft_engine_stop, walking the
  * transfers, cannot find it a second time), a request that arrives once
@@ -43,7 +44,7 @@
  * that can reach a callback (an API call or one of the engine's loop
  * callbacks) is a frame counted in `depth`: ft_engine_free inside one only
  * stops the engine and marks it, and the outermost frame frees it on its
- * way out (leave). */
+ * way out (frame_leave). */
 #include "engine.h"
 
 #include <curl/curl.h>
@@ -124,7 +125,8 @@ struct ft_engine {
   size_t nrunnable, caprunnable, cursor;
   size_t queued;     /* requests in all object queues */
   size_t max_queued; /* pull from the source only below this */
-  int holds;         /* outside work (alarms) that keeps ft_engine_run going */
+  int outside_work; /* pending work outside the engine (alarms) that keeps
+                     * ft_engine_run going: ft_engine_outside_work */
   uint64_t rng;
 
   ft_source_fn source;
@@ -133,12 +135,12 @@ struct ft_engine {
   ft_done_fn done;
   void *done_ud;
 
-  int pumping;
+  int starting;
   int stopped;
   int error; /* the first failure the loop cannot go on after (see fail) */
   int handles_open;
   int depth;        /* frames on the stack that may reach a callback */
-  int free_pending; /* ft_engine_free was called inside one: see leave() */
+  int free_pending; /* ft_engine_free was called inside one: frame_leave */
   ft_engine_counts counts;
 };
 
@@ -225,7 +227,7 @@ static void destroy(ft_engine *e, int may_run_loop);
  * loop callbacks), or one of the engine's own loop callbacks. */
 enum { FRAME_RUN, FRAME_API, FRAME_LOOP };
 
-static void enter(ft_engine *e) { e->depth++; }
+static void frame_enter(ft_engine *e) { e->depth++; }
 
 /* Leaves a frame; the outermost one frees the engine when ft_engine_free
  * was called inside it. Returns 1 when e is gone (the caller must not
@@ -233,14 +235,14 @@ static void enter(ft_engine *e) { e->depth++; }
  * runs the loop only where it cannot be running: under ft_engine_run, or
  * on a loop of the engine's own (which only ft_engine_run runs); elsewhere
  * destroy ends it asynchronously. */
-static int leave(ft_engine *e, int frame) {
+static int frame_leave(ft_engine *e, int frame) {
   if (--e->depth > 0 || !e->free_pending)
     return 0;
   destroy(e, frame == FRAME_RUN || (frame == FRAME_API && e->owns_loop));
   return 1;
 }
 
-static void process_done(ft_engine *e);
+static void collect_and_start(ft_engine *e);
 
 /* Is s's descriptor still the socket the handle was made for? */
 static int sock_same(const ft_sock *s) {
@@ -343,10 +345,10 @@ static void on_batch(uv_check_t *h) {
   if (!e->batch_dirty && (e->error == 0 || e->stopped))
     return;
   e->batch_dirty = 0;
-  enter(e);
-  process_done(e);
+  frame_enter(e);
+  collect_and_start(e);
   stop_if_failed(e); /* for a caller that runs the loop itself */
-  leave(e, FRAME_LOOP);
+  frame_leave(e, FRAME_LOOP);
 }
 
 static ft_sock *sock_get(ft_engine *e, curl_socket_t fd) {
@@ -481,10 +483,10 @@ static curl_socket_t on_open_socket(void *ud, curlsocktype purpose,
 
 static void on_curl_timeout(uv_timer_t *t) {
   ft_engine *e = t->data;
-  enter(e);
+  frame_enter(e);
   curl_action(e, CURL_SOCKET_TIMEOUT, 0);
-  process_done(e);
-  leave(e, FRAME_LOOP);
+  collect_and_start(e);
+  frame_leave(e, FRAME_LOOP);
 }
 
 static int on_curl_timer(CURLM *multi, long timeout_ms, void *ud) {
@@ -502,7 +504,7 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *ud) {
 
 /* ---- the wake-up ------------------------------------------------------- */
 
-static void pump(ft_engine *e);
+static void start_and_send(ft_engine *e);
 
 /* The wake-up is set FT_WAKE_EARLY before its time and the rest is spun
  * away: epoll's latency (tens of microseconds) would otherwise make every
@@ -518,9 +520,9 @@ static void wake_fired(ft_engine *e) {
     while (now < at && at - now <= 2 * FT_WAKE_EARLY)
       now = now_ns();
   }
-  enter(e);
-  pump(e);
-  leave(e, FRAME_LOOP);
+  frame_enter(e);
+  start_and_send(e);
+  frame_leave(e, FRAME_LOOP);
 }
 
 static void on_wake_poll(uv_poll_t *h, int status, int events) {
@@ -536,7 +538,7 @@ static void on_wake_poll(uv_poll_t *h, int status, int events) {
 
 static void on_wake_timer(uv_timer_t *t) { wake_fired(t->data); }
 
-/* Make sure pump() runs again no later than at (uv_hrtime clock). */
+/* Make sure start_and_send() runs again no later than at (uv_hrtime clock). */
 static void wake_at(ft_engine *e, uint64_t at) {
   if (e->wake_armed && e->wake_at <= at)
     return;
@@ -592,8 +594,8 @@ static void xfer_put(ft_engine *e, ft_xfer *x) {
 }
 
 /* Hand a request back to its owner with an outcome that has no response. */
-static void finish_bare(ft_engine *e, ft_request *r, ft_errkind kind,
-                        const char *msg) {
+static void finish_unanswered(ft_engine *e, ft_request *r, ft_errkind kind,
+                              const char *msg) {
   ft_response res;
   memset(&res, 0, sizeof(res));
   res.attempts = r->attempts;
@@ -609,7 +611,7 @@ static void finish_bare(ft_engine *e, ft_request *r, ft_errkind kind,
     ft_request_free(r);
 }
 
-static int start(ft_engine *e, ft_request *r, uint64_t now) {
+static int start_attempt(ft_engine *e, ft_request *r, uint64_t now) {
   /* what a producer asks for but cannot be sent as given (a framing
    * header, a line break in a header, a NUL in a URL from Lua) ends as
    * input before it is tried, whichever way it came (request.h), and a
@@ -618,18 +620,19 @@ static int start(ft_engine *e, ft_request *r, uint64_t now) {
     char why[512];
     ft_errkind bad = ft_request_check(r, why, sizeof(why));
     if (bad != FT_ERR_NONE) {
-      finish_bare(e, r, bad, why);
+      finish_unanswered(e, r, bad, why);
       return 0;
     }
     if (!r->url || (strncasecmp(r->url, "http://", 7) != 0 &&
                     strncasecmp(r->url, "https://", 8) != 0)) {
-      finish_bare(e, r, FT_ERR_URL, "only http and https URLs are fetched");
+      finish_unanswered(e, r, FT_ERR_URL,
+                        "only http and https URLs are fetched");
       return 0;
     }
   }
   ft_xfer *x = xfer_get(e);
   if (!x) {
-    finish_bare(e, r, FT_ERR_INTERNAL, "out of memory");
+    finish_unanswered(e, r, FT_ERR_INTERNAL, "out of memory");
     return 0;
   }
   int prc =
@@ -638,7 +641,8 @@ static int start(ft_engine *e, ft_request *r, uint64_t now) {
     char msg[CURL_ERROR_SIZE];
     memcpy(msg, x->errbuf, sizeof(msg));
     xfer_put(e, x);
-    finish_bare(e, r, prc == FT_EINVAL ? FT_ERR_URL : FT_ERR_INTERNAL, msg);
+    finish_unanswered(e, r, prc == FT_EINVAL ? FT_ERR_URL : FT_ERR_INTERNAL,
+                      msg);
     return 0;
   }
   if (r->attempts == 0)
@@ -648,7 +652,7 @@ static int start(ft_engine *e, ft_request *r, uint64_t now) {
   r->attempts++;
   if (curl_multi_add_handle(e->multi, x->easy) != CURLM_OK) {
     xfer_put(e, x);
-    finish_bare(e, r, FT_ERR_INTERNAL, "curl_multi_add_handle failed");
+    finish_unanswered(e, r, FT_ERR_INTERNAL, "curl_multi_add_handle failed");
     return 0;
   }
   e->active++;
@@ -662,7 +666,7 @@ static void enqueue(ft_engine *e, ft_request *r, int front) {
   if (e->stopped) {
     /* stopped meanwhile (by a callback: the source that handed r over,
      * or the done callback that submitted it): nothing will start it */
-    finish_bare(e, r, FT_ERR_CANCELLED, "the run was stopped");
+    finish_unanswered(e, r, FT_ERR_CANCELLED, "the run was stopped");
     return;
   }
   ft_object *o = r->obj ? r->obj : ft_tree_root(e->tree);
@@ -695,7 +699,7 @@ static void enqueue(ft_engine *e, ft_request *r, int front) {
         q->tail = NULL;
       q->queued--;
       e->queued--;
-      finish_bare(e, r, FT_ERR_INTERNAL, "out of memory");
+      finish_unanswered(e, r, FT_ERR_INTERNAL, "out of memory");
       return;
     }
     e->runnable = v;
@@ -743,7 +747,7 @@ static int pull(ft_engine *e) {
  * allow. Requests are pulled from the source only when nothing queued can
  * start, so the source is consumed as capacity frees up and no sooner.
  * Returns how many were started. */
-static int start_some(ft_engine *e) {
+static int start_allowed(ft_engine *e) {
   int started = 0;
   ft_object *root = ft_tree_root(e->tree);
   while (!e->stopped && e->active < e->cfg.concurrency) {
@@ -769,7 +773,7 @@ static int start_some(ft_engine *e) {
       if (objq(o)->runnable)
         e->cursor = i + 1; /* one start per object per pass */
       ft_object_start(o, now);
-      if (start(e, r, now))
+      if (start_attempt(e, r, now))
         started++;
       else
         ft_object_finish(o);
@@ -792,26 +796,26 @@ static int start_some(ft_engine *e) {
   return started;
 }
 
-static int drain_done(ft_engine *e);
+static int collect_finished(ft_engine *e);
 
 /* Start what can start, then let curl send it at once rather than on the
  * next turn of the loop: the request leaves when the limiter counted it,
  * and a loop iteration per batch is saved. Transfers that finish during
  * that call free slots, so go round again (a few times at most). */
-static void pump(ft_engine *e) {
-  if (e->pumping || e->stopped)
+static void start_and_send(ft_engine *e) {
+  if (e->starting || e->stopped)
     return;
-  e->pumping = 1;
+  e->starting = 1;
   for (int round = 0; round < 4; round++) {
-    if (start_some(e) == 0)
+    if (start_allowed(e) == 0)
       break;
     curl_action(e, CURL_SOCKET_TIMEOUT, 0);
-    if (drain_done(e) == 0)
+    if (collect_finished(e) == 0)
       break;
   }
   if (!e->stopped && e->nheap > 0)
     wake_at(e, e->heap[0]->due_ns);
-  e->pumping = 0;
+  e->starting = 0;
 }
 
 /* One attempt ended: retry it, or hand the outcome to the owner. */
@@ -848,7 +852,7 @@ static void finish_attempt(ft_engine *e, ft_xfer *x, CURLcode rc) {
       r->due_ns = now_ns() + delay;
       xfer_put(e, x);
       if (heap_push(e, r) != 0)
-        finish_bare(e, r, FT_ERR_INTERNAL, "out of memory");
+        finish_unanswered(e, r, FT_ERR_INTERNAL, "out of memory");
       return;
     }
     if (d < 0 && pol.max_retries == 0 && reason != FT_RETRY_AFTER_TOO_LONG) {
@@ -891,7 +895,7 @@ static void finish_attempt(ft_engine *e, ft_xfer *x, CURLcode rc) {
 }
 
 /* Hand every finished transfer on; returns how many there were. */
-static int drain_done(ft_engine *e) {
+static int collect_finished(ft_engine *e) {
   CURLMsg *m;
   int left;
   int n = 0;
@@ -913,9 +917,11 @@ static int drain_done(ft_engine *e) {
   return n;
 }
 
-static void process_done(ft_engine *e) {
-  drain_done(e);
-  pump(e);
+/* After curl has run: hand on what finished, then start what that made
+ * room for. */
+static void collect_and_start(ft_engine *e) {
+  collect_finished(e);
+  start_and_send(e);
 }
 
 /* ---- life cycle -------------------------------------------------------- */
@@ -1074,34 +1080,36 @@ void ft_engine_set_done(ft_engine *e, ft_done_fn fn, void *ud) {
 
 void ft_engine_submit(ft_engine *e, ft_request *r) {
   r->next = NULL;
-  enter(e);
+  frame_enter(e);
   enqueue(e, r, 0); /* stopped: back cancelled at once */
-  pump(e);
-  leave(e, FRAME_API);
+  start_and_send(e);
+  frame_leave(e, FRAME_API);
 }
 
-void ft_engine_kick(ft_engine *e) {
+void ft_engine_recheck(ft_engine *e) {
   if (e->source && e->source_state == 0)
     e->source_state = 1;
-  enter(e);
-  pump(e);
-  leave(e, FRAME_API);
+  frame_enter(e);
+  start_and_send(e);
+  frame_leave(e, FRAME_API);
 }
 
 static int has_work(ft_engine *e) {
   if (e->stopped)
     return 0;
-  return e->active > 0 || e->nheap > 0 || e->queued > 0 || e->holds > 0 ||
-         (e->source && e->source_state > 0);
+  return e->active > 0 || e->nheap > 0 || e->queued > 0 ||
+         e->outside_work > 0 || (e->source && e->source_state > 0);
 }
 
-void ft_engine_hold(ft_engine *e, int delta) { e->holds += delta; }
+void ft_engine_outside_work(ft_engine *e, int delta) {
+  e->outside_work += delta;
+}
 
 ft_tree *ft_engine_tree(ft_engine *e) { return e->tree; }
 
 int ft_engine_run(ft_engine *e) {
-  enter(e);
-  pump(e);
+  frame_enter(e);
+  start_and_send(e);
   stop_if_failed(e);
   while (has_work(e)) {
     uv_run(e->loop, UV_RUN_ONCE);
@@ -1109,15 +1117,15 @@ int ft_engine_run(ft_engine *e) {
     /* a source that said "not now" with nothing in flight would wait for
      * ever: ask it again, and stop if it still has nothing */
     if (!e->stopped && e->active == 0 && e->nheap == 0 && e->queued == 0 &&
-        e->holds == 0 && e->source && e->source_state == 0) {
+        e->outside_work == 0 && e->source && e->source_state == 0) {
       e->source_state = 1;
-      pump(e);
+      start_and_send(e);
       if (e->active == 0 && e->nheap == 0 && e->queued == 0)
         break;
     }
   }
   int rc = e->error;
-  leave(e, FRAME_RUN);
+  frame_leave(e, FRAME_RUN);
   return rc;
 }
 
@@ -1129,7 +1137,7 @@ void ft_engine_stop(ft_engine *e) {
   if (e->stopped)
     return;
   e->stopped = 1;
-  enter(e);
+  frame_enter(e);
   for (int i = 0; i < e->nxfers; i++) {
     ft_xfer *x = e->xfers[i];
     if (!x->req)
@@ -1139,13 +1147,14 @@ void ft_engine_stop(ft_engine *e) {
     e->active--;
     ft_object_finish(r->obj);
     xfer_put(e, x);
-    finish_bare(e, r, FT_ERR_CANCELLED, "the run was stopped");
+    finish_unanswered(e, r, FT_ERR_CANCELLED, "the run was stopped");
   }
   while (e->nheap > 0)
-    finish_bare(e, heap_pop(e), FT_ERR_CANCELLED, "the run was stopped");
+    finish_unanswered(e, heap_pop(e), FT_ERR_CANCELLED, "the run was stopped");
   while (e->nrunnable > 0)
-    finish_bare(e, dequeue(e, 0), FT_ERR_CANCELLED, "the run was stopped");
-  leave(e, FRAME_API);
+    finish_unanswered(e, dequeue(e, 0), FT_ERR_CANCELLED,
+                      "the run was stopped");
+  frame_leave(e, FRAME_API);
 }
 
 int ft_engine_set_rate(ft_engine *e, double rps, double window_ms) {
@@ -1153,9 +1162,9 @@ int ft_engine_set_rate(ft_engine *e, double rps, double window_ms) {
   if (rc == 0) {
     e->cfg.rps = rps;
     e->cfg.window_ms = window_ms;
-    enter(e);
-    pump(e);
-    leave(e, FRAME_API);
+    frame_enter(e);
+    start_and_send(e);
+    frame_leave(e, FRAME_API);
   }
   return rc;
 }

@@ -103,8 +103,8 @@ static void reap(lua_loop *ll) {
 
 static void on_reaper(uv_check_t *c) { reap(c->data); }
 
-/* The end of engine code called from Lua (a step, a submit, a kick), begun
- * with ll->busy++: the engines closed inside it are freed now on our own
+/* The end of engine code called from Lua (a step, a submit, a recheck),
+ * begun with ll->busy++: the engines closed inside it are freed now on our own
  * loop (on a host's, the reaper frees them). */
 static void leave(lua_loop *ll) {
   ll->busy--;
@@ -512,7 +512,7 @@ static int l_set_limits(lua_State *L) {
     return 2;
   }
   le->ll->busy++;
-  ft_engine_kick(le->engine);
+  ft_engine_recheck(le->engine);
   leave(le->ll);
   lua_pushboolean(L, 1);
   return 1;
