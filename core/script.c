@@ -21,7 +21,7 @@
 #include "engine.h"
 #include "error.h"
 #include "html.h"
-#include "lrecord.h"
+#include "lua_record.h"
 #include "lua_engine.h"
 #include "lua_modules.h" /* generated: ft_lua_modules[] */
 #include "robots.h"
@@ -209,7 +209,7 @@ static int core_xpath(lua_State *L) {
 static void encode_arg(lua_State *L, ft_script *s) {
   char err[256];
   s->json.len = 0;
-  if (ft_lua_json(L, 1, &s->json, err, sizeof(err)) != 0)
+  if (ft_lua_record_encode(L, 1, &s->json, err, sizeof(err)) != 0)
     luaL_error(L, "%s", err);
   if (s->json.oom)
     luaL_error(L, "out of memory");
