@@ -57,13 +57,13 @@ typedef struct ft_object {
                          subtree; 0 = none */
   int active;         /* attempts in flight in this subtree (start/finish) */
   int retries;        /* effective: own setting, else the parent's, else -1 */
-  ft_obj_stats stats; /* over the subtree */
-
-  /* read-only pointer to the tree creator's per-object state: ft_tree_new's
-   * slot_size bytes, zeroed at creation, aligned as malloc aligns (NULL
-   * when slot_size is 0). An engine's tree holds the engine's queue there;
-   * tree.c never looks at it. */
+  /* The tree creator's per-object state: ft_tree_new's slot_size bytes,
+   * zeroed at creation, aligned as malloc aligns (NULL when slot_size is
+   * 0). An engine's tree holds the engine's queue there; tree.c never
+   * looks at it. Before stats: the scheduler reads it with the fields
+   * above. */
   void *slot;
+  ft_obj_stats stats; /* over the subtree */
 
   /* public: the caller's, never touched by tree.c */
   void *udata;
