@@ -124,9 +124,17 @@ $(BUILD)/$(SONAME) $(BUILD)/libfetchtree.so: $(BUILD)/$(SO_REAL)
 	$(Q)ln -sf $(SO_REAL) $(BUILD)/$(SONAME)
 	$(Q)ln -sf $(SONAME) $(BUILD)/libfetchtree.so
 
-$(BUILD)/fetchtree.so: $(PIC_OBJS) $(BUILD)/pic/lmodule.o
+# The Lua module exports its entry point and nothing else: fetchtree's
+# internals are no interface, and stay out of the namespace of the process
+# that loads it.
+$(GEN)/lmodule.map: | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(Q)printf '{\n  global: luaopen_fetchtree;\n  local: *;\n};\n' > $@
+
+$(BUILD)/fetchtree.so: $(PIC_OBJS) $(BUILD)/pic/lmodule.o $(GEN)/lmodule.map
 	@echo "  LINK    $@"
-	$(Q)$(CC) $(CFLAGS) -shared -o $@ $(PIC_OBJS) $(BUILD)/pic/lmodule.o $(LMOD_LIBS)
+	$(Q)$(CC) $(CFLAGS) -shared -Wl,--version-script,$(GEN)/lmodule.map \
+	  -o $@ $(PIC_OBJS) $(BUILD)/pic/lmodule.o $(LMOD_LIBS)
 
 $(BUILD)/fixture-server: tests/fixture/server.c | $(BUILD)/.deps
 	@echo "  CC      $<"

@@ -30,6 +30,7 @@
 #include "script.h"
 #include "settings.h"
 #include "stats.h"
+#include "stats_json.h"
 #include "tree.h"
 
 /* ---- a command's options ------------------------------------------------- */
@@ -342,7 +343,7 @@ static void print_tree_top(ft_tree *tree) {
 static int write_stats(ft_tree *tree, const char *path) {
   ft_buf b = {0};
   if (tree)
-    ft_tree_stats_json(tree, &b);
+    ft_stats_tree_json(tree, &b);
   ft_buf_putc(&b, '\n');
   FILE *f = fopen(path, "w");
   int ok = f && !b.oom && fwrite(b.data, 1, b.len, f) == b.len;

@@ -68,6 +68,7 @@
 #include "record.h"
 #include "request.h"
 #include "tree.h"
+#include "url.h"
 
 /* ---- the input of a list ------------------------------------------------ */
 
@@ -334,7 +335,7 @@ static void emit_record(ft_crawl *c, uint64_t i, ft_buf *rec) {
     moved = 1;
   }
   if (moved)
-    ft_engine_kick(c->engine);
+    ft_engine_recheck(c->engine);
 }
 
 static void list_record(ft_crawl *c, const ft_request *req,
@@ -482,7 +483,7 @@ static void script_done(void *ud, ft_request *req, const ft_response *res) {
     check_script_output(c);
   }
   ft_request_free(req);
-  ft_engine_kick(c->engine);
+  ft_engine_recheck(c->engine);
 }
 
 /* ---- alarms (obj:after) and holds -------------------------------------- */
@@ -506,7 +507,7 @@ static void on_alarm(uv_timer_t *t) {
   char err[4096];
   alarm_remove(a);
   if (id != 0) {
-    ft_engine_hold(c->engine, -1);
+    ft_engine_outside_work(c->engine, -1);
     if (!c->interrupted && !c->write_failed &&
         ft_script_alarm(c->script, id, err, sizeof(err)) != 0) {
       say(c, "%s: internal error: %s\n", c->set.name, err);
@@ -514,7 +515,7 @@ static void on_alarm(uv_timer_t *t) {
     }
     check_script_output(c);
   }
-  ft_engine_kick(c->engine);
+  ft_engine_recheck(c->engine);
 }
 
 /* obj:after asks for an alarm (id 0: just look at the queues again soon,
@@ -536,7 +537,7 @@ static void set_alarm(void *ud, uint64_t id, uint64_t ms) {
     a->next->prev = a;
   c->alarms = a;
   if (id != 0)
-    ft_engine_hold(c->engine, 1);
+    ft_engine_outside_work(c->engine, 1);
   uv_timer_start(&a->timer, on_alarm, ms, 0);
 }
 
@@ -544,15 +545,15 @@ static void set_alarm(void *ud, uint64_t id, uint64_t ms) {
  * run must not end meanwhile. */
 static void on_handler_wait(void *ud, int delta) {
   ft_crawl *c = ud;
-  ft_engine_hold(c->engine, delta);
+  ft_engine_outside_work(c->engine, delta);
   if (delta < 0)
-    ft_engine_kick(c->engine);
+    ft_engine_recheck(c->engine);
 }
 
 static void alarms_cancel(ft_crawl *c) {
   while (c->alarms) {
     if (c->alarms->id != 0 && c->engine)
-      ft_engine_hold(c->engine, -1);
+      ft_engine_outside_work(c->engine, -1);
     alarm_remove(c->alarms);
   }
 }

@@ -17,9 +17,10 @@
  * Scheduling. A request waits for its start in the FIFO queue of its
  * object in the tree (ft_request.obj, else "/"), and the objects with a
  * queue are visited round-robin, one start per object per pass, so that a
- * limited or slow object never holds up the others. pump() starts attempts
- * while fewer than `concurrency` are in flight and the caps and rate
- * limiters on the object's path allow ("/" carries the engine's own rate).
+ * limited or slow object never holds up the others. start_and_send()
+ * starts attempts while fewer than `concurrency` are in flight and the caps
+ * and rate limiters on the object's path allow ("/" carries the engine's
+ * own rate), and hands them to curl at once.
  * Submitted and pulled requests join the back of their queue; a retry
  * whose wait is over goes to the front. When nothing queued can start,
  * requests are pulled from the source, reading ahead while "/" allows a
@@ -35,7 +36,7 @@
  * finished, failed for good, or cancelled by ft_engine_stop.
  *
  * Re-entry. The done and source callbacks may call back into the engine
- * (submit, kick, stop, set_rate, even free), so nothing the engine still
+ * (submit, recheck, stop, set_rate, even free), so nothing the engine still
  * uses after a callback may be reachable from one: a request is detached
  * from its transfer before it is handed back (ft_engine_stop, walking the
  * transfers, cannot find it a second time), a request that arrives once
@@ -43,7 +44,7 @@
  * that can reach a callback (an API call or one of the engine's loop
  * callbacks) is a frame counted in `depth`: ft_engine_free inside one only
  * stops the engine and marks it, and the outermost frame frees it on its
- * way out (leave). */
+ * way out (frame_leave). */
 #include "engine.h"
 
 #include <curl/curl.h>
@@ -115,16 +116,17 @@ struct ft_engine {
   struct curl_slist *plain_headers; /* see ft_fetch_plain_headers */
   int no_proxy_env;                  /* see ft_fetch_no_proxy_env */
 
-  /* Requests ready to start wait in their object's FIFO (q_head/q_tail,
-   * linked through ft_request.next); objects with a non-empty queue are
-   * in `runnable`, visited round-robin so that a limited or slow object
-   * never holds up the others. */
+  /* Requests ready to start wait in their object's FIFO (an ft_objq in
+   * the object's slot, linked through ft_request.next); objects with a
+   * non-empty queue are in `runnable`, visited round-robin so that a
+   * limited or slow object never holds up the others. */
   ft_tree *tree;
   ft_object **runnable;
   size_t nrunnable, caprunnable, cursor;
   size_t queued;     /* requests in all object queues */
   size_t max_queued; /* pull from the source only below this */
-  int holds;         /* outside work (alarms) that keeps ft_engine_run going */
+  int outside_work; /* pending work outside the engine (alarms) that keeps
+                     * ft_engine_run going: ft_engine_outside_work */
   uint64_t rng;
 
   ft_source_fn source;
@@ -133,13 +135,25 @@ struct ft_engine {
   ft_done_fn done;
   void *done_ud;
 
-  int pumping;
+  int starting;
   int stopped;
+  int error; /* the first failure the loop cannot go on after (see fail) */
   int handles_open;
   int depth;        /* frames on the stack that may reach a callback */
-  int free_pending; /* ft_engine_free was called inside one: see leave() */
+  int free_pending; /* ft_engine_free was called inside one: frame_leave */
   ft_engine_counts counts;
 };
+
+/* The engine's state for one object of its tree, kept in the slot the tree
+ * holds on every object for its creator (ft_object.slot): the tree knows
+ * nothing of queues, and the engine needs no lookup to find one. */
+typedef struct ft_objq {
+  ft_request *head, *tail; /* ready to start, linked through ft_request.next */
+  size_t queued;           /* requests in the queue */
+  int runnable;            /* listed in the engine's runnable array */
+} ft_objq;
+
+static ft_objq *objq(const ft_object *o) { return o->slot; }
 
 void ft_config_default(ft_config *cfg) {
   memset(cfg, 0, sizeof(*cfg));
@@ -213,7 +227,7 @@ static void destroy(ft_engine *e, int may_run_loop);
  * loop callbacks), or one of the engine's own loop callbacks. */
 enum { FRAME_RUN, FRAME_API, FRAME_LOOP };
 
-static void enter(ft_engine *e) { e->depth++; }
+static void frame_enter(ft_engine *e) { e->depth++; }
 
 /* Leaves a frame; the outermost one frees the engine when ft_engine_free
  * was called inside it. Returns 1 when e is gone (the caller must not
@@ -221,14 +235,14 @@ static void enter(ft_engine *e) { e->depth++; }
  * runs the loop only where it cannot be running: under ft_engine_run, or
  * on a loop of the engine's own (which only ft_engine_run runs); elsewhere
  * destroy ends it asynchronously. */
-static int leave(ft_engine *e, int frame) {
+static int frame_leave(ft_engine *e, int frame) {
   if (--e->depth > 0 || !e->free_pending)
     return 0;
   destroy(e, frame == FRAME_RUN || (frame == FRAME_API && e->owns_loop));
   return 1;
 }
 
-static void process_done(ft_engine *e);
+static void collect_and_start(ft_engine *e);
 
 /* Is s's descriptor still the socket the handle was made for? */
 static int sock_same(const ft_sock *s) {
@@ -256,12 +270,34 @@ static void verify_socks(ft_engine *e) {
   e->nsuspects = 0;
 }
 
+/* Records a failure the loop cannot go on after: curl's multi handle gave
+ * up, or libuv would not watch a socket or arm a timer, so transfers could
+ * wait for ever. The first one is kept for ft_engine_run to return; the
+ * engine is stopped (every request back, cancelled) by stop_if_failed at
+ * the next safe point, never here: this may run inside a curl call, where
+ * removing handles is not allowed, or in a frame that does not guard e
+ * against a done callback freeing it. */
+static void fail(ft_engine *e, int code) {
+  if (e->error == 0)
+    e->error = code;
+}
+
+static void stop_if_failed(ft_engine *e) {
+  if (e->error != 0 && !e->stopped)
+    ft_engine_stop(e);
+}
+
 /* Every call into curl that may close sockets goes through these two. */
 static void curl_action(ft_engine *e, curl_socket_t fd, int flags) {
   int running;
-  curl_multi_socket_action(e->multi, fd, flags, &running);
+  CURLMcode mc = curl_multi_socket_action(e->multi, fd, flags, &running);
   if (e->nsuspects > 0)
     verify_socks(e);
+  /* CURLM_BAD_SOCKET: an event for a socket curl has let go of already,
+   * which it ignores; anything else is the multi handle failing (after a
+   * socket callback refused, that callback has said why) */
+  if (mc != CURLM_OK && mc != CURLM_BAD_SOCKET)
+    fail(e, mc == CURLM_OUT_OF_MEMORY ? FT_ENOMEM : FT_ECURL);
 }
 
 static void curl_remove(ft_engine *e, CURL *c) {
@@ -306,12 +342,13 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 
 static void on_batch(uv_check_t *h) {
   ft_engine *e = h->data;
-  if (!e->batch_dirty)
+  if (!e->batch_dirty && (e->error == 0 || e->stopped))
     return;
   e->batch_dirty = 0;
-  enter(e);
-  process_done(e);
-  leave(e, FRAME_LOOP);
+  frame_enter(e);
+  collect_and_start(e);
+  stop_if_failed(e); /* for a caller that runs the loop itself */
+  frame_leave(e, FRAME_LOOP);
 }
 
 static ft_sock *sock_get(ft_engine *e, curl_socket_t fd) {
@@ -398,8 +435,10 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *ud,
   if (s && s->suspect && !sock_same(s))
     sock_close(e, fd);
   s = sock_get(e, fd);
-  if (!s)
+  if (!s) {
+    fail(e, FT_ENOMEM); /* or fstat or libuv refused the descriptor */
     return -1;
+  }
   int events = 0;
   if (what & CURL_POLL_IN)
     events |= UV_READABLE;
@@ -411,8 +450,10 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *ud,
   }
   if (events == s->events)
     return 0;
-  if (uv_poll_start(&s->poll, events, on_poll) != 0)
+  if (uv_poll_start(&s->poll, events, on_poll) != 0) {
+    fail(e, FT_EUV);
     return -1;
+  }
   s->events = events;
   return 0;
 }
@@ -442,25 +483,28 @@ static curl_socket_t on_open_socket(void *ud, curlsocktype purpose,
 
 static void on_curl_timeout(uv_timer_t *t) {
   ft_engine *e = t->data;
-  enter(e);
+  frame_enter(e);
   curl_action(e, CURL_SOCKET_TIMEOUT, 0);
-  process_done(e);
-  leave(e, FRAME_LOOP);
+  collect_and_start(e);
+  frame_leave(e, FRAME_LOOP);
 }
 
 static int on_curl_timer(CURLM *multi, long timeout_ms, void *ud) {
   ft_engine *e = ud;
   (void)multi;
-  if (timeout_ms < 0)
+  if (timeout_ms < 0) {
     uv_timer_stop(&e->curl_timer);
-  else
-    uv_timer_start(&e->curl_timer, on_curl_timeout, (uint64_t)timeout_ms, 0);
+  } else if (uv_timer_start(&e->curl_timer, on_curl_timeout,
+                            (uint64_t)timeout_ms, 0) != 0) {
+    fail(e, FT_EUV);
+    return -1;
+  }
   return 0;
 }
 
 /* ---- the wake-up ------------------------------------------------------- */
 
-static void pump(ft_engine *e);
+static void start_and_send(ft_engine *e);
 
 /* The wake-up is set FT_WAKE_EARLY before its time and the rest is spun
  * away: epoll's latency (tens of microseconds) would otherwise make every
@@ -476,9 +520,9 @@ static void wake_fired(ft_engine *e) {
     while (now < at && at - now <= 2 * FT_WAKE_EARLY)
       now = now_ns();
   }
-  enter(e);
-  pump(e);
-  leave(e, FRAME_LOOP);
+  frame_enter(e);
+  start_and_send(e);
+  frame_leave(e, FRAME_LOOP);
 }
 
 static void on_wake_poll(uv_poll_t *h, int status, int events) {
@@ -494,7 +538,7 @@ static void on_wake_poll(uv_poll_t *h, int status, int events) {
 
 static void on_wake_timer(uv_timer_t *t) { wake_fired(t->data); }
 
-/* Make sure pump() runs again no later than at (uv_hrtime clock). */
+/* Make sure start_and_send() runs again no later than at (uv_hrtime clock). */
 static void wake_at(ft_engine *e, uint64_t at) {
   if (e->wake_armed && e->wake_at <= at)
     return;
@@ -507,15 +551,15 @@ static void wake_at(ft_engine *e, uint64_t at) {
     uint64_t fire = at > FT_WAKE_EARLY ? at - FT_WAKE_EARLY : 1;
     its.it_value.tv_sec = (time_t)(fire / 1000000000u);
     its.it_value.tv_nsec = (long)(fire % 1000000000u); /* 0 would disarm */
-    if (timerfd_settime(e->wake_fd, TFD_TIMER_ABSTIME, &its, NULL) == 0) {
-      uv_poll_start(&e->wake_poll, UV_READABLE, on_wake_poll);
+    if (timerfd_settime(e->wake_fd, TFD_TIMER_ABSTIME, &its, NULL) == 0 &&
+        uv_poll_start(&e->wake_poll, UV_READABLE, on_wake_poll) == 0)
       return;
-    }
   }
 #endif
   uint64_t now = now_ns();
   uint64_t ms = at > now ? (at - now + 999999) / 1000000 : 0;
-  uv_timer_start(&e->wake_timer, on_wake_timer, ms, 0);
+  if (uv_timer_start(&e->wake_timer, on_wake_timer, ms, 0) != 0)
+    fail(e, FT_EUV);
 }
 
 /* ---- scheduling -------------------------------------------------------- */
@@ -550,8 +594,8 @@ static void xfer_put(ft_engine *e, ft_xfer *x) {
 }
 
 /* Hand a request back to its owner with an outcome that has no response. */
-static void finish_bare(ft_engine *e, ft_request *r, ft_errkind kind,
-                        const char *msg) {
+static void finish_unanswered(ft_engine *e, ft_request *r, ft_errkind kind,
+                              const char *msg) {
   ft_response res;
   memset(&res, 0, sizeof(res));
   res.attempts = r->attempts;
@@ -567,7 +611,7 @@ static void finish_bare(ft_engine *e, ft_request *r, ft_errkind kind,
     ft_request_free(r);
 }
 
-static int start(ft_engine *e, ft_request *r, uint64_t now) {
+static int start_attempt(ft_engine *e, ft_request *r, uint64_t now) {
   /* what a producer asks for but cannot be sent as given (a framing
    * header, a line break in a header, a NUL in a URL from Lua) ends as
    * input before it is tried, whichever way it came (request.h), and a
@@ -576,18 +620,19 @@ static int start(ft_engine *e, ft_request *r, uint64_t now) {
     char why[512];
     ft_errkind bad = ft_request_check(r, why, sizeof(why));
     if (bad != FT_ERR_NONE) {
-      finish_bare(e, r, bad, why);
+      finish_unanswered(e, r, bad, why);
       return 0;
     }
     if (!r->url || (strncasecmp(r->url, "http://", 7) != 0 &&
                     strncasecmp(r->url, "https://", 8) != 0)) {
-      finish_bare(e, r, FT_ERR_URL, "only http and https URLs are fetched");
+      finish_unanswered(e, r, FT_ERR_URL,
+                        "only http and https URLs are fetched");
       return 0;
     }
   }
   ft_xfer *x = xfer_get(e);
   if (!x) {
-    finish_bare(e, r, FT_ERR_INTERNAL, "out of memory");
+    finish_unanswered(e, r, FT_ERR_INTERNAL, "out of memory");
     return 0;
   }
   int prc =
@@ -596,7 +641,8 @@ static int start(ft_engine *e, ft_request *r, uint64_t now) {
     char msg[CURL_ERROR_SIZE];
     memcpy(msg, x->errbuf, sizeof(msg));
     xfer_put(e, x);
-    finish_bare(e, r, prc == FT_EINVAL ? FT_ERR_URL : FT_ERR_INTERNAL, msg);
+    finish_unanswered(e, r, prc == FT_EINVAL ? FT_ERR_URL : FT_ERR_INTERNAL,
+                      msg);
     return 0;
   }
   if (r->attempts == 0)
@@ -606,7 +652,7 @@ static int start(ft_engine *e, ft_request *r, uint64_t now) {
   r->attempts++;
   if (curl_multi_add_handle(e->multi, x->easy) != CURLM_OK) {
     xfer_put(e, x);
-    finish_bare(e, r, FT_ERR_INTERNAL, "curl_multi_add_handle failed");
+    finish_unanswered(e, r, FT_ERR_INTERNAL, "curl_multi_add_handle failed");
     return 0;
   }
   e->active++;
@@ -620,61 +666,62 @@ static void enqueue(ft_engine *e, ft_request *r, int front) {
   if (e->stopped) {
     /* stopped meanwhile (by a callback: the source that handed r over,
      * or the done callback that submitted it): nothing will start it */
-    finish_bare(e, r, FT_ERR_CANCELLED, "the run was stopped");
+    finish_unanswered(e, r, FT_ERR_CANCELLED, "the run was stopped");
     return;
   }
   ft_object *o = r->obj ? r->obj : ft_tree_root(e->tree);
+  ft_objq *q = objq(o);
   r->obj = o;
   if (front) {
-    r->next = o->q_head;
-    o->q_head = r;
-    if (!o->q_tail)
-      o->q_tail = r;
+    r->next = q->head;
+    q->head = r;
+    if (!q->tail)
+      q->tail = r;
   } else {
     r->next = NULL;
-    if (o->q_tail)
-      ((ft_request *)o->q_tail)->next = r;
+    if (q->tail)
+      q->tail->next = r;
     else
-      o->q_head = r;
-    o->q_tail = r;
+      q->head = r;
+    q->tail = r;
   }
-  o->queued++;
+  q->queued++;
   e->queued++;
-  if (o->runnable)
+  if (q->runnable)
     return;
   if (e->nrunnable == e->caprunnable) {
     size_t n = e->caprunnable ? e->caprunnable * 2 : 16;
     ft_object **v = realloc(e->runnable, n * sizeof(*v));
     if (!v) {
       /* cannot track it: fail the request rather than lose it */
-      o->q_head = r->next;
-      if (!o->q_head)
-        o->q_tail = NULL;
-      o->queued--;
+      q->head = r->next;
+      if (!q->head)
+        q->tail = NULL;
+      q->queued--;
       e->queued--;
-      finish_bare(e, r, FT_ERR_INTERNAL, "out of memory");
+      finish_unanswered(e, r, FT_ERR_INTERNAL, "out of memory");
       return;
     }
     e->runnable = v;
     e->caprunnable = n;
   }
   e->runnable[e->nrunnable++] = o;
-  o->runnable = 1;
+  q->runnable = 1;
 }
 
 /* Take the head of runnable[i]'s queue; drop the object from the runnable
  * list when its queue empties (the last one moves into slot i). */
 static ft_request *dequeue(ft_engine *e, size_t i) {
-  ft_object *o = e->runnable[i];
-  ft_request *r = o->q_head;
-  o->q_head = r->next;
-  if (!o->q_head)
-    o->q_tail = NULL;
+  ft_objq *q = objq(e->runnable[i]);
+  ft_request *r = q->head;
+  q->head = r->next;
+  if (!q->head)
+    q->tail = NULL;
   r->next = NULL;
-  o->queued--;
+  q->queued--;
   e->queued--;
-  if (o->queued == 0) {
-    o->runnable = 0;
+  if (q->queued == 0) {
+    q->runnable = 0;
     e->runnable[i] = e->runnable[--e->nrunnable];
   }
   return r;
@@ -700,7 +747,7 @@ static int pull(ft_engine *e) {
  * allow. Requests are pulled from the source only when nothing queued can
  * start, so the source is consumed as capacity frees up and no sooner.
  * Returns how many were started. */
-static int start_some(ft_engine *e) {
+static int start_allowed(ft_engine *e) {
   int started = 0;
   ft_object *root = ft_tree_root(e->tree);
   while (!e->stopped && e->active < e->cfg.concurrency) {
@@ -723,10 +770,10 @@ static int start_some(ft_engine *e) {
         continue;
       }
       ft_request *r = dequeue(e, i);
-      if (o->runnable)
+      if (objq(o)->runnable)
         e->cursor = i + 1; /* one start per object per pass */
       ft_object_start(o, now);
-      if (start(e, r, now))
+      if (start_attempt(e, r, now))
         started++;
       else
         ft_object_finish(o);
@@ -749,26 +796,26 @@ static int start_some(ft_engine *e) {
   return started;
 }
 
-static int drain_done(ft_engine *e);
+static int collect_finished(ft_engine *e);
 
 /* Start what can start, then let curl send it at once rather than on the
  * next turn of the loop: the request leaves when the limiter counted it,
  * and a loop iteration per batch is saved. Transfers that finish during
  * that call free slots, so go round again (a few times at most). */
-static void pump(ft_engine *e) {
-  if (e->pumping || e->stopped)
+static void start_and_send(ft_engine *e) {
+  if (e->starting || e->stopped)
     return;
-  e->pumping = 1;
+  e->starting = 1;
   for (int round = 0; round < 4; round++) {
-    if (start_some(e) == 0)
+    if (start_allowed(e) == 0)
       break;
     curl_action(e, CURL_SOCKET_TIMEOUT, 0);
-    if (drain_done(e) == 0)
+    if (collect_finished(e) == 0)
       break;
   }
   if (!e->stopped && e->nheap > 0)
     wake_at(e, e->heap[0]->due_ns);
-  e->pumping = 0;
+  e->starting = 0;
 }
 
 /* One attempt ended: retry it, or hand the outcome to the owner. */
@@ -805,7 +852,7 @@ static void finish_attempt(ft_engine *e, ft_xfer *x, CURLcode rc) {
       r->due_ns = now_ns() + delay;
       xfer_put(e, x);
       if (heap_push(e, r) != 0)
-        finish_bare(e, r, FT_ERR_INTERNAL, "out of memory");
+        finish_unanswered(e, r, FT_ERR_INTERNAL, "out of memory");
       return;
     }
     if (d < 0 && pol.max_retries == 0 && reason != FT_RETRY_AFTER_TOO_LONG) {
@@ -848,7 +895,7 @@ static void finish_attempt(ft_engine *e, ft_xfer *x, CURLcode rc) {
 }
 
 /* Hand every finished transfer on; returns how many there were. */
-static int drain_done(ft_engine *e) {
+static int collect_finished(ft_engine *e) {
   CURLMsg *m;
   int left;
   int n = 0;
@@ -870,9 +917,11 @@ static int drain_done(ft_engine *e) {
   return n;
 }
 
-static void process_done(ft_engine *e) {
-  drain_done(e);
-  pump(e);
+/* After curl has run: hand on what finished, then start what that made
+ * room for. */
+static void collect_and_start(ft_engine *e) {
+  collect_finished(e);
+  start_and_send(e);
 }
 
 /* ---- life cycle -------------------------------------------------------- */
@@ -993,7 +1042,7 @@ int ft_engine_new(ft_engine **out, uv_loop_t *loop, const ft_config *cfg) {
   e->plain_headers =
       ft_fetch_plain_headers(e->cfg.user_agent, e->cfg.compressed);
   e->no_proxy_env = ft_fetch_no_proxy_env();
-  rc = ft_tree_new(&e->tree);
+  rc = ft_tree_new(&e->tree, sizeof(ft_objq));
   if (rc != 0)
     goto fail;
   if (cfg->rps > 0) {
@@ -1031,48 +1080,53 @@ void ft_engine_set_done(ft_engine *e, ft_done_fn fn, void *ud) {
 
 void ft_engine_submit(ft_engine *e, ft_request *r) {
   r->next = NULL;
-  enter(e);
+  frame_enter(e);
   enqueue(e, r, 0); /* stopped: back cancelled at once */
-  pump(e);
-  leave(e, FRAME_API);
+  start_and_send(e);
+  frame_leave(e, FRAME_API);
 }
 
-void ft_engine_kick(ft_engine *e) {
+void ft_engine_recheck(ft_engine *e) {
   if (e->source && e->source_state == 0)
     e->source_state = 1;
-  enter(e);
-  pump(e);
-  leave(e, FRAME_API);
+  frame_enter(e);
+  start_and_send(e);
+  frame_leave(e, FRAME_API);
 }
 
 static int has_work(ft_engine *e) {
   if (e->stopped)
     return 0;
-  return e->active > 0 || e->nheap > 0 || e->queued > 0 || e->holds > 0 ||
-         (e->source && e->source_state > 0);
+  return e->active > 0 || e->nheap > 0 || e->queued > 0 ||
+         e->outside_work > 0 || (e->source && e->source_state > 0);
 }
 
-void ft_engine_hold(ft_engine *e, int delta) { e->holds += delta; }
+void ft_engine_outside_work(ft_engine *e, int delta) {
+  e->outside_work += delta;
+}
 
 ft_tree *ft_engine_tree(ft_engine *e) { return e->tree; }
 
 int ft_engine_run(ft_engine *e) {
-  enter(e);
-  pump(e);
+  frame_enter(e);
+  start_and_send(e);
+  stop_if_failed(e);
   while (has_work(e)) {
     uv_run(e->loop, UV_RUN_ONCE);
+    stop_if_failed(e);
     /* a source that said "not now" with nothing in flight would wait for
      * ever: ask it again, and stop if it still has nothing */
     if (!e->stopped && e->active == 0 && e->nheap == 0 && e->queued == 0 &&
-        e->holds == 0 && e->source && e->source_state == 0) {
+        e->outside_work == 0 && e->source && e->source_state == 0) {
       e->source_state = 1;
-      pump(e);
+      start_and_send(e);
       if (e->active == 0 && e->nheap == 0 && e->queued == 0)
         break;
     }
   }
-  leave(e, FRAME_RUN);
-  return 0;
+  int rc = e->error;
+  frame_leave(e, FRAME_RUN);
+  return rc;
 }
 
 /* The done callbacks this makes may submit (back cancelled at once), stop
@@ -1083,7 +1137,7 @@ void ft_engine_stop(ft_engine *e) {
   if (e->stopped)
     return;
   e->stopped = 1;
-  enter(e);
+  frame_enter(e);
   for (int i = 0; i < e->nxfers; i++) {
     ft_xfer *x = e->xfers[i];
     if (!x->req)
@@ -1093,13 +1147,14 @@ void ft_engine_stop(ft_engine *e) {
     e->active--;
     ft_object_finish(r->obj);
     xfer_put(e, x);
-    finish_bare(e, r, FT_ERR_CANCELLED, "the run was stopped");
+    finish_unanswered(e, r, FT_ERR_CANCELLED, "the run was stopped");
   }
   while (e->nheap > 0)
-    finish_bare(e, heap_pop(e), FT_ERR_CANCELLED, "the run was stopped");
+    finish_unanswered(e, heap_pop(e), FT_ERR_CANCELLED, "the run was stopped");
   while (e->nrunnable > 0)
-    finish_bare(e, dequeue(e, 0), FT_ERR_CANCELLED, "the run was stopped");
-  leave(e, FRAME_API);
+    finish_unanswered(e, dequeue(e, 0), FT_ERR_CANCELLED,
+                      "the run was stopped");
+  frame_leave(e, FRAME_API);
 }
 
 int ft_engine_set_rate(ft_engine *e, double rps, double window_ms) {
@@ -1107,9 +1162,9 @@ int ft_engine_set_rate(ft_engine *e, double rps, double window_ms) {
   if (rc == 0) {
     e->cfg.rps = rps;
     e->cfg.window_ms = window_ms;
-    enter(e);
-    pump(e);
-    leave(e, FRAME_API);
+    frame_enter(e);
+    start_and_send(e);
+    frame_leave(e, FRAME_API);
   }
   return rc;
 }

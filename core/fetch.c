@@ -21,7 +21,6 @@
 
 #include "engine.h"
 #include "error.h"
-#include "url.h"
 
 #define FT_BODY_KEEP (1u << 20) /* body buffer kept between requests */
 #define FT_STR_(x) #x
@@ -724,36 +723,4 @@ ft_errkind ft_xfer_outcome(ft_xfer *x, CURLcode rc, int *transient,
   else
     *msg = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
   return kind;
-}
-
-int ft_url_check(const char *url, char *err, size_t errlen) {
-  if (ft_url_is_normal(url, strlen(url), NULL, NULL))
-    return 0; /* the common plain form, known good without curl */
-  int rc = FT_EINVAL;
-  char *scheme = NULL;
-  CURLU *u = curl_url();
-  if (!u) {
-    snprintf(err, errlen, "out of memory");
-    return FT_ENOMEM;
-  }
-  CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
-  if (uc != CURLUE_OK) {
-    snprintf(err, errlen, "bad URL: %s", curl_url_strerror(uc));
-    goto cleanup;
-  }
-  uc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
-  if (uc != CURLUE_OK) {
-    snprintf(err, errlen, "bad URL: %s", curl_url_strerror(uc));
-    goto cleanup;
-  }
-  if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
-    snprintf(err, errlen, "scheme not allowed: %s (only http and https)",
-             scheme);
-    goto cleanup;
-  }
-  rc = 0;
-cleanup:
-  curl_free(scheme);
-  curl_url_cleanup(u);
-  return rc;
 }

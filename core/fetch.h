@@ -112,10 +112,4 @@ ft_errkind ft_xfer_outcome(ft_xfer *x, CURLcode rc, int *transient,
  * names the user marked sensitive (ft_config.sensitive_headers). */
 int ft_fetch_is_sensitive(const char *name, size_t n, const char *extra);
 
-/* Is url an absolute http or https URL curl can parse? Returns 0, or a
- * negative code with a message in err. The plain form ft_url_is_normal
- * knows is accepted without curl. fetchtree fetch checks every input URL
- * here, so that all URL input errors are alike: kind url, no attempt. */
-int ft_url_check(const char *url, char *err, size_t errlen);
-
 #endif

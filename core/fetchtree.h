@@ -239,9 +239,9 @@ void ft_config_default(ft_config *cfg);
 
 /* The pull source, for producers with more requests than should be held at
  * once: fill *out with a request (the engine owns it from then on) and
- * return 1, return 0 when nothing is ready now (call ft_engine_kick when
- * there is), or -1 when exhausted for good. Called only when the engine has
- * room for another request. It may call ft_engine_submit, ft_engine_stop or
+ * return 1, return 0 when nothing is ready now (call ft_engine_recheck
+ * when there is), or -1 when exhausted for good. Called only when the
+ * engine has room for another request. It may call ft_engine_submit, ft_engine_stop or
  * ft_engine_free (see there); a request it hands over after stopping the
  * engine still comes back, cancelled (freed, after ft_engine_free). */
 typedef int (*ft_source_fn)(void *ud, ft_request **out);
@@ -289,15 +289,23 @@ void ft_engine_set_done(ft_engine *e, ft_done_fn fn, void *ud);
  * is not http or https, or when the engine is stopped (FT_ERR_CANCELLED). */
 void ft_engine_submit(ft_engine *e, ft_request *req);
 
-/* Tells the engine the source may have requests again: it asks for some
- * when it has room. */
-void ft_engine_kick(ft_engine *e);
+/* Tells the engine that something it waits on may have changed: the source
+ * may have requests again (it asks for some when it has room), or limits
+ * were raised (ft_engine_set_rate does this itself). It then starts what
+ * it can. */
+void ft_engine_recheck(ft_engine *e);
 
 /* Runs the loop (the engine's own or the caller's, which serves the
  * caller's other handles meanwhile) until the source is exhausted and
- * nothing is in flight, waiting for a retry or held (ft_engine_hold), or
- * until ft_engine_stop. Not reentrant: never call it from a callback
- * running on the same loop. Returns 0 or a negative ft_err code. */
+ * nothing is in flight, waiting for a retry or announced as outside work
+ * (ft_engine_outside_work), or until ft_engine_stop. Not reentrant: never
+ * call it from a callback running on the same loop. Returns 0, or the
+ * negative ft_err code of the failure that ended the run: FT_ENOMEM,
+ * FT_ECURL (libcurl's multi handle failed) or FT_EUV (libuv would not
+ * watch a socket or arm a timer). Such a failure stops the engine as
+ * ft_engine_stop does, so every request has come back (those not done as
+ * FT_ERR_CANCELLED); an engine driven by the caller's own uv_run stops the
+ * same way, on the loop's next turn. */
 int ft_engine_run(ft_engine *e);
 
 /* Stops taking requests, for good: everything in flight, queued or waiting
@@ -313,10 +321,10 @@ void ft_engine_stop(ft_engine *e);
  * or a negative ft_err code (FT_EINVAL for a bad window). */
 int ft_engine_set_rate(ft_engine *e, double rps, double window_ms);
 
-/* Outside work that should keep ft_engine_run going while nothing is in
- * flight (a timer that will submit more): +1 when it starts, -1 when it is
- * over. */
-void ft_engine_hold(ft_engine *e, int delta);
+/* Counts work outside the engine that will bring it more (a timer that
+ * will submit requests): +1 when it starts, -1 when it is over. While the
+ * count is above 0, ft_engine_run goes on with nothing in flight. */
+void ft_engine_outside_work(ft_engine *e, int delta);
 
 /* Returns the loop the engine runs on (its own, or the caller's). */
 uv_loop_t *ft_engine_loop(ft_engine *e);

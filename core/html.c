@@ -58,50 +58,6 @@
 #include "hash.h"
 #include "url.h"
 
-/* ---- string list -------------------------------------------------------- */
-
-int ft_strlist_push(ft_strlist *l, const char *s, size_t n) {
-  if (l == NULL || (s == NULL && n > 0))
-    return FT_EINVAL;
-  if (n == SIZE_MAX)
-    return FT_ENOMEM;
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? l->cap * 2 : 8;
-    if (cap > SIZE_MAX / sizeof(char *))
-      return FT_ENOMEM;
-    char **items = realloc(l->items, cap * sizeof(char *));
-    if (items == NULL)
-      return FT_ENOMEM;
-    l->items = items;
-    l->cap = cap;
-  }
-  char *copy = malloc(n + 1);
-  if (copy == NULL)
-    return FT_ENOMEM;
-  if (n > 0)
-    memcpy(copy, s, n);
-  copy[n] = '\0';
-  l->items[l->n++] = copy;
-  return 0;
-}
-
-void ft_strlist_free(ft_strlist *l) {
-  if (l == NULL)
-    return;
-  for (size_t i = 0; i < l->n; i++)
-    free(l->items[i]);
-  free(l->items);
-  l->items = NULL;
-  l->n = 0;
-  l->cap = 0;
-}
-
-/* Frees the items past the first n, bringing the list back to length n. */
-static void ft_strlist_truncate_(ft_strlist *l, size_t n) {
-  while (l->n > n)
-    free(l->items[--l->n]);
-}
-
 /* ---- keeping libxml2 quiet ---------------------------------------------- */
 
 /* The caller's error handlers, saved for the length of one call, and the
@@ -298,10 +254,10 @@ int ft_html_links(const char *body, size_t len, const char *page_url,
     if (r < 0)
       rc = r;
     if (r <= 0)
-      ft_strlist_truncate_(out, out->n - 1);
+      ft_strlist_truncate(out, out->n - 1);
   }
   if (rc != 0)
-    ft_strlist_truncate_(out, start);
+    ft_strlist_truncate(out, start);
   free(seen.slots);
   free(base);
   xmlFreeDoc(doc);
@@ -521,7 +477,7 @@ int ft_xpath(const char *body, size_t len, int is_xml, const char *expr,
   }
   rc = ft_html_result_(res, out);
   if (rc != 0)
-    ft_strlist_truncate_(out, start);
+    ft_strlist_truncate(out, start);
 done:
   if (rc == FT_ENOMEM)
     ft_errf(err, errlen, "out of memory");

@@ -104,8 +104,8 @@ static void reap(lua_loop *ll) {
 
 static void on_reaper(uv_check_t *c) { reap(c->data); }
 
-/* The end of engine code called from Lua (a step, a submit, a kick), begun
- * with ll->busy++: the engines closed inside it are freed now on our own
+/* The end of engine code called from Lua (a step, a submit, a recheck),
+ * begun with ll->busy++: the engines closed inside it are freed now on our own
  * loop (on a host's, the reaper frees them). */
 static void leave(lua_loop *ll) {
   ll->busy--;
@@ -263,6 +263,27 @@ void ft_lua_push_error(lua_State *L, const ft_request *req,
     set_str(L, "refused_url", res->final_url); /* a redirect's target */
 }
 
+/* What call_on_done reports, handed over as a light userdata. */
+typedef struct done_args {
+  const ft_request *req;
+  const ft_response *res;
+} done_args;
+
+/* Run by lua_cpcall: on_done(id, res | nil, err), looked up and its
+ * arguments made here, inside the protected call, so that running out of
+ * memory while making them is caught like an error in the callback, and
+ * never unwinds through the engine's and libuv's C frames. */
+static int call_on_done(lua_State *L) {
+  const done_args *a = lua_touserdata(L, 1);
+  lua_getfield(L, LUA_REGISTRYINDEX, DONE_KEY);
+  if (!lua_isfunction(L, -1))
+    return 0;
+  lua_pushnumber(L, (lua_Number)a->req->index);
+  ft_lua_push_outcome(L, a->req, a->res);
+  lua_call(L, 3, 0);
+  return 0;
+}
+
 /* A completion: call on_done(id, res | nil, err). */
 static void on_done(void *ud, ft_request *req, const ft_response *res) {
   lua_engine *le = ud;
@@ -274,19 +295,13 @@ static void on_done(void *ud, ft_request *req, const ft_response *res) {
     return;
   }
   int top = lua_gettop(L);
-  lua_getfield(L, LUA_REGISTRYINDEX, DONE_KEY);
-  if (!lua_isfunction(L, -1)) {
-    lua_settop(L, top);
-    ft_request_free(req);
-    return;
-  }
-  lua_pushnumber(L, (lua_Number)req->index);
-  ft_lua_push_outcome(L, req, res);
-  ft_request_free(req);
-  /* on_done protects its own callbacks; this catches only its own bugs */
-  if (lua_pcall(L, 3, 0, 0) != 0)
+  done_args a = {req, res};
+  /* on_done protects its own callbacks; this catches only its own bugs
+   * and a memory error */
+  if (lua_cpcall(L, call_on_done, &a) != 0)
     fprintf(stderr, "fetchtree: %s\n", lua_tostring(L, -1));
   lua_settop(L, top);
+  ft_request_free(req);
 }
 
 static lua_engine *check_engine(lua_State *L, int idx) {
@@ -475,7 +490,7 @@ static int l_set_limits(lua_State *L) {
     return 2;
   }
   le->ll->busy++;
-  ft_engine_kick(le->engine);
+  ft_engine_recheck(le->engine);
   leave(le->ll);
   lua_pushboolean(L, 1);
   return 1;

@@ -1,4 +1,4 @@
-/* record.c - JSON Lines records: a growable buffer and the writer of fetch results.
+/* record.c - JSON Lines records: JSON string escaping and the writer of fetch results.
  *
  * Records are written by hand rather than through a JSON library because
  * they are flat, their shape is fixed, and this is the hot path of
@@ -10,103 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
 #include "hash.h"
-
-void ft_buf_free(ft_buf *b) {
-  free(b->data);
-  memset(b, 0, sizeof(*b));
-}
-
-static int buf_grow(ft_buf *b, size_t extra) {
-  if (b->len + extra <= b->cap)
-    return 0;
-  size_t n = b->cap ? b->cap : 4096;
-  while (n < b->len + extra)
-    n *= 2;
-  char *p = realloc(b->data, n);
-  if (!p) {
-    b->oom = 1;
-    return -1;
-  }
-  b->data = p;
-  b->cap = n;
-  return 0;
-}
-
-void ft_buf_put(ft_buf *b, const void *data, size_t n) {
-  if (n == 0)
-    return;
-  if (buf_grow(b, n) != 0)
-    return;
-  memcpy(b->data + b->len, data, n);
-  b->len += n;
-}
-
-void ft_buf_puts(ft_buf *b, const char *s) { ft_buf_put(b, s, strlen(s)); }
-
-void ft_buf_putc_grow_(ft_buf *b, char c) {
-  if (buf_grow(b, 1) != 0)
-    return;
-  b->data[b->len++] = c;
-}
+#include "utf8.h"
 
 /* byte-wise constants for the word-at-a-time loops below */
 #define FT_ONES 0x0101010101010101ull
 #define FT_HIGHS 0x8080808080808080ull
-
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n) {
-  unsigned c = s[0];
-  if (c < 0x80)
-    return 1;
-  size_t len;
-  unsigned min;
-  if (c >= 0xC2 && c <= 0xDF) {
-    len = 2;
-    min = 0x80;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    len = 3;
-    min = 0x800;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    len = 4;
-    min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (n < len)
-    return 0;
-  unsigned cp = c & (0x7F >> len);
-  for (size_t i = 1; i < len; i++) {
-    if ((s[i] & 0xC0) != 0x80)
-      return 0;
-    cp = (cp << 6) | (s[i] & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-    return 0;
-  return len;
-}
-
-int ft_utf8_valid(const char *s, size_t n) {
-  const unsigned char *p = (const unsigned char *)s;
-  size_t i = 0;
-  while (i < n) {
-    /* fast path: eight ASCII bytes at a time */
-    while (i + 8 <= n) {
-      uint64_t w;
-      memcpy(&w, p + i, 8);
-      if (w & FT_HIGHS)
-        break;
-      i += 8;
-    }
-    if (i >= n)
-      break;
-    size_t k = utf8_seq(p + i, n - i);
-    if (k == 0)
-      return 0;
-    i += k;
-  }
-  return 1;
-}
 
 /* 1 when none of the eight bytes of w needs escaping in a JSON string:
  * each is ASCII, at least 0x20, and neither '"' nor '\\' (the classic
@@ -138,7 +48,7 @@ void ft_json_string(ft_buf *b, const char *s, size_t n) {
   const unsigned char *p = (const unsigned char *)s;
   /* Room for the quotes and every byte as it is; an escape (up to six
    * bytes for one) makes room again for itself and the rest. */
-  if (buf_grow(b, n + 2) != 0)
+  if (ft_buf_reserve(b, n + 2) != 0)
     return;
   char *o = b->data + b->len;
   *o++ = '"';
@@ -166,7 +76,7 @@ void ft_json_string(ft_buf *b, const char *s, size_t n) {
     if (i >= n)
       break;
     unsigned c = p[i];
-    size_t k = c >= 0x80 ? utf8_seq(p + i, n - i) : 0;
+    size_t k = c >= 0x80 ? ft_utf8_seq(p + i, n - i) : 0;
     if (k > 0) {
       memcpy(o, p + i, k);
       o += k;
@@ -174,7 +84,7 @@ void ft_json_string(ft_buf *b, const char *s, size_t n) {
       continue;
     }
     b->len = (size_t)(o - b->data);
-    if (buf_grow(b, 6 + (n - i) + 1) != 0)
+    if (ft_buf_reserve(b, 6 + (n - i) + 1) != 0)
       return;
     o = b->data + b->len;
     *o++ = '\\';
@@ -198,33 +108,6 @@ void ft_json_string(ft_buf *b, const char *s, size_t n) {
     i++;
   }
   *o++ = '"';
-  b->len = (size_t)(o - b->data);
-}
-
-void ft_base64(ft_buf *b, const void *data, size_t n) {
-  static const char tab[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  const unsigned char *s = data;
-  if (buf_grow(b, (n + 2) / 3 * 4) != 0)
-    return;
-  char *o = b->data + b->len;
-  size_t i = 0;
-  for (; i + 3 <= n; i += 3) {
-    unsigned v = (unsigned)s[i] << 16 | (unsigned)s[i + 1] << 8 | s[i + 2];
-    *o++ = tab[v >> 18];
-    *o++ = tab[(v >> 12) & 63];
-    *o++ = tab[(v >> 6) & 63];
-    *o++ = tab[v & 63];
-  }
-  if (i < n) {
-    unsigned v = (unsigned)s[i] << 16;
-    if (i + 1 < n)
-      v |= (unsigned)s[i + 1] << 8;
-    *o++ = tab[v >> 18];
-    *o++ = tab[(v >> 12) & 63];
-    *o++ = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-    *o++ = '=';
-  }
   b->len = (size_t)(o - b->data);
 }
 
@@ -356,17 +239,6 @@ void ft_record_headers(ft_buf *b, const char *headers, size_t len,
     free(h);
 }
 
-/* snprintf costs more than the rest of a record */
-void ft_buf_put_u64(ft_buf *b, uint64_t v) {
-  char d[20];
-  size_t i = sizeof(d);
-  do {
-    d[--i] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v);
-  ft_buf_put(b, d + i, sizeof(d) - i);
-}
-
 /* ms with three decimals, from the nearest microsecond */
 static void put_ms(ft_buf *b, double ms) {
   uint64_t us = ms > 0 ? (uint64_t)(ms * 1000.0 + 0.5) : 0;
@@ -407,7 +279,7 @@ void ft_record_write(ft_buf *b, const ft_request *req, const ft_response *res,
       ft_json_string(b, res->body, res->body_len);
     } else {
       FT_BUF_LIT(b, ",\"body_base64\":\"");
-      ft_base64(b, res->body, res->body_len);
+      ft_base64_encode(b, res->body, res->body_len);
       ft_buf_putc(b, '"');
     }
   }

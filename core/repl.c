@@ -174,6 +174,20 @@ static void history_add(repl *r, const char *line) {
 static repl *completing; /* the session the editor completes for */
 static char word_breaks[] = " \t\n\"\\'`@$><=;|&{(}[]),+-*/%^#~";
 
+/* Run by lua_cpcall: fetchtree.repl.complete(text), with text (the light
+ * userdata) pushed inside the protected call; a table it returns is kept
+ * as the completing session's complete_ref. */
+static int find_completions(lua_State *L) {
+  const char *text = lua_touserdata(L, 1);
+  repl *r = completing;
+  push_fn(r, "complete");
+  lua_pushstring(L, text);
+  lua_call(L, 1, 1);
+  if (lua_istable(L, -1))
+    r->complete_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return 0;
+}
+
 /* The state-th name completing text, malloc'd, or NULL after the last
  * (rl_completion_matches calls it with state 0, 1, 2, ...). */
 static char *complete_next(const char *text, int state) {
@@ -183,13 +197,10 @@ static char *complete_next(const char *text, int state) {
     luaL_unref(L, LUA_REGISTRYINDEX, r->complete_ref);
     r->complete_ref = LUA_NOREF;
     r->complete_i = 0;
-    push_fn(r, "complete");
-    lua_pushstring(L, text);
-    if (lua_pcall(L, 1, 1, 0) != 0 || !lua_istable(L, -1)) {
-      lua_pop(L, 1);
+    if (lua_cpcall(L, find_completions, (void *)text) != 0) {
+      lua_pop(L, 1); /* the message: no completions, then */
       return NULL;
     }
-    r->complete_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   }
   if (r->complete_ref == LUA_NOREF)
     return NULL;

@@ -21,7 +21,7 @@
 #include "engine.h"
 #include "error.h"
 #include "html.h"
-#include "lrecord.h"
+#include "lua_record.h"
 #include "lua_engine.h"
 #include "lua_settings.h"
 #include "lua_state.h"
@@ -142,7 +142,7 @@ static int core_xpath(lua_State *L) {
 static void encode_arg(lua_State *L, ft_script *s) {
   char err[256];
   s->json.len = 0;
-  if (ft_lua_json(L, 1, &s->json, err, sizeof(err)) != 0)
+  if (ft_lua_record_encode(L, 1, &s->json, err, sizeof(err)) != 0)
     luaL_error(L, "%s", err);
   if (s->json.oom)
     luaL_error(L, "out of memory");
@@ -483,30 +483,49 @@ static int fill_request(lua_State *L, int base, ft_request *r) {
   return rc;
 }
 
+/* ft_script_parse_request's call, handed to parse_line as a light
+ * userdata. */
+typedef struct parse_call {
+  ft_script *s;
+  const char *line;
+  size_t len;
+  ft_request *r;
+  char *err;
+  size_t errlen;
+  int rc;
+} parse_call;
+
+/* Run by lua_cpcall: the line is pushed, parsed and turned into c->r
+ * inside the protected call, so that a memory error while pushing it is
+ * caught too. */
+static int parse_line(lua_State *L) {
+  parse_call *c = lua_touserdata(L, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, c->s->parse_ref);
+  lua_pushlstring(L, c->line, c->len);
+  lua_call(L, 1, 5); /* results at 2 .. 6 */
+  if (lua_isnil(L, 2)) {
+    snprintf(c->err, c->errlen, "%s", lua_tostring(L, 3));
+    return 0;
+  }
+  c->rc = fill_request(L, 2, c->r);
+  if (c->rc != 0)
+    snprintf(c->err, c->errlen, "%s", ft_strerror(c->rc));
+  else
+    c->err[0] = '\0';
+  return 0;
+}
+
 int ft_script_parse_request(ft_script *s, const char *line, size_t len,
                             ft_request *r, char *err, size_t errlen) {
   lua_State *L = s->L;
-  int rc = FT_EINVAL;
   int top = lua_gettop(L);
-
-  lua_rawgeti(L, LUA_REGISTRYINDEX, s->parse_ref);
-  lua_pushlstring(L, line, len);
-  if (lua_pcall(L, 1, 5, 0) != 0) {
+  parse_call c = {s, line, len, r, err, errlen, FT_EINVAL};
+  if (lua_cpcall(L, parse_line, &c) != 0) {
     snprintf(err, errlen, "%s", lua_tostring(L, -1));
-    goto cleanup;
+    c.rc = FT_EINVAL;
   }
-  if (lua_isnil(L, top + 1)) {
-    snprintf(err, errlen, "%s", lua_tostring(L, top + 2));
-    goto cleanup;
-  }
-  rc = fill_request(L, top + 1, r);
-  if (rc != 0)
-    snprintf(err, errlen, "%s", ft_strerror(rc));
-  else
-    err[0] = '\0';
-cleanup:
   lua_settop(L, top);
-  return rc;
+  return c.rc;
 }
 
 /* ---- crawl scripts --------------------------------------------------------- */
@@ -1151,11 +1170,21 @@ struct lua_State *ft_script_lua(ft_script *s) { return s->L; }
 
 /* ---- fetchtree lua FILE --------------------------------------------------- */
 
-int ft_script_exec(ft_script *s, const char *path, char **args, int nargs,
-                   char *err, size_t errlen) {
-  lua_State *L = s->L;
-  int top = lua_gettop(L);
-  int rc = FT_ELUA;
+/* ft_script_exec's call, handed to exec_file as a light userdata. */
+typedef struct exec_call {
+  const char *path;
+  char **args;
+  int nargs;
+  char *err;
+  size_t errlen;
+  int rc;
+} exec_call;
+
+/* Run by lua_cpcall: everything pushed for the script (ft, arg, its
+ * arguments) is pushed inside the protected call; the script itself runs
+ * under a nested pcall with a traceback. */
+static int exec_file(lua_State *L) {
+  exec_call *c = lua_touserdata(L, 1);
   lua_getglobal(L, "debug");
   lua_getfield(L, -1, "traceback");
   lua_remove(L, -2);
@@ -1166,27 +1195,36 @@ int ft_script_exec(ft_script *s, const char *path, char **args, int nargs,
   if (lua_pcall(L, 1, 1, tb) != 0)
     goto fail;
   lua_setglobal(L, "ft");
-  lua_createtable(L, nargs, 1);
-  lua_pushstring(L, path);
+  lua_createtable(L, c->nargs, 1);
+  lua_pushstring(L, c->path);
   lua_rawseti(L, -2, 0);
-  for (int i = 0; i < nargs; i++) {
-    lua_pushstring(L, args[i]);
+  for (int i = 0; i < c->nargs; i++) {
+    lua_pushstring(L, c->args[i]);
     lua_rawseti(L, -2, i + 1);
   }
   lua_setglobal(L, "arg");
-  if (luaL_loadfile(L, path) != 0)
+  if (luaL_loadfile(L, c->path) != 0)
     goto fail;
-  for (int i = 0; i < nargs; i++)
-    lua_pushstring(L, args[i]);
-  if (lua_pcall(L, nargs, 0, tb) != 0)
+  for (int i = 0; i < c->nargs; i++)
+    lua_pushstring(L, c->args[i]);
+  if (lua_pcall(L, c->nargs, 0, tb) != 0)
     goto fail;
-  rc = 0;
-  goto done;
+  c->rc = 0;
+  return 0;
 fail:
-  snprintf(err, errlen, "%s", lua_tostring(L, -1));
-done:
+  snprintf(c->err, c->errlen, "%s", lua_tostring(L, -1));
+  return 0;
+}
+
+int ft_script_exec(ft_script *s, const char *path, char **args, int nargs,
+                   char *err, size_t errlen) {
+  lua_State *L = s->L;
+  int top = lua_gettop(L);
+  exec_call c = {path, args, nargs, err, errlen, FT_ELUA};
+  if (lua_cpcall(L, exec_file, &c) != 0)
+    snprintf(err, errlen, "%s", lua_tostring(L, -1));
   lua_settop(L, top);
-  return rc;
+  return c.rc;
 }
 
 void ft_script_set_hold_fn(ft_script *s, void (*fn)(void *ud, int delta),

@@ -7,7 +7,9 @@
  * public ft_object, so the two pointers convert with a cast. A node also
  * holds its hash-chain link, its first child and next sibling (for walking a
  * subtree), the configured rate (for reporting) and its own retries setting.
- * The name is stored in the same allocation, after the node.
+ * The name is stored in the same allocation, after the node, and after the
+ * name (aligned as malloc aligns) the slot the tree's creator asked for:
+ * the engine keeps its per-object queue there, the tree never looks in it.
  *
  * Lookup. A chained hash table keyed by the full name gives O(1) average
  * ft_tree_get. A miss walks the name's prefixes from the longest down to the
@@ -41,7 +43,7 @@
 #include "tree.h"
 
 #include <math.h>
-#include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,7 +80,11 @@ struct ft_tree {
   uint64_t seed;
   ft_node *root;
   ft_node *last; /* ft_tree_get's last answer (NULL: none yet) */
+  size_t slot_size; /* bytes of ft_object.slot on every object */
 };
+
+/* calloc's alignment, which the slot keeps: whatever the user puts there */
+#define FT_SLOT_ALIGN _Alignof(max_align_t)
 
 static ft_node *ft_node_of_(ft_object *o) { return (ft_node *)o; }
 
@@ -231,9 +237,15 @@ static int ft_tree_create_(ft_tree *t, ft_node *parent, const char *name,
   int rc = ft_tree_reserve_(t);
   if (rc < 0)
     return rc;
-  ft_node *n = calloc(1, sizeof(*n) + len + 1);
+  /* one allocation: the node, its name, then the user's slot, aligned */
+  size_t slot_at = sizeof(ft_node) + len + 1;
+  if (t->slot_size > 0)
+    slot_at = (slot_at + FT_SLOT_ALIGN - 1) / FT_SLOT_ALIGN * FT_SLOT_ALIGN;
+  ft_node *n = calloc(1, slot_at + t->slot_size);
   if (n == NULL)
     return FT_ENOMEM;
+  if (t->slot_size > 0)
+    n->obj.slot = (char *)n + slot_at;
   memcpy(n->name_buf, name, len);
   n->name_buf[len] = '\0';
   n->len = len;
@@ -269,12 +281,13 @@ static int ft_tree_create_(ft_tree *t, ft_node *parent, const char *name,
 
 /* ---- the tree ----------------------------------------------------------- */
 
-int ft_tree_new(ft_tree **out) {
-  if (out == NULL)
+int ft_tree_new(ft_tree **out, size_t slot_size) {
+  if (out == NULL || slot_size > FT_TREE_SLOT_MAX)
     return FT_EINVAL;
   ft_tree *t = calloc(1, sizeof(*t));
   if (t == NULL)
     return FT_ENOMEM;
+  t->slot_size = slot_size;
   t->nbuckets = 64;
   t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
   uintptr_t a = (uintptr_t)t;
@@ -569,21 +582,7 @@ double ft_obj_stats_percentile(const ft_obj_stats *s, double q) {
   return (double)s->max_us / 1000.0;
 }
 
-/* ---- JSON --------------------------------------------------------------- */
-
-static void ft_put_fmt_u64_(ft_buf *b, const char *key, uint64_t v) {
-  char tmp[64];
-  snprintf(tmp, sizeof(tmp), "\"%s\":%llu", key, (unsigned long long)v);
-  ft_buf_puts(b, tmp);
-}
-
-static void ft_put_fmt_dbl_(ft_buf *b, const char *key, const char *fmt,
-                            double v) {
-  char tmp[64];
-  int n = snprintf(tmp, sizeof(tmp), "\"%s\":", key);
-  snprintf(tmp + n, sizeof(tmp) - (size_t)n, fmt, v);
-  ft_buf_puts(b, tmp);
-}
+/* ---- walking in name order --------------------------------------------- */
 
 /* Sorts a sibling list by name (bytewise), merge sort, O(n log n). */
 static ft_node *ft_sort_siblings_(ft_node *head) {
@@ -609,103 +608,40 @@ static ft_node *ft_sort_siblings_(ft_node *head) {
   return out;
 }
 
-static int ft_cmp_status_(const void *x, const void *y) {
-  int a = *(const int *)x, b = *(const int *)y;
-  return (a > b) - (a < b);
-}
-
-/* Appends one object's fields, up to and including "children":[ */
-static void ft_node_json_open_(const ft_node *n, ft_buf *b) {
-  const ft_object *o = &n->obj;
-  const ft_obj_stats *s = &o->stats;
-  ft_buf_puts(b, "{\"name\":");
-  ft_json_string(b, n->name_buf, n->len);
-  ft_buf_putc(b, ',');
-  ft_put_fmt_u64_(b, "requests", s->requests);
-  ft_buf_putc(b, ',');
-  ft_put_fmt_u64_(b, "ok", s->ok);
-  ft_buf_putc(b, ',');
-  ft_put_fmt_u64_(b, "attempts", s->attempts);
-  ft_buf_putc(b, ',');
-  ft_put_fmt_u64_(b, "retries", s->retries);
-  ft_buf_putc(b, ',');
-  ft_put_fmt_u64_(b, "bytes", s->bytes);
-
-  ft_buf_puts(b, ",\"statuses\":{");
-  int idx[FT_OBJ_STATUSES * 2] = {0}, k = 0; /* pairs (code, slot) */
-  for (int i = 0; i < FT_OBJ_STATUSES && s->status_code[i]; i++) {
-    idx[2 * k] = s->status_code[i];
-    idx[2 * k + 1] = i;
-    k++;
-  }
-  qsort(idx, (size_t)k, 2 * sizeof(int), ft_cmp_status_);
-  for (int i = 0; i < k; i++) {
-    char key[8];
-    snprintf(key, sizeof(key), "%d", idx[2 * i]);
-    ft_put_fmt_u64_(b, key, s->status_count[idx[2 * i + 1]]);
-    ft_buf_putc(b, ',');
-  }
-  ft_put_fmt_u64_(b, "other", s->status_other);
-
-  ft_buf_puts(b, "},\"errors\":{");
-  int any = 0;
-  for (int i = 1; i < FT_ERR_COUNT; i++) {
-    if (s->by_error[i] == 0)
-      continue;
-    if (any)
-      ft_buf_putc(b, ',');
-    ft_put_fmt_u64_(b, ft_errkind_name((ft_errkind)i), s->by_error[i]);
-    any = 1;
-  }
-
-  ft_buf_puts(b, "},\"latency_ms\":{");
-  ft_put_fmt_dbl_(b, "p50", "%.3f", ft_obj_stats_percentile(s, 0.50));
-  ft_buf_putc(b, ',');
-  ft_put_fmt_dbl_(b, "p90", "%.3f", ft_obj_stats_percentile(s, 0.90));
-  ft_buf_putc(b, ',');
-  ft_put_fmt_dbl_(b, "p99", "%.3f", ft_obj_stats_percentile(s, 0.99));
-  ft_buf_putc(b, ',');
-  ft_put_fmt_dbl_(b, "max", "%.3f", (double)s->max_us / 1000.0);
-
-  ft_buf_puts(b, "},\"limits\":{");
-  any = 0;
-  if (o->limiter) {
-    ft_put_fmt_dbl_(b, "rps", "%.15g", n->rps);
-    ft_buf_putc(b, ',');
-    ft_put_fmt_dbl_(b, "window_ms", "%.15g", n->window_ms);
-    any = 1;
-  }
-  if (o->concurrency > 0) {
-    if (any)
-      ft_buf_putc(b, ',');
-    ft_put_fmt_u64_(b, "concurrency", (uint64_t)o->concurrency);
-  }
-  ft_buf_puts(b, "},\"children\":[");
-}
-
-void ft_tree_stats_json(ft_tree *t, ft_buf *out) {
-  if (t == NULL || out == NULL)
+void ft_tree_walk(ft_tree *t, void (*enter)(ft_object *o, void *ud),
+                  void (*leave)(ft_object *o, void *ud), void *ud) {
+  if (t == NULL)
     return;
   for (size_t i = 0; i < t->count; i++)
     t->nodes[i]->first_child = ft_sort_siblings_(t->nodes[i]->first_child);
   /* preorder walk without recursion: names may be arbitrarily deep */
   ft_node *n = t->root;
   for (;;) {
-    ft_node_json_open_(n, out);
+    if (enter)
+      enter(&n->obj, ud);
     if (n->first_child) {
       n = n->first_child;
       continue;
     }
     for (;;) {
-      ft_buf_puts(out, "]}");
+      if (leave)
+        leave(&n->obj, ud);
       if (n == t->root)
         return;
       if (n->next_sibling) {
-        ft_buf_putc(out, ',');
         n = n->next_sibling;
         break;
       }
       n = ft_node_of_(n->obj.parent);
     }
   }
+}
+
+int ft_object_rate(const ft_object *o, double *rps, double *window_ms) {
+  if (o->limiter == NULL)
+    return 0;
+  const ft_node *n = (const ft_node *)o;
+  *rps = n->rps;
+  *window_ms = n->window_ms;
+  return 1;
 }

@@ -8,7 +8,6 @@
 #include <stdint.h>
 
 #include "limiter.h"
-#include "record.h"
 #include "request.h"
 
 /* What a pattern or ft_object_set configures. A field is set when its has_
@@ -58,17 +57,16 @@ typedef struct ft_object {
                          subtree; 0 = none */
   int active;         /* attempts in flight in this subtree (start/finish) */
   int retries;        /* effective: own setting, else the parent's, else -1 */
+  /* The tree creator's per-object state: ft_tree_new's slot_size bytes,
+   * zeroed at creation, aligned as malloc aligns (NULL when slot_size is
+   * 0). An engine's tree holds the engine's queue there; tree.c never
+   * looks at it. Before stats: the scheduler reads it with the fields
+   * above. */
+  void *slot;
   ft_obj_stats stats; /* over the subtree */
 
-  /* public: for the engine / Lua, never touched by tree.c */
+  /* public: the caller's, never touched by tree.c */
   void *udata;
-
-  /* engine-owned scheduling fields: zeroed at creation, never touched by
-   * tree.c */
-  void *q_head, *q_tail;
-  size_t queued;
-  int runnable;
-  struct ft_object *next_runnable;
 } ft_object;
 
 typedef struct ft_tree ft_tree;
@@ -76,9 +74,14 @@ typedef struct ft_tree ft_tree;
 /* Returned by ft_object_admit when a concurrency cap blocks. */
 #define FT_TREE_BUSY ((uint64_t)-1)
 
-/* Creates an empty tree (holding only "/") in *out. Returns 0, FT_EINVAL
- * (out NULL) or FT_ENOMEM. */
-int ft_tree_new(ft_tree **out);
+/* The largest slot_size ft_tree_new takes. */
+#define FT_TREE_SLOT_MAX 4096
+
+/* Creates an empty tree (holding only "/") in *out, every object of which
+ * will carry slot_size bytes of its creator's state (ft_object.slot).
+ * Returns 0, FT_EINVAL (out NULL, slot_size over FT_TREE_SLOT_MAX) or
+ * FT_ENOMEM. */
+int ft_tree_new(ft_tree **out, size_t slot_size);
 
 /* Frees the tree, its objects and their limiters; NULL is allowed. udata
  * pointers are not freed. */
@@ -136,17 +139,20 @@ void ft_object_count(ft_object *o, const ft_response *res);
 /* The latency (ms) below which fraction q (0..1) of the requests fall. */
 double ft_obj_stats_percentile(const ft_obj_stats *s, double q);
 
-/* Appends the whole tree as one JSON object (no newline):
- * {"name":"/","requests":n,"ok":n,"attempts":n,"retries":n,"bytes":n,
- *  "statuses":{"200":n,...,"other":n},"errors":{"timeout":n,...},
- *  "latency_ms":{"p50":x,"p90":x,"p99":x,"max":x},
- *  "limits":{"rps":x,"window_ms":x,"concurrency":n},"children":[...]}
- * statuses ascending, errors only non-zero kinds, limits only those set,
- * children sorted by name (bytewise). */
-void ft_tree_stats_json(ft_tree *t, ft_buf *out);
-
 /* Calls fn on every object, parents before children (creation order). fn
  * must not create objects. */
 void ft_tree_foreach(ft_tree *t, void (*fn)(ft_object *o, void *ud), void *ud);
+
+/* Visits every object depth first: enter(o) (when not NULL) before o's
+ * children, which come in bytewise name order, and leave(o) (when not NULL)
+ * after its last descendant. Not recursive: names may be arbitrarily deep.
+ * The callbacks must not create objects. */
+void ft_tree_walk(ft_tree *t, void (*enter)(ft_object *o, void *ud),
+                  void (*leave)(ft_object *o, void *ud), void *ud);
+
+/* The rate o's own limiter was configured with. Returns 1 with *rps and
+ * *window_ms (the default 1000 applied) set when o has a limiter, else 0
+ * and both are left alone. */
+int ft_object_rate(const ft_object *o, double *rps, double *window_ms);
 
 #endif

@@ -46,4 +46,10 @@ int ft_url_is_normal(const char *u, size_t n, size_t *host_off,
  * *len bytes (an IPv6 address with its brackets, no user info or port). */
 void ft_url_host_span(const char *norm, size_t *off, size_t *len);
 
+/* Is url an absolute http or https URL curl can parse? Returns 0, or a
+ * negative code with a message in err. The plain form ft_url_is_normal
+ * knows is accepted without curl. fetchtree fetch checks every input URL
+ * here, so that all URL input errors are alike: kind url, no attempt. */
+int ft_url_check(const char *url, char *err, size_t errlen);
+
 #endif

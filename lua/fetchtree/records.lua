@@ -2,7 +2,7 @@
 -- request's error record, the default record of a response no handler
 -- took, each with its meta (and with_meta's fields) made writable.
 --
--- Records are written by core.write_record (core/lrecord.c: the string and
+-- Records are written by core.write_record (core/lua_record.c: the string and
 -- number rules of fetch's records, not lua-cjson's), or handed to
 -- opts.out when that is a function (ft.run).
 local cjson = require "cjson"

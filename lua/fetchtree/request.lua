@@ -10,7 +10,7 @@ local function absent(v) return v == nil or v == null end
 
 local function bad(msg) return nil, msg end
 
--- A body or meta table as JSON, as records are written (core/lrecord.c:
+-- A body or meta table as JSON, as records are written (core/lua_record.c:
 -- exact numbers, "/" as it is); nil and why for what JSON cannot hold.
 local function encode(v)
   local ok, s = pcall(core.encode, v)

@@ -1,17 +1,59 @@
 /* test_engine.c - unit tests for core/engine.c: callbacks that call back
  * into the engine (stop, submit, free) with many requests in flight, and
- * every request coming back exactly once.
+ * every request coming back exactly once, and failures of libcurl or libuv
+ * under the loop reported by ft_engine_run.
  *
  * The requests go to a small HTTP responder on the test's own loop (a
  * listener on 127.0.0.1, ephemeral port): it answers every request it
  * reads with "200 ok" on a kept-alive connection. Built with ASan like the
  * other C tests, so a double free or a use after free fails the program. */
+#include <curl/curl.h>
+#include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 
 #include "engine.h"
 #include "ft_test.h"
+
+/* ---- failures on demand ---------------------------------------------------- */
+
+/* The engine's calls into libcurl and libuv come here first (a definition
+ * in the program wins over the shared library's), so a test can make one
+ * fail as it would when memory or descriptors run out. 0: pass through. */
+static int fail_action_from; /* this curl_multi_socket_action call on */
+static int action_calls;
+static int fail_poll_start;  /* every uv_poll_start */
+
+CURLMcode curl_multi_socket_action(CURLM *m, curl_socket_t fd, int ev,
+                                   int *running) {
+  typedef CURLMcode (*fn)(CURLM *, curl_socket_t, int, int *);
+  static fn real;
+  if (!real)
+    *(void **)&real = dlsym(RTLD_NEXT, "curl_multi_socket_action");
+  action_calls++;
+  if (fail_action_from && action_calls >= fail_action_from) {
+    *running = 0;
+    return CURLM_OUT_OF_MEMORY;
+  }
+  return real(m, fd, ev, running);
+}
+
+int uv_poll_start(uv_poll_t *h, int events, uv_poll_cb cb) {
+  typedef int (*fn)(uv_poll_t *, int, uv_poll_cb);
+  static fn real;
+  if (!real)
+    *(void **)&real = dlsym(RTLD_NEXT, "uv_poll_start");
+  if (fail_poll_start)
+    return UV_ENOMEM;
+  return real(h, events, cb);
+}
+
+static void failures_off(void) {
+  fail_action_from = 0;
+  action_calls = 0;
+  fail_poll_start = 0;
+}
 
 /* ---- the responder ------------------------------------------------------ */
 
@@ -409,6 +451,61 @@ FT_TEST(test_free_in_done_from_submit) {
   FT_CHECK_EQ_INT(loop_finish(&t.srv, &t.loop), 0);
 }
 
+/* curl's multi handle fails while transfers are in flight: ft_engine_run
+ * says so (it returned 0 before, and waited for transfers curl would never
+ * finish), and every request still comes back exactly once. */
+FT_TEST(test_run_returns_curl_failure) {
+  static run t;
+  FT_CHECK(setup(&t) == 0);
+  submit_first(&t, N_REQ); /* 32 start: curl is called from here on */
+  fail_action_from = action_calls + 40;
+  FT_CHECK_EQ_INT(ft_engine_run(t.e), FT_ENOMEM);
+  failures_off();
+  FT_CHECK(each_once(&t, N_REQ));
+  FT_CHECK(t.cancelled > 0);
+  FT_CHECK_EQ_INT(t.ok + t.cancelled, N_REQ);
+  FT_CHECK_EQ_INT(t.other, 0);
+  /* the failure stays the run's answer */
+  FT_CHECK_EQ_INT(ft_engine_run(t.e), FT_ENOMEM);
+  ft_engine_free(t.e);
+  FT_CHECK_EQ_INT(loop_finish(&t.srv, &t.loop), 0);
+}
+
+/* libuv will not watch curl's socket: the first failure is the one
+ * reported (curl's own, which follows from the refused callback, is not),
+ * and nothing is answered. */
+FT_TEST(test_run_returns_uv_failure) {
+  static run t;
+  FT_CHECK(setup(&t) == 0);
+  fail_poll_start = 1;
+  submit_first(&t, 50);
+  FT_CHECK_EQ_INT(ft_engine_run(t.e), FT_EUV);
+  failures_off();
+  FT_CHECK(each_once(&t, 50));
+  FT_CHECK_EQ_INT(t.ok, 0);
+  FT_CHECK_EQ_INT(t.total, 50);
+  ft_engine_free(t.e);
+  FT_CHECK_EQ_INT(loop_finish(&t.srv, &t.loop), 0);
+}
+
+/* A caller that runs the loop itself, without ft_engine_run: the engine
+ * stops on the loop's next turn after the failure, so the loop ends and
+ * every request is back. */
+FT_TEST(test_failure_stops_engine_on_caller_loop) {
+  static run t;
+  FT_CHECK(setup(&t) == 0);
+  submit_first(&t, N_REQ);
+  fail_action_from = action_calls + 40;
+  for (int i = 0; i < 100000 && t.total < N_REQ; i++)
+    uv_run(&t.loop, UV_RUN_ONCE);
+  failures_off();
+  FT_CHECK(each_once(&t, N_REQ));
+  FT_CHECK(t.cancelled > 0);
+  FT_CHECK_EQ_INT(t.ok + t.cancelled, N_REQ);
+  ft_engine_free(t.e);
+  FT_CHECK_EQ_INT(loop_finish(&t.srv, &t.loop), 0);
+}
+
 int main(void) {
   FT_RUN(test_stop_in_done);
   FT_RUN(test_submit_in_done_after_stop);
@@ -417,5 +514,8 @@ int main(void) {
   FT_RUN(test_free_in_done_caller_loop);
   FT_RUN(test_free_in_source);
   FT_RUN(test_free_in_done_from_submit);
+  FT_RUN(test_run_returns_curl_failure);
+  FT_RUN(test_run_returns_uv_failure);
+  FT_RUN(test_failure_stops_engine_on_caller_loop);
   return FT_DONE();
 }

@@ -76,28 +76,6 @@ static double now_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* ---- ft_strlist ----------------------------------------------------------- */
-
-FT_TEST(test_strlist) {
-  ft_strlist l = {0};
-  FT_CHECK_EQ_INT(ft_strlist_push(&l, "abc", 2), 0);
-  FT_CHECK_EQ_INT(ft_strlist_push(&l, NULL, 0), 0);
-  FT_CHECK_EQ_INT(ft_strlist_push(&l, L("x\0y")), 0);
-  FT_CHECK_EQ_INT(ft_strlist_push(&l, NULL, 1), FT_EINVAL);
-  FT_CHECK_EQ_INT(ft_strlist_push(NULL, "a", 1), FT_EINVAL);
-  FT_CHECK_EQ_INT(l.n, 3);
-  FT_CHECK(strcmp(l.items[0], "ab") == 0);
-  FT_CHECK(strcmp(l.items[1], "") == 0);
-  FT_CHECK(memcmp(l.items[2], "x\0y\0", 4) == 0);
-  for (int i = 0; i < 1000; i++)
-    FT_CHECK_EQ_INT(ft_strlist_push(&l, "z", 1), 0);
-  FT_CHECK_EQ_INT(l.n, 1003);
-  ft_strlist_free(&l);
-  FT_CHECK(l.items == NULL && l.n == 0 && l.cap == 0);
-  ft_strlist_free(&l);
-  ft_strlist_free(NULL);
-}
-
 /* ---- ft_html_links ------------------------------------------------------ */
 
 FT_TEST(test_links) {
@@ -447,7 +425,6 @@ FT_TEST(test_handlers_restored) {
 
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
-  FT_RUN(test_strlist);
   FT_RUN(test_links);
   FT_RUN(test_links_append);
   FT_RUN(test_links_big);

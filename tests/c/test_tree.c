@@ -1,5 +1,6 @@
 /* test_tree.c - unit tests for core/tree.c with an injected clock. */
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "ft_trace.h"
 #include "limiter.h"
 #include "record.h"
+#include "stats_json.h"
 #include "tree.h"
 
 
@@ -17,7 +19,7 @@
 
 static ft_tree *new_tree(void) {
   ft_tree *t = NULL;
-  FT_CHECK_EQ_INT(ft_tree_new(&t), FT_OK);
+  FT_CHECK_EQ_INT(ft_tree_new(&t, 0), FT_OK);
   return t;
 }
 
@@ -200,7 +202,7 @@ FT_TEST(test_ancestors) {
   ft_object *z = get(t, deep);
   FT_CHECK_EQ_INT(z->depth, DEEP);
   ft_buf b = {0};
-  ft_tree_stats_json(t, &b);
+  ft_stats_tree_json(t, &b);
   FT_CHECK(json_balanced(b.data, b.len));
   ft_buf_free(&b);
   free(deep);
@@ -807,7 +809,7 @@ FT_TEST(test_status_overflow) {
     FT_CHECK_EQ_INT(p->stats.status_other, 9);
   }
   ft_buf b = {0};
-  ft_tree_stats_json(t, &b);
+  ft_stats_tree_json(t, &b);
   FT_CHECK(find(&b, "\"statuses\":{\"100\":2,\"101\":2,") != NULL);
   FT_CHECK(find(&b, "\"115\":2,\"other\":9}") != NULL);
   FT_CHECK(find(&b, "\"116\"") == NULL);
@@ -834,7 +836,7 @@ FT_TEST(test_stats_retries) {
     FT_CHECK_EQ_INT(p->stats.retries, 2);
   }
   ft_buf b = {0};
-  ft_tree_stats_json(t, &b);
+  ft_stats_tree_json(t, &b);
   FT_CHECK(find(&b, "\"attempts\":4,\"retries\":2,") != NULL);
   ft_buf_free(&b);
   ft_tree_free(t);
@@ -886,7 +888,7 @@ FT_TEST(test_latency_percentiles) {
 FT_TEST(test_json) {
   ft_tree *t = new_tree();
   ft_buf b = {0};
-  ft_tree_stats_json(t, &b);
+  ft_stats_tree_json(t, &b);
   FT_CHECK(buf_is(&b,
                   "{\"name\":\"/\",\"requests\":0,\"ok\":0,\"attempts\":0,"
                   "\"retries\":0,\"bytes\":0,\"statuses\":{\"other\":0},"
@@ -914,7 +916,7 @@ FT_TEST(test_json) {
   to.error = FT_ERR_TIMEOUT;
   to.elapsed_ms = 2.0;
   ft_object_count(hb, &to);
-  ft_tree_stats_json(t, &b);
+  ft_stats_tree_json(t, &b);
   FT_CHECK(json_balanced(b.data, b.len));
   static const char *want[] = {
       "{\"name\":\"/\",\"requests\":2,\"ok\":1,\"attempts\":5,\"retries\":3,"
@@ -975,6 +977,89 @@ FT_TEST(test_foreach_parents_first) {
   ft_tree_free(t);
 }
 
+/* ft_tree_walk: enter before the children, which come in bytewise name
+ * order whatever the creation order, leave after the last descendant. */
+static void walk_enter(ft_object *o, void *ud) {
+  ft_buf *b = ud;
+  ft_buf_puts(b, "(");
+  ft_buf_puts(b, o->name);
+}
+
+static void walk_leave(ft_object *o, void *ud) {
+  ft_buf *b = ud;
+  (void)o;
+  ft_buf_puts(b, ")");
+}
+
+FT_TEST(test_walk_name_order) {
+  static const char *names[] = {"/c/d/e", "/a", "/c/f", "/b/x/y/z", "/c",
+                                "/B"};
+  ft_tree *t = new_tree();
+  for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+    get(t, names[i]);
+  ft_buf b = {0};
+  ft_tree_walk(t, walk_enter, walk_leave, &b);
+  ft_buf_putc(&b, '\0');
+  FT_CHECK_EQ_STR(b.data, "(/(/B)(/a)(/b(/b/x(/b/x/y(/b/x/y/z))))"
+                          "(/c(/c/d(/c/d/e))(/c/f)))");
+  /* either callback may be NULL */
+  b.len = 0;
+  ft_tree_walk(t, NULL, walk_leave, &b);
+  FT_CHECK_EQ_INT(b.len, ft_tree_count(t));
+  b.len = 0;
+  ft_tree_walk(t, walk_enter, NULL, &b);
+  ft_buf_putc(&b, '\0');
+  FT_CHECK_EQ_STR(b.data, "(/(/B(/a(/b(/b/x(/b/x/y(/b/x/y/z(/c(/c/d(/c/d/e(/c/f");
+  ft_buf_free(&b);
+  /* a rate is reported as configured, and only where one is set */
+  ft_obj_settings st = {0};
+  st.has_rps = 1;
+  st.rps = 2.5;
+  FT_CHECK_EQ_INT(ft_tree_configure(t, "/c", &st), FT_OK);
+  double rps = -1, window_ms = -1;
+  FT_CHECK_EQ_INT(ft_object_rate(get(t, "/c"), &rps, &window_ms), 1);
+  FT_CHECK(rps == 2.5 && window_ms == 1000);
+  rps = -1;
+  FT_CHECK_EQ_INT(ft_object_rate(get(t, "/c/f"), &rps, &window_ms), 0);
+  FT_CHECK(rps == -1);
+  ft_tree_free(t);
+}
+
+/* ft_tree_new's slot: slot_size zeroed bytes per object, aligned for any
+ * type, each object's its own and kept until ft_tree_free; none with 0. */
+FT_TEST(test_object_slot) {
+  ft_tree *t = NULL;
+  FT_CHECK_EQ_INT(ft_tree_new(&t, FT_TREE_SLOT_MAX + 1), FT_EINVAL);
+  FT_CHECK(t == NULL);
+  FT_CHECK_EQ_INT(ft_tree_new(NULL, 8), FT_EINVAL);
+  static const char *names[] = {"/", "/a", "/ab", "/abc", "/a/bcdefg",
+                                "/abcdefgh", "/abcdefghi/j"};
+  enum { N = sizeof(names) / sizeof(names[0]) };
+  for (size_t size = 1; size <= 40; size += 13) {
+    FT_CHECK_EQ_INT(ft_tree_new(&t, size), FT_OK);
+    unsigned char *slots[N];
+    for (size_t i = 0; i < N; i++) {
+      ft_object *o = get(t, names[i]);
+      slots[i] = o->slot;
+      FT_CHECK(slots[i] != NULL);
+      FT_CHECK((uintptr_t)slots[i] % _Alignof(max_align_t) == 0);
+      for (size_t k = 0; k < size; k++)
+        FT_CHECK(slots[i][k] == 0);
+      memset(slots[i], (int)(i + 1), size); /* ASan: all of it is ours */
+    }
+    for (size_t i = 0; i < N; i++) {
+      FT_CHECK(get(t, names[i])->slot == slots[i]);
+      for (size_t k = 0; k < size; k++)
+        FT_CHECK(slots[i][k] == i + 1); /* no object wrote over another */
+      FT_CHECK_EQ_STR(get(t, names[i])->name, names[i]);
+    }
+    ft_tree_free(t);
+  }
+  t = new_tree(); /* slot_size 0 */
+  FT_CHECK(get(t, "/x")->slot == NULL && ft_tree_root(t)->slot == NULL);
+  ft_tree_free(t);
+}
+
 FT_TEST(test_many_objects_fast) {
   enum { HOSTS = 5000, LOOKUPS = 10 };
   struct timespec a, z;
@@ -1005,7 +1090,7 @@ FT_TEST(test_many_objects_fast) {
   FT_CHECK_EQ_INT(wrong, 0);
   FT_CHECK(objs[0]->limiter != NULL && objs[1]->limiter == NULL);
   ft_buf b = {0};
-  ft_tree_stats_json(t, &b);
+  ft_stats_tree_json(t, &b);
   FT_CHECK(json_balanced(b.data, b.len));
   ft_buf_free(&b);
   ft_tree_free(t);
@@ -1039,6 +1124,8 @@ int main(void) {
   FT_RUN(test_latency_percentiles);
   FT_RUN(test_json);
   FT_RUN(test_foreach_parents_first);
+  FT_RUN(test_walk_name_order);
+  FT_RUN(test_object_slot);
   FT_RUN(test_many_objects_fast);
   return FT_DONE();
 }

@@ -1,5 +1,6 @@
 /* test_url.c - unit tests for core/url.c: resolution, normalisation and
- * host extraction, as tables of input and exact expected output or error. */
+ * host extraction, the input URL check, as tables of input and exact
+ * expected output or error. */
 #include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -518,6 +519,67 @@ FT_TEST(test_norm_generated) {
   printf("# %d of 30000 generated URLs resolved\n", resolved);
 }
 
+/* ---- ft_url_check ------------------------------------------------------- */
+
+FT_TEST(test_url_check) {
+  static const struct {
+    const char *url;
+    int ok;
+    const char *msg; /* a substring of the message, or NULL */
+  } rows[] = {
+      {"http://a/", 1, NULL},
+      {"https://x.y:8080/p?q", 1, NULL},
+      {"HTTP://A/", 1, NULL},
+      {"HtTpS://example.com", 1, NULL},
+      {"http://127.0.0.1:1/x#frag", 1, NULL},
+      {"http://[::1]:8080/", 1, NULL},
+      {"http://user:pw@host/", 1, NULL},
+      {"file:///etc/passwd", 0, "scheme not allowed"},
+      {"FILE:///etc/passwd", 0, "scheme not allowed"},
+      {"ftp://x/", 0, NULL},
+      {"gopher://x/", 0, NULL},
+      {"not a url", 0, NULL},
+      {"", 0, NULL},
+      {"http://", 0, NULL},
+      {"https://", 0, NULL},
+      {"//a/", 0, NULL},
+      {"/relative/path", 0, NULL},
+      {"a/", 0, NULL},
+  };
+  for (size_t i = 0; i < N_ROWS(rows); i++) {
+    char err[256];
+    memset(err, 'Z', sizeof(err));
+    err[sizeof(err) - 1] = '\0';
+    int rc = ft_url_check(rows[i].url, err, sizeof(err));
+    int bad = 0;
+    if (rows[i].ok) {
+      bad = rc != 0;
+    } else {
+      bad = rc >= 0 || err[0] == 'Z' || err[0] == '\0' ||
+            (rows[i].msg && !strstr(err, rows[i].msg));
+    }
+    if (bad) {
+      fprintf(stderr, "  \"%s\": want %s%s%s, got rc %d, message \"%s\"\n",
+              rows[i].url, rows[i].ok ? "ok" : "rejected",
+              rows[i].msg ? " with " : "", rows[i].msg ? rows[i].msg : "", rc,
+              rc == 0 ? "" : err);
+      ft_test_cur_failed_ = 1;
+    }
+  }
+  /* the rejected scheme is named, and the error is FT_EINVAL */
+  char err[128];
+  FT_CHECK_EQ_INT(ft_url_check("file:///etc/passwd", err, sizeof(err)),
+                  FT_EINVAL);
+  FT_CHECK(strstr(err, "file") != NULL);
+  FT_CHECK_EQ_INT(ft_url_check("ftp://x/", err, sizeof(err)), FT_EINVAL);
+  /* a short message buffer is cut and stays terminated */
+  char small[8];
+  memset(small, 'Z', sizeof(small));
+  FT_CHECK(ft_url_check("file:///x", small, sizeof(small)) < 0);
+  FT_CHECK(memchr(small, '\0', sizeof(small)) != NULL);
+  FT_CHECK(strcmp(small, "scheme ") == 0);
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   FT_RUN(test_resolve);
@@ -530,5 +592,6 @@ int main(void) {
   FT_RUN(test_is_normal_bytes);
   FT_RUN(test_norm_examples);
   FT_RUN(test_norm_generated);
+  FT_RUN(test_url_check);
   return FT_DONE();
 }

@@ -65,6 +65,13 @@ describe("C API", function()
       assert.equal(0, H.sh("test -f " .. q(m)))
       -- Lua symbols come from the luajit that loads it
       assert.falsy(run("readelf -d " .. q(m)):find("luajit", 1, true))
+      -- and it exports its entry point only: fetchtree's internals are no
+      -- interface, and stay out of the loading process's namespace
+      local syms = {}
+      for name in run("nm -D --defined-only " .. q(m)):gmatch(" %u ([%w_]+)\n") do
+        syms[#syms + 1] = name
+      end
+      assert.same({ "luaopen_fetchtree" }, syms)
       local out, rc = run("luajit -e " .. q("package.cpath = '" .. prefix ..
         "/lib/lua/5.1/?.so;' .. package.cpath; assert(type(require 'fetchtree') == 'table')" ..
         "; assert(package.loaded.fetchtree and package.searchpath('fetchtree', package.cpath):find('" ..

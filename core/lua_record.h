@@ -1,7 +1,7 @@
-/* lrecord.h - a Lua value written as JSON: the records a crawl's handlers
+/* lua_record.h - a Lua value written as JSON: the records a crawl's handlers
  * return, with the string rules of core/record.c's fetch records. */
-#ifndef FT_LRECORD_H
-#define FT_LRECORD_H
+#ifndef FT_LUA_RECORD_H
+#define FT_LUA_RECORD_H
 
 #include <stddef.h>
 
@@ -19,7 +19,7 @@ struct lua_State;
  * FT_EINVAL with a message in err for what JSON cannot hold (NaN, a
  * function, a boolean key, nesting past 100, which a cycle reaches); b
  * then holds a partial value. */
-int ft_lua_json(struct lua_State *L, int idx, ft_buf *b, char *err,
-                size_t errlen);
+int ft_lua_record_encode(struct lua_State *L, int idx, ft_buf *b, char *err,
+                         size_t errlen);
 
 #endif

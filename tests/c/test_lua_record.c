@@ -1,4 +1,4 @@
-/* test_lrecord.c - unit tests for core/lrecord.c: Lua values written as
+/* test_lua_record.c - unit tests for core/lua_record.c: Lua values written as
  * JSON, as tables of Lua expressions and the exact text expected. */
 #include <lauxlib.h>
 #include <lua.h>
@@ -8,13 +8,13 @@
 
 #include "error.h"
 #include "ft_test.h"
-#include "lrecord.h"
+#include "lua_record.h"
 
 #define N_ROWS(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Evaluates "return <expr>" and writes the value; returns ft_lua_json's
- * code, the text in *out (malloc'd) or the message in err. The stack is
- * checked to be as it was. */
+/* Evaluates "return <expr>" and writes the value; returns
+ * ft_lua_record_encode's code, the text in *out (malloc'd) or the message
+ * in err. The stack is checked to be as it was. */
 static int json_of(lua_State *L, const char *expr, char **out, char *err,
                    size_t errlen) {
   char chunk[512];
@@ -28,7 +28,7 @@ static int json_of(lua_State *L, const char *expr, char **out, char *err,
   lua_pushlightuserdata(L, NULL); /* what cjson.null is */
   lua_call(L, 1, 1);
   ft_buf b = {0};
-  int rc = ft_lua_json(L, -1, &b, err, errlen);
+  int rc = ft_lua_record_encode(L, -1, &b, err, errlen);
   FT_CHECK_EQ_INT(lua_gettop(L), top + 1);
   lua_settop(L, top);
   ft_buf_putc(&b, '\0');
@@ -127,7 +127,7 @@ FT_TEST(test_numbers_round_trip) {
     lua_pushnumber(L, d);
     ft_buf b = {0};
     char err[128];
-    FT_CHECK(ft_lua_json(L, -1, &b, err, sizeof(err)) == 0);
+    FT_CHECK(ft_lua_record_encode(L, -1, &b, err, sizeof(err)) == 0);
     lua_pop(L, 1);
     ft_buf_putc(&b, '\0');
     if (strtod(b.data, NULL) != d) {

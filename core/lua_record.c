@@ -1,4 +1,4 @@
-/* lrecord.c - a Lua value written as JSON (see lrecord.h). */
+/* lua_record.c - records encoded from Lua values: a Lua value written as JSON (see lua_record.h). */
 
 /* Design note.
  *
@@ -17,7 +17,7 @@
  * Array or object follows cjson's rule (keys 1..n, not too sparse), so a
  * handler's records look as they did. */
 
-#include "lrecord.h"
+#include "lua_record.h"
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -179,7 +179,8 @@ static int encode(lua_State *L, int idx, ft_buf *b, int depth, char *err,
   return FT_EINVAL;
 }
 
-int ft_lua_json(lua_State *L, int idx, ft_buf *b, char *err, size_t errlen) {
+int ft_lua_record_encode(lua_State *L, int idx, ft_buf *b, char *err,
+                         size_t errlen) {
   if (idx < 0 && idx > LUA_REGISTRYINDEX)
     idx = lua_gettop(L) + idx + 1;
   return encode(L, idx, b, 0, err, errlen);
