@@ -142,7 +142,7 @@ $(BUILD)/fixture-server: tests/fixture/server.c | $(BUILD)/.deps
 	  $(shell pkg-config --cflags --libs libuv 2>/dev/null) -lz
 
 # C unit tests: each links the core modules it needs, under the sanitizers.
-$(BUILD)/tests/%: tests/c/%.c tests/c/ft_test.h tests/c/ft_trace.h $(ASAN_OBJS)
+$(BUILD)/tests/%: tests/c/%.c $(wildcard tests/c/ft_*.h) $(ASAN_OBJS)
 	@mkdir -p $(dir $@)
 	@echo "  CC/SAN  $<"
 	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -o $@ $< \

@@ -63,4 +63,36 @@ static int ft_test_cur_failed_;
   (printf("c: %d passed, %d failed\n", ft_test_passed_, ft_test_failed_),     \
    ft_test_failed_ ? 1 : 0)
 
+/* A string literal and its length, NUL bytes included. */
+#define FT_L(s) s, sizeof(s) - 1
+
+/* The number of rows of a table (an array). */
+#define FT_N_ROWS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Prints a byte string with non-printable bytes as \xNN, after label. */
+static inline void ft_test_dump(const char *label, const char *s, size_t n) {
+  fprintf(stderr, "    %s: ", label);
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c >= 0x20 && c < 0x7F)
+      fputc(c, stderr);
+    else
+      fprintf(stderr, "\\x%02x", c);
+  }
+  fputc('\n', stderr);
+}
+
+/* Do the n bytes at got equal the want_len bytes of want? On a mismatch
+ * prints both, with the row name, and returns 0. */
+static inline int ft_test_bytes_are(const char *got, size_t n,
+                                    const char *want, size_t want_len,
+                                    const char *row) {
+  if (n == want_len && (want_len == 0 || memcmp(got, want, want_len) == 0))
+    return 1;
+  fprintf(stderr, "  row \"%s\":\n", row);
+  ft_test_dump("want", want, want_len);
+  ft_test_dump("got ", got ? got : "", n);
+  return 0;
+}
+
 #endif

@@ -6,37 +6,14 @@
 #include "base64.h"
 #include "ft_test.h"
 
-/* A string literal and its length, NUL bytes included. */
-#define L(s) s, sizeof(s) - 1
-
-#define N_ROWS(a) (sizeof(a) / sizeof((a)[0]))
-
-/* ---- helpers ------------------------------------------------------------ */
-
-/* Print a byte string with non-printable bytes as \xNN. */
-static void dump(const char *label, const char *s, size_t n) {
-  fprintf(stderr, "    %s: ", label);
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c >= 0x20 && c < 0x7F)
-      fputc(c, stderr);
-    else
-      fprintf(stderr, "\\x%02x", c);
-  }
-  fputc('\n', stderr);
-}
+#define L FT_L
+#define N_ROWS FT_N_ROWS
 
 /* Does the buffer hold exactly want? On a mismatch print both, with the row
  * name, and return 0. */
 static int buf_is(const ft_buf *b, const char *want, size_t want_len,
                   const char *row) {
-  if (!b->oom && b->len == want_len &&
-      (want_len == 0 || memcmp(b->data, want, want_len) == 0))
-    return 1;
-  fprintf(stderr, "  row \"%s\":\n", row);
-  dump("want", want, want_len);
-  dump("got ", b->data ? b->data : "", b->len);
-  return 0;
+  return !b->oom && ft_test_bytes_are(b->data, b->len, want, want_len, row);
 }
 
 /* ---- ft_base64_encode --------------------------------------------------- */
