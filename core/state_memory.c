@@ -195,6 +195,22 @@ static int set_err(mem_state *s, int code, const char *fmt, ...) {
 
 static int oom(mem_state *s) { return set_err(s, FT_ENOMEM, "out of memory"); }
 
+/* Sets key (klen bytes) in t to a copy of the len bytes at val, replacing
+ * the value it had. Returns 0, or FT_ENOMEM (and t is as it was). */
+static int table_set(mem_state *s, table *t, const char *key, size_t klen,
+                     const void *val, size_t len) {
+  char *copy = dup_bytes(val, len);
+  entry *e = copy != NULL ? table_upsert(t, key, klen) : NULL;
+  if (e == NULL) {
+    free(copy);
+    return oom(s);
+  }
+  free(e->val);
+  e->val = copy;
+  e->len = len;
+  return 0;
+}
+
 /* Writes check this first: a broken state writes nothing (state.h). */
 static int write_check(mem_state *s) {
   if (!s->broken)
@@ -446,17 +462,9 @@ static int mem_kv_put(void *b, const char *obj, const char *key, size_t klen,
   char buf[256], *heap;
   size_t n;
   const char *k = kv_key(obj, key, klen, buf, sizeof buf, &n, &heap);
-  char *copy = k != NULL ? dup_bytes(val, len) : NULL;
-  entry *e = copy != NULL ? table_upsert(&s->kv, k, n) : NULL;
+  rc = k != NULL ? table_set(s, &s->kv, k, n, val, len) : oom(s);
   free(heap);
-  if (e == NULL) {
-    free(copy);
-    return oom(s);
-  }
-  free(e->val);
-  e->val = copy;
-  e->len = len;
-  return 0;
+  return rc;
 }
 
 static int mem_kv_delete(void *b, const char *obj, const char *key,
@@ -545,17 +553,7 @@ static int mem_meta_set(void *b, const char *key, const char *val) {
   int rc = write_check(s);
   if (rc != 0)
     return rc;
-  size_t len = strlen(val);
-  char *copy = dup_bytes(val, len);
-  entry *e = copy != NULL ? table_upsert(&s->meta, key, strlen(key)) : NULL;
-  if (e == NULL) {
-    free(copy);
-    return oom(s);
-  }
-  free(e->val);
-  e->val = copy;
-  e->len = len;
-  return 0;
+  return table_set(s, &s->meta, key, strlen(key), val, strlen(val));
 }
 
 /* ---- rate limits ---------------------------------------------------------------------- */
