@@ -5,7 +5,7 @@
  * registered in package.preload, so require finds them with no file on
  * disk. Every call into Lua goes through
  * lua_pcall: a Lua error becomes an error message, never a crash. */
-#include "script.h"
+#include "script_internal.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -30,38 +30,7 @@
 #include "tree.h"
 #include "url.h"
 
-struct ft_script {
-  lua_State *L;
-  int parse_ref; /* fetchtree.request.from_json */
-  int crawl_ref; /* fetchtree.crawl, once a crawl is loaded */
-  FILE *out;
-  char *user_agent;
-  char *sensitive_headers; /* the spec's, comma-separated */
-  int write_failed; /* errno of the first failed record write, or 0 */
-  uint64_t records; /* record lines handed to out without an error */
-  int record_flags; /* FT_RECORD_* for the default records written from Lua */
-  ft_tree *tree;    /* the engine's object tree, for routing and limits */
-  ft_lua_state state; /* the run's state (state.h), opened on first use:
-                         memory, or the --state file */
-  ft_alarm_fn alarm_fn;
-  void *alarm_ud;
-  int borrowed; /* L belongs to a host luajit (the Lua module) */
-  int tb_ref;   /* debug.traceback, for crawl_call */
-  int next_ref;    /* fetchtree.crawl.next and .respond, looked up once: */
-  int respond_ref; /* they run for every request */
-  void (*hold_fn)(void *ud, int delta);
-  void *hold_ud;
-  ft_buf json; /* core.write_record's line, reused */
-  const struct ft_config *cfg; /* the run's, kept by crawl_load: its final
-                                  user agent (after the command line) */
-  int crawling; /* ft.run's crawl is bound (crawl_bind) */
-};
-
 /* ---- fetchtree.core: what Lua needs from C ------------------------------- */
-
-static ft_script *core_self(lua_State *L) {
-  return lua_touserdata(L, lua_upvalueindex(1));
-}
 
 /* core.resolve(url [, base]) -> normalised absolute URL, its host | nil, err
  * A URL already in normal form (absolute: the base does not matter) comes
@@ -164,7 +133,7 @@ static void put_line(ft_script *s) {
 
 /* core.write_record(rec): rec as one JSON line on the run's output */
 static int core_write_record(lua_State *L) {
-  ft_script *s = core_self(L);
+  ft_script *s = ft_script_self(L);
   encode_arg(L, s);
   ft_buf_putc(&s->json, '\n');
   put_line(s);
@@ -176,7 +145,7 @@ static int core_write_record(lua_State *L) {
  * written by fetch's record writer as fetchtree run writes it when the spec
  * has no handler at all (the same fields, order, flags and body_base64). */
 static int core_write_default(lua_State *L) {
-  ft_script *s = core_self(L);
+  ft_script *s = ft_script_self(L);
   ft_request req = {0};
   ft_response res = {0};
   req.index = (uint64_t)luaL_checknumber(L, 1);
@@ -196,7 +165,7 @@ static int core_write_default(lua_State *L) {
 
 /* core.encode(v) -> v as JSON, as core.write_record writes it */
 static int core_encode(lua_State *L) {
-  ft_script *s = core_self(L);
+  ft_script *s = ft_script_self(L);
   encode_arg(L, s);
   lua_pushlstring(L, s->json.data ? s->json.data : "", s->json.len);
   return 1;
@@ -204,7 +173,7 @@ static int core_encode(lua_State *L) {
 
 /* core.set_limits(name, rps, window, concurrency, retries) -> true | nil, err */
 static int core_set_limits(lua_State *L) {
-  ft_script *s = core_self(L);
+  ft_script *s = ft_script_self(L);
   const char *name = luaL_checkstring(L, 1);
   int err = 0;
   ft_object *o = s->tree ? ft_tree_get(s->tree, name, &err) : NULL;
@@ -232,7 +201,7 @@ static int core_set_limits(lua_State *L) {
 /* core.hold(delta): a handler waits (+1) or is done waiting (-1): the run
  * must not end meanwhile */
 static int core_hold(lua_State *L) {
-  ft_script *s = core_self(L);
+  ft_script *s = ft_script_self(L);
   if (s->hold_fn)
     s->hold_fn(s->hold_ud, (int)luaL_checknumber(L, 1));
   return 0;
@@ -240,7 +209,7 @@ static int core_hold(lua_State *L) {
 
 /* core.after(id, ms): ask the host to call fetchtree.crawl.alarm(id) */
 static int core_after(lua_State *L) {
-  ft_script *s = core_self(L);
+  ft_script *s = ft_script_self(L);
   lua_Number id = luaL_checknumber(L, 1);
   lua_Number ms = luaL_checknumber(L, 2);
   if (!s->alarm_fn)
@@ -268,7 +237,7 @@ static int robots_gc(lua_State *L) {
 /* core.robots_new(user_agent) -> a cache whose rules are for the product
  * token of user_agent (nil: the run's user agent, else "fetchtree") */
 static int core_robots_new(lua_State *L) {
-  ft_script *s = core_self(L);
+  ft_script *s = ft_script_self(L);
   const char *ua = luaL_optstring(L, 1, NULL);
   if (!ua && s->cfg && s->cfg->user_agent)
     ua = s->cfg->user_agent;
@@ -339,6 +308,14 @@ static int core_robots_check(lua_State *L) {
 
 static int core_run(lua_State *L); /* ft.run's crawl, below */
 
+void ft_script_register(lua_State *L, ft_script *s, const luaL_Reg *fns) {
+  for (const luaL_Reg *f = fns; f->name; f++) {
+    lua_pushlightuserdata(L, s);
+    lua_pushcclosure(L, f->func, 1);
+    lua_setfield(L, -2, f->name);
+  }
+}
+
 static int open_core(lua_State *L) {
   static const luaL_Reg fns[] = {
       {"resolve", core_resolve},
@@ -359,14 +336,11 @@ static int open_core(lua_State *L) {
       {"check_settings", ft_lua_check_settings},
       {"settings", ft_lua_settings},
       {NULL, NULL}};
+  ft_script *s = ft_script_self(L);
   lua_createtable(L, 0, 24);
-  for (const luaL_Reg *f = fns; f->name; f++) {
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_pushcclosure(L, f->func, 1);
-    lua_setfield(L, -2, f->name);
-  }
+  ft_script_register(L, s, fns);
   /* seen, journal_*, storage, store_*: lua_state.c */
-  ft_lua_state_register(L, &core_self(L)->state);
+  ft_lua_state_register(L, &s->state);
   return 1;
 }
 
@@ -1033,7 +1007,7 @@ static void push_run_stats(lua_State *L, const ft_crawl_stats *st) {
  * failed returns nil, {kind=, message=}, stats; Ctrl-C raises
  * "interrupted". */
 static int core_run(lua_State *L) {
-  ft_script *s = core_self(L);
+  ft_script *s = ft_script_self(L);
   char err[4096];
   luaL_checktype(L, 1, LUA_TTABLE);
   luaL_checktype(L, 2, LUA_TTABLE);

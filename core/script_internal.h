@@ -1,0 +1,58 @@
+/* script_internal.h - what the files of the Lua half share: ft_script's fields and the helpers between them (not for the rest of fetchtree: script.h is its boundary).
+ *
+ * fetchtree.core is one Lua table assembled by script.c (open_core) from the
+ * functions of several files, one concern each; every one of them is a
+ * closure whose upvalue 1 is the ft_script it serves (ft_script_self). */
+#ifndef FT_SCRIPT_INTERNAL_H
+#define FT_SCRIPT_INTERNAL_H
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "buf.h"
+#include "lua_state.h"
+#include "script.h"
+
+struct ft_tree;
+struct ft_config;
+
+
+struct ft_script {
+  lua_State *L;
+  int parse_ref; /* fetchtree.request.from_json */
+  int crawl_ref; /* fetchtree.crawl, once a crawl is loaded */
+  FILE *out;
+  char *user_agent;
+  char *sensitive_headers; /* the spec's, comma-separated */
+  int write_failed; /* errno of the first failed record write, or 0 */
+  uint64_t records; /* record lines handed to out without an error */
+  int record_flags; /* FT_RECORD_* for the default records written from Lua */
+  struct ft_tree *tree;  /* the engine's object tree, for routing and limits */
+  ft_lua_state state; /* the run's state (state.h), opened on first use:
+                         memory, or the --state file */
+  ft_alarm_fn alarm_fn;
+  void *alarm_ud;
+  int borrowed; /* L belongs to a host luajit (the Lua module) */
+  int tb_ref;   /* debug.traceback, for crawl_call */
+  int next_ref;    /* fetchtree.crawl.next and .respond, looked up once: */
+  int respond_ref; /* they run for every request */
+  void (*hold_fn)(void *ud, int delta);
+  void *hold_ud;
+  ft_buf json; /* core.write_record's line, reused */
+  const struct ft_config *cfg; /* the run's, kept by crawl_load: its final
+                                  user agent (after the command line) */
+  int crawling; /* ft.run's crawl is bound (crawl_bind) */
+};
+
+/* The ft_script a fetchtree.core function is bound to (its upvalue 1). */
+static inline ft_script *ft_script_self(lua_State *L) {
+  return lua_touserdata(L, lua_upvalueindex(1));
+}
+
+/* Sets fns into the table at the top of L's stack, each as a closure with
+ * s as its upvalue (for ft_script_self). */
+void ft_script_register(lua_State *L, ft_script *s, const luaL_Reg *fns);
+
+#endif
