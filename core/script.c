@@ -218,94 +218,6 @@ static int core_after(lua_State *L) {
   return 0;
 }
 
-/* ---- robots.txt (core/robots.c): a cache of rules per origin ------------ */
-
-#define ROBOTS_MT FT_LUA_ROBOTS_MT
-
-typedef struct robots_box {
-  ft_robots_cache *cache; /* first: lua_engine.c's submit reads it */
-  char agent[64]; /* the product token rules are parsed for */
-} robots_box;
-
-static int robots_gc(lua_State *L) {
-  robots_box *b = luaL_checkudata(L, 1, ROBOTS_MT);
-  ft_robots_cache_free(b->cache);
-  b->cache = NULL;
-  return 0;
-}
-
-/* core.robots_new(user_agent) -> a cache whose rules are for the product
- * token of user_agent (nil: the run's user agent, else "fetchtree") */
-static int core_robots_new(lua_State *L) {
-  ft_script *s = ft_script_self(L);
-  const char *ua = luaL_optstring(L, 1, NULL);
-  if (!ua && s->cfg && s->cfg->user_agent)
-    ua = s->cfg->user_agent;
-  robots_box *b = lua_newuserdata(L, sizeof(*b));
-  memset(b, 0, sizeof(*b));
-  ft_robots_product(ua ? ua : "fetchtree", b->agent, sizeof(b->agent));
-  if (luaL_newmetatable(L, ROBOTS_MT)) {
-    lua_pushcfunction(L, robots_gc);
-    lua_setfield(L, -2, "__gc");
-  }
-  lua_setmetatable(L, -2);
-  if (!(b->cache = ft_robots_cache_new()))
-    return luaL_error(L, "out of memory");
-  lua_pushstring(L, b->agent);
-  return 2;
-}
-
-/* core.robots_origin(url) -> "scheme://host[:port]", path | nil */
-static int core_robots_origin(lua_State *L) {
-  char origin[1024];
-  const char *path;
-  size_t plen;
-  if (ft_robots_origin(luaL_checkstring(L, 1), origin, sizeof(origin), &path,
-                       &plen) != 0)
-    return 0;
-  lua_pushstring(L, origin);
-  lua_pushlstring(L, path, plen);
-  return 2;
-}
-
-/* core.robots_put(cache, origin, status, body): the rules of origin from a
- * fetch of its robots.txt that ended with status (0: unreachable; see
- * ft_robots_from_status). Returns the Crawl-delay (0: none). */
-static int core_robots_put(lua_State *L) {
-  robots_box *b = luaL_checkudata(L, 1, ROBOTS_MT);
-  const char *origin = luaL_checkstring(L, 2);
-  long status = (long)luaL_checknumber(L, 3);
-  size_t len = 0;
-  const char *body = luaL_optlstring(L, 4, NULL, &len);
-  ft_robots *r = NULL;
-  if (!b->cache || ft_robots_from_status(status, body, len, b->agent, &r) != 0)
-    return luaL_error(L, "out of memory");
-  double delay = ft_robots_crawl_delay(r);
-  if (ft_robots_cache_put(b->cache, origin, r) != 0)
-    return luaL_error(L, "out of memory");
-  lua_pushnumber(L, delay);
-  return 1;
-}
-
-/* core.robots_forget(cache, origin): its rules are unknown again */
-static int core_robots_forget(lua_State *L) {
-  robots_box *b = luaL_checkudata(L, 1, ROBOTS_MT);
-  if (b->cache)
-    ft_robots_cache_put(b->cache, luaL_checkstring(L, 2), NULL);
-  return 0;
-}
-
-/* core.robots_check(cache, url) -> "allow" | "disallow" | "unknown" */
-static int core_robots_check(lua_State *L) {
-  robots_box *b = luaL_checkudata(L, 1, ROBOTS_MT);
-  int v = b->cache ? ft_robots_cache_check(b->cache, luaL_checkstring(L, 2))
-                   : FT_ROBOTS_UNKNOWN;
-  lua_pushstring(L, v == FT_ROBOTS_ALLOW      ? "allow"
-                    : v == FT_ROBOTS_DISALLOW ? "disallow"
-                                              : "unknown");
-  return 1;
-}
-
 static int core_run(lua_State *L); /* ft.run's crawl, below */
 
 void ft_script_register(lua_State *L, ft_script *s, const luaL_Reg *fns) {
@@ -327,11 +239,6 @@ static int open_core(lua_State *L) {
       {"set_limits", core_set_limits},
       {"after", core_after},
       {"hold", core_hold},
-      {"robots_new", core_robots_new},
-      {"robots_origin", core_robots_origin},
-      {"robots_put", core_robots_put},
-      {"robots_forget", core_robots_forget},
-      {"robots_check", core_robots_check},
       {"run", core_run},
       {"check_settings", ft_lua_check_settings},
       {"settings", ft_lua_settings},
@@ -339,6 +246,7 @@ static int open_core(lua_State *L) {
   ft_script *s = ft_script_self(L);
   lua_createtable(L, 0, 24);
   ft_script_register(L, s, fns);
+  ft_lua_robots_register(L, s); /* robots_*: lua_robots.c */
   /* seen, journal_*, storage, store_*: lua_state.c */
   ft_lua_state_register(L, &s->state);
   return 1;
@@ -743,9 +651,9 @@ int ft_script_crawl_next(ft_script *s, int want, ft_request **out, char *err,
   }
   /* a request that obeys robots.txt carries the crawl's cache of rules,
    * for ft_robots_url_check (the Lua value keeps it alive for the run) */
-  robots_box *rb = luaL_testudata(L, top + 8, ROBOTS_MT);
-  if (rb)
-    r->udata = rb->cache;
+  ft_robots_cache *rules = ft_lua_robots_test(L, top + 8);
+  if (rules)
+    r->udata = rules;
   lua_settop(L, top);
   *out = r;
   return 1;

@@ -55,4 +55,14 @@ static inline ft_script *ft_script_self(lua_State *L) {
  * s as its upvalue (for ft_script_self). */
 void ft_script_register(lua_State *L, ft_script *s, const luaL_Reg *fns);
 
+/* ---- the files of fetchtree.core ---------------------------------------- */
+
+/* lua_robots.c: robots_new, robots_origin, robots_put, robots_forget,
+ * robots_check into the table at the top of L's stack. */
+void ft_lua_robots_register(lua_State *L, ft_script *s);
+
+/* The rules cache of the robots value at idx (core.robots_new's), or NULL
+ * when that is not one (or its cache is gone). */
+struct ft_robots_cache *ft_lua_robots_test(lua_State *L, int idx);
+
 #endif
