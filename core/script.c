@@ -32,70 +32,6 @@
 
 /* ---- fetchtree.core: what Lua needs from C ------------------------------- */
 
-/* The JSON of the value at 1 into s->json; raises on what JSON cannot hold. */
-static void encode_arg(lua_State *L, ft_script *s) {
-  char err[256];
-  s->json.len = 0;
-  if (ft_lua_record_encode(L, 1, &s->json, err, sizeof(err)) != 0)
-    luaL_error(L, "%s", err);
-  if (s->json.oom)
-    luaL_error(L, "out of memory");
-}
-
-/* s->json, a record line, out to the run's output */
-static void put_line(ft_script *s) {
-  FILE *f = s->out ? s->out : stdout;
-  errno = 0;
-  if (fwrite(s->json.data, 1, s->json.len, f) != s->json.len) {
-    /* the caller learns of it (ft_script_output_state): a durable run's
-     * checkpoint then commits nothing more */
-    if (!s->write_failed)
-      s->write_failed = errno ? errno : EIO;
-  } else {
-    s->records++;
-  }
-}
-
-/* core.write_record(rec): rec as one JSON line on the run's output */
-static int core_write_record(lua_State *L) {
-  ft_script *s = ft_script_self(L);
-  encode_arg(L, s);
-  ft_buf_putc(&s->json, '\n');
-  put_line(s);
-  return 0;
-}
-
-/* core.write_default(index, url, meta_json, final_url, status, raw_headers,
- * body, attempts, elapsed_ms): the record of a response no handler takes,
- * written by fetch's record writer as fetchtree run writes it when the spec
- * has no handler at all (the same fields, order, flags and body_base64). */
-static int core_write_default(lua_State *L) {
-  ft_script *s = ft_script_self(L);
-  ft_request req = {0};
-  ft_response res = {0};
-  req.index = (uint64_t)luaL_checknumber(L, 1);
-  req.url = (char *)luaL_checkstring(L, 2); /* read only */
-  req.meta_json = (char *)luaL_optstring(L, 3, NULL);
-  res.final_url = luaL_optstring(L, 4, NULL);
-  res.status = (long)luaL_checknumber(L, 5);
-  res.headers = luaL_checklstring(L, 6, &res.headers_len);
-  res.body = luaL_checklstring(L, 7, &res.body_len);
-  res.attempts = (int)luaL_checknumber(L, 8);
-  res.elapsed_ms = luaL_checknumber(L, 9);
-  s->json.len = 0;
-  ft_record_write(&s->json, &req, &res, s->record_flags);
-  put_line(s);
-  return 0;
-}
-
-/* core.encode(v) -> v as JSON, as core.write_record writes it */
-static int core_encode(lua_State *L) {
-  ft_script *s = ft_script_self(L);
-  encode_arg(L, s);
-  lua_pushlstring(L, s->json.data ? s->json.data : "", s->json.len);
-  return 1;
-}
-
 /* core.set_limits(name, rps, window, concurrency, retries) -> true | nil, err */
 static int core_set_limits(lua_State *L) {
   ft_script *s = ft_script_self(L);
@@ -155,9 +91,6 @@ void ft_script_register(lua_State *L, ft_script *s, const luaL_Reg *fns) {
 
 static int open_core(lua_State *L) {
   static const luaL_Reg fns[] = {
-      {"write_record", core_write_record},
-      {"write_default", core_write_default},
-      {"encode", core_encode},
       {"set_limits", core_set_limits},
       {"after", core_after},
       {"hold", core_hold},
@@ -169,6 +102,8 @@ static int open_core(lua_State *L) {
   lua_createtable(L, 0, 24);
   ft_script_register(L, s, fns);
   ft_lua_html_register(L, s);   /* resolve, links, xpath: lua_html.c */
+  ft_lua_output_register(L, s); /* write_record, write_default, encode:
+                                   lua_output.c */
   ft_lua_robots_register(L, s); /* robots_*: lua_robots.c */
   /* seen, journal_*, storage, store_*: lua_state.c */
   ft_lua_state_register(L, &s->state);
@@ -334,17 +269,6 @@ int ft_script_parse_request(ft_script *s, const char *line, size_t len,
 }
 
 /* ---- crawl scripts --------------------------------------------------------- */
-
-void ft_script_set_output(ft_script *s, FILE *out, int record_flags) {
-  s->out = out;
-  s->record_flags = record_flags;
-}
-
-int ft_script_output_state(const ft_script *s, uint64_t *records) {
-  if (records)
-    *records = s->records;
-  return s->write_failed;
-}
 
 static void interrupt_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;

@@ -61,6 +61,10 @@ void ft_script_register(lua_State *L, ft_script *s, const luaL_Reg *fns);
  * stack. */
 void ft_lua_html_register(lua_State *L, ft_script *s);
 
+/* lua_output.c: write_record, write_default, encode into the table at the
+ * top of L's stack. */
+void ft_lua_output_register(lua_State *L, ft_script *s);
+
 /* lua_robots.c: robots_new, robots_origin, robots_put, robots_forget,
  * robots_check into the table at the top of L's stack. */
 void ft_lua_robots_register(lua_State *L, ft_script *s);
