@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "lua_state.h"
 #include "script.h"
+#include "settings.h" /* ft_place */
 
 struct ft_tree;
 struct ft_config;
@@ -72,5 +73,25 @@ void ft_lua_robots_register(lua_State *L, ft_script *s);
 /* The rules cache of the robots value at idx (core.robots_new's), or NULL
  * when that is not one (or its cache is gone). */
 struct ft_robots_cache *ft_lua_robots_test(lua_State *L, int idx);
+
+/* lua_crawl.c: set_limits, after, hold into the table at the top of L's
+ * stack. */
+void ft_lua_crawl_register(lua_State *L, ft_script *s);
+
+/* ---- shared between the files ------------------------------------------- */
+
+/* script.c: the request fields at stack slots base .. base+4 (url, method,
+ * headers list, body, meta JSON) into r, a new request. Returns 0,
+ * FT_ENOMEM or FT_EINVAL. */
+int ft_script_fill_request(lua_State *L, int base, ft_request *r);
+
+/* lua_crawl.c: a crawl's settings table (at stack index t) into cfg and
+ * info, as fields of the place given; the contract is above its
+ * definition. crawl_load applies a spec's (FT_PLACE_SPEC), core.run
+ * ft.run's (FT_PLACE_FT_RUN). */
+int ft_script_apply_crawl_settings(ft_script *s, int t, const char *path,
+                                   ft_place place, struct ft_config *cfg,
+                                   ft_crawl_info *info, char *err,
+                                   size_t errlen);
 
 #endif
