@@ -78,6 +78,9 @@ struct ft_robots_cache *ft_lua_robots_test(lua_State *L, int idx);
  * stack. */
 void ft_lua_crawl_register(lua_State *L, ft_script *s);
 
+/* lua_run.c: run (ft.run's crawl) into the table at the top of L's stack. */
+void ft_lua_run_register(lua_State *L, ft_script *s);
+
 /* ---- shared between the files ------------------------------------------- */
 
 /* script.c: the request fields at stack slots base .. base+4 (url, method,
