@@ -1,36 +1,43 @@
-/* script.c - the boundary between C and Lua: the only part of fetchtree that touches lua_State.
+/* script.c - the Lua state of fetchtree: its making and freeing, the embedded Lua modules, fetchtree.core assembled, and running a Lua file.
+ *
+ * The Lua half of fetchtree is this file and the lua_*.c files, behind one
+ * boundary, script.h: the rest of the C calls its flat list of ft_script_*
+ * functions and never touches a lua_State (wrk's script.c, split by
+ * concern). fetchtree.core, the table of C functions fetchtree's Lua
+ * modules call, is assembled here (open_core) from one file per concern:
+ *
+ *   lua_html.c     resolve, links, xpath: functions of a page
+ *   lua_output.c   write_record, write_default, encode: records to the output
+ *   lua_robots.c   robots_*: the robots.txt cache, a Lua-visible type
+ *   lua_crawl.c    set_limits, after, hold, and the crawl boundary: what
+ *                  crawl.c calls in fetchtree.crawl, journal, checkpoint
+ *   lua_run.c      run: ft.run's binding to ft_crawl
+ *   lua_state.c    seen, journal_*, storage, store_*: the run's state
+ *   lua_settings.c check_settings, settings
+ * (lua_engine.c is fetchtree.engine, a module of its own.) What those files
+ * share of ft_script is in script_internal.h.
  *
  * fetchtree's Lua modules (lua/) are linked in as source (checked at build
  * time; see scripts/gen-lua-modules.sh for why not bytecode); they are
  * registered in package.preload, so require finds them with no file on
- * disk. Every call into Lua goes through
- * lua_pcall: a Lua error becomes an error message, never a crash. */
+ * disk. Every call into Lua goes through lua_pcall: a Lua error becomes an
+ * error message, never a crash. */
 #include "script_internal.h"
 
-#include <curl/curl.h>
-#include <errno.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "crawl.h"
-#include "engine.h"
 #include "error.h"
-#include "html.h"
-#include "lua_record.h"
 #include "lua_engine.h"
+#include "lua_modules.h" /* generated: ft_lua_modules[] */
 #include "lua_settings.h"
 #include "lua_state.h"
-#include "lua_modules.h" /* generated: ft_lua_modules[] */
-#include "robots.h"
-#include "tree.h"
-#include "url.h"
 
-/* ---- fetchtree.core: what Lua needs from C ------------------------------- */
+/* ---- fetchtree.core, assembled ------------------------------------------- */
 
 void ft_script_register(lua_State *L, ft_script *s, const luaL_Reg *fns) {
   for (const luaL_Reg *f = fns; f->name; f++) {
@@ -58,6 +65,8 @@ static int open_core(lua_State *L) {
   ft_lua_state_register(L, &s->state);
   return 1;
 }
+
+/* ---- a Lua state and its modules ----------------------------------------- */
 
 /* package.preload's loader of an embedded module (upvalue 1): parse it
  * when first required, so a run does not parse the REPL's modules. */
@@ -161,6 +170,8 @@ void ft_script_free(ft_script *s) {
   free(s);
 }
 
+/* ---- JSON request lines (`fetchtree fetch`) ------------------------------ */
+
 /* The request fields at stack slots base .. base+4 (url, method, headers
  * list, body, meta JSON) into r, a new request. Returns 0, FT_ENOMEM or
  * FT_EINVAL. */
@@ -217,7 +228,7 @@ int ft_script_parse_request(ft_script *s, const char *line, size_t len,
   return c.rc;
 }
 
-/* ---- interrupting Lua (Ctrl-C) ---------------------------------------- */
+/* ---- interrupting Lua (Ctrl-C) ------------------------------------------- */
 
 static void interrupt_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
@@ -262,11 +273,11 @@ int ft_script_open_module(lua_State *L) {
   return open_api(L);
 }
 
-/* ---- the REPL ------------------------------------------------------------- */
+/* ---- the REPL ------------------------------------------------------------ */
 
 struct lua_State *ft_script_lua(ft_script *s) { return s->L; }
 
-/* ---- fetchtree lua FILE --------------------------------------------------- */
+/* ---- fetchtree lua FILE -------------------------------------------------- */
 
 /* ft_script_exec's call, handed to exec_file as a light userdata. */
 typedef struct exec_call {
