@@ -19,31 +19,40 @@
 struct ft_tree;
 struct ft_config;
 
-
+/* One Lua state and what fetchtree keeps beside it, grouped by the file
+ * that owns each field. */
 struct ft_script {
+  /* the Lua state (script.c) */
   lua_State *L;
+  int borrowed;  /* L belongs to a host luajit (the Lua module) */
   int parse_ref; /* fetchtree.request.from_json */
-  int crawl_ref; /* fetchtree.crawl, once a crawl is loaded */
-  FILE *out;
-  char *user_agent;
-  char *sensitive_headers; /* the spec's, comma-separated */
-  int write_failed; /* errno of the first failed record write, or 0 */
-  uint64_t records; /* record lines handed to out without an error */
-  int record_flags; /* FT_RECORD_* for the default records written from Lua */
-  struct ft_tree *tree;  /* the engine's object tree, for routing and limits */
-  ft_lua_state state; /* the run's state (state.h), opened on first use:
-                         memory, or the --state file */
-  ft_alarm_fn alarm_fn;
-  void *alarm_ud;
-  int borrowed; /* L belongs to a host luajit (the Lua module) */
-  int tb_ref;   /* debug.traceback, for crawl_call */
+
+  /* the crawl loaded in it (lua_crawl.c) */
+  int crawl_ref;   /* fetchtree.crawl, once a crawl is loaded */
+  int tb_ref;      /* debug.traceback, for crawl_call */
   int next_ref;    /* fetchtree.crawl.next and .respond, looked up once: */
   int respond_ref; /* they run for every request */
-  void (*hold_fn)(void *ud, int delta);
-  void *hold_ud;
-  ft_buf json; /* core.write_record's line, reused */
   const struct ft_config *cfg; /* the run's, kept by crawl_load: its final
                                   user agent (after the command line) */
+  char *user_agent;        /* the spec's, which cfg points to */
+  char *sensitive_headers; /* the spec's, comma-separated */
+  struct ft_tree *tree;    /* the engine's object tree, for routing and
+                              limits */
+  ft_alarm_fn alarm_fn;
+  void *alarm_ud;
+  void (*hold_fn)(void *ud, int delta);
+  void *hold_ud;
+  ft_lua_state state; /* the run's state (state.h), opened on first use:
+                         memory, or the --state file (lua_state.c binds it) */
+
+  /* the records Lua writes (lua_output.c) */
+  FILE *out;
+  int record_flags; /* FT_RECORD_* for the default records written from Lua */
+  int write_failed; /* errno of the first failed record write, or 0 */
+  uint64_t records; /* record lines handed to out without an error */
+  ft_buf json;      /* core.write_record's line, reused */
+
+  /* ft.run (lua_run.c) */
   int crawling; /* ft.run's crawl is bound (crawl_bind) */
 };
 
