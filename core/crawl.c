@@ -64,75 +64,12 @@
 #include "error.h"
 #include "fetch.h"
 #include "hash.h"
+#include "input.h"
 #include "lua_engine.h"
 #include "record.h"
 #include "request.h"
 #include "tree.h"
 #include "url.h"
-
-/* ---- the input of a list ------------------------------------------------ */
-
-typedef struct input {
-  char **files; /* NULL-terminated; "-" is stdin */
-  int cur;
-  FILE *f;
-  char *line;
-  size_t cap;
-  int eof;
-  int failed; /* an input could not be opened or read to its end */
-} input;
-
-/* Next line that is neither blank nor a comment (its first non-blank
- * character is '#'), with surrounding white space trimmed, or NULL at the
- * end of the last file. A file that cannot be opened or read (a directory
- * given as standard input, an I/O error) is reported by name, sets
- * in->failed and is skipped: the files named were checked before the
- * run, but standard input and later failures cannot be. */
-static char *input_next(input *in, size_t *len) {
-  for (;;) {
-    if (!in->f) {
-      const char *name = in->files[in->cur];
-      if (!name) {
-        in->eof = 1;
-        return NULL;
-      }
-      in->cur++;
-      in->f = strcmp(name, "-") == 0 ? stdin : fopen(name, "r");
-      if (!in->f) {
-        fprintf(stderr, "fetchtree: %s: %s\n", name, strerror(errno));
-        in->failed = 1;
-        continue;
-      }
-    }
-    errno = 0;
-    ssize_t n = getline(&in->line, &in->cap, in->f);
-    if (n < 0) {
-      if (ferror(in->f)) {
-        const char *name = in->files[in->cur - 1];
-        fprintf(stderr, "fetchtree: %s: %s\n",
-                strcmp(name, "-") == 0 ? "standard input" : name,
-                strerror(errno ? errno : EIO));
-        in->failed = 1;
-      }
-      if (in->f != stdin)
-        fclose(in->f);
-      in->f = NULL;
-      continue;
-    }
-    char *s = in->line;
-    char *e = s + n;
-    while (s < e && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n'))
-      s++;
-    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' ||
-                     e[-1] == '\n'))
-      e--;
-    if (s == e || *s == '#')
-      continue;
-    *e = '\0';
-    *len = (size_t)(e - s);
-    return s;
-  }
-}
 
 /* ---- the crawl ------------------------------------------------------------ */
 
@@ -166,7 +103,7 @@ struct ft_crawl {
   char error[512]; /* the first failure that ended or refused the run */
 
   /* a list's source */
-  input in;
+  ft_input in;
   uint64_t next_index;
   window_slot *window; /* --ordered: records wait for earlier ones */
   uint64_t window_size;
@@ -376,7 +313,7 @@ static int list_source(void *ud, ft_request **out) {
     if (c->set.ordered && c->next_index >= c->next_write + c->window_size)
       return 0; /* the reorder window is full */
     size_t len;
-    char *line = input_next(&c->in, &len);
+    char *line = ft_input_next(&c->in, &len);
     if (!line)
       return -1;
     ft_request *r = ft_request_new();
@@ -1151,9 +1088,7 @@ void ft_crawl_free(ft_crawl *c) {
   if (c->owns_script)
     ft_script_free(c->script);
   ft_buf_free(&c->rec);
-  free(c->in.line);
-  if (c->in.f && c->in.f != stdin)
-    fclose(c->in.f);
+  ft_input_close(&c->in);
   free(c->start_error);
   free(c);
 }
