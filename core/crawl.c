@@ -67,16 +67,12 @@
 #include "input.h"
 #include "lua_engine.h"
 #include "record.h"
+#include "reorder.h"
 #include "request.h"
 #include "tree.h"
 #include "url.h"
 
 /* ---- the crawl ------------------------------------------------------------ */
-
-typedef struct window_slot {
-  char *data; /* rendered record, or NULL while not finished */
-  size_t len;
-} window_slot;
 
 /* An obj:after alarm waiting in the loop. */
 typedef struct crawl_alarm {
@@ -105,9 +101,7 @@ struct ft_crawl {
   /* a list's source */
   ft_input in;
   uint64_t next_index;
-  window_slot *window; /* --ordered: records wait for earlier ones */
-  uint64_t window_size;
-  uint64_t next_write;
+  ft_reorder window; /* --ordered: records wait for earlier ones */
 
   /* the output of records */
   FILE *out;
@@ -246,29 +240,23 @@ static int add_extra_headers(ft_crawl *c, ft_request *r) {
 
 /* ---- a list's source and records (`fetchtree fetch`) --------------------- */
 
-/* A finished record for index i: out now, or into the reorder window. */
+/* A finished record for index i: out now, or into the reorder window,
+ * from which every record whose turn has come goes out. */
 static void emit_record(ft_crawl *c, uint64_t i, ft_buf *rec) {
   if (!c->set.ordered) {
     emit_bytes(c, rec->data, rec->len);
     return;
   }
-  window_slot *s = &c->window[i % c->window_size];
-  s->data = malloc(rec->len);
-  if (!s->data) {
+  if (ft_reorder_put(&c->window, i, rec->data, rec->len) != 0) {
     fail_run(c, "out of memory");
     return;
   }
-  memcpy(s->data, rec->data, rec->len);
-  s->len = rec->len;
   int moved = 0;
-  for (;;) {
-    window_slot *w = &c->window[c->next_write % c->window_size];
-    if (!w->data)
-      break;
-    emit_bytes(c, w->data, w->len);
-    free(w->data);
-    w->data = NULL;
-    c->next_write++;
+  const char *data;
+  size_t len;
+  while ((data = ft_reorder_peek(&c->window, &len)) != NULL) {
+    emit_bytes(c, data, len);
+    ft_reorder_pop(&c->window);
     moved = 1;
   }
   if (moved)
@@ -310,7 +298,7 @@ static int list_source(void *ud, ft_request **out) {
   for (;;) {
     if (c->interrupted || c->stopping)
       return -1;
-    if (c->set.ordered && c->next_index >= c->next_write + c->window_size)
+    if (c->set.ordered && ft_reorder_full(&c->window, c->next_index))
       return 0; /* the reorder window is full */
     size_t len;
     char *line = ft_input_next(&c->in, &len);
@@ -862,11 +850,8 @@ ft_crawl_settings *ft_crawl_get_settings(ft_crawl *c) { return &c->set; }
 static int start_run(ft_crawl *c) {
   int script = c->spec.kind != FT_CRAWL_LIST;
   if (c->set.ordered && !script) {
-    c->window_size = (uint64_t)c->set.cfg.concurrency * 16;
-    if (c->window_size < 4096)
-      c->window_size = 4096;
-    c->window = calloc(c->window_size, sizeof(*c->window));
-    if (!c->window) {
+    uint64_t size = (uint64_t)c->set.cfg.concurrency * 16;
+    if (ft_reorder_init(&c->window, size < 4096 ? 4096 : size) != 0) {
       fatal(c, "fetchtree", "out of memory");
       return FT_ENOMEM;
     }
@@ -1080,11 +1065,7 @@ void ft_crawl_free(ft_crawl *c) {
     fclose(c->out);
     free(c->out_buf);
   }
-  if (c->window) {
-    for (uint64_t i = 0; i < c->window_size; i++)
-      free(c->window[i].data);
-    free(c->window);
-  }
+  ft_reorder_free(&c->window);
   if (c->owns_script)
     ft_script_free(c->script);
   ft_buf_free(&c->rec);
