@@ -5,8 +5,9 @@
  * Who owns what. An ft_crawl owns, for the length of a run:
  *
  *   ft_crawl ─┬─ engine (engine.c) ── object tree (tree.c): limits, stats
- *             ├─ script engine (script.c: the lua_State, fetchtree.crawl);
- *             │    its own for `fetchtree run`, the caller's for ft.run
+ *             ├─ script engine (script.c: the lua_State; lua_crawl.c:
+ *             │    the calls into fetchtree.crawl); its own for
+ *             │    `fetchtree run`, the caller's for ft.run
  *             ├─ state (state.h: memory, or SQLite with --state), reached
  *             │    only through ft_script_journal_* and ft_script_checkpoint
  *             ├─ output of records: the FILE, its resume truncation,
@@ -16,7 +17,7 @@
  *
  * cli.c parses options and draws the terminal (progress line, summary,
  * --stats); api.lua's ft.run turns its options into the same settings and
- * calls this through script.c's core.run. Neither holds a run's logic.
+ * calls this through core.run (lua_run.c). Neither holds a run's logic.
  *
  * A request's way, from `start` to its record:
  *
@@ -36,13 +37,14 @@
  *     the output offset together (one place: checkpoint()).
  *
  * `fetchtree fetch` is a crawl too (FT_CRAWL_LIST): its source is the
- * input's lines and its records are written by list_done (with --ordered,
- * through a reorder window); it has no script, alarms or state.
+ * input's lines (input.c) and its records are written by list_done (with
+ * --ordered, through the reorder window of reorder.c); it has no script,
+ * alarms or state.
  *
  * Where a second state backend plugs in: the state is reached from here
  * only through ft_script_journal_open/_done/_abandon/_error and
- * ft_script_checkpoint, and from Lua through fetchtree.core's seen,
- * journal_* and store_* (lua_state.c), all of them over the ft_state
+ * ft_script_checkpoint (lua_crawl.c), and from Lua through fetchtree.core's
+ * seen, journal_* and store_* (lua_state.c), all of them over the ft_state
  * interface of core/state.h. A backend is one file implementing
  * ft_state_backend (state_memory.c and state_sqlite.c are the two today)
  * and one row in state.c's table; it must pass tests/c/test_state.c, the
