@@ -12,8 +12,8 @@ typedef struct ft_input {
   FILE *f;      /* the file being read, or NULL */
   char *line;   /* getline's buffer */
   size_t cap;
-  int eof;      /* the last file is read to its end */
-  int failed;   /* an input could not be opened or read to its end */
+  int eof;    /* the last file is read to its end */
+  int failed; /* an input could not be opened or read to its end */
 } ft_input;
 
 /* Next line that is neither blank nor a comment (its first non-blank

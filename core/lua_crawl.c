@@ -5,9 +5,10 @@
  * ft_script_journal_* and ft_script_checkpoint declared in script.h, which
  * call the functions of lua/fetchtree/crawl.lua (load, object_settings,
  * next, respond, failure, alarm, resume, checkpoint), each under a
- * protected call with a traceback (crawl_call). The other way, fetchtree.core's set_limits,
- * after and hold reach the host through the tree and the functions the
- * driver set here (ft_script_set_tree, _set_alarm_fn, _set_hold_fn).
+ * protected call with a traceback (crawl_call). The other way,
+ * fetchtree.core's set_limits, after and hold reach the host through the
+ * tree and the functions the driver set here (ft_script_set_tree,
+ * _set_alarm_fn, _set_hold_fn).
  *
  * The sections follow a run: loading the spec, a request's way (next,
  * done), the hooks, and the durable state (journal, checkpoint). */
@@ -207,7 +208,7 @@ int ft_script_crawl_load(ft_script *s, const char *path, char **args,
   int rc = FT_ELUA;
   if (crawl_load_spec(s, path, args, nargs, with_meta, err, errlen) == 0)
     rc = ft_script_apply_crawl_settings(s, lua_gettop(L), path, FT_PLACE_SPEC,
-                                         cfg, info, err, errlen) == 0
+                                        cfg, info, err, errlen) == 0
              ? 0
              : FT_EINVAL;
   lua_settop(L, top);

@@ -63,8 +63,9 @@ typedef struct run_loader {
 static int run_load(void *ud, ft_config *cfg, ft_crawl_info *info, char *err,
                     size_t errlen) {
   run_loader *rl = ud;
-  if (ft_script_apply_crawl_settings(rl->s, rl->settings, "ft.run", FT_PLACE_FT_RUN, cfg, info, err,
-                           errlen) != 0)
+  if (ft_script_apply_crawl_settings(rl->s, rl->settings, "ft.run",
+                                     FT_PLACE_FT_RUN, cfg, info, err,
+                                     errlen) != 0)
     return FT_EINVAL;
   if (rl->lua_out) /* no record is written by C: the out function has all */
     info->has_on_response = info->has_on_error = 1;
