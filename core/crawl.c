@@ -5,8 +5,9 @@
  * Who owns what. An ft_crawl owns, for the length of a run:
  *
  *   ft_crawl ─┬─ engine (engine.c) ── object tree (tree.c): limits, stats
- *             ├─ script engine (script.c: the lua_State, fetchtree.crawl);
- *             │    its own for `fetchtree run`, the caller's for ft.run
+ *             ├─ script engine (script.c: the lua_State; lua_crawl.c:
+ *             │    the calls into fetchtree.crawl); its own for
+ *             │    `fetchtree run`, the caller's for ft.run
  *             ├─ state (state.h: memory, or SQLite with --state), reached
  *             │    only through ft_script_journal_* and ft_script_checkpoint
  *             ├─ output of records: the FILE, its resume truncation,
@@ -16,7 +17,7 @@
  *
  * cli.c parses options and draws the terminal (progress line, summary,
  * --stats); api.lua's ft.run turns its options into the same settings and
- * calls this through script.c's core.run. Neither holds a run's logic.
+ * calls this through core.run (lua_run.c). Neither holds a run's logic.
  *
  * A request's way, from `start` to its record:
  *
@@ -36,13 +37,14 @@
  *     the output offset together (one place: checkpoint()).
  *
  * `fetchtree fetch` is a crawl too (FT_CRAWL_LIST): its source is the
- * input's lines and its records are written by list_done (with --ordered,
- * through a reorder window); it has no script, alarms or state.
+ * input's lines (input.c) and its records are written by list_done (with
+ * --ordered, through the reorder window of reorder.c); it has no script,
+ * alarms or state.
  *
  * Where a second state backend plugs in: the state is reached from here
  * only through ft_script_journal_open/_done/_abandon/_error and
- * ft_script_checkpoint, and from Lua through fetchtree.core's seen,
- * journal_* and store_* (lua_state.c), all of them over the ft_state
+ * ft_script_checkpoint (lua_crawl.c), and from Lua through fetchtree.core's
+ * seen, journal_* and store_* (lua_state.c), all of them over the ft_state
  * interface of core/state.h. A backend is one file implementing
  * ft_state_backend (state_memory.c and state_sqlite.c are the two today)
  * and one row in state.c's table; it must pass tests/c/test_state.c, the
@@ -64,82 +66,15 @@
 #include "error.h"
 #include "fetch.h"
 #include "hash.h"
+#include "input.h"
 #include "lua_engine.h"
 #include "record.h"
+#include "reorder.h"
 #include "request.h"
 #include "tree.h"
 #include "url.h"
 
-/* ---- the input of a list ------------------------------------------------ */
-
-typedef struct input {
-  char **files; /* NULL-terminated; "-" is stdin */
-  int cur;
-  FILE *f;
-  char *line;
-  size_t cap;
-  int eof;
-  int failed; /* an input could not be opened or read to its end */
-} input;
-
-/* Next line that is neither blank nor a comment (its first non-blank
- * character is '#'), with surrounding white space trimmed, or NULL at the
- * end of the last file. A file that cannot be opened or read (a directory
- * given as standard input, an I/O error) is reported by name, sets
- * in->failed and is skipped: the files named were checked before the
- * run, but standard input and later failures cannot be. */
-static char *input_next(input *in, size_t *len) {
-  for (;;) {
-    if (!in->f) {
-      const char *name = in->files[in->cur];
-      if (!name) {
-        in->eof = 1;
-        return NULL;
-      }
-      in->cur++;
-      in->f = strcmp(name, "-") == 0 ? stdin : fopen(name, "r");
-      if (!in->f) {
-        fprintf(stderr, "fetchtree: %s: %s\n", name, strerror(errno));
-        in->failed = 1;
-        continue;
-      }
-    }
-    errno = 0;
-    ssize_t n = getline(&in->line, &in->cap, in->f);
-    if (n < 0) {
-      if (ferror(in->f)) {
-        const char *name = in->files[in->cur - 1];
-        fprintf(stderr, "fetchtree: %s: %s\n",
-                strcmp(name, "-") == 0 ? "standard input" : name,
-                strerror(errno ? errno : EIO));
-        in->failed = 1;
-      }
-      if (in->f != stdin)
-        fclose(in->f);
-      in->f = NULL;
-      continue;
-    }
-    char *s = in->line;
-    char *e = s + n;
-    while (s < e && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n'))
-      s++;
-    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' ||
-                     e[-1] == '\n'))
-      e--;
-    if (s == e || *s == '#')
-      continue;
-    *e = '\0';
-    *len = (size_t)(e - s);
-    return s;
-  }
-}
-
 /* ---- the crawl ------------------------------------------------------------ */
-
-typedef struct window_slot {
-  char *data; /* rendered record, or NULL while not finished */
-  size_t len;
-} window_slot;
 
 /* An obj:after alarm waiting in the loop. */
 typedef struct crawl_alarm {
@@ -166,11 +101,9 @@ struct ft_crawl {
   char error[512]; /* the first failure that ended or refused the run */
 
   /* a list's source */
-  input in;
+  ft_input in;
   uint64_t next_index;
-  window_slot *window; /* --ordered: records wait for earlier ones */
-  uint64_t window_size;
-  uint64_t next_write;
+  ft_reorder window; /* --ordered: records wait for earlier ones */
 
   /* the output of records */
   FILE *out;
@@ -309,29 +242,23 @@ static int add_extra_headers(ft_crawl *c, ft_request *r) {
 
 /* ---- a list's source and records (`fetchtree fetch`) --------------------- */
 
-/* A finished record for index i: out now, or into the reorder window. */
+/* A finished record for index i: out now, or into the reorder window,
+ * from which every record whose turn has come goes out. */
 static void emit_record(ft_crawl *c, uint64_t i, ft_buf *rec) {
   if (!c->set.ordered) {
     emit_bytes(c, rec->data, rec->len);
     return;
   }
-  window_slot *s = &c->window[i % c->window_size];
-  s->data = malloc(rec->len);
-  if (!s->data) {
+  if (ft_reorder_put(&c->window, i, rec->data, rec->len) != 0) {
     fail_run(c, "out of memory");
     return;
   }
-  memcpy(s->data, rec->data, rec->len);
-  s->len = rec->len;
   int moved = 0;
-  for (;;) {
-    window_slot *w = &c->window[c->next_write % c->window_size];
-    if (!w->data)
-      break;
-    emit_bytes(c, w->data, w->len);
-    free(w->data);
-    w->data = NULL;
-    c->next_write++;
+  const char *data;
+  size_t len;
+  while ((data = ft_reorder_peek(&c->window, &len)) != NULL) {
+    emit_bytes(c, data, len);
+    ft_reorder_pop(&c->window);
     moved = 1;
   }
   if (moved)
@@ -373,10 +300,10 @@ static int list_source(void *ud, ft_request **out) {
   for (;;) {
     if (c->interrupted || c->stopping)
       return -1;
-    if (c->set.ordered && c->next_index >= c->next_write + c->window_size)
+    if (c->set.ordered && ft_reorder_full(&c->window, c->next_index))
       return 0; /* the reorder window is full */
     size_t len;
-    char *line = input_next(&c->in, &len);
+    char *line = ft_input_next(&c->in, &len);
     if (!line)
       return -1;
     ft_request *r = ft_request_new();
@@ -925,11 +852,8 @@ ft_crawl_settings *ft_crawl_get_settings(ft_crawl *c) { return &c->set; }
 static int start_run(ft_crawl *c) {
   int script = c->spec.kind != FT_CRAWL_LIST;
   if (c->set.ordered && !script) {
-    c->window_size = (uint64_t)c->set.cfg.concurrency * 16;
-    if (c->window_size < 4096)
-      c->window_size = 4096;
-    c->window = calloc(c->window_size, sizeof(*c->window));
-    if (!c->window) {
+    uint64_t size = (uint64_t)c->set.cfg.concurrency * 16;
+    if (ft_reorder_init(&c->window, size < 4096 ? 4096 : size) != 0) {
       fatal(c, "fetchtree", "out of memory");
       return FT_ENOMEM;
     }
@@ -1143,17 +1067,11 @@ void ft_crawl_free(ft_crawl *c) {
     fclose(c->out);
     free(c->out_buf);
   }
-  if (c->window) {
-    for (uint64_t i = 0; i < c->window_size; i++)
-      free(c->window[i].data);
-    free(c->window);
-  }
+  ft_reorder_free(&c->window);
   if (c->owns_script)
     ft_script_free(c->script);
   ft_buf_free(&c->rec);
-  free(c->in.line);
-  if (c->in.f && c->in.f != stdin)
-    fclose(c->in.f);
+  ft_input_close(&c->in);
   free(c->start_error);
   free(c);
 }

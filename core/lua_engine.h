@@ -7,7 +7,7 @@
 struct lua_State;
 
 /* The metatable of the crawl's robots.txt cache (core.robots_new in
- * script.c): a userdata whose first field is the ft_robots_cache pointer,
+ * lua_robots.c): a userdata whose first field is the ft_robots_cache pointer,
  * which E:submit hands to the engine's url_check. */
 #define FT_LUA_ROBOTS_MT "fetchtree.robots_cache"
 

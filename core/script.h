@@ -1,4 +1,9 @@
-/* script.h - the boundary between C and Lua: the only part of fetchtree that touches lua_State. */
+/* script.h - the boundary between C and Lua: the only part of fetchtree that touches lua_State.
+ *
+ * The rest of fetchtree calls these functions and never the Lua stack.
+ * They are implemented by script.c (the Lua state) and the lua_*.c files
+ * named in each section below; what those files share among themselves is
+ * in script_internal.h, not here. */
 #ifndef FT_SCRIPT_H
 #define FT_SCRIPT_H
 
@@ -9,6 +14,8 @@
 #include "request.h"
 
 typedef struct ft_script ft_script;
+
+/* ---- the Lua state (script.c) ------------------------------------------- */
 
 /* A Lua state with the standard libraries and fetchtree's own modules
  * (compiled into the binary) ready for require. Returns 0, or a negative
@@ -26,10 +33,22 @@ int ft_script_parse_request(ft_script *s, const char *line, size_t len,
  * call from a signal handler (lua_sethook is). */
 void ft_script_interrupt(ft_script *s);
 
+/* The loader of the Lua module (luaopen_fetchtree): registers fetchtree's
+ * modules in the host's state L and returns require "fetchtree". */
+struct lua_State;
+int ft_script_open_module(struct lua_State *L);
+
+/* Run the Lua program at path with arg = {[0]=path, args...} and the
+ * global ft = require "fetchtree". Returns 0, or FT_ELUA with the message
+ * and traceback in err. */
+int ft_script_exec(ft_script *s, const char *path, char **args, int nargs,
+                   char *err, size_t errlen);
+
 /* ---- crawl scripts (`fetchtree run`, ft.run) ----------------------------
  * The crawl driver (core/crawl.c, ft_crawl) calls these; ft.run reaches it
- * through fetchtree.core's run (core.run), which binds the caller's crawl
- * instance to this script engine for the length of the run. */
+ * through fetchtree.core's run (core.run, lua_run.c), which binds the
+ * caller's crawl instance to this script engine for the length of the run.
+ * In lua_crawl.c, but for the output's two (lua_output.c). */
 
 struct ft_config;
 
@@ -73,7 +92,7 @@ int ft_script_crawl_next(ft_script *s, int want, ft_request **out, char *err,
 int ft_script_crawl_done(ft_script *s, const ft_request *req,
                          const ft_response *res, char *err, size_t errlen);
 
-/* ---- objects, alarms and storage -------------------------------------- */
+/* ---- objects, alarms and storage (lua_crawl.c) ------------------------- */
 
 struct ft_tree;
 
@@ -104,18 +123,7 @@ int ft_script_set_state(ft_script *s, const char *path);
 /* Commit storage writes made since the last commit. */
 int ft_script_commit(ft_script *s);
 
-/* The loader of the Lua module (luaopen_fetchtree): registers fetchtree's
- * modules in the host's state L and returns require "fetchtree". */
-struct lua_State;
-int ft_script_open_module(struct lua_State *L);
-
-/* Run the Lua program at path with arg = {[0]=path, args...} and the
- * global ft = require "fetchtree". Returns 0, or FT_ELUA with the message
- * and traceback in err. */
-int ft_script_exec(ft_script *s, const char *path, char **args, int nargs,
-                   char *err, size_t errlen);
-
-/* ---- durable runs (--state) --------------------------------------------- */
+/* ---- durable runs (--state; lua_crawl.c) ------------------------------- */
 
 typedef struct ft_journal_info {
   int finished;       /* the crawl in this database has finished */
