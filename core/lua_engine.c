@@ -413,7 +413,19 @@ static int l_submit(lua_State *L) {
     r->retries = (int)lua_tonumber(L, 8);
   if (lua_isstring(L, 9)) {
     int e = 0;
-    r->obj = ft_tree_get(ft_engine_tree(le->engine), lua_tostring(L, 9), &e);
+    const char *name = lua_tostring(L, 9);
+    r->obj = ft_tree_get(ft_engine_tree(le->engine), name, &e);
+    if (!r->obj) { /* not the root in its place: the request's own error */
+      char why[512];
+      snprintf(why, sizeof(why), "cannot make object '%.300s': %s", name,
+               e == FT_EINVAL ? "not an object name such as /host/example.com"
+                              : ft_strerror(e));
+      if (ft_request_refuse(r, e == FT_ENOMEM ? FT_ERR_INTERNAL : FT_ERR_INPUT,
+                            why) != 0) {
+        ft_request_free(r);
+        return luaL_error(L, "out of memory");
+      }
+    }
   }
   ft_robots_cache **robots = luaL_testudata(L, 10, FT_LUA_ROBOTS_MT);
   if (robots)

@@ -770,7 +770,22 @@ int ft_script_crawl_next(ft_script *s, int want, ft_request **out, char *err,
   r->index = (uint64_t)lua_tonumber(L, top + 1);
   if (s->tree && lua_type(L, top + 7) == LUA_TSTRING) {
     int e = 0; /* ft_tree_get remembers its last answer: runs of one host are cheap */
-    r->obj = ft_tree_get(s->tree, lua_tostring(L, top + 7), &e);
+    const char *name = lua_tostring(L, top + 7);
+    r->obj = ft_tree_get(s->tree, name, &e);
+    if (!r->obj) {
+      /* not the root in its place: the request ends with this error */
+      char why[512];
+      snprintf(why, sizeof(why), "cannot make object '%.300s': %s", name,
+               e == FT_EINVAL ? "not an object name such as /host/example.com"
+                              : ft_strerror(e));
+      if (ft_request_refuse(r, e == FT_ENOMEM ? FT_ERR_INTERNAL : FT_ERR_SCRIPT,
+                            why) != 0) {
+        ft_request_free(r);
+        lua_settop(L, top);
+        snprintf(err, errlen, "%s", why);
+        return FT_ELUA;
+      }
+    }
   }
   /* a request that obeys robots.txt carries the crawl's cache of rules,
    * for ft_robots_url_check (the Lua value keeps it alive for the run) */

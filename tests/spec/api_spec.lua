@@ -136,6 +136,26 @@ for _, how in ipairs { "luajit", "fetchtree" } do
       assert.equal("true\ntrue\n1:input 2:200\n", out)
     end)
 
+    it("the engine ends a request whose object cannot be made with that error, not as the root's", function()
+      local out, err, rc = lua(how, [[
+        local engine = require "fetchtree.engine"
+        local reported = {}
+        engine.on_done(function(id, res, e)
+          reported[#reported + 1] = id .. ":" .. (res and res.status or (e.kind .. ": " .. e.message))
+        end)
+        local e = engine.new {}
+        print(e:submit(1, arg[1] .. "/item/1.json", nil, nil, nil, nil, nil, "//bad"))
+        print(e:submit(2, arg[1] .. "/item/1.json", nil, nil, nil, nil, nil, "/host/good"))
+        while e:pending() > 0 do engine.step(-1) end
+        table.sort(reported)
+        print(table.concat(reported, "\n"))
+        e:close()
+      ]], srv.base)
+      assert.equal(0, rc, err)
+      assert.equal("true\ntrue\n1:input: cannot make object '//bad': not an object name such as " ..
+                   "/host/example.com\n2:200\n", out)
+    end)
+
     it("ft.fetch_all inside a task: its engine outlives the callback that resumes the task", function()
       local out, err, rc = lua(how, [[
         local base = arg[1]
