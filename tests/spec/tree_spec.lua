@@ -379,6 +379,8 @@ describe("the object tree", function()
       "set_limits: field 'on_response': not accepted in set_limits",
       "ok",
     }, r.records[1].msgs)
+    -- its request in the server's log before the next test counts the log
+    assert.equal(1, #srv.log_for("?badlimits", 1, true))
   end)
 
   it("refuses an objects limit the tree cannot hold with the usual error, with or without --progress", function()
