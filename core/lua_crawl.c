@@ -229,11 +229,18 @@ int ft_script_crawl_objects(ft_script *s, ft_tree *tree, char *err,
     lua_getfield(L, e, "pattern");
     const char *pattern = lua_tostring(L, -1);
     lua_getfield(L, e, "rps");
-    lua_getfield(L, e, "window");
+    if (lua_isnil(L, -1)) /* a pattern's window alone sets nothing, as before */
+      lua_pushnil(L);
+    else
+      lua_getfield(L, e, "window");
     lua_getfield(L, e, "concurrency");
     lua_getfield(L, e, "retries");
-    ft_obj_settings st;
-    ft_lua_to_settings(L, e + 2, &st, NULL); /* not a number: unset */
+    ft_obj_settings st; /* checked with the spec (place object) */
+    if (ft_lua_limits_args(L, e + 2, pattern ? pattern : "objects", &st, err,
+                           errlen) != 0) {
+      lua_settop(L, top);
+      return FT_EINVAL;
+    }
     rc = ft_tree_configure(tree, pattern ? pattern : "", &st);
     /* the tree refuses a rate it cannot hold (FT_ERANGE) or one that is
      * not a finite number (FT_EINVAL, as for a bad pattern): say which */
@@ -286,7 +293,22 @@ int ft_script_crawl_next(ft_script *s, int want, ft_request **out, char *err,
   r->index = (uint64_t)lua_tonumber(L, top + 1);
   if (s->tree && lua_type(L, top + 7) == LUA_TSTRING) {
     int e = 0; /* ft_tree_get remembers its last answer: runs of one host are cheap */
-    r->obj = ft_tree_get(s->tree, lua_tostring(L, top + 7), &e);
+    const char *name = lua_tostring(L, top + 7);
+    r->obj = ft_tree_get(s->tree, name, &e);
+    if (!r->obj) {
+      /* not the root in its place: the request ends with this error */
+      char why[512];
+      snprintf(why, sizeof(why), "cannot make object '%.300s': %s", name,
+               e == FT_EINVAL ? "not an object name such as /host/example.com"
+                              : ft_strerror(e));
+      if (ft_request_refuse(r, e == FT_ENOMEM ? FT_ERR_INTERNAL : FT_ERR_SCRIPT,
+                            why) != 0) {
+        ft_request_free(r);
+        lua_settop(L, top);
+        snprintf(err, errlen, "%s", why);
+        return FT_ELUA;
+      }
+    }
   }
   /* a request that obeys robots.txt carries the crawl's cache of rules,
    * for ft_robots_url_check (the Lua value keeps it alive for the run) */
@@ -337,25 +359,30 @@ int ft_script_alarm(ft_script *s, uint64_t id, char *err, size_t errlen) {
   return crawl_call(s, "alarm", 1, 0, err, errlen);
 }
 
-/* core.set_limits(name, rps, window, concurrency, retries) -> true | nil, err */
+/* core.set_limits(name, { rps =, window =, concurrency =, retries = }) ->
+ * true | nil, "set_limits: ..." (the limits checked by the settings table) */
 static int core_set_limits(lua_State *L) {
   ft_script *s = ft_script_self(L);
   const char *name = luaL_checkstring(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  ft_obj_settings st;
+  char why[512];
+  if (ft_lua_limits_table(L, 2, "set_limits", &st, why, sizeof(why)) != 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, why);
+    return 2;
+  }
   int err = 0;
   ft_object *o = s->tree ? ft_tree_get(s->tree, name, &err) : NULL;
   if (!o) {
     lua_pushnil(L);
-    lua_pushstring(L, s->tree ? ft_strerror(err) : "no run");
+    lua_pushfstring(L, "set_limits: %s", s->tree ? ft_strerror(err) : "no run");
     return 2;
   }
-  ft_obj_settings st;
-  int bad = 0;
-  if (ft_lua_to_settings(L, 2, &st, &bad) != 0)
-    luaL_checknumber(L, bad); /* raises: "number expected" */
   int rc = ft_object_set(o, &st);
   if (rc != 0) {
     lua_pushnil(L);
-    lua_pushstring(L, ft_strerror(rc));
+    lua_pushfstring(L, "set_limits: %s", ft_strerror(rc));
     return 2;
   }
   if (s->alarm_fn)

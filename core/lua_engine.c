@@ -413,7 +413,19 @@ static int l_submit(lua_State *L) {
     r->retries = (int)lua_tonumber(L, 8);
   if (lua_isstring(L, 9)) {
     int e = 0;
-    r->obj = ft_tree_get(ft_engine_tree(le->engine), lua_tostring(L, 9), &e);
+    const char *name = lua_tostring(L, 9);
+    r->obj = ft_tree_get(ft_engine_tree(le->engine), name, &e);
+    if (!r->obj) { /* not the root in its place: the request's own error */
+      char why[512];
+      snprintf(why, sizeof(why), "cannot make object '%.300s': %s", name,
+               e == FT_EINVAL ? "not an object name such as /host/example.com"
+                              : ft_strerror(e));
+      if (ft_request_refuse(r, e == FT_ENOMEM ? FT_ERR_INTERNAL : FT_ERR_INPUT,
+                            why) != 0) {
+        ft_request_free(r);
+        return luaL_error(L, "out of memory");
+      }
+    }
   }
   ft_robots_cache **robots = luaL_testudata(L, 10, FT_LUA_ROBOTS_MT);
   if (robots)
@@ -426,45 +438,17 @@ static int l_submit(lua_State *L) {
   return 1;
 }
 
-int ft_lua_to_settings(lua_State *L, int idx, ft_obj_settings *st, int *bad) {
-  int first_bad = 0;
-  memset(st, 0, sizeof(*st));
-  if (lua_isnumber(L, idx)) {
-    st->has_rps = 1;
-    st->rps = lua_tonumber(L, idx);
-    st->window_ms = 1000;
-    if (lua_isnumber(L, idx + 1))
-      st->window_ms = lua_tonumber(L, idx + 1);
-    else if (!lua_isnoneornil(L, idx + 1))
-      first_bad = idx + 1;
-  } else if (!lua_isnil(L, idx)) {
-    first_bad = idx;
-  }
-  if (lua_isnumber(L, idx + 2)) {
-    st->has_concurrency = 1;
-    st->concurrency = (int)lua_tonumber(L, idx + 2);
-  } else if (!lua_isnil(L, idx + 2) && !first_bad) {
-    first_bad = idx + 2;
-  }
-  if (lua_isnumber(L, idx + 3)) {
-    st->has_retries = 1;
-    st->retries = (int)lua_tonumber(L, idx + 3);
-  } else if (!lua_isnil(L, idx + 3) && !first_bad) {
-    first_bad = idx + 3;
-  }
-  if (bad)
-    *bad = first_bad;
-  return first_bad ? FT_EINVAL : 0;
-}
-
 /* E:configure(pattern, rps, window, concurrency, retries): limits for the
- * objects whose names match pattern -> true | nil, err */
+ * objects whose names match pattern, checked as obj:set_limits checks them
+ * (false removes a limit; a bad value raises) -> true | nil, err */
 static int l_configure(lua_State *L) {
   lua_engine *le = check_engine(L, 1);
+  const char *pattern = luaL_checkstring(L, 2);
   ft_obj_settings st;
-  ft_lua_to_settings(L, 3, &st, NULL); /* not a number: unset */
-  int rc = ft_tree_configure(ft_engine_tree(le->engine), luaL_checkstring(L, 2),
-                             &st);
+  char err[512];
+  if (ft_lua_limits_args(L, 3, "configure", &st, err, sizeof(err)) != 0)
+    return luaL_error(L, "%s", err);
+  int rc = ft_tree_configure(ft_engine_tree(le->engine), pattern, &st);
   if (rc != 0) {
     lua_pushnil(L);
     lua_pushstring(L, ft_strerror(rc));
@@ -475,14 +459,17 @@ static int l_configure(lua_State *L) {
 }
 
 /* E:set_limits(name, rps, window, concurrency, retries): change one
- * object's limits live -> true | nil, err */
+ * object's limits live, checked as obj:set_limits checks them (false
+ * removes a limit; a bad value raises) -> true | nil, err */
 static int l_set_limits(lua_State *L) {
   lua_engine *le = check_engine(L, 1);
-  int e = 0;
-  ft_object *o = ft_tree_get(ft_engine_tree(le->engine), luaL_checkstring(L, 2),
-                             &e);
+  const char *name = luaL_checkstring(L, 2);
   ft_obj_settings st;
-  ft_lua_to_settings(L, 3, &st, NULL); /* not a number: unset */
+  char err[512];
+  if (ft_lua_limits_args(L, 3, "set_limits", &st, err, sizeof(err)) != 0)
+    return luaL_error(L, "%s", err);
+  int e = 0;
+  ft_object *o = ft_tree_get(ft_engine_tree(le->engine), name, &e);
   int rc = o ? ft_object_set(o, &st) : e;
   if (rc != 0) {
     lua_pushnil(L);

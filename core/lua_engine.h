@@ -39,19 +39,6 @@ void ft_lua_push_error(struct lua_State *L, const struct ft_request *req,
  * Returns 0, FT_ENOMEM, or FT_EINVAL when the url is not a string. */
 int ft_lua_to_request(struct lua_State *L, int idx, struct ft_request *r);
 
-/* Object limits from the stack slots idx .. idx+3 (rps, window in ms,
- * concurrency, retries; idx an absolute index) into st, for ft_object_set
- * and ft_tree_configure: a number sets its field, nil leaves it unset; the
- * window is read only with a rate, and is 1000 when nil or absent. Returns
- * 0, or FT_EINVAL with *bad (when bad is not NULL) set to the index of the
- * first slot holding something else (an absent rps, concurrency or retries
- * slot counts: luaL_checknumber would refuse it too); that field is left
- * unset (the window: 1000) and the other slots are still read, so a caller
- * may ignore what is not a number, or raise with luaL_checknumber(L, *bad). */
-struct ft_obj_settings;
-int ft_lua_to_settings(struct lua_State *L, int idx,
-                       struct ft_obj_settings *st, int *bad);
-
 /* Before the host closes that loop: close the Lua engines on it. */
 void ft_lua_engine_release_loop(struct lua_State *L);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "tree.h"
 
 /* the registry slot keeping the last joined list of names alive */
 #define SCRATCH_KEY "fetchtree.settings.scratch"
@@ -20,7 +21,7 @@ static const struct {
     {"fetch", FT_PLACE_FETCH},     {"run", FT_PLACE_RUN},
     {"spec", FT_PLACE_SPEC},       {"object", FT_PLACE_OBJECT},
     {"request", FT_PLACE_REQUEST}, {"engine", FT_PLACE_ENGINE},
-    {"ft.run", FT_PLACE_FT_RUN},
+    {"ft.run", FT_PLACE_FT_RUN},   {"limits", FT_PLACE_LIMITS},
 };
 #define NPLACES (sizeof(place_names) / sizeof(place_names[0]))
 
@@ -76,6 +77,11 @@ int ft_settings_from_lua(lua_State *L, int idx, const ft_setting *s,
                          size_t whylen) {
   int t = lua_type(L, idx);
   memset(v, 0, sizeof(*v));
+  if (t == LUA_TBOOLEAN && !lua_toboolean(L, idx) &&
+      ft_setting_removable(s, place)) {
+    v->off = 1; /* false: remove the limit */
+    return 0;
+  }
   switch (s->type) {
   case FT_SETTING_INT:
   case FT_SETTING_NUMBER:
@@ -415,6 +421,74 @@ int ft_settings_check_table(lua_State *L, int idx, ft_place place,
   }
   return check_fields(L, t, place, cfg, place == FT_PLACE_SPEC ? t : 0, label,
                       NULL, err, errlen);
+}
+
+/* ---- an object's limits ------------------------------------------------- */
+
+int ft_lua_limits_table(lua_State *L, int idx, const char *label,
+                        ft_obj_settings *st, char *err, size_t errlen) {
+  static const ft_setting_id ids[] = {FT_S_RPS, FT_S_WINDOW, FT_S_CONCURRENCY,
+                                      FT_S_RETRIES};
+  int t = idx > 0 ? idx : lua_gettop(L) + idx + 1;
+  memset(st, 0, sizeof(*st));
+  if (ft_settings_check_table(L, t, FT_PLACE_LIMITS, NULL, label, err,
+                              errlen) != 0)
+    return FT_EINVAL;
+  ft_setting_value v[4];
+  int given[4];
+  for (int i = 0; i < 4; i++) {
+    const ft_setting *s = &ft_settings[ids[i]];
+    char why[256];
+    lua_getfield(L, t, s->name);
+    given[i] = !lua_isnil(L, -1);
+    /* checked above: this only reads the value */
+    if (given[i] &&
+        ft_settings_from_lua(L, -1, s, FT_PLACE_LIMITS, &v[i], why,
+                             sizeof(why)) != 0) {
+      lua_pop(L, 1);
+      snprintf(err, errlen, "%s: field '%s': %s", label, s->name, why);
+      return FT_EINVAL;
+    }
+    lua_pop(L, 1);
+  }
+  if (given[1] && !given[0]) {
+    /* a window is the rate's: alone it would change nothing */
+    snprintf(err, errlen,
+             "%s: field 'window': goes with rps (the window of a rate)",
+             label);
+    return FT_EINVAL;
+  }
+  if (given[0]) {
+    st->has_rps = 1;
+    st->rps = v[0].off ? 0 : v[0].num; /* the tree: 0 removes the rate */
+    st->window_ms = given[1] ? v[1].num : 1000;
+  }
+  if (given[2]) {
+    st->has_concurrency = 1;
+    st->concurrency = v[2].off ? 0 : (int)v[2].num; /* 0: no cap */
+  }
+  if (given[3]) {
+    st->has_retries = 1;
+    st->retries = v[3].off ? -1 : (int)v[3].num; /* -1: inherit again */
+  }
+  return 0;
+}
+
+int ft_lua_limits_args(lua_State *L, int idx, const char *label,
+                       ft_obj_settings *st, char *err, size_t errlen) {
+  static const char *const names[] = {"rps", "window", "concurrency",
+                                      "retries"};
+  int top = lua_gettop(L);
+  lua_createtable(L, 0, 4);
+  for (int i = 0; i < 4; i++) {
+    if (idx + i > top)
+      break;
+    lua_pushvalue(L, idx + i);
+    lua_setfield(L, -2, names[i]); /* nil: not set */
+  }
+  int rc = ft_lua_limits_table(L, -1, label, st, err, errlen);
+  lua_settop(L, top);
+  return rc;
 }
 
 int ft_lua_check_settings(lua_State *L) {

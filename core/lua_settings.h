@@ -35,9 +35,29 @@ int ft_settings_check_table(struct lua_State *L, int idx, ft_place place,
                             ft_config *cfg, const char *label, char *err,
                             size_t errlen);
 
+/* An object's limits from the Lua table at idx, checked for the place
+ * "limits" (FT_PLACE_LIMITS: fields rps, window, concurrency, retries,
+ * nothing else) into st, for ft_object_set and ft_tree_configure. A field
+ * left out leaves the object's value alone; false removes the limit (rps,
+ * concurrency) or the object's own retries (it inherits again); rps
+ * without window has the window 1000; a window without rps is refused.
+ * Returns 0, or FT_EINVAL with "label: field 'x': reason" in err, the
+ * reason the same as for the value anywhere else ("must be a whole number
+ * from 1 to 100000, got 2.7"), an unknown field naming the nearest. */
+struct ft_obj_settings;
+int ft_lua_limits_table(struct lua_State *L, int idx, const char *label,
+                        struct ft_obj_settings *st, char *err,
+                        size_t errlen);
+
+/* The same from the stack slots idx .. idx+3 (rps, window, concurrency,
+ * retries; idx absolute; nil or absent: left out), for the engine's
+ * positional set_limits and configure. Leaves the stack as it was. */
+int ft_lua_limits_args(struct lua_State *L, int idx, const char *label,
+                       struct ft_obj_settings *st, char *err, size_t errlen);
+
 /* check_settings(place, t [, label]) -> true | nil, message: the Lua face
  * of ft_settings_check_table; place is "fetch", "run", "spec", "object",
- * "request", "engine" or "ft.run". Raises for an unknown place. */
+ * "request", "engine", "ft.run" or "limits". Raises for an unknown place. */
 int ft_lua_check_settings(struct lua_State *L);
 
 /* settings() -> the table as a list of { name =, option =, short =, type =,

@@ -19,6 +19,7 @@
 #define REQ FT_PLACE_REQUEST
 #define ENG FT_PLACE_ENGINE
 #define FTRUN FT_PLACE_FT_RUN
+#define LIM FT_PLACE_LIMITS
 /* what engine.new, ft.run and a spec all take: the ft_config settings */
 #define CONF (SPEC | ENG | FTRUN)
 
@@ -75,20 +76,20 @@ const ft_setting ft_settings[] = {
      "host, like Authorization and Cookie (repeatable)"},
     /* Pacing */
     {FT_S_CONCURRENCY, "concurrency", "concurrency", 'c', FT_SETTING_INT, NULL,
-     1, 100000, 0, CLI | CONF | OBJ, "64", "Pacing", "N",
+     1, 100000, 0, CLI | CONF | OBJ | LIM, "64", "Pacing", "N",
      "requests in flight at once (64)"},
     {FT_S_HOST_CONNECTIONS, "host_connections", "host-connections", 0,
      FT_SETTING_INT, NULL, 1, 100000, 0, CLI | CONF, NULL, "Pacing", "N",
      "connections per host (default: concurrency)"},
     {FT_S_RPS, "rps", "rps", 0, FT_SETTING_NUMBER, "requests per window", 0,
-     1e9, 1, CLI | CONF | OBJ, NULL, "Pacing", "R",
+     1e9, 1, CLI | CONF | OBJ | LIM, NULL, "Pacing", "R",
      "at most R*W/1000 attempts start in any W ms"},
     {FT_S_WINDOW, "window", "window", 0, FT_SETTING_NUMBER, "milliseconds", 1,
-     86400000, 0, CLI | CONF | OBJ, "1000", "Pacing", "W",
+     86400000, 0, CLI | CONF | OBJ | LIM, "1000", "Pacing", "W",
      "the rate window in milliseconds (1000)"},
     /* Retries */
     {FT_S_RETRIES, "retries", "retries", 0, FT_SETTING_INT, NULL, 0, 1000, 0,
-     CLI | CONF | OBJ | REQ, "5", "Retries", "N",
+     CLI | CONF | OBJ | REQ | LIM, "5", "Retries", "N",
      "retries after the first attempt (5)"},
     {FT_S_RETRY_ON, "retry_on", "retry-on", 0, FT_SETTING_STATUSES, NULL, 0, 0,
      0, CLI | CONF, "408,429,500,502,503,504", "Retries", "LIST",
@@ -500,8 +501,16 @@ const char *ft_place_name(ft_place place) {
     return "engine.new";
   case FT_PLACE_FT_RUN:
     return "ft.run";
+  case FT_PLACE_LIMITS:
+    return "set_limits";
   }
   return "?";
+}
+
+int ft_setting_removable(const ft_setting *s, ft_place place) {
+  return place == FT_PLACE_LIMITS &&
+         (s->id == FT_S_RPS || s->id == FT_S_CONCURRENCY ||
+          s->id == FT_S_RETRIES);
 }
 
 /* ---- --help ----------------------------------------------------------------- */

@@ -2,11 +2,12 @@
  * range, default and the places that accept it, with the checks every entry
  * point uses (pure C; the Lua side is lua_settings.h).
  *
- * A setting reaches fetchtree through up to seven places: an option of
+ * A setting reaches fetchtree through up to eight places: an option of
  * `fetchtree fetch` or `fetchtree run`, a field of a crawl spec, a field of
  * an object pattern in the spec's `objects`, a field of a request table
  * (ft.get, ft.request, ft.fetch_all), engine.new (and ft.fetch_all's
- * options), and ft.run's options. Each place asks this table whether a
+ * options), ft.run's options, and an object's limits changed live
+ * (obj:set_limits, the engine's set_limits and configure). Each place asks this table whether a
  * name is known there and whether a value is good, so one value is taken
  * or refused the same way everywhere, with the same words: the reason a
  * check gives ("must be a whole number from 1 to 100000, got 2.7") is the
@@ -34,6 +35,9 @@ typedef enum ft_place {
   FT_PLACE_REQUEST = 1 << 4, /* a field of a request table (ft.get, ...) */
   FT_PLACE_ENGINE = 1 << 5,  /* engine.new{...}, ft.fetch_all's options */
   FT_PLACE_FT_RUN = 1 << 6,  /* ft.run's options */
+  FT_PLACE_LIMITS = 1 << 7,  /* obj:set_limits{...}, E:set_limits and
+                              * E:configure: rps, window, concurrency and
+                              * retries, where false removes a limit */
 } ft_place;
 
 #define FT_PLACE_CLI (FT_PLACE_FETCH | FT_PLACE_RUN)
@@ -134,8 +138,10 @@ extern const size_t ft_settings_count;
 /* A checked value. Which field holds it follows the type: INT and NUMBER
  * in num (INT: integral), SIZE in size, BOOL in flag, STRING, FILE and
  * NAMES in str (NAMES: comma-separated; not owned), STATUSES in statuses
- * (1 = listed). */
+ * (1 = listed). off: the value was false where it removes a limit
+ * (ft_setting_removable), num is then 0. */
 typedef struct ft_setting_value {
+  int off;
   double num;
   int64_t size;
   int flag;
@@ -182,6 +188,12 @@ int ft_setting_parse(const ft_setting *s, const char *text,
  * copies them). */
 void ft_setting_apply(const ft_setting *s, const ft_setting_value *v,
                       ft_config *cfg);
+
+/* Whether false is taken for s in place, meaning "remove this limit":
+ * rps, concurrency and retries (the object's own value, so that it
+ * inherits again) in FT_PLACE_LIMITS. Elsewhere a setting left out is
+ * the setting's absence. */
+int ft_setting_removable(const ft_setting *s, ft_place place);
 
 /* The place's name in messages: "engine.new", "a spec", ... */
 const char *ft_place_name(ft_place place);

@@ -259,7 +259,7 @@ local function settle(task, ok, ...)
   local co = task.co
   if coroutine.status(co) == "dead" then return finish(task, ok, ...) end
   if ok and ... ~= WAIT then
-    finish(task, false, debug.traceback(co, "coroutine.yield() in a task: a task may " ..
+    finish(task, false, require("fetchtree.trace").thread(co, "coroutine.yield() in a task: a task may " ..
       "only be suspended by fetchtree's calls (ft.get, ft.request, ft.fetch_all, ft.wait)"))
   end
 end

@@ -18,7 +18,7 @@ function M.load(path, args)
   _G.ft = require "fetchtree"
   local dir = path:match("^(.*)/[^/]*$")
   if dir then package.path = dir .. "/?.lua;" .. package.path end
-  local ok, s = xpcall(chunk, debug.traceback)
+  local ok, s = xpcall(chunk, require("fetchtree.trace").handler)
   if not ok then error(s, 0) end
   if type(s) ~= "table" then
     error(path .. ": a crawl script must return a table (the crawl spec), got " .. type(s), 0)

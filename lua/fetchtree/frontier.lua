@@ -14,6 +14,7 @@
 local cjson = require "cjson"
 local request = require "fetchtree.request"
 local object = require "fetchtree.object"
+local trace = require "fetchtree.trace"
 
 local M = {}
 
@@ -32,7 +33,7 @@ M.describe = describe
 -- error of the request ({ kind = "script", message, traceback? }) when
 -- route raised or returned something that is not an object name.
 function M.route(route, t, traceback)
-  local ok, name = xpcall(route, traceback or debug.traceback, t)
+  local ok, name = xpcall(route, traceback or trace.handler, t)
   if not ok then
     local msg = type(name) == "string" and name or describe(name)
     return nil, { kind = "script", message = "route raised: " .. msg:match("^[^\n]*"), traceback = msg }
@@ -58,7 +59,7 @@ function M.new(o)
   local check = request.check
   local route = spec.route
   local route_request = M.route
-  local traceback = debug.traceback
+  local traceback = trace.handler -- the user's frames only
 
   local max_depth = spec.max_depth or math.huge
   local dedupe = spec.dedupe ~= false
@@ -245,7 +246,7 @@ function M.new(o)
       elseif start_co then
         local ok, err = coroutine.resume(start_co)
         if not ok then
-          start_error = traceback(start_co, err)
+          start_error = trace.thread(start_co, err)
           start_co = nil
           return nil, "error", start_error
         end

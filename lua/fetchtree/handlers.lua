@@ -6,10 +6,11 @@
 -- request done (done(id): it leaves the journal of a durable run) once
 -- its records are out.
 local records_mod = require "fetchtree.records"
+local trace = require "fetchtree.trace"
 
 local M = {}
 
-local traceback = debug.traceback
+local traceback = trace.handler -- the user's frames only
 local script_error = records_mod.script_error
 
 -- o:

@@ -88,7 +88,8 @@ end
 --   enqueue: function(request, depth, base) -> true | false, why (the frontier's)
 --   records: the crawl's record writer (fetchtree.records)
 --   after: function(id, ms): ask for alarm id in ms (core.after)
---   set_limits: function(name, rps, window, concurrency, retries) -> true | nil, err
+--   set_limits: function(name, limits) -> true | nil, err (core.set_limits:
+--               limits checked by the settings table, err "set_limits: ...")
 -- Returns { get = get(name) -> obj, for_entry = for_entry(entry, base) ->
 -- obj, take_alarm = take_alarm(id) -> obj, fn | nil, Obj = the metatable }.
 function M.new(o)
@@ -157,11 +158,12 @@ function M.new(o)
     return next_alarm
   end
 
-  -- Change this object's limits live: rps, window, concurrency, retries.
+  -- Change this object's limits live: rps, window, concurrency, retries
+  -- (false removes one); an unknown field or a bad value raises.
   function Obj:set_limits(t)
     if type(t) ~= "table" then error("obj:set_limits{...} takes a table", 2) end
-    local ok, err = set_limits(self.name, t.rps, t.window, t.concurrency, t.retries)
-    if not ok then error("set_limits: " .. tostring(err), 2) end
+    local ok, err = set_limits(self.name, t)
+    if not ok then error(tostring(err), 2) end
     return true
   end
 

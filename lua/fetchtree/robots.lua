@@ -186,7 +186,7 @@ end
 -- "path: ..." for a robots field that is not one. o:
 --   patterns: the spec's object patterns (fetchtree.object.patterns)
 --   host_object, storage, requeue: as for M.new
---   set_limits: function(name, rps, window, concurrency, retries)
+--   set_limits: function(name, { rps =, window = }) (core.set_limits)
 -- The instance also has obeys(name): whether requests of object name
 -- obey robots.txt, as the nearest object pattern (of the name, else of
 -- an ancestor) that says robots decides, else the spec's robots.
@@ -218,7 +218,8 @@ function M.for_spec(s, path, o)
       for _, pt in ipairs(patterns) do
         if pt.cfg.rps and name:match(pt.lua) then return end
       end
-      set_limits(name, 1, secs * 1000, nil, nil)
+      -- the window within the settings table's range (1 ms to a day)
+      set_limits(name, { rps = 1, window = math.max(1, math.min(secs * 1000, 86400000)) })
     end,
   }
   local obeys = {} -- object name -> boolean, found once per object

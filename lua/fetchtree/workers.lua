@@ -19,7 +19,7 @@ local M = {}
 local IDLE = {}
 local WAIT = sched.WAIT
 local yield, resume, create = coroutine.yield, coroutine.resume, coroutine.create
-local traceback = debug.traceback
+local traceback = require("fetchtree.trace").thread -- the user's frames only
 
 local function worker_main(fn, a, b)
   while true do

@@ -136,6 +136,49 @@ for _, how in ipairs { "luajit", "fetchtree" } do
       assert.equal("true\ntrue\n1:input 2:200\n", out)
     end)
 
+    it("E:set_limits with false removes a limit: the waiting requests then go unlimited", function()
+      -- one request per 10 s for object /h: after the first, the other two
+      -- wait until the rate is removed; they are then done at once
+      local out, err, rc = lua(how, [[
+        local engine = require "fetchtree.engine"
+        local done = 0
+        engine.on_done(function() done = done + 1 end)
+        local e = engine.new {}
+        assert(e:configure("/h", 1, 10000))
+        for i = 1, 3 do assert(e:submit(i, arg[1] .. "/item/" .. i .. ".json", nil, nil, nil, nil, nil, "/h")) end
+        while done < 1 do engine.step(-1) end
+        print(pcall(e.set_limits, e, "/h", 0))
+        assert(e:set_limits("/h", false))
+        local t0 = os.time()
+        while e:pending() > 0 and os.time() - t0 < 5 do engine.step(100) end
+        print(done)
+        e:close()
+      ]], srv.base)
+      assert.equal(0, rc, err)
+      assert.equal("false\tset_limits: field 'rps': must be a number of requests per window above 0, " ..
+                   "at most 1000000000, got 0\n3\n", out)
+    end)
+
+    it("the engine ends a request whose object cannot be made with that error, not as the root's", function()
+      local out, err, rc = lua(how, [[
+        local engine = require "fetchtree.engine"
+        local reported = {}
+        engine.on_done(function(id, res, e)
+          reported[#reported + 1] = id .. ":" .. (res and res.status or (e.kind .. ": " .. e.message))
+        end)
+        local e = engine.new {}
+        print(e:submit(1, arg[1] .. "/item/1.json", nil, nil, nil, nil, nil, "//bad"))
+        print(e:submit(2, arg[1] .. "/item/1.json", nil, nil, nil, nil, nil, "/host/good"))
+        while e:pending() > 0 do engine.step(-1) end
+        table.sort(reported)
+        print(table.concat(reported, "\n"))
+        e:close()
+      ]], srv.base)
+      assert.equal(0, rc, err)
+      assert.equal("true\ntrue\n1:input: cannot make object '//bad': not an object name such as " ..
+                   "/host/example.com\n2:200\n", out)
+    end)
+
     it("ft.fetch_all inside a task: its engine outlives the callback that resumes the task", function()
       local out, err, rc = lua(how, [[
         local base = arg[1]

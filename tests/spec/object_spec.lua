@@ -69,9 +69,9 @@ describe("fetchtree.object", function()
         enqueue = function(t, depth, base) queued[#queued + 1] = { t, depth, base }; return true end,
         records = R,
         after = function(id, ms) alarms[#alarms + 1] = { id, ms } end,
-        set_limits = function(name, rps, window, concurrency, retries)
-          limits[#limits + 1] = { name, rps, window, concurrency, retries }
-          if rps == -1 then return nil, "bad rate" end
+        set_limits = function(name, t)
+          limits[#limits + 1] = { name, t }
+          if t.rps == -1 then return nil, "set_limits: bad rate" end
           return true
         end,
       }
@@ -125,7 +125,7 @@ describe("fetchtree.object", function()
     it("changes its limits through set_limits and raises its error", function()
       local o = T.get("/a")
       assert.is_true(o:set_limits { rps = 5, window = 100, concurrency = 2, retries = 1 })
-      assert.same({ "/a", 5, 100, 2, 1 }, limits[1])
+      assert.same({ "/a", { rps = 5, window = 100, concurrency = 2, retries = 1 } }, limits[1])
       local ok, err = pcall(function() o:set_limits { rps = -1 }; return 1 end)
       assert.is_false(ok)
       assert.truthy(err:find("set_limits: bad rate", 1, true), err)

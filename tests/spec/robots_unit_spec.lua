@@ -93,7 +93,7 @@ describe("fetchtree.robots", function()
     assert.equal("deny", gate)
     assert.equal("robots.txt disallows http://h:80/private/x", why)
     assert.equal("go", (R.gate(e2)))
-    assert.same({ { "/host/h", 1, 2000, nil, nil } }, limits)
+    assert.same({ { "/host/h", { rps = 1, window = 2000 } } }, limits)
     assert.truthy(stores["/host/h"]["robots.txt http://h:80"]:match("^200 %d+\nDisallow"))
   end)
 

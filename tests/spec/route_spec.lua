@@ -112,6 +112,32 @@ describe("a crawl's routing", function()
     assert.equal(11, n)
   end)
 
+  it("ends a request whose object C cannot make with its own error, never as the root's", function()
+    -- the Lua check of names stands aside here, so that a name reaches C
+    -- that ft_tree_get refuses (as it would on running out of memory):
+    -- that request ends with the error, the others run as usual
+    local r = H.run([[
+      local base = arg[1]
+      require("fetchtree.object").valid_name = function() return true end
+      return {
+        route = function(req) return req.meta.to end,
+        start = function(emit)
+          emit { url = base .. "/item/1.json?cmake", meta = { to = "//bad" } }
+          emit { url = base .. "/item/2.json?cmake", meta = { to = "/good" } }
+        end,
+      }
+    ]], "-q -- " .. srv.base)
+    assert.equal(0, r.rc, r.stderr)
+    table.sort(r.records, function(a, b) return a.index < b.index end)
+    assert.equal(2, #r.records)
+    assert.same({ kind = "script", message = "cannot make object '//bad': not an object name such as /host/example.com" },
+                r.records[1].error)
+    assert.equal(200, r.records[2].status)
+    local fetched = {} -- only the good one
+    for _, row in ipairs(srv.log_for("?cmake", 1, true)) do fetched[#fetched + 1] = row.target end
+    assert.same({ "/item/2.json?cmake" }, fetched)
+  end)
+
   it("does the same through ft.run", function()
     local prog = H.tmpname(".lua")
     H.write(prog, string.format([[

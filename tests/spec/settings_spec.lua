@@ -1,7 +1,8 @@
 -- settings_spec.lua - one settings table (core/settings.c): the same good and
 -- bad values fed through every entry point that takes the setting (fetch's
 -- and run's options, a spec field, an object pattern, engine.new, a request
--- of ft.get/ft.request, ft.run's options) get the same answer and the same
+-- of ft.get/ft.request, ft.run's options, an object's limits changed live:
+-- obj:set_limits, E:set_limits, E:configure) get the same answer and the same
 -- reason; unknown fields name the nearest known one; spec errors say
 -- file:line without fetchtree's traceback; the man page and the README list
 -- what the table has.
@@ -136,6 +137,32 @@ local function lua_places()
       }
     ]], i, name, value, name, value, name, value, name, value)
   end
+  -- an object's limits (place "limits"): obj:set_limits{...} (in on_error,
+  -- where a handler has an object), the engine's positional set_limits and
+  -- configure; a window goes with a rate
+  local POS = { rps = 1, window = 2, concurrency = 3, retries = 4 }
+  lines[#lines + 1] = "local LIM, E = {}, engine.new {}"
+  for i, c in ipairs(CASES) do
+    if POS[c[1]] then
+      lines[#lines + 1] = string.format(
+        "LIM[%d] = function() local t = { %s = %s }; if %q == 'window' then t.rps = 1 end; return t end",
+        i, c[1], c[2], c[1])
+    end
+  end
+  lines[#lines + 1] = [[
+    local function args(t) return t.rps, t.window, t.concurrency, t.retries end
+    ft.run({
+      start = function(emit) emit { url = "ftp://x/" } end,
+      on_error = function(_, _, obj) -- (err, req, obj)
+        for i, mk in pairs(LIM) do
+          out[i].obj = try(function() obj:set_limits(mk()) end)
+          out[i].set_limits = try(function() E:set_limits("/h", args(mk())) end)
+          out[i].configure = try(function() E:configure("/h/*", args(mk())) end)
+        end
+      end,
+    }, { out = function() end })
+    E:close()
+  ]]
   lines[#lines + 1] = "print(cjson.encode(out))"
   local out, err, rc = lua(table.concat(lines, "\n"))
   assert(rc == 0, err)
@@ -207,10 +234,17 @@ describe("one settings table", function()
         expect(c, "ft.get", l.get.ok, l.get.msg); counted.request = true
       end
       if p["ft.run"] then expect(c, "ft.run", l["ft.run"].ok, l["ft.run"].msg); counted["ft.run"] = true end
+      if p.limits then
+        assert.truthy(l.obj, c[1] .. ": obj:set_limits not reached")
+        expect(c, "obj:set_limits", l.obj.ok, l.obj.msg)
+        expect(c, "E:set_limits", l.set_limits.ok, l.set_limits.msg)
+        expect(c, "E:configure", l.configure.ok, l.configure.msg)
+        counted.limits = true
+      end
     end
     assert.same({}, wrong)
     -- every place was exercised
-    for _, place in ipairs { "fetch", "run", "spec", "object", "engine", "request", "ft.run" } do
+    for _, place in ipairs { "fetch", "run", "spec", "object", "engine", "request", "ft.run", "limits" } do
       assert.truthy(counted[place], place)
     end
   end)

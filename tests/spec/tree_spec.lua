@@ -323,6 +323,66 @@ describe("the object tree", function()
     assert.truthy(t[#t] - t[1] >= 1.0, "span " .. (t[#t] - t[1])) -- 19+ starts at 5 per 500 ms
   end)
 
+  it("removes limits live with false: the requests then go unlimited", function()
+    -- 2 per second and one at a time, until the first response lifts both:
+    -- the 11 other requests of 300 ms then overlap (at 2/s, 1 at a time,
+    -- they would take over 5 s)
+    local r = run([[
+      local base = arg[1]
+      local done = false
+      return {
+        objects = { ["/host/*"] = { rps = 2, concurrency = 1 } },
+        start = function(emit)
+          for i = 1, 12 do emit { url = base .. "/delay/300?unlimit" .. i } end
+        end,
+        on_response = function(res, obj)
+          if not done then done = true; obj:set_limits { rps = false, concurrency = false } end
+          return { ok = true }
+        end,
+      }
+    ]], "-q", { srv.base })
+    assert.equal(0, r.rc, r.stderr)
+    assert.equal(12, #r.records)
+    local t = times("?unlimit", nil, 12)
+    assert.equal(12, #t)
+    -- past the first, the others started together: far more in one
+    -- second than the rate allowed
+    assert.truthy(H.max_in_window(t, 1.0) >= 8, "worst " .. H.max_in_window(t, 1.0))
+  end)
+
+  it("refuses set_limits fields the settings table refuses, as an object pattern does", function()
+    local r = run([[
+      local base = arg[1]
+      local function try(t)
+        local ok, e = pcall(function(o) return o:set_limits(t) end, OBJ)
+        -- raised at the script's line
+        return ok and "ok" or (e:gsub("^.-%.lua:%d+: ", ""))
+      end
+      return {
+        start = function(emit) emit { url = base .. "/item/1.json?badlimits" } end,
+        on_response = function(res, obj)
+          OBJ = obj
+          return { msgs = {
+            try { rsp = 2 }, try { concurrency = 2.7 }, try { rps = 0 }, try { window = 5 },
+            try { rps = true }, try { on_response = print }, try { retries = false },
+          } }
+        end,
+      }
+    ]], "-q", { srv.base })
+    assert.equal(0, r.rc, r.stderr)
+    assert.same({
+      "set_limits: field 'rsp': unknown field (did you mean 'rps'?)",
+      "set_limits: field 'concurrency': must be a whole number from 1 to 100000, got 2.7",
+      "set_limits: field 'rps': must be a number of requests per window above 0, at most 1000000000, got 0",
+      "set_limits: field 'window': goes with rps (the window of a rate)",
+      "set_limits: field 'rps': must be a number of requests per window above 0, at most 1000000000, got boolean",
+      "set_limits: field 'on_response': not accepted in set_limits",
+      "ok",
+    }, r.records[1].msgs)
+    -- its request in the server's log before the next test counts the log
+    assert.equal(1, #srv.log_for("?badlimits", 1, true))
+  end)
+
   it("refuses an objects limit the tree cannot hold with the usual error, with or without --progress", function()
     -- the objects are configured after the run's event loop is made: a
     -- refusal there must still end the way any refused script does
