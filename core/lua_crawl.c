@@ -30,36 +30,78 @@
 
 /* ---- calling fetchtree.crawl --------------------------------------------- */
 
-/* Call fetchtree.crawl[fn] with the nargs values on the stack top, under
- * pcall with a traceback; nres results. With ref, the function is looked
- * up once and kept in the registry. Returns 0 or FT_ELUA (message in err,
- * stack restored). */
-static int crawl_call_ref(ft_script *s, int *ref, const char *fn, int nargs,
-                          int nres, char *err, size_t errlen) {
-  lua_State *L = s->L;
-  int base = lua_gettop(L) - nargs;
-  if (s->tb_ref == LUA_NOREF) { /* debug.traceback, looked up once */
+/* What a call into fetchtree.crawl passes: args pushes the arguments (from
+ * ud) and returns how many; NULL for none. It runs inside the protected
+ * call, so a memory error while pushing (a large body) is an error of
+ * that call, not a panic of the Lua state. */
+typedef int (*crawl_args_fn)(lua_State *L, const void *ud);
+
+typedef struct crawl_call_ctx {
+  ft_script *s;
+  int *ref; /* where fn is kept once looked up, or NULL */
+  const char *fn;
+  crawl_args_fn args;
+  const void *ud;
+  int nres;
+} crawl_call_ctx;
+
+/* Run under lua_pcall by crawl_call_ref, with the context as light
+ * userdata: looks fetchtree.crawl[fn] up (once, with a ref), pushes the
+ * arguments and calls it; returns its nres results. */
+static int crawl_call_body(lua_State *L) {
+  const crawl_call_ctx *c = lua_touserdata(L, 1);
+  if (c->ref && *c->ref != LUA_NOREF) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, *c->ref);
+  } else {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->s->crawl_ref);
+    lua_getfield(L, -1, c->fn);
+    lua_remove(L, -2);
+    if (c->ref) {
+      lua_pushvalue(L, -1);
+      *c->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+  }
+  int nargs = c->args ? c->args(L, c->ud) : 0;
+  lua_call(L, nargs, c->nres);
+  return c->nres;
+}
+
+/* Run by lua_cpcall, once per script: debug.traceback and crawl_call_body
+ * kept in the registry, so that every later call pushes both without
+ * allocating anything outside a protected call. */
+static int crawl_call_setup(lua_State *L) {
+  ft_script *s = lua_touserdata(L, 1);
+  if (s->tb_ref == LUA_NOREF) {
     lua_getglobal(L, "debug");
     lua_getfield(L, -1, "traceback");
     s->tb_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    lua_pop(L, 1);
   }
+  lua_pushcfunction(L, crawl_call_body);
+  s->call_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return 0;
+}
+
+/* Calls fetchtree.crawl[fn] with the arguments args pushes from ud, under
+ * pcall with a traceback, everything but two registry reads and a light
+ * userdata inside the protected call; nres results are left on the stack.
+ * With ref, the function is looked up once and kept in the registry.
+ * Returns 0 or FT_ELUA (message in err, stack restored). */
+static int crawl_call_ref(ft_script *s, int *ref, const char *fn,
+                          crawl_args_fn args, const void *ud, int nres,
+                          char *err, size_t errlen) {
+  lua_State *L = s->L;
+  int base = lua_gettop(L);
+  if (s->call_ref == LUA_NOREF && lua_cpcall(L, crawl_call_setup, s) != 0) {
+    ft_script_errmsg(L, -1, err, errlen);
+    lua_settop(L, base);
+    return FT_ELUA;
+  }
+  crawl_call_ctx c = {s, ref, fn, args, ud, nres};
   lua_rawgeti(L, LUA_REGISTRYINDEX, s->tb_ref);
-  lua_insert(L, base + 1);
-  if (ref && *ref != LUA_NOREF) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, *ref);
-  } else {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, s->crawl_ref);
-    lua_getfield(L, -1, fn);
-    lua_remove(L, -2);
-    if (ref) {
-      lua_pushvalue(L, -1);
-      *ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    }
-  }
-  lua_insert(L, base + 2);
-  if (lua_pcall(L, nargs, nres, base + 1) != 0) {
-    snprintf(err, errlen, "%s", lua_tostring(L, -1));
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->call_ref);
+  lua_pushlightuserdata(L, &c);
+  if (lua_pcall(L, 1, nres, base + 1) != 0) {
+    ft_script_errmsg(L, -1, err, errlen);
     lua_settop(L, base);
     return FT_ELUA;
   }
@@ -67,12 +109,88 @@ static int crawl_call_ref(ft_script *s, int *ref, const char *fn, int nargs,
   return 0;
 }
 
-static int crawl_call(ft_script *s, const char *fn, int nargs, int nres,
-                      char *err, size_t errlen) {
-  return crawl_call_ref(s, NULL, fn, nargs, nres, err, errlen);
+static int crawl_call(ft_script *s, const char *fn, crawl_args_fn args,
+                      const void *ud, int nres, char *err, size_t errlen) {
+  return crawl_call_ref(s, NULL, fn, args, ud, nres, err, errlen);
+}
+
+/* Arguments of the calls: numbers (next's want, alarm's id, resume's
+ * two), and a request's outcome (respond's fields, failure's error). */
+typedef struct crawl_numbers {
+  int n;
+  lua_Number v[2];
+} crawl_numbers;
+
+static int push_numbers(lua_State *L, const void *ud) {
+  const crawl_numbers *a = ud;
+  for (int i = 0; i < a->n; i++)
+    lua_pushnumber(L, a->v[i]);
+  return a->n;
+}
+
+typedef struct crawl_outcome {
+  const ft_request *req;
+  const ft_response *res;
+} crawl_outcome;
+
+/* respond(index, status, url, body, raw_headers, attempts, elapsed_ms):
+ * the fields as arguments, as Lua's table constructor is cheaper than
+ * setting them one by one from here */
+static int push_response(lua_State *L, const void *ud) {
+  const crawl_outcome *o = ud;
+  const ft_request *req = o->req;
+  const ft_response *res = o->res;
+  lua_pushnumber(L, (double)req->index);
+  lua_pushnumber(L, (double)res->status);
+  lua_pushstring(L, res->final_url ? res->final_url : req->url);
+  lua_pushlstring(L, res->body ? res->body : "", res->body_len);
+  lua_pushlstring(L, res->headers ? res->headers : "", res->headers_len);
+  lua_pushnumber(L, res->attempts);
+  lua_pushnumber(L, res->elapsed_ms);
+  return 7;
+}
+
+/* failure(index, err): err with refused_url for kind robots */
+static int push_failure(lua_State *L, const void *ud) {
+  const crawl_outcome *o = ud;
+  lua_pushnumber(L, (double)o->req->index);
+  ft_lua_push_error(L, o->req, o->res);
+  return 2;
 }
 
 /* ---- loading a crawl ----------------------------------------------------- */
+
+typedef struct load_args {
+  const char *path;
+  char **args;
+  int nargs;
+  int with_meta;
+} load_args;
+
+/* load(path, args, {with_meta = ...}) */
+static int push_load_args(lua_State *L, const void *ud) {
+  const load_args *a = ud;
+  lua_pushstring(L, a->path);
+  lua_createtable(L, a->nargs, 0);
+  for (int i = 0; i < a->nargs; i++) {
+    lua_pushstring(L, a->args[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_createtable(L, 0, 1);
+  lua_pushboolean(L, a->with_meta);
+  lua_setfield(L, -2, "with_meta");
+  return 3;
+}
+
+/* Run by lua_cpcall: require "fetchtree.crawl", kept in s->crawl_ref. */
+static int require_crawl(lua_State *L) {
+  ft_script *s = lua_touserdata(L, 1);
+  lua_getglobal(L, "require");
+  lua_pushstring(L, "fetchtree.crawl");
+  lua_call(L, 1, 1);
+  s->crawl_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return 0;
+}
 
 /* crawl.load(path, args, {with_meta = ...}): the spec at path loaded into
  * the crawl module (required here, and kept in s->crawl_ref). Pushes the
@@ -82,42 +200,22 @@ static int crawl_load_spec(ft_script *s, const char *path, char **args,
                            int nargs, int with_meta, char *err,
                            size_t errlen) {
   lua_State *L = s->L;
-  lua_getglobal(L, "require");
-  lua_pushstring(L, "fetchtree.crawl");
-  if (lua_pcall(L, 1, 1, 0) != 0) {
-    snprintf(err, errlen, "%s", lua_tostring(L, -1));
+  if (lua_cpcall(L, require_crawl, s) != 0) {
+    ft_script_errmsg(L, -1, err, errlen);
     return -1;
   }
-  s->crawl_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   luaL_unref(L, LUA_REGISTRYINDEX, s->next_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, s->respond_ref);
   s->next_ref = s->respond_ref = LUA_NOREF;
-
-  lua_pushstring(L, path);
-  lua_createtable(L, nargs, 0);
-  for (int i = 0; i < nargs; i++) {
-    lua_pushstring(L, args[i]);
-    lua_rawseti(L, -2, i + 1);
-  }
-  lua_createtable(L, 0, 1);
-  lua_pushboolean(L, with_meta);
-  lua_setfield(L, -2, "with_meta");
   /* a spec that does not load is the user's error, not fetchtree's: the
    * message alone, without a traceback through fetchtree's own frames
    * (crawl.lua runs the script's chunk under xpcall with a traceback:
    * that is cut too, its first line names the script's file and line) */
-  lua_rawgeti(L, LUA_REGISTRYINDEX, s->crawl_ref);
-  lua_getfield(L, -1, "load");
-  lua_remove(L, -2);
-  lua_insert(L, -4);
-  if (lua_pcall(L, 3, 1, 0) != 0) {
-    const char *msg = lua_tostring(L, -1);
-    if (!msg)
-      msg = "the spec raised an error that is not a string";
-    const char *tb = strstr(msg, "\nstack traceback:");
-    snprintf(err, errlen, "%.*s", tb ? (int)(tb - msg) : (int)strlen(msg),
-             msg);
-    lua_pop(L, 1);
+  load_args a = {path, args, nargs, with_meta};
+  if (crawl_call(s, "load", push_load_args, &a, 1, err, errlen) != 0) {
+    char *tb = strstr(err, "\nstack traceback:");
+    if (tb)
+      *tb = '\0';
     return -1;
   }
   return 0;
@@ -220,7 +318,7 @@ int ft_script_crawl_objects(ft_script *s, ft_tree *tree, char *err,
   lua_State *L = s->L;
   int top = lua_gettop(L);
   int rc = 0;
-  if (crawl_call(s, "object_settings", 0, 1, err, errlen) != 0)
+  if (crawl_call(s, "object_settings", NULL, NULL, 1, err, errlen) != 0)
     return FT_ELUA;
   size_t n = lua_objlen(L, top + 1);
   for (size_t i = 1; i <= n && rc == 0; i++) {
@@ -266,15 +364,16 @@ int ft_script_crawl_next(ft_script *s, int want, ft_request **out, char *err,
   lua_State *L = s->L;
   int top = lua_gettop(L);
   int rc;
-  lua_pushinteger(L, want > 0 ? want : 1);
-  if (crawl_call_ref(s, &s->next_ref, "next", 1, 8, err, errlen) != 0)
+  crawl_numbers a = {1, {want > 0 ? want : 1}};
+  if (crawl_call_ref(s, &s->next_ref, "next", push_numbers, &a, 8, err,
+                     errlen) != 0)
     return FT_ELUA;
   if (lua_isnil(L, top + 1)) {
     const char *what = lua_tostring(L, top + 2);
     if (what && strcmp(what, "wait") == 0) {
       rc = 0;
     } else if (what && strcmp(what, "error") == 0) {
-      snprintf(err, errlen, "%s", lua_tostring(L, top + 3));
+      ft_script_errmsg(L, top + 3, err, errlen);
       rc = FT_ELUA;
     } else {
       rc = -1;
@@ -322,21 +421,11 @@ int ft_script_crawl_next(ft_script *s, int want, ft_request **out, char *err,
 
 int ft_script_crawl_done(ft_script *s, const ft_request *req,
                          const ft_response *res, char *err, size_t errlen) {
-  lua_State *L = s->L;
-  lua_pushnumber(L, (double)req->index);
-  if (res->error == FT_ERR_NONE) {
-    /* the fields as arguments: Lua's table constructor is cheaper than
-     * setting them one by one from here */
-    lua_pushnumber(L, (double)res->status);
-    lua_pushstring(L, res->final_url ? res->final_url : req->url);
-    lua_pushlstring(L, res->body ? res->body : "", res->body_len);
-    lua_pushlstring(L, res->headers ? res->headers : "", res->headers_len);
-    lua_pushnumber(L, res->attempts);
-    lua_pushnumber(L, res->elapsed_ms);
-    return crawl_call_ref(s, &s->respond_ref, "respond", 7, 0, err, errlen);
-  }
-  ft_lua_push_error(L, req, res); /* with refused_url for kind robots */
-  return crawl_call(s, "failure", 2, 0, err, errlen);
+  crawl_outcome o = {req, res};
+  if (res->error == FT_ERR_NONE)
+    return crawl_call_ref(s, &s->respond_ref, "respond", push_response, &o, 0,
+                          err, errlen);
+  return crawl_call(s, "failure", push_failure, &o, 0, err, errlen);
 }
 
 /* ---- the hooks: routing, limits, alarms, holds --------------------------- */
@@ -355,8 +444,8 @@ void ft_script_set_hold_fn(ft_script *s, void (*fn)(void *ud, int delta),
 }
 
 int ft_script_alarm(ft_script *s, uint64_t id, char *err, size_t errlen) {
-  lua_pushnumber(s->L, (lua_Number)id);
-  return crawl_call(s, "alarm", 1, 0, err, errlen);
+  crawl_numbers a = {1, {(lua_Number)id}};
+  return crawl_call(s, "alarm", push_numbers, &a, 0, err, errlen);
 }
 
 /* core.set_limits(name, { rps =, window =, concurrency =, retries = }) ->
@@ -478,9 +567,8 @@ int ft_script_journal_open(ft_script *s, int restart, ft_journal_info *info,
     return FT_EIO;
   }
   s->state.journal = 1;
-  lua_pushnumber(s->L, (lua_Number)info->start_pos);
-  lua_pushnumber(s->L, (lua_Number)info->next_id);
-  return crawl_call(s, "resume", 2, 0, err, errlen);
+  crawl_numbers a = {2, {(lua_Number)info->start_pos, (lua_Number)info->next_id}};
+  return crawl_call(s, "resume", push_numbers, &a, 0, err, errlen);
 }
 
 int ft_script_journal_done(ft_script *s, uint64_t id) {
@@ -505,7 +593,7 @@ int ft_script_checkpoint(ft_script *s, int64_t out_offset,
   if (!s->state.journal)
     return ft_script_commit(s);
   int top = lua_gettop(L);
-  if (crawl_call(s, "checkpoint", 0, 2, err, sizeof(err)) != 0)
+  if (crawl_call(s, "checkpoint", NULL, NULL, 2, err, sizeof(err)) != 0)
     return FT_ELUA;
   int64_t start_pos = (int64_t)lua_tonumber(L, top + 1);
   int64_t next_id = (int64_t)lua_tonumber(L, top + 2);

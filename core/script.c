@@ -143,12 +143,13 @@ int ft_script_new(ft_script **out, char *err, size_t errlen) {
   }
   s->crawl_ref = LUA_NOREF;
   s->tb_ref = LUA_NOREF;
+  s->call_ref = LUA_NOREF;
   s->next_ref = LUA_NOREF;
   s->respond_ref = LUA_NOREF;
   lua_pushcfunction(s->L, init_state);
   lua_pushlightuserdata(s->L, s);
   if (lua_pcall(s->L, 1, 1, 0) != 0) {
-    snprintf(err, errlen, "%s", lua_tostring(s->L, -1));
+    ft_script_errmsg(s->L, -1, err, errlen);
     lua_close(s->L);
     free(s);
     return FT_ELUA;
@@ -204,7 +205,7 @@ static int parse_line(lua_State *L) {
   lua_pushlstring(L, c->line, c->len);
   lua_call(L, 1, 5); /* results at 2 .. 6 */
   if (lua_isnil(L, 2)) {
-    snprintf(c->err, c->errlen, "%s", lua_tostring(L, 3));
+    ft_script_errmsg(L, 3, c->err, c->errlen);
     return 0;
   }
   c->rc = ft_script_fill_request(L, 2, c->r);
@@ -221,7 +222,7 @@ int ft_script_parse_request(ft_script *s, const char *line, size_t len,
   int top = lua_gettop(L);
   parse_call c = {s, line, len, r, err, errlen, FT_EINVAL};
   if (lua_cpcall(L, parse_line, &c) != 0) {
-    snprintf(err, errlen, "%s", lua_tostring(L, -1));
+    ft_script_errmsg(L, -1, err, errlen);
     c.rc = FT_EINVAL;
   }
   lua_settop(L, top);
@@ -259,6 +260,7 @@ int ft_script_open_module(lua_State *L) {
   s->crawl_ref = LUA_NOREF;
   s->parse_ref = LUA_NOREF;
   s->tb_ref = LUA_NOREF;
+  s->call_ref = LUA_NOREF;
   s->next_ref = LUA_NOREF;
   s->respond_ref = LUA_NOREF;
   /* the state owns s through a registry userdata that frees it */
@@ -321,7 +323,7 @@ static int exec_file(lua_State *L) {
   c->rc = 0;
   return 0;
 fail:
-  snprintf(c->err, c->errlen, "%s", lua_tostring(L, -1));
+  ft_script_errmsg(L, -1, c->err, c->errlen);
   return 0;
 }
 
@@ -331,7 +333,7 @@ int ft_script_exec(ft_script *s, const char *path, char **args, int nargs,
   int top = lua_gettop(L);
   exec_call c = {path, args, nargs, err, errlen, FT_ELUA};
   if (lua_cpcall(L, exec_file, &c) != 0)
-    snprintf(err, errlen, "%s", lua_tostring(L, -1));
+    ft_script_errmsg(L, -1, err, errlen);
   lua_settop(L, top);
   return c.rc;
 }

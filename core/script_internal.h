@@ -30,6 +30,7 @@ struct ft_script {
   /* the crawl loaded in it (lua_crawl.c) */
   int crawl_ref;   /* fetchtree.crawl, once a crawl is loaded */
   int tb_ref;      /* debug.traceback, for crawl_call */
+  int call_ref;    /* crawl_call_body, for crawl_call */
   int next_ref;    /* fetchtree.crawl.next and .respond, looked up once: */
   int respond_ref; /* they run for every request */
   const struct ft_config *cfg; /* the run's, kept by crawl_load: its final
@@ -59,6 +60,21 @@ struct ft_script {
 /* The ft_script a fetchtree.core function is bound to (its upvalue 1). */
 static inline ft_script *ft_script_self(lua_State *L) {
   return lua_touserdata(L, lua_upvalueindex(1));
+}
+
+/* Writes the error value at idx into err as a message: a string as it is,
+ * a number as a number, anything else as lua.c says it ("(error object is
+ * a table value)"). Allocates nothing, so it is safe after any failed
+ * protected call. */
+static inline void ft_script_errmsg(lua_State *L, int idx, char *err,
+                                    size_t errlen) {
+  if (lua_type(L, idx) == LUA_TSTRING)
+    snprintf(err, errlen, "%s", lua_tostring(L, idx));
+  else if (lua_type(L, idx) == LUA_TNUMBER)
+    snprintf(err, errlen, "%.14g", (double)lua_tonumber(L, idx));
+  else
+    snprintf(err, errlen, "(error object is a %s value)",
+             luaL_typename(L, idx));
 }
 
 /* Sets fns into the table at the top of L's stack, each as a closure with

@@ -35,15 +35,30 @@ function M.clean(tb)
   return table.concat(out, "\n")
 end
 
--- The message handler of xpcall: msg with the user's frames.
+-- An error value as the message a user reads: a string or a number as it
+-- is, a value with __tostring as that says, anything else (error{...},
+-- error(nil)) as lua.c says it: "(error object is a table value)".
+function M.message(msg)
+  local t = type(msg)
+  if t == "string" or t == "number" then return tostring(msg) end
+  local mt = getmetatable(msg)
+  if type(mt) == "table" and mt.__tostring then
+    local ok, s = pcall(tostring, msg)
+    if ok and type(s) == "string" then return s end
+  end
+  return "(error object is a " .. t .. " value)"
+end
+
+-- The message handler of xpcall: msg (as M.message makes it) with the
+-- user's frames.
 function M.handler(msg)
-  return M.clean(traceback(msg, 2))
+  return M.clean(traceback(M.message(msg), 2))
 end
 
 -- The traceback of coroutine co with msg (a handler's or start's
 -- coroutine), with the user's frames.
 function M.thread(co, msg)
-  return M.clean(traceback(co, msg))
+  return M.clean(traceback(co, M.message(msg)))
 end
 
 return M

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "fetchtree.h"
 #include "ft_test.h"
 #include "lua_engine.h"
 #include "request.h"
@@ -214,10 +215,70 @@ FT_TEST(test_exec_out_of_memory) {
   FT_CHECK(failed > 0);
 }
 
+/* The crawl driver's calls into fetchtree.crawl (lua_crawl.c): a response
+ * whose body cannot be made into a Lua string (memory has run out) fails
+ * that call with FT_ELUA and a message; pushed before the protected call,
+ * as they once were, the body's string made Lua panic (abort). */
+FT_TEST(test_crawl_done_out_of_memory) {
+  char path[] = "/tmp/test_lua_calls_XXXXXX";
+  int fd = mkstemp(path);
+  FT_CHECK(fd >= 0);
+  if (fd < 0)
+    return;
+  static const char code[] =
+      "return { start = function(emit) emit { url = 'http://127.0.0.1:9/a' } end,\n"
+      "  on_response = function(res) return { n = #res.body } end }\n";
+  FT_CHECK(write(fd, code, sizeof(code) - 1) == (ssize_t)(sizeof(code) - 1));
+  close(fd);
+  ft_script *s = new_script();
+  FT_CHECK(s != NULL);
+  if (!s) {
+    unlink(path);
+    return;
+  }
+  FILE *out = tmpfile();
+  ft_script_set_output(s, out, 0);
+  ft_config cfg;
+  ft_config_default(&cfg);
+  ft_crawl_info info;
+  char err[512] = "";
+  int rc = ft_script_crawl_load(s, path, NULL, 0, 0, &cfg, &info, err,
+                                sizeof(err));
+  FT_CHECK_EQ_INT(rc, 0);
+  ft_request *req = NULL;
+  if (rc == 0)
+    FT_CHECK_EQ_INT(ft_script_crawl_next(s, 1, &req, err, sizeof(err)), 1);
+  if (req) {
+    size_t n = 8u << 20; /* a body no failing allocator can hold */
+    char *body = malloc(n);
+    FT_CHECK(body != NULL);
+    if (body) {
+      memset(body, 'x', n);
+      ft_response res = {0};
+      res.status = 200;
+      res.body = body;
+      res.body_len = n;
+      err[0] = '\0';
+      fail_from(1);
+      rc = ft_script_crawl_done(s, req, &res, err, sizeof(err));
+      fail_from(0);
+      FT_CHECK_EQ_INT(rc, FT_ELUA);
+      FT_CHECK(strstr(err, "memory") != NULL);
+      free(body);
+    }
+    ft_request_free(req);
+  }
+  ft_script_free(s);
+  if (out)
+    fclose(out);
+  unlink(path);
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   FT_RUN(test_done_dispatch_out_of_memory);
   FT_RUN(test_parse_request_out_of_memory);
   FT_RUN(test_exec_out_of_memory);
+  FT_RUN(test_crawl_done_out_of_memory);
   return FT_DONE();
 }

@@ -113,4 +113,41 @@ return {
     end
     assert.same({ route = true, on_response = true, on_error = true, alarm = true }, seen)
   end)
+
+  it("says what an error that is not a string was, never (null)", function()
+    assert.equal("(error object is a table value)", trace.message({}))
+    assert.equal("(error object is a nil value)", trace.message(nil))
+    assert.equal("42", trace.message(42))
+    assert.equal("said so", trace.message(setmetatable({}, { __tostring = function() return "said so" end })))
+    -- start raising a table: on stderr, as lua.c says it
+    local r = run("return { start = function(emit) error({}) end }")
+    assert.equal(1, r.rc)
+    assert.truthy(r.stderr:find("start failed: (error object is a table value)", 1, true), r.stderr)
+    assert.falsy(r.stderr:find("(null)", 1, true), r.stderr)
+    -- a script that raises a table while loading
+    r = run("error({})")
+    assert.equal(1, r.rc)
+    assert.truthy(r.stderr:find("(error object is a table value)", 1, true), r.stderr)
+    assert.falsy(r.stderr:find("(null)", 1, true), r.stderr)
+    -- a handler raising a table: its record says so
+    local srv = H.server()
+    r = run([[
+local base = arg[1]
+return {
+  start = function(emit) emit { url = base .. "/item/1.json" } end,
+  on_response = function(res) error(setmetatable({}, { __tostring = function() return "custom" end })) end,
+  on_error = function() error(false) end,
+}
+]], { srv.base })
+    srv.stop()
+    assert.equal(0, r.rc, r.stderr)
+    assert.equal(1, #r.records)
+    assert.equal("script", r.records[1].error.kind)
+    assert.truthy(r.records[1].error.message:find("custom", 1, true), r.records[1].error.message)
+    -- `fetchtree lua` too
+    local path, err = H.tmpname(".lua"), H.tmpname(".err")
+    H.write(path, "error({})")
+    assert.equal(1, H.sh(string.format("%s lua %s 2> %s", H.bin, path, err)))
+    assert.truthy((H.read(err) or ""):find("(error object is a table value)", 1, true), H.read(err))
+  end)
 end)
