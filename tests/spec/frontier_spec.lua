@@ -163,7 +163,7 @@ describe("fetchtree.frontier", function()
     assert.truthy(e.bad:find("^route raised: .*frontier_spec.lua:%d+: boom$"), e.bad)
     assert.truthy(e.traceback:find("stack traceback", 1, true), e.traceback)
     F.enqueue({ url = "http://h/r2", meta = "raise table" }, 0)
-    assert.equal("route raised: a table", F.take(1).bad)
+    assert.equal("route raised: (error object is a table value)", F.take(1).bad)
   end)
 
   it("reports start's error once, then nothing more", function()
