@@ -397,9 +397,7 @@ int ft_script_crawl_next(ft_script *s, int want, ft_request **out, char *err,
     if (!r->obj) {
       /* not the root in its place: the request ends with this error */
       char why[512];
-      snprintf(why, sizeof(why), "cannot make object '%.300s': %s", name,
-               e == FT_EINVAL ? "not an object name such as /host/example.com"
-                              : ft_strerror(e));
+      ft_tree_get_error(name, e, why, sizeof(why));
       if (ft_request_refuse(r, e == FT_ENOMEM ? FT_ERR_INTERNAL : FT_ERR_SCRIPT,
                             why) != 0) {
         ft_request_free(r);

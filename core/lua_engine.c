@@ -417,9 +417,7 @@ static int l_submit(lua_State *L) {
     r->obj = ft_tree_get(ft_engine_tree(le->engine), name, &e);
     if (!r->obj) { /* not the root in its place: the request's own error */
       char why[512];
-      snprintf(why, sizeof(why), "cannot make object '%.300s': %s", name,
-               e == FT_EINVAL ? "not an object name such as /host/example.com"
-                              : ft_strerror(e));
+      ft_tree_get_error(name, e, why, sizeof(why));
       if (ft_request_refuse(r, e == FT_ENOMEM ? FT_ERR_INTERNAL : FT_ERR_INPUT,
                             why) != 0) {
         ft_request_free(r);

@@ -44,6 +44,7 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -356,6 +357,12 @@ int ft_tree_configure(ft_tree *t, const char *pattern,
       first_err = rc;
   }
   return first_err;
+}
+
+void ft_tree_get_error(const char *name, int err, char *buf, size_t len) {
+  snprintf(buf, len, "cannot make object '%.300s': %s", name,
+           err == FT_EINVAL ? "not an object name such as /host/example.com"
+                            : ft_strerror(err));
 }
 
 ft_object *ft_tree_get(ft_tree *t, const char *name, int *err) {

@@ -106,6 +106,11 @@ int ft_tree_configure(ft_tree *t, const char *pattern,
  * success *err is 0. */
 ft_object *ft_tree_get(ft_tree *t, const char *name, int *err);
 
+/* Why ft_tree_get refused name with err, as the error of the request that
+ * named it: "cannot make object 'NAME': not an object name such as
+ * /host/example.com" (FT_EINVAL) or with ft_strerror(err), into buf. */
+void ft_tree_get_error(const char *name, int err, char *buf, size_t len);
+
 ft_object *ft_tree_root(ft_tree *t);
 
 /* Number of objects, "/" included. */
