@@ -22,6 +22,7 @@ static const struct {
     {"spec", FT_PLACE_SPEC},       {"object", FT_PLACE_OBJECT},
     {"request", FT_PLACE_REQUEST}, {"engine", FT_PLACE_ENGINE},
     {"ft.run", FT_PLACE_FT_RUN},   {"limits", FT_PLACE_LIMITS},
+    {"emit", FT_PLACE_EMIT},
 };
 #define NPLACES (sizeof(place_names) / sizeof(place_names[0]))
 
@@ -257,8 +258,8 @@ static int find_line(const char *file, const char *field, const char *after,
  * is at vidx (0: none); spec is the spec table's index, or 0 when lines
  * are not looked for. */
 static void field_error(lua_State *L, int spec, int vidx, const char *label,
-                        const char *pattern, const char *field,
-                        const char *why, char *err, size_t errlen) {
+                        const char *pattern, const char *field, const char *why,
+                        char *err, size_t errlen) {
   char display[300];
   if (pattern)
     snprintf(display, sizeof(display), "objects[\"%s\"].%s", pattern, field);
@@ -290,7 +291,8 @@ static void field_error(lua_State *L, int spec, int vidx, const char *label,
   snprintf(err, errlen, "%s: field '%s': %s", label, display, why);
 }
 
-/* ---- whole tables ---------------------------------------------------------- */
+/* ---- whole tables ----------------------------------------------------------
+ */
 
 /* The first key of the table at t that place does not accept (the least
  * in byte order among string keys, so the answer does not depend on the
@@ -374,8 +376,7 @@ static int check_fields(lua_State *L, int t, ft_place place, ft_config *cfg,
       else
         snprintf(why, sizeof(why), "unknown field");
       lua_getfield(L, t, k);
-      field_error(L, spec, lua_gettop(L), label, pattern, k, why, err,
-                  errlen);
+      field_error(L, spec, lua_gettop(L), label, pattern, k, why, err, errlen);
     }
     lua_settop(L, top);
     return FT_EINVAL;
@@ -442,9 +443,8 @@ int ft_lua_limits_table(lua_State *L, int idx, const char *label,
     lua_getfield(L, t, s->name);
     given[i] = !lua_isnil(L, -1);
     /* checked above: this only reads the value */
-    if (given[i] &&
-        ft_settings_from_lua(L, -1, s, FT_PLACE_LIMITS, &v[i], why,
-                             sizeof(why)) != 0) {
+    if (given[i] && ft_settings_from_lua(L, -1, s, FT_PLACE_LIMITS, &v[i], why,
+                                         sizeof(why)) != 0) {
       lua_pop(L, 1);
       snprintf(err, errlen, "%s: field '%s': %s", label, s->name, why);
       return FT_EINVAL;
@@ -454,8 +454,7 @@ int ft_lua_limits_table(lua_State *L, int idx, const char *label,
   if (given[1] && !given[0]) {
     /* a window is the rate's: alone it would change nothing */
     snprintf(err, errlen,
-             "%s: field 'window': goes with rps (the window of a rate)",
-             label);
+             "%s: field 'window': goes with rps (the window of a rate)", label);
     return FT_EINVAL;
   }
   if (given[0]) {
@@ -510,9 +509,8 @@ int ft_lua_check_settings(lua_State *L) {
 
 static const char *type_name(ft_setting_type t) {
   static const char *const names[] = {
-      "int",     "number",  "size",     "bool",  "string",
-      "file",    "statuses", "names",   "strings", "function",
-      "table",   "robots",  "out",      "any"};
+      "int",   "number",  "size",     "bool",  "string", "file", "statuses",
+      "names", "strings", "function", "table", "robots", "out",  "any"};
   return (size_t)t < sizeof(names) / sizeof(names[0]) ? names[t] : "?";
 }
 

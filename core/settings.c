@@ -20,6 +20,7 @@
 #define ENG FT_PLACE_ENGINE
 #define FTRUN FT_PLACE_FT_RUN
 #define LIM FT_PLACE_LIMITS
+#define EMIT FT_PLACE_EMIT
 /* what engine.new, ft.run and a spec all take: the ft_config settings */
 #define CONF (SPEC | ENG | FTRUN)
 
@@ -30,13 +31,14 @@ const ft_setting ft_settings[] = {
     /* Output */
     {FT_S_OUT, "out", "out", 'o', FT_SETTING_OUT, NULL, 0, 0, 0, CLI | FTRUN,
      NULL, "Output", "FILE", "write records to FILE instead of stdout"},
-    {FT_S_ORDERED, "ordered", "ordered", 0, FT_SETTING_BOOL, NULL, 0, 0, 0,
-     CLI, NULL, "Output", NULL,
+    {FT_S_ORDERED, "ordered", "ordered", 0, FT_SETTING_BOOL, NULL, 0, 0, 0, CLI,
+     NULL, "Output", NULL,
      "records in input order (default: completion order)"},
     {FT_S_NO_BODY, "no_body", "no-body", 0, FT_SETTING_BOOL, NULL, 0, 0, 0,
      CLI | FTRUN, NULL, "Output", NULL, "leave bodies out of records"},
     {FT_S_NO_HEADERS, "no_headers", "no-headers", 0, FT_SETTING_BOOL, NULL, 0,
-     0, 0, CLI | FTRUN, NULL, "Output", NULL, "leave response headers out of records"},
+     0, 0, CLI | FTRUN, NULL, "Output", NULL,
+     "leave response headers out of records"},
     {FT_S_QUIET, "quiet", "quiet", 'q', FT_SETTING_BOOL, NULL, 0, 0, 0, CLI,
      NULL, "Output", NULL, "no progress line and no summary on stderr"},
     {FT_S_PROGRESS, "progress", "progress", 0, FT_SETTING_BOOL, NULL, 0, 0, 0,
@@ -55,12 +57,12 @@ const ft_setting ft_settings[] = {
      0, 0, CLI | CONF, "false", "Requests", NULL,
      "ask for compressed bodies (Accept-Encoding); a\n"
      "body that comes compressed is decoded either way"},
-    {FT_S_TIMEOUT, "timeout", "timeout", 0, FT_SETTING_NUMBER, "seconds",
-     0.001, 1e6, 0, CLI | CONF | REQ, "30", "Requests", "S",
+    {FT_S_TIMEOUT, "timeout", "timeout", 0, FT_SETTING_NUMBER, "seconds", 0.001,
+     1e6, 0, CLI | CONF | REQ, "30", "Requests", "S",
      "total time for one attempt, seconds (30)"},
     {FT_S_CONNECT_TIMEOUT, "connect_timeout", "connect-timeout", 0,
-     FT_SETTING_NUMBER, "seconds", 0.001, 1e6, 0, CLI | CONF, "10",
-     "Requests", "S", "time to connect, seconds (10)"},
+     FT_SETTING_NUMBER, "seconds", 0.001, 1e6, 0, CLI | CONF, "10", "Requests",
+     "S", "time to connect, seconds (10)"},
     {FT_S_MAX_REDIRECTS, "max_redirects", "max-redirects", 0, FT_SETTING_INT,
      NULL, 0, 1000, 0, CLI | CONF, "10", "Requests", "N",
      "redirects followed, 0 for none (10)"},
@@ -134,21 +136,21 @@ const ft_setting ft_settings[] = {
      0, SPEC, NULL, NULL, NULL, "follow-ups only to these hosts"},
     {FT_S_MAX_DEPTH, "max_depth", NULL, 0, FT_SETTING_INT, NULL, 0, 1e9, 0,
      SPEC, NULL, NULL, NULL, "follow-ups at most this deep"},
-    {FT_S_DEDUPE, "dedupe", NULL, 0, FT_SETTING_BOOL, NULL, 0, 0, 0, SPEC,
-     "true", NULL, NULL, "fetch a request only once"},
+    {FT_S_DEDUPE, "dedupe", NULL, 0, FT_SETTING_BOOL, NULL, 0, 0, 0,
+     SPEC | EMIT, "true", NULL, NULL, "fetch a request only once"},
     {FT_S_ROBOTS, "robots", NULL, 0, FT_SETTING_ROBOTS, NULL, 0, 0, 0,
      SPEC | OBJ | ENG, "false", NULL, NULL, "obey robots.txt"},
     /* a request table's fields (fetchtree.request checks their values) */
-    {FT_S_URL, "url", NULL, 0, FT_SETTING_ANY, NULL, 0, 0, 0, REQ, NULL, NULL,
-     NULL, "the URL"},
-    {FT_S_METHOD, "method", NULL, 0, FT_SETTING_ANY, NULL, 0, 0, 0, REQ, NULL,
-     NULL, NULL, "the method (GET)"},
-    {FT_S_HEADERS, "headers", NULL, 0, FT_SETTING_ANY, NULL, 0, 0, 0, REQ,
-     NULL, NULL, NULL, "{ Name = value }"},
-    {FT_S_BODY, "body", NULL, 0, FT_SETTING_ANY, NULL, 0, 0, 0, REQ, NULL,
-     NULL, NULL, "the request body"},
-    {FT_S_META, "meta", NULL, 0, FT_SETTING_ANY, NULL, 0, 0, 0, REQ, NULL, NULL,
-     NULL, "carried to the record"},
+    {FT_S_URL, "url", NULL, 0, FT_SETTING_ANY, NULL, 0, 0, 0, REQ | EMIT, NULL,
+     NULL, NULL, "the URL"},
+    {FT_S_METHOD, "method", NULL, 0, FT_SETTING_ANY, NULL, 0, 0, 0, REQ | EMIT,
+     NULL, NULL, NULL, "the method (GET)"},
+    {FT_S_HEADERS, "headers", NULL, 0, FT_SETTING_ANY, NULL, 0, 0, 0,
+     REQ | EMIT, NULL, NULL, NULL, "{ Name = value }"},
+    {FT_S_BODY, "body", NULL, 0, FT_SETTING_ANY, NULL, 0, 0, 0, REQ | EMIT,
+     NULL, NULL, NULL, "the request body"},
+    {FT_S_META, "meta", NULL, 0, FT_SETTING_ANY, NULL, 0, 0, 0, REQ | EMIT,
+     NULL, NULL, NULL, "carried to the record"},
 };
 
 const size_t ft_settings_count = sizeof(ft_settings) / sizeof(ft_settings[0]);
@@ -224,7 +226,8 @@ const char *ft_settings_nearest(const char *name, unsigned places,
   return best_d <= limit ? best : NULL;
 }
 
-/* ---- checking values ------------------------------------------------------ */
+/* ---- checking values ------------------------------------------------------
+ */
 
 void ft_settings_format_number(double v, char *buf, size_t len) {
   if (isnan(v))
@@ -249,8 +252,7 @@ void ft_setting_expect(const ft_setting *s, char *buf, size_t len) {
     break;
   case FT_SETTING_NUMBER:
     if (s->min_exclusive)
-      snprintf(buf, len, "a number%s%s above %s, at most %s", of, unit, lo,
-               hi);
+      snprintf(buf, len, "a number%s%s above %s, at most %s", of, unit, lo, hi);
     else
       snprintf(buf, len, "a number%s%s from %s to %s", of, unit, lo, hi);
     break;
@@ -305,8 +307,8 @@ static void must_be(const ft_setting *s, const char *got, char *why,
 
 int ft_setting_check_number(const ft_setting *s, double v, char *why,
                             size_t whylen) {
-  int ok = !isnan(v) && v <= s->max &&
-           (s->min_exclusive ? v > s->min : v >= s->min);
+  int ok =
+      !isnan(v) && v <= s->max && (s->min_exclusive ? v > s->min : v >= s->min);
   if (ok && (s->type == FT_SETTING_INT || s->type == FT_SETTING_SIZE))
     ok = v == floor(v);
   if (ok)
@@ -322,8 +324,8 @@ static void quoted(const char *text, char *buf, size_t len) {
   snprintf(buf, len, "'%.60s%s'", text, strlen(text) > 60 ? "..." : "");
 }
 
-int ft_setting_parse(const ft_setting *s, const char *text,
-                     ft_setting_value *v, char *why, size_t whylen) {
+int ft_setting_parse(const ft_setting *s, const char *text, ft_setting_value *v,
+                     char *why, size_t whylen) {
   char got[80];
   char *end;
   memset(v, 0, sizeof(*v));
@@ -503,6 +505,8 @@ const char *ft_place_name(ft_place place) {
     return "ft.run";
   case FT_PLACE_LIMITS:
     return "set_limits";
+  case FT_PLACE_EMIT:
+    return "a crawl's request";
   }
   return "?";
 }
@@ -513,7 +517,8 @@ int ft_setting_removable(const ft_setting *s, ft_place place) {
           s->id == FT_S_RETRIES);
 }
 
-/* ---- --help ----------------------------------------------------------------- */
+/* ---- --help -----------------------------------------------------------------
+ */
 
 /* The help column: options are padded to it, continuation lines start
  * there. */
@@ -532,10 +537,10 @@ void ft_settings_usage(FILE *f, unsigned place, unsigned except) {
         fprintf(f, "%s:\n", section);
     }
     char left[80];
-    int n = snprintf(left, sizeof(left), "  %c%c%s--%s%s%s",
-                     s->short_opt ? '-' : ' ', s->short_opt ? s->short_opt : ' ',
-                     s->short_opt ? ", " : "  ", s->option, s->arg ? " " : "",
-                     s->arg ? s->arg : "");
+    int n = snprintf(
+        left, sizeof(left), "  %c%c%s--%s%s%s", s->short_opt ? '-' : ' ',
+        s->short_opt ? s->short_opt : ' ', s->short_opt ? ", " : "  ",
+        s->option, s->arg ? " " : "", s->arg ? s->arg : "");
     if (n <= HELP_COL)
       fprintf(f, "%-*s", n < HELP_COL ? HELP_COL : n + 1, left);
     else

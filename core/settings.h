@@ -7,10 +7,10 @@
  * an object pattern in the spec's `objects`, a field of a request table
  * (ft.get, ft.request, ft.fetch_all), engine.new (and ft.fetch_all's
  * options), ft.run's options, and an object's limits changed live
- * (obj:set_limits, the engine's set_limits and configure). Each place asks this table whether a
- * name is known there and whether a value is good, so one value is taken
- * or refused the same way everywhere, with the same words: the reason a
- * check gives ("must be a whole number from 1 to 100000, got 2.7") is the
+ * (obj:set_limits, the engine's set_limits and configure). Each place asks this
+ * table whether a name is known there and whether a value is good, so one value
+ * is taken or refused the same way everywhere, with the same words: the reason
+ * a check gives ("must be a whole number from 1 to 100000, got 2.7") is the
  * same text whatever the place, which only adds its own prefix
  * ("fetchtree fetch: --concurrency: ", "script.lua:3: field 'concurrency': ").
  *
@@ -38,6 +38,8 @@ typedef enum ft_place {
   FT_PLACE_LIMITS = 1 << 7,  /* obj:set_limits{...}, E:set_limits and
                               * E:configure: rps, window, concurrency and
                               * retries, where false removes a limit */
+  FT_PLACE_EMIT = 1 << 8,    /* a request table of a crawl: emit{...} in
+                              * start, obj:fetch{...} in a handler */
 } ft_place;
 
 #define FT_PLACE_CLI (FT_PLACE_FETCH | FT_PLACE_RUN)
@@ -121,14 +123,14 @@ typedef struct ft_setting {
   const char *option; /* on the command line: "max-redirects", or NULL */
   char short_opt;     /* 'c' for -c, or 0 */
   ft_setting_type type;
-  const char *unit;   /* "seconds", "milliseconds", NULL */
-  double min, max;    /* INT, NUMBER, SIZE */
-  int min_exclusive;  /* NUMBER: min itself is refused */
-  unsigned places;    /* ft_place bits */
-  const char *dflt;   /* the default, as text ("30"), or NULL */
+  const char *unit;    /* "seconds", "milliseconds", NULL */
+  double min, max;     /* INT, NUMBER, SIZE */
+  int min_exclusive;   /* NUMBER: min itself is refused */
+  unsigned places;     /* ft_place bits */
+  const char *dflt;    /* the default, as text ("30"), or NULL */
   const char *section; /* --help's heading ("Pacing"), NULL: not listed */
-  const char *arg;    /* --help's name for the value ("S", "N"), or NULL */
-  const char *help;   /* --help's text; '\n' starts a continuation line */
+  const char *arg;     /* --help's name for the value ("S", "N"), or NULL */
+  const char *help;    /* --help's text; '\n' starts a continuation line */
 } ft_setting;
 
 /* The table, ft_settings_count rows, in --help's order; row i has id i. */
@@ -158,8 +160,7 @@ const ft_setting *ft_settings_find_option(const char *opt);
 /* The known name nearest to name (edit distance, at most about a third of
  * its length) among the rows accepted in places, or NULL when none is
  * near. options: compare with the command-line spellings instead. */
-const char *ft_settings_nearest(const char *name, unsigned places,
-                                int options);
+const char *ft_settings_nearest(const char *name, unsigned places, int options);
 
 /* Damerau-Levenshtein distance (with transpositions) of a and b; exposed
  * for the unit test. */
@@ -179,8 +180,8 @@ int ft_setting_check_number(const ft_setting *s, double v, char *why,
 /* Parses and checks text (a command-line argument, or a string given in
  * Lua for SIZE, STATUSES or NAMES) for s into *v. Returns 0, or FT_EINVAL
  * / FT_ERANGE with the reason in why. v->str points into text. */
-int ft_setting_parse(const ft_setting *s, const char *text,
-                     ft_setting_value *v, char *why, size_t whylen);
+int ft_setting_parse(const ft_setting *s, const char *text, ft_setting_value *v,
+                     char *why, size_t whylen);
 
 /* Puts a checked value of s into cfg (the settings ft_config has; others
  * are left to their callers: returns 0 for them without a change). String

@@ -57,6 +57,22 @@ function M.new(o)
   local core, spec, records = o.core, o.spec, o.records
   local encode, resolve, seen = core.encode, core.resolve, core.seen
   local check = request.check
+  -- The fields a crawl's request table may have (the settings table's
+  -- place "emit"): one of any other name is a mistake in the script, said
+  -- with the nearest known name by the same check every entry point uses.
+  local known_fields = {}
+  for _, st in ipairs(core.settings()) do
+    if st.places.emit then known_fields[st.name] = true end
+  end
+  local check_settings = core.check_settings
+  local function check_fields(t)
+    for k in next, t do
+      if not known_fields[k] then
+        local ok, why = check_settings("emit", t, "request")
+        error(ok and ("request: field '" .. tostring(k) .. "': unknown field") or why, 4)
+      end
+    end
+  end
   local route = spec.route
   local route_request = M.route
   local traceback = trace.handler -- the user's frames only
@@ -113,6 +129,7 @@ function M.new(o)
     if type(t) == "string" then t = { url = t } end
     local url, method, headers, body, meta = check(t, true)
     if not url then error(method, 3) end -- misuse: a bad request table
+    check_fields(t)
     if depth > max_depth then return false, "deeper than max_depth" end
     local norm, host = resolve(url, base) -- or nil and the reason
     if not norm then

@@ -35,6 +35,21 @@ local function fake_core()
     return out
   end
   function c.journal_done(id) c.done[#c.done + 1] = id end
+  -- the settings table's place "emit", and its check of an unknown field
+  local fields = { "url", "method", "headers", "body", "meta", "dedupe" }
+  function c.settings()
+    local out = {}
+    for i, f in ipairs(fields) do out[i] = { name = f, places = { emit = true } } end
+    return out
+  end
+  function c.check_settings(place, t, label)
+    for k in pairs(t) do
+      local known = false
+      for _, f in ipairs(fields) do known = known or f == k end
+      if not known then return nil, label .. ": field '" .. k .. "': unknown field (" .. place .. ")" end
+    end
+    return true
+  end
   return c
 end
 
@@ -164,6 +179,17 @@ describe("fetchtree.frontier", function()
     assert.truthy(e.traceback:find("stack traceback", 1, true), e.traceback)
     F.enqueue({ url = "http://h/r2", meta = "raise table" }, 0)
     assert.equal("route raised: (error object is a table value)", F.take(1).bad)
+  end)
+
+  it("refuses a request table with a field a crawl's request does not have, at the script's line", function()
+    local F = make({ start = function() end })
+    local function emit_bad() F.enqueue({ url = "http://h/1", hedaers = {} }, 0) end
+    local ok, err = pcall(function() emit_bad() end)
+    assert.is_false(ok)
+    assert.truthy(err:find("frontier_spec.lua:%d+: request: field 'hedaers': unknown field %(emit%)"), err)
+    assert.is_nil(F.take(1)) -- nothing was queued
+    assert.is_true(F.enqueue({ url = "http://h/2", method = "GET", headers = {}, meta = 1, dedupe = false }, 0))
+    assert.equal("http://h/2", F.take(1).url)
   end)
 
   it("reports start's error once, then nothing more", function()

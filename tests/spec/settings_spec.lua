@@ -298,6 +298,39 @@ describe("one settings table", function()
     }, (function() local t = {} for l in out:gmatch("[^\n]+") do t[#t + 1] = l end return t end)())
   end)
 
+  it("refuses unknown fields of a crawl's request tables, emit's and obj:fetch's, the same way", function()
+    local srv = H.server()
+    local path, out, err = H.tmpname(".lua"), H.tmpname(".out"), H.tmpname(".err")
+    H.write(path, [[
+local base = arg[1]
+return {
+  start = function(emit)
+    emit { url = base .. "/item/1.json", mata = 1 }
+  end,
+}
+]])
+    local rc = H.sh(string.format("%s run %s -q -- %s > %s 2> %s < /dev/null", H.bin, path, srv.base, out, err))
+    assert.equal(1, rc)
+    local line = (H.read(err) or ""):match("^[^\n]*")
+    assert.equal("fetchtree run: start failed: " .. path ..
+                 ":4: request: field 'mata': unknown field (did you mean 'meta'?)", line)
+    H.write(path, [[
+local base = arg[1]
+return {
+  start = function(emit) emit { url = base .. "/item/1.json", dedupe = false } end,
+  on_response = function(res, obj)
+    obj:fetch { url = "/item/2.json", hedaers = { a = "b" } }
+  end,
+}
+]])
+    rc = H.sh(string.format("%s run %s -q -- %s > %s 2> %s < /dev/null", H.bin, path, srv.base, out, err))
+    srv.stop()
+    assert.equal(0, rc, H.read(err))
+    local rec = H.json.decode((H.read(out) or ""):match("^[^\n]*"))
+    assert.equal("script", rec.error.kind)
+    assert.equal(path .. ":5: request: field 'hedaers': unknown field (did you mean 'headers'?)", rec.error.message)
+  end)
+
   it("says file:line for spec errors, never with fetchtree's own traceback", function()
     local cases = {
       -- source, the first line of stderr (PATH: the script)
