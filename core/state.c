@@ -12,8 +12,8 @@
 struct ft_state {
   const ft_state_backend *be;
   void *b;                 /* the backend's own handle */
-  ft_state *local_limits;  /* a memory state granting starts when be has no
-                              limiter_grant; opened on first use */
+  ft_state *local_limits;  /* a memory state holding the limits (starts,
+                              slots) be has no ops for; opened on first use */
   int own_err;             /* err, not the backend's, holds the last error */
   char err[512];
 };
@@ -45,6 +45,14 @@ int ft_state_open_backend(ft_state **out, const ft_state_backend *be,
                           const char *where, char *err, size_t errlen) {
   if (out == NULL || be == NULL || be->open == NULL) {
     ft_errf(err, errlen, "ft_state_open: invalid argument");
+    return FT_EINVAL;
+  }
+  /* slots acquired here and released there would never come back */
+  if ((be->slots_acquire == NULL) != (be->slots_release == NULL)) {
+    ft_errf(err, errlen,
+            "ft_state_open: backend %s has one of slots_acquire and"
+            " slots_release",
+            be->name != NULL ? be->name : "?");
     return FT_EINVAL;
   }
   ft_state *st = calloc(1, sizeof *st);
@@ -229,6 +237,25 @@ int ft_state_meta_set(ft_state *st, const char *key, const char *val) {
 
 /* ---- rate limits -------------------------------------------------------------------- */
 
+/* One process holds a state whose backend has no limit ops (state.h,
+ * "Limits"): its limits live in a memory state of its own, opened here on
+ * first use. Returns 0 or the error, with its message on st. */
+static int open_local(ft_state *st) {
+  if (st->local_limits != NULL)
+    return 0;
+  char err[256];
+  int rc = ft_state_open_backend(&st->local_limits, &ft_state_memory_backend,
+                                 NULL, err, sizeof err);
+  return rc != 0 ? fail(st, rc, "%s", err) : 0;
+}
+
+/* rc of a call on st->local_limits, its message moved to st if it failed. */
+static int local_result(ft_state *st, int rc) {
+  if (rc < 0)
+    fail(st, rc, "%s", ft_state_errmsg(st->local_limits));
+  return rc;
+}
+
 int ft_state_limiter_grant(ft_state *st, const char *obj, double rps,
                            uint64_t window_ns, uint64_t now_ns,
                            uint64_t horizon_ns, int want, uint64_t *starts) {
@@ -241,20 +268,60 @@ int ft_state_limiter_grant(ft_state *st, const char *obj, double rps,
   if (st->be->limiter_grant != NULL)
     return BACKEND(st)->limiter_grant(st->b, obj, rps, window_ns, now_ns,
                                       horizon_ns, want, starts);
-  /* one process holds this state: its limits live here (state.h) */
-  if (st->local_limits == NULL) {
-    char err[256];
-    int rc = ft_state_open_backend(&st->local_limits,
-                                   &ft_state_memory_backend, NULL, err,
-                                   sizeof err);
-    if (rc != 0)
-      return fail(st, rc, "%s", err);
-  }
-  int rc = ft_state_limiter_grant(st->local_limits, obj, rps, window_ns,
-                                  now_ns, horizon_ns, want, starts);
-  if (rc < 0)
-    fail(st, rc, "%s", ft_state_errmsg(st->local_limits));
-  return rc;
+  int rc = open_local(st);
+  if (rc != 0)
+    return rc;
+  rc = ft_state_limiter_grant(st->local_limits, obj, rps, window_ns, now_ns,
+                              horizon_ns, want, starts);
+  return local_result(st, rc);
+}
+
+/* ---- concurrency caps ------------------------------------------------------------- */
+
+int ft_state_slots_acquire(ft_state *st, const char *obj, const char *holder,
+                           int cap, int want, uint64_t lease_ns,
+                           uint64_t now_ns, int *held) {
+  int ignored;
+  if (held == NULL)
+    held = &ignored;
+  *held = 0;
+  if (st == NULL)
+    return FT_EINVAL;
+  if (obj == NULL || cap <= 0 || want < 0 || lease_ns == 0)
+    return fail(st, FT_EINVAL,
+                "slots_acquire: invalid argument (cap %d, want %d, lease %llu"
+                " ns%s)",
+                cap, want, (unsigned long long)lease_ns,
+                obj == NULL ? ", no object" : "");
+  if (holder == NULL)
+    holder = "";
+  if (st->be->slots_acquire != NULL)
+    return BACKEND(st)->slots_acquire(st->b, obj, holder, cap, want, lease_ns,
+                                      now_ns, held);
+  int rc = open_local(st);
+  if (rc != 0)
+    return rc;
+  rc = ft_state_slots_acquire(st->local_limits, obj, holder, cap, want,
+                              lease_ns, now_ns, held);
+  return local_result(st, rc);
+}
+
+int ft_state_slots_release(ft_state *st, const char *obj, const char *holder,
+                           int n, uint64_t now_ns) {
+  if (st == NULL)
+    return FT_EINVAL;
+  if (obj == NULL || n < 0)
+    return fail(st, FT_EINVAL, "slots_release: invalid argument (n %d%s)", n,
+                obj == NULL ? ", no object" : "");
+  if (holder == NULL)
+    holder = "";
+  if (st->be->slots_release != NULL)
+    return BACKEND(st)->slots_release(st->b, obj, holder, n, now_ns);
+  int rc = open_local(st);
+  if (rc != 0)
+    return rc;
+  rc = ft_state_slots_release(st->local_limits, obj, holder, n, now_ns);
+  return local_result(st, rc);
 }
 
 /* ---- SQL ------------------------------------------------------------------------------- */

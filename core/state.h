@@ -13,8 +13,9 @@
  * (requests already asked for), object key-value storage (what scripts keep
  * through obj.storage, and per-object durable data such as robots.txt, which
  * fetchtree/robots.lua keeps under its own keys there), run metadata (how far
- * `start` got, the output offset) and the rate limits of objects. An ft_state
- * holds them, and the run never knows which backend it talks to:
+ * `start` got, the output offset) and the limits of objects (rates and
+ * concurrency caps). An ft_state holds them, and the run never knows which
+ * backend it talks to:
  *
  *   memory   state_memory.c: hash tables and arrays in this process; a run
  *            without --state. Nothing outlives the process.
@@ -55,16 +56,46 @@
  * and says so when one does not; making the crawl wait for the answer is the
  * Redis issue's part.
  *
- * Rate limits. A limiter another process shares costs a round trip per
- * decision; ft_state_limiter_grant hands out several start times at once so
- * a process asks once per batch of requests. The guarantee is core/limiter.c's
- * (at most K starts in any window of W) across all grants of all holders. The
- * engine still uses its own ft_limiter per object today; this op plugs in
- * at core/tree.c's ft_object_admit / ft_object_start, where each object on
- * the path asks its limiter for a delay and records the start: an object
- * whose limit is shared would instead keep a few granted start times, admit
- * a request when the earliest is due, and ask for the next grant (sized by
- * its queue) when it runs low. Concurrency caps stay per process.
+ * Limits. Objects have two kinds, and a process that shares them must not
+ * pay a round trip per request for either, so both ops hand out batches:
+ *
+ *  - rate limits: ft_state_limiter_grant hands out several start times at
+ *    once, so a process asks once per batch of requests. The guarantee is
+ *    core/limiter.c's (at most K starts in any window of W) across all
+ *    grants of all holders;
+ *  - concurrency caps: ft_state_slots_acquire grants several of an object's
+ *    `cap` in-flight slots at once, to a holder (a process); at no time do
+ *    the holders of obj hold more than its cap between them. A holder's
+ *    slots on an object share one lease, which ends lease_ns after its last
+ *    acquire: acquiring (want 0 does only that) renews the lease, so a
+ *    holder that is alive renews every lease_ns / 3 or so, and the slots of
+ *    one that died come back to the others when its lease ends.
+ *    ft_state_slots_release gives slots back, several at once.
+ *
+ * Both ops are optional: state.c serves a backend without them from a
+ * private memory state of this ft_state (exact limiters, slot tables), right
+ * for a backend that serves one process, as sqlite's flock makes it. Limits
+ * are not part of the batch: a grant, an acquire or a release takes effect
+ * at once (on a shared backend, for every holder), commit and abandon leave
+ * them alone, and a broken state still grants and releases (a run that
+ * stops must give its slots back). They are kept by ft_state_reset.
+ *
+ * Where they plug into the engine; neither is wired today: the engine keeps
+ * its own ft_limiter and its own count of attempts in flight per object, in
+ * core/tree.c's ft_object_admit (per object on the path: concurrency cap
+ * reached? limiter's delay?), ft_object_start (records the start, active++)
+ * and ft_object_finish (active--). An object whose rate limit is shared
+ * would instead keep a few granted start times, admit a request when the
+ * earliest is due, and ask for the next grant (sized by its queue) when it
+ * runs low. An object whose cap is shared would keep the slots it holds: in
+ * admit, active < held admits, and when active reaches held it acquires a
+ * batch (sized by its queue) instead of answering FT_TREE_BUSY at once; in
+ * finish, a slot whose object still has queued requests is kept for the
+ * next one, and surplus slots are released in a batch; a timer of the run
+ * renews the leases (want 0) and, when the answer `held` is below active
+ * (a lease ended while the process stalled), admits nothing more until
+ * active is back under held. Every capped object on the path needs a slot,
+ * as every limiter on it needs a start.
  *
  * SQL. obj.storage:sql needs SQLite: the sql op is optional. The sqlite
  * backend has it; a backend without it makes ft_state_sql fail with "needs a
@@ -179,6 +210,15 @@ typedef struct ft_state_backend {
                        uint64_t window_ns, uint64_t now_ns, uint64_t horizon_ns,
                        int want, uint64_t *starts);
 
+  /* Optional, both or neither (NULL: state.c holds the slots in this
+   * process, as for limiter_grant). holder is never NULL ("" for the
+   * ft_state's own holder); held is never NULL. */
+  int (*slots_acquire)(void *b, const char *obj, const char *holder, int cap,
+                       int want, uint64_t lease_ns, uint64_t now_ns,
+                       int *held);
+  int (*slots_release)(void *b, const char *obj, const char *holder, int n,
+                       uint64_t now_ns);
+
   /* Optional (NULL: obj.storage:sql is refused, see "SQL" above). */
   int (*sql)(void *b, const char *obj, const char *query,
              const ft_sql_value *args, int nargs, ft_sql_row_fn fn, void *ud,
@@ -198,7 +238,8 @@ extern const ft_state_backend ft_state_sqlite_backend;
  * FT_EBUSY "in use by another fetchtree process", FT_ENOMEM). */
 int ft_state_open(ft_state **out, const char *where, char *err, size_t errlen);
 
-/* Opens backend be (a table of ft_state_backend, e.g. a test's) at where. */
+/* Opens backend be (a table of ft_state_backend, e.g. a test's) at where.
+ * FT_EINVAL for a table with one of slots_acquire and slots_release. */
 int ft_state_open_backend(ft_state **out, const ft_state_backend *be,
                           const char *where, char *err, size_t errlen);
 
@@ -228,7 +269,7 @@ int ft_state_broken(ft_state *st);
 const char *ft_state_errmsg(ft_state *st);
 
 /* Forgets the frontier, the seen set and the metadata (--restart), in the
- * open batch. Object storage and limits are kept. */
+ * open batch. Object storage and limits (rates, slots) are kept. */
 int ft_state_reset(ft_state *st);
 
 /* ---- the frontier ---------------------------------------------------------- */
@@ -317,6 +358,40 @@ int ft_state_meta_set(ft_state *st, const char *key, const char *val);
 int ft_state_limiter_grant(ft_state *st, const char *obj, double rps,
                            uint64_t window_ns, uint64_t now_ns,
                            uint64_t horizon_ns, int want, uint64_t *starts);
+
+/* ---- concurrency caps ------------------------------------------------------- */
+
+/* Grants holder up to `want` more of obj's `cap` in-flight slots at once: as
+ * many as fit, so that all holders of obj together hold at most cap (slots
+ * whose lease ended at or before now_ns are no one's). The cap is the one of
+ * this call: raising it lets more slots out at once; lowering it below what
+ * is held takes nothing back (held slots stay until released or their lease
+ * ends) and grants nothing until the holders are under it. The holder's
+ * slots on obj, the new ones and those it held, are then leased until
+ * now_ns + lease_ns (saturating; now_ns on the caller's monotonic clock, or
+ * a shared clock for a shared backend): acquiring renews, want 0 only
+ * renews. A holder whose lease ended before this call held nothing any
+ * more; it gets what is free like anyone else.
+ *
+ * holder names the process that holds the slots (NULL or "": this
+ * ft_state's own; a shared backend gives it an id unique among its
+ * holders); one ft_state may act for several holders; the backend keeps a
+ * copy of the name. *held (may be NULL)
+ * gets the number of slots holder holds on obj after the call (0 on error),
+ * which tells a renewing holder whether it lost any. Returns the number
+ * granted (0..want) or FT_EINVAL (obj NULL, cap <= 0, want < 0, lease_ns 0)
+ * or FT_ENOMEM. */
+int ft_state_slots_acquire(ft_state *st, const char *obj, const char *holder,
+                           int cap, int want, uint64_t lease_ns,
+                           uint64_t now_ns, int *held);
+
+/* Gives back n of holder's slots on obj (NULL or "": this ft_state's own),
+ * at once. Returns the number given back: n, or what holder still held if
+ * that was less (slots whose lease ended at or before now_ns were given back
+ * already); 0 when it held none. The lease of the slots kept is not
+ * renewed. FT_EINVAL for obj NULL or n < 0. */
+int ft_state_slots_release(ft_state *st, const char *obj, const char *holder,
+                           int n, uint64_t now_ns);
 
 /* ---- SQL on the object's own tables (optional) ----------------------------- */
 

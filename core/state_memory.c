@@ -15,7 +15,7 @@
 /* Design
  *
  * Four tables, no SQLite (but for the optional sql op, below):
- *  - key-value storage, metadata and the objects' limiters: chained hash
+ *  - key-value storage, metadata and the objects' limits: chained hash
  *    tables of byte strings (struct table). A storage key is the object's
  *    name, a NUL byte and the key's bytes: object names hold no NUL, so two
  *    (object, key) pairs never share one. kv_list sorts the object's
@@ -40,9 +40,27 @@
  * hands out its next starts: each start is the earliest the limiter allows
  * at or after the previous one, then recorded, so the grant is exactly what
  * the same number of one-at-a-time delay()/take() calls would have
- * allowed. */
+ * allowed. slots_acquire keeps, in the same object's entry, a small array
+ * of its holders (name, slots held, end of lease): holders are processes,
+ * few, so a linear scan is enough. Each acquire and release first drops the
+ * holders whose lease ended at or before the caller's now_ns: expiry reads
+ * only the injected clock, never one of its own, so it is as exact as the
+ * caller's clock and the tests can move time. */
 
 /* ---- a hash table of byte strings --------------------------------------- */
+
+/* One holder of an object's slots: n > 0 slots, leased until expires. */
+typedef struct holder {
+  char *name;
+  int n;
+  uint64_t expires;
+} holder;
+
+/* The holders of an object's slots, in no order. */
+typedef struct slot_table {
+  holder *h;
+  size_t n, cap;
+} slot_table;
 
 typedef struct entry {
   struct entry *next;
@@ -55,6 +73,7 @@ typedef struct entry {
   double rps;
   uint64_t window;
   uint64_t last; /* limiters: the last start granted */
+  slot_table *slots; /* limits: the object's slot holders, once acquired */
 } entry;
 
 typedef struct table {
@@ -131,6 +150,12 @@ static void entry_free(entry *e) {
   free(e->key);
   free(e->val);
   ft_limiter_free(e->lim);
+  if (e->slots != NULL) {
+    for (size_t i = 0; i < e->slots->n; i++)
+      free(e->slots->h[i].name);
+    free(e->slots->h);
+    free(e->slots);
+  }
   free(e);
 }
 
@@ -595,6 +620,85 @@ static int mem_limiter_grant(void *b, const char *obj, double rps,
   return n;
 }
 
+/* ---- concurrency caps ------------------------------------------------------------------ */
+
+/* Drops the holders whose lease ended at or before now: their slots are
+ * free again. Returns the slots the others hold. */
+static int64_t slots_live(slot_table *t, uint64_t now) {
+  int64_t total = 0;
+  for (size_t i = 0; i < t->n;) {
+    if (t->h[i].expires <= now) {
+      free(t->h[i].name);
+      t->h[i] = t->h[--t->n];
+    } else {
+      total += t->h[i++].n;
+    }
+  }
+  return total;
+}
+
+static holder *slots_holder(slot_table *t, const char *name) {
+  for (size_t i = 0; i < t->n; i++)
+    if (strcmp(t->h[i].name, name) == 0)
+      return &t->h[i];
+  return NULL;
+}
+
+static int mem_slots_acquire(void *b, const char *obj, const char *name,
+                             int cap, int want, uint64_t lease_ns,
+                             uint64_t now_ns, int *held) {
+  mem_state *s = b;
+  entry *e = table_upsert(&s->limits, obj, strlen(obj));
+  if (e == NULL || (e->slots == NULL &&
+                    (e->slots = calloc(1, sizeof *e->slots)) == NULL))
+    return oom(s);
+  slot_table *t = e->slots;
+  int64_t free_slots = cap - slots_live(t, now_ns);
+  int g = free_slots <= 0 ? 0 : want < free_slots ? want : (int)free_slots;
+  holder *h = slots_holder(t, name);
+  if (h == NULL) {
+    if (g == 0)
+      return 0; /* nothing held, nothing granted: no lease to keep */
+    if (t->n == t->cap) {
+      size_t ncap = t->cap > 0 ? t->cap * 2 : 4;
+      holder *nh = realloc(t->h, ncap * sizeof *nh);
+      if (nh == NULL)
+        return oom(s);
+      t->h = nh;
+      t->cap = ncap;
+    }
+    char *copy = dup_bytes(name, strlen(name));
+    if (copy == NULL)
+      return oom(s);
+    h = &t->h[t->n++];
+    *h = (holder){.name = copy};
+  }
+  h->n += g;
+  h->expires = now_ns + lease_ns < now_ns ? UINT64_MAX : now_ns + lease_ns;
+  *held = h->n;
+  return g;
+}
+
+static int mem_slots_release(void *b, const char *obj, const char *name,
+                             int n, uint64_t now_ns) {
+  mem_state *s = b;
+  entry *e = table_find(&s->limits, obj, strlen(obj),
+                        ft_hash64(obj, strlen(obj)));
+  if (e == NULL || e->slots == NULL)
+    return 0;
+  slots_live(e->slots, now_ns);
+  holder *h = slots_holder(e->slots, name);
+  if (h == NULL)
+    return 0;
+  int r = n < h->n ? n : h->n;
+  h->n -= r;
+  if (h->n == 0) { /* holds nothing: its lease means nothing */
+    free(h->name);
+    *h = e->slots->h[--e->slots->n];
+  }
+  return r;
+}
+
 /* ---- SQL: a private in-memory SQLite database ------------------------------------------ */
 
 static int mem_sql(void *b, const char *obj, const char *query,
@@ -640,5 +744,7 @@ const ft_state_backend ft_state_memory_backend = {
     .meta_get = mem_meta_get,
     .meta_set = mem_meta_set,
     .limiter_grant = mem_limiter_grant,
+    .slots_acquire = mem_slots_acquire,
+    .slots_release = mem_slots_release,
     .sql = mem_sql,
 };

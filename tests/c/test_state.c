@@ -720,6 +720,236 @@ static void limiter_grant_edges(const backend *b) {
   ft_state_close(s);
 }
 
+/* ---- concurrency caps ------------------------------------------------------------------ */
+
+/* Three holders ask for batches of 2 of a cap of 3: never more than 3 held
+ * between them, each grant exactly what is free (min(want, cap - held)), a
+ * release gives slots back to the others. A backend that over-grants fails
+ * the first step (B would get 2). */
+static void slots_cap_across_holders(const backend *b) {
+  ft_state *s = open_state();
+  if (s == NULL)
+    return;
+  const uint64_t L = 1000000000ull; /* leases that do not end here */
+  int held = -1;
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "o", "A", 3, 2, L, 10, &held), 2);
+  FT_CHECK_EQ_INT(held, 2);
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "o", "B", 3, 2, L, 11, &held), 1);
+  FT_CHECK_EQ_INT(held, 1);
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "o", "C", 3, 2, L, 12, &held), 0);
+  FT_CHECK_EQ_INT(held, 0);
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "o", "A", 3, 2, L, 13, &held), 0);
+  FT_CHECK_EQ_INT(held, 2); /* A keeps what it had */
+  /* another object has its own cap; the own holder (NULL) is a holder */
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "p", NULL, 3, 2, L, 14, &held), 2);
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "p", "", 3, 2, L, 14, &held), 1);
+  FT_CHECK_EQ_INT(held, 3);
+  /* releases give back: to the releaser's count and to the others */
+  FT_CHECK_EQ_INT(ft_state_slots_release(s, "o", "A", 1, 20), 1);
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "o", "C", 3, 2, L, 21, &held), 1);
+  FT_CHECK_EQ_INT(held, 1);
+  FT_CHECK_EQ_INT(ft_state_slots_release(s, "o", "B", 5, 22), 1); /* had 1 */
+  FT_CHECK_EQ_INT(ft_state_slots_release(s, "o", "B", 1, 22), 0); /* none */
+  FT_CHECK_EQ_INT(ft_state_slots_release(s, "o", "nobody", 1, 22), 0);
+  FT_CHECK_EQ_INT(ft_state_slots_release(s, "o", "A", 0, 22), 0);
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "o", "A", 3, 2, L, 23, &held), 1);
+  FT_CHECK_EQ_INT(held, 2);
+  /* many batches of random sizes from four holders, with releases: the
+   * answers are exactly those of a model that never lets out more than 3 */
+  static const char *const names[] = {"A", "B", "C", "D"};
+  int model[4] = {2, 0, 1, 0}; /* what A..D hold now */
+  int calls = 0, granted = 0, capped = 0; /* capped: g < want */
+  unsigned seed = 777;
+  for (int i = 0; i < 2000; i++) {
+    seed = seed * 1103515245u + 12345u;
+    int who = (int)((seed >> 16) % 4), want = (int)((seed >> 20) % 3);
+    int total = model[0] + model[1] + model[2] + model[3];
+    if ((seed >> 24) % 3 == 0) {
+      int r = ft_state_slots_release(s, "o", names[who], want, 30 + i);
+      FT_CHECK_EQ_INT(r, want < model[who] ? want : model[who]);
+      model[who] -= r > 0 ? r : 0;
+      continue;
+    }
+    int g = ft_state_slots_acquire(s, "o", names[who], 3, want, L, 30 + i,
+                                   &held);
+    calls++;
+    int expect = want < 3 - total ? want : 3 - total;
+    FT_CHECK_EQ_INT(g, expect);
+    if (g != expect)
+      break;
+    model[who] += g;
+    granted += g;
+    capped += g < want;
+    FT_CHECK_EQ_INT(held, model[who]);
+    FT_CHECK(model[0] + model[1] + model[2] + model[3] <= 3);
+  }
+  /* the loop granted often, and often hit the cap */
+  FT_CHECK(calls > 1000 && granted > 200 && capped > 100);
+  ft_state_close(s);
+}
+
+/* The cap is each call's: lowering it takes nothing back and grants nothing
+ * until the holders are under it; raising it lets more out at once. */
+static void slots_cap_changes(const backend *b) {
+  ft_state *s = open_state();
+  if (s == NULL)
+    return;
+  const uint64_t L = 1000000000ull;
+  int held = -1;
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "o", "A", 4, 4, L, 1, &held), 4);
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "o", "B", 2, 1, L, 2, &held), 0);
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "o", "A", 2, 0, L, 3, &held), 0);
+  FT_CHECK_EQ_INT(held, 4); /* nothing taken back */
+  FT_CHECK_EQ_INT(ft_state_slots_release(s, "o", "A", 2, 4), 2);
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "o", "B", 2, 1, L, 5, &held), 0);
+  FT_CHECK_EQ_INT(ft_state_slots_release(s, "o", "A", 1, 6), 1);
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "o", "B", 2, 5, L, 7, &held), 1);
+  FT_CHECK_EQ_INT(held, 1);
+  /* raised to 6: 4 more (A 1, B 1 held), in one batch */
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "o", "B", 6, 9, L, 8, &held), 4);
+  FT_CHECK_EQ_INT(held, 5);
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "o", "A", 6, 9, L, 9, &held), 0);
+  FT_CHECK_EQ_INT(held, 1);
+  ft_state_close(s);
+}
+
+/* Leases: a holder's slots come back to the others when its lease ends
+ * (at now_ns >= acquire + lease_ns, on the injected clock); acquiring, want
+ * 0 included, renews all of the holder's slots; the holder learns through
+ * held that it lost them, and releasing them then gives back nothing. */
+static void slots_leases_expire(const backend *b) {
+  ft_state *s = open_state();
+  if (s == NULL)
+    return;
+  int held = -1;
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "o", "A", 3, 2, 100, 1000, &held),
+                  2);
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "o", "B", 3, 3, 100, 1050, &held),
+                  1);
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "o", "C", 3, 3, 100, 1099, &held),
+                  0);
+  /* A's lease ends at 1100: its 2 slots are free for C */
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "o", "C", 3, 3, 100, 1100, &held),
+                  2);
+  FT_CHECK_EQ_INT(held, 2);
+  /* A renews too late: it held nothing, and nothing is free */
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "o", "A", 3, 0, 100, 1101, &held),
+                  0);
+  FT_CHECK_EQ_INT(held, 0);
+  FT_CHECK_EQ_INT(ft_state_slots_release(s, "o", "A", 2, 1101), 0);
+  /* C renews at 1190 (want 0): its lease now ends at 1290, not 1200 */
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "o", "C", 3, 0, 100, 1190, &held),
+                  0);
+  FT_CHECK_EQ_INT(held, 2);
+  /* B (1050 + 100) has expired; C has not */
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "o", "A", 3, 3, 100, 1250, &held),
+                  1);
+  FT_CHECK_EQ_INT(ft_state_slots_release(s, "o", "B", 1, 1250), 0);
+  FT_CHECK_EQ_INT(ft_state_slots_release(s, "o", "C", 3, 1289), 2);
+  /* a grant renews the older slots with the new ones; a lease that would
+   * pass the clock's end holds until then */
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "x", "A", 2, 1, 100, 0, &held), 1);
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "x", "A", 2, 1, 100, 90, &held),
+                  1);
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "x", "B", 2, 1, 100, 150, &held),
+                  0);
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "x", "B", 2, 1, 100, 190, &held),
+                  1);
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "y", "A", 1, 1, UINT64_MAX, 5,
+                                         &held),
+                  1);
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "y", "B", 1, 1, 1, UINT64_MAX - 1,
+                                         &held),
+                  0);
+  ft_state_close(s);
+}
+
+/* Misuse is refused with FT_EINVAL and held 0, and breaks nothing; slots are
+ * not part of the batch: a broken state still acquires and releases. */
+static void slots_bad_arguments_and_broken(const backend *b) {
+  ft_state *s = open_state();
+  if (s == NULL)
+    return;
+  int held = -1;
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, NULL, "A", 3, 1, 100, 0, &held),
+                  FT_EINVAL);
+  FT_CHECK_EQ_INT(held, 0);
+  held = -1;
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "o", "A", 0, 1, 100, 0, &held),
+                  FT_EINVAL);
+  FT_CHECK_EQ_INT(held, 0);
+  FT_CHECK(strstr(ft_state_errmsg(s), "slots_acquire") != NULL);
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "o", "A", -3, 1, 100, 0, &held),
+                  FT_EINVAL);
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "o", "A", 3, -1, 100, 0, &held),
+                  FT_EINVAL);
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "o", "A", 3, 1, 0, 0, &held),
+                  FT_EINVAL);
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(NULL, "o", "A", 3, 1, 100, 0, &held),
+                  FT_EINVAL);
+  FT_CHECK_EQ_INT(ft_state_slots_release(s, NULL, "A", 1, 0), FT_EINVAL);
+  FT_CHECK_EQ_INT(ft_state_slots_release(s, "o", "A", -1, 0), FT_EINVAL);
+  FT_CHECK_EQ_INT(ft_state_slots_release(NULL, "o", "A", 1, 0), FT_EINVAL);
+  FT_CHECK(!ft_state_broken(s));
+  /* nothing was granted by the refused calls: the whole cap is free */
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "o", "A", 3, 5, 100, 0, NULL), 3);
+  ft_state_abandon(s, "gone");
+  FT_CHECK_EQ_INT(ft_state_slots_release(s, "o", "A", 2, 1), 2);
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "o", "B", 3, 5, 100, 1, &held), 2);
+  FT_CHECK_EQ_INT(held, 2);
+  uint64_t got[2];
+  FT_CHECK_EQ_INT(ft_state_limiter_grant(s, "o", 0, 1000, 5, 0, 2, got), 2);
+  ft_state_close(s);
+}
+
+/* A backend without the slot ops is served from this process (the sqlite
+ * row always is; here the memory backend too); one with only one of the two
+ * cannot be opened. */
+static void slots_without_ops(const backend *b) {
+  ft_state_backend be = strcmp(b->name, "memory") == 0
+                            ? ft_state_memory_backend
+                            : ft_state_sqlite_backend;
+  be.slots_acquire = NULL;
+  be.slots_release = NULL;
+  ft_state *s = NULL;
+  char err[256] = "";
+  FT_CHECK_EQ_INT(
+      ft_state_open_backend(&s, &be, path[0] ? path : NULL, err, sizeof err),
+      0);
+  if (s == NULL)
+    return;
+  int held = -1;
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "o", "A", 3, 2, 100, 0, &held), 2);
+  FT_CHECK_EQ_INT(held, 2);
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "o", "B", 3, 2, 100, 0, &held), 1);
+  FT_CHECK_EQ_INT(ft_state_slots_release(s, "o", "A", 2, 50), 2);
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "o", "C", 3, 3, 100, 100, &held),
+                  3); /* B's lease ended at 100 */
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(s, "o", "C", 0, 3, 100, 100, &held),
+                  FT_EINVAL);
+  FT_CHECK(strstr(ft_state_errmsg(s), "slots_acquire") != NULL);
+  ft_state_close(s);
+  for (int half = 0; half < 2; half++) {
+    ft_state_backend one = strcmp(b->name, "memory") == 0
+                               ? ft_state_memory_backend
+                               : ft_state_sqlite_backend;
+    if (half == 0) {
+      one.slots_acquire = ft_state_memory_backend.slots_acquire;
+      one.slots_release = NULL;
+    } else {
+      one.slots_acquire = NULL;
+      one.slots_release = ft_state_memory_backend.slots_release;
+    }
+    s = NULL;
+    err[0] = '\0';
+    FT_CHECK_EQ_INT(
+        ft_state_open_backend(&s, &one, path[0] ? path : NULL, err, sizeof err),
+        FT_EINVAL);
+    FT_CHECK(s == NULL);
+    FT_CHECK(strstr(err, "slots_release") != NULL);
+  }
+}
+
 /* ---- SQL (optional) --------------------------------------------------------------------- */
 
 typedef struct rows {
@@ -819,6 +1049,11 @@ int main(void) {
   RUN_ALL(commit_then_reopen);
   RUN_ALL(limiter_grants_exact);
   RUN_ALL(limiter_grant_edges);
+  RUN_ALL(slots_cap_across_holders);
+  RUN_ALL(slots_cap_changes);
+  RUN_ALL(slots_leases_expire);
+  RUN_ALL(slots_bad_arguments_and_broken);
+  RUN_ALL(slots_without_ops);
   RUN_ALL(sql_where_present);
   RUN_ALL(sql_absent_says_so);
   return FT_DONE();
