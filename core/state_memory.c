@@ -115,6 +115,17 @@ static int table_grow(table *t) {
 }
 
 /* A malloc'd copy of n bytes with a NUL after them. */
+/* The array p of *cap elements of size elem, doubled (to first elements
+ * when empty), *cap updated; NULL when out of memory (p and *cap as they
+ * were). */
+static void *grow_array(void *p, size_t *cap, size_t elem, size_t first) {
+  size_t n = *cap > 0 ? *cap * 2 : first;
+  void *np = realloc(p, n * elem);
+  if (np != NULL)
+    *cap = n;
+  return np;
+}
+
 static char *dup_bytes(const void *p, size_t n) {
   char *c = malloc(n + 1);
   if (c != NULL) {
@@ -353,12 +364,10 @@ static int mem_frontier_push(void *b, int64_t id, const void *req,
     return set_err(s, FT_EINVAL, "frontier: request id %lld is already there",
                    (long long)id);
   if (s->qn == s->qcap) {
-    size_t cap = s->qcap > 0 ? s->qcap * 2 : 256;
-    request *q = realloc(s->q, cap * sizeof *q);
+    request *q = grow_array(s->q, &s->qcap, sizeof *q, 256);
     if (q == NULL)
       return oom(s);
     s->q = q;
-    s->qcap = cap;
   }
   char *copy = dup_bytes(req, len);
   if (copy == NULL)
@@ -660,12 +669,10 @@ static int mem_slots_acquire(void *b, const char *obj, const char *name,
     if (g == 0)
       return 0; /* nothing held, nothing granted: no lease to keep */
     if (t->n == t->cap) {
-      size_t ncap = t->cap > 0 ? t->cap * 2 : 4;
-      holder *nh = realloc(t->h, ncap * sizeof *nh);
+      holder *nh = grow_array(t->h, &t->cap, sizeof *nh, 4);
       if (nh == NULL)
         return oom(s);
       t->h = nh;
-      t->cap = ncap;
     }
     char *copy = dup_bytes(name, strlen(name));
     if (copy == NULL)
