@@ -2,7 +2,7 @@
 
 VERSION := 0.1.0
 CC      ?= cc
-PKGS    := luajit libcurl libuv libxml-2.0 sqlite3 libxxhash libedit
+PKGS    := luajit libcurl libuv libxml-2.0 sqlite3 libxxhash hiredis libedit
 BUILD   := build
 GEN     := $(BUILD)/gen
 
@@ -49,7 +49,7 @@ LUA_MODULE := $(BUILD)/fetchtree.so
 endif
 # What the library links with: PKGS but the REPL's line editor. The same
 # list, luajit aside, is Requires(.private) in fetchtree.pc.in.
-LIB_PKGS := luajit libcurl libuv libxml-2.0 sqlite3 libxxhash
+LIB_PKGS := luajit libcurl libuv libxml-2.0 sqlite3 libxxhash hiredis
 LIB_LIBS  = $(shell pkg-config --libs $(LIB_PKGS) 2>/dev/null) -lm
 LMOD_LIBS = $(shell pkg-config --libs $(filter-out luajit,$(LIB_PKGS)) 2>/dev/null) -lm
 

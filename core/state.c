@@ -26,6 +26,7 @@ static const struct {
 } backends[] = {
     {"memory:", &ft_state_memory_backend},
     {"sqlite:", &ft_state_sqlite_backend},
+    {"redis://", &ft_state_redis_backend},
 };
 
 /* An error of the dispatch itself: its message goes to st->err. */

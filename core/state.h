@@ -21,9 +21,11 @@
  *            without --state. Nothing outlives the process.
  *   sqlite   state_sqlite.c: one SQLite file (--state FILE), crash-safe,
  *            one process at a time (flock).
- *   (redis)  the next issue: one file, state_redis.c, one row in state.c's
- *            table of backends and one row in tests/c/test_state.c's; the
- *            conformance suite there is the contract it is written against.
+ *   redis    state_redis.c: a Redis server (redis://HOST:PORT/DB?prefix=P),
+ *            durable as far as the server's persistence goes; the first
+ *            piece of the scale-out (issue 14): one process per prefix for
+ *            now, and no run uses it yet. tests/c/test_state.c runs the
+ *            conformance suite on it against a redis-server of its own.
  *
  * The atomic commit. Every write (frontier push and ack, seen keys, storage,
  * metadata) goes into the open batch; ft_state_commit makes the batch durable
@@ -227,12 +229,16 @@ typedef struct ft_state_backend {
 
 extern const ft_state_backend ft_state_memory_backend;
 extern const ft_state_backend ft_state_sqlite_backend;
+extern const ft_state_backend ft_state_redis_backend;
 
 /* ---- opening, batching, errors ------------------------------------------- */
 
 /* Opens the state at `where`: NULL, "" or "memory:" is the memory backend;
  * "sqlite:PATH" or a plain PATH the sqlite backend on that file (created if
- * missing; "sqlite::memory:" a private in-memory database). On failure *out
+ * missing; "sqlite::memory:" a private in-memory database);
+ * "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB][?prefix=P]" the redis backend
+ * (state_redis.c: FT_EINVAL for a bad address, FT_EIO when the server
+ * cannot be reached or refuses AUTH/SELECT). On failure *out
  * is untouched, err says why and the result is the backend's (sqlite:
  * FT_EINVAL not a fetchtree state database / unknown schema version, FT_EIO,
  * FT_EBUSY "in use by another fetchtree process", FT_ENOMEM). */

@@ -8,8 +8,9 @@ if [ $# -gt 0 ]; then
 else
 PKGS="gcc make pkg-config luajit libluajit-5.1-dev libcurl4-openssl-dev libuv1-dev
 zlib1g-dev lua-cjson lua-busted openssl ca-certificates nghttp2-server libxml2-dev libsqlite3-dev sqlite3 libxxhash-dev time
-libedit-dev tmux lua-check"
-# man-db: capi_spec reads the installed man page; sqlite3: state_spec reads
+libedit-dev tmux lua-check redis-server libhiredis-dev"
+# redis-server, libhiredis-dev: the redis state backend (state_redis.c)
+# and its tests, which start their own redis-server. man-db: capi_spec reads the installed man page; sqlite3: state_spec reads
 # and damages state databases with it. The rest are the libraries
 # `pkg-config --static --libs libcurl` names, which libcurl4-openssl-dev only
 # suggests: a static link with libfetchtree.a (capi_spec) needs them.

@@ -1,7 +1,10 @@
 /* test_state.c - the conformance suite of ft_state (core/state.h): every test
  * runs against every backend in `backends` below; a new backend is one more
  * row there, and is done when this file passes. Callbacks are counted,
- * libuv-style. The sqlite backend's own promises: test_state_sqlite.c. */
+ * libuv-style. The sqlite backend's own promises: test_state_sqlite.c; the
+ * redis backend's: test_state_redis.c. The redis row runs against a
+ * redis-server this program starts (ft_redis.h) and stops; without one
+ * (not installed: `make deps`) every redis row fails. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -10,6 +13,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "ft_redis.h"
 #include "ft_test.h"
 #include "state.h"
 
@@ -19,17 +23,22 @@ typedef struct backend {
   const char *name;
   const char *prefix; /* the address ft_state_open takes, before a path */
   int file;           /* the address ends with a fresh temporary file */
+  int redis;          /* the address is our redis-server's, a fresh prefix */
+  const ft_state_backend *be;
 } backend;
 
 static const backend backends[] = {
-    {"memory", "memory:", 0},
-    {"sqlite", "sqlite:", 1},
+    {"memory", "memory:", 0, 0, &ft_state_memory_backend},
+    {"sqlite", "sqlite:", 1, 0, &ft_state_sqlite_backend},
+    {"redis", "redis://", 0, 1, &ft_state_redis_backend},
 };
 
 static char addr[128]; /* the current test's address */
 static char path[96];  /* its file, if any */
+static ft_redis_server redis; /* port 0: it did not start */
 
 static void fresh_address(const backend *b) {
+  static int serial;
   path[0] = '\0';
   if (b->file) {
     snprintf(path, sizeof path, "/tmp/ft_state_test_XXXXXX");
@@ -37,13 +46,22 @@ static void fresh_address(const backend *b) {
     if (fd >= 0)
       close(fd);
   }
+  if (b->redis) /* each test its own keys; reopening finds them again */
+    snprintf(path, sizeof path, "127.0.0.1:%d/0?prefix=t%d:", redis.port,
+             ++serial);
   snprintf(addr, sizeof addr, "%s%s", b->prefix, path);
+}
+
+/* What ft_state_open_backend takes for the current address: the path, the
+ * redis address after its scheme, or NULL. */
+static const char *backend_where(const backend *b) {
+  return path[0] != '\0' ? path : NULL;
 }
 
 static void remove_files(void) {
   static const char *const sfx[] = {"", "-wal", "-shm", "-journal"};
   char p[128];
-  for (size_t i = 0; path[0] != '\0' && i < sizeof sfx / sizeof sfx[0]; i++) {
+  for (size_t i = 0; path[0] == '/' && i < sizeof sfx / sizeof sfx[0]; i++) {
     snprintf(p, sizeof p, "%s%s", path, sfx[i]);
     unlink(p);
   }
@@ -906,15 +924,13 @@ static void slots_bad_arguments_and_broken(const backend *b) {
  * row always is; here the memory backend too); one with only one of the two
  * cannot be opened. */
 static void slots_without_ops(const backend *b) {
-  ft_state_backend be = strcmp(b->name, "memory") == 0
-                            ? ft_state_memory_backend
-                            : ft_state_sqlite_backend;
+  ft_state_backend be = *b->be;
   be.slots_acquire = NULL;
   be.slots_release = NULL;
   ft_state *s = NULL;
   char err[256] = "";
   FT_CHECK_EQ_INT(
-      ft_state_open_backend(&s, &be, path[0] ? path : NULL, err, sizeof err),
+      ft_state_open_backend(&s, &be, backend_where(b), err, sizeof err),
       0);
   if (s == NULL)
     return;
@@ -930,9 +946,7 @@ static void slots_without_ops(const backend *b) {
   FT_CHECK(strstr(ft_state_errmsg(s), "slots_acquire") != NULL);
   ft_state_close(s);
   for (int half = 0; half < 2; half++) {
-    ft_state_backend one = strcmp(b->name, "memory") == 0
-                               ? ft_state_memory_backend
-                               : ft_state_sqlite_backend;
+    ft_state_backend one = *b->be;
     if (half == 0) {
       one.slots_acquire = ft_state_memory_backend.slots_acquire;
       one.slots_release = NULL;
@@ -943,7 +957,7 @@ static void slots_without_ops(const backend *b) {
     s = NULL;
     err[0] = '\0';
     FT_CHECK_EQ_INT(
-        ft_state_open_backend(&s, &one, path[0] ? path : NULL, err, sizeof err),
+        ft_state_open_backend(&s, &one, backend_where(b), err, sizeof err),
         FT_EINVAL);
     FT_CHECK(s == NULL);
     FT_CHECK(strstr(err, "slots_release") != NULL);
@@ -972,14 +986,26 @@ static int row_cb(void *ud, int ncols, const char *const *names,
   return 0;
 }
 
-/* Both backends have obj.storage:sql (memory through its private SQLite);
- * the SQL tables are committed and abandoned with the state. */
+/* memory and sqlite have obj.storage:sql (memory through its private
+ * SQLite); the SQL tables are committed and abandoned with the state.
+ * Redis has no SQL: it refuses, saying what would work. */
 static void sql_where_present(const backend *b) {
   ft_state *s = open_state();
   if (s == NULL)
     return;
-  FT_CHECK(ft_state_has_sql(s));
   char err[256] = "";
+  if (b->redis) {
+    FT_CHECK(!ft_state_has_sql(s));
+    FT_CHECK_EQ_INT(ft_state_sql(s, "o", "SELECT 1", NULL, 0, NULL, NULL,
+                                 NULL, err, sizeof err),
+                    FT_EINVAL);
+    FT_CHECK_EQ_STR(err, "obj.storage:sql needs a SQLite state (--state FILE);"
+                         " this run's state is redis");
+    FT_CHECK(!ft_state_broken(s));
+    ft_state_close(s);
+    return;
+  }
+  FT_CHECK(ft_state_has_sql(s));
   int64_t ch = -1;
   FT_CHECK_EQ_INT(ft_state_sql(s, "o", "CREATE TABLE {t}(x)", NULL, 0, NULL,
                                NULL, &ch, err, sizeof err),
@@ -1011,14 +1037,12 @@ static void sql_where_present(const backend *b) {
 /* A backend without the sql op refuses obj.storage:sql with a message
  * that says what would work. */
 static void sql_absent_says_so(const backend *b) {
-  ft_state_backend nosql = strcmp(b->name, "memory") == 0
-                               ? ft_state_memory_backend
-                               : ft_state_sqlite_backend;
+  ft_state_backend nosql = *b->be;
   nosql.sql = NULL;
   ft_state *s = NULL;
   char err[256] = "";
   FT_CHECK_EQ_INT(
-      ft_state_open_backend(&s, &nosql, path[0] ? path : NULL, err, sizeof err),
+      ft_state_open_backend(&s, &nosql, backend_where(b), err, sizeof err),
       0);
   if (s == NULL)
     return;
@@ -1035,6 +1059,9 @@ static void sql_absent_says_so(const backend *b) {
 
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
+  char err[256];
+  if (ft_redis_start(&redis, err, sizeof err) != 0)
+    fprintf(stderr, "  redis-server: %s: every redis row fails\n", err);
   FT_RUN(test_open_by_address);
   RUN_ALL(kv_put_get_delete);
   RUN_ALL(kv_bytes_and_objects);
@@ -1056,5 +1083,6 @@ int main(void) {
   RUN_ALL(slots_without_ops);
   RUN_ALL(sql_where_present);
   RUN_ALL(sql_absent_says_so);
+  ft_redis_stop(&redis);
   return FT_DONE();
 }
