@@ -338,7 +338,7 @@ static int parse_address(const char *where, address *a, char *err,
     rc = FT_ENOMEM;
     goto done;
   }
-  if (wl == 0) {
+  if (wl == 0 || where[0] == '/') { /* curl would take "redis:///0" as 0.0.0.0 */
     ft_errf(err, errlen, "redis address: no host (redis://HOST[:PORT])");
     goto done;
   }

@@ -1,6 +1,7 @@
 /* ft_redis.h - a redis-server of the test's own, for the C tests of the
  * redis state backend: on 127.0.0.1, a free port, a temporary directory,
- * no persistence; started and stopped within bounded time. */
+ * no persistence; started and stopped within bounded time, and gone with
+ * the test process if that dies first. */
 #ifndef FT_REDIS_H
 #define FT_REDIS_H
 
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -97,6 +99,8 @@ static int ft_redis_start(ft_redis_server *r, char *err, size_t errlen) {
     return -1;
   }
   if (r->pid == 0) {
+    /* a test that dies (a sanitizer's abort) takes its server with it */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
     int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (fd >= 0) {
       dup2(fd, 1);
