@@ -242,6 +242,56 @@ int ft_limiter_set(ft_limiter *l, double rps, uint64_t window_ns) {
   return FT_OK;
 }
 
+size_t ft_limiter_saved_words(const ft_limiter *l) {
+  return l != NULL ? 6 + (size_t)l->count : 0;
+}
+
+void ft_limiter_save(const ft_limiter *l, uint64_t *words) {
+  memcpy(&words[0], &l->rps, sizeof l->rps);
+  words[1] = l->window;
+  words[2] = l->cap;
+  words[3] = l->count;
+  words[4] = l->total;
+  words[5] = l->since_set;
+  for (uint32_t i = 0; i < l->count; i++)
+    words[6 + i] = ft_limiter_at_(l, i);
+}
+
+int ft_limiter_load(ft_limiter **out, const uint64_t *words, size_t n) {
+  if (out == NULL || words == NULL || n < 6)
+    return FT_EINVAL;
+  double rps;
+  memcpy(&rps, &words[0], sizeof rps);
+  uint64_t cap = words[2], count = words[3];
+  /* what a save writes: unlimited has no ring, K and W agree with it */
+  if (isnan(rps) || isinf(rps) || rps < 0 || cap > FT_LIMITER_MAX_CAPACITY ||
+      count > cap || n != 6 + count || words[4] < count ||
+      (count < cap && words[4] != count) ||
+      words[5] > words[4] || (cap == 0) != (rps == 0) ||
+      (cap == 0) != (words[1] == 0))
+    return FT_EINVAL;
+  for (uint64_t i = 1; i < count; i++)
+    if (words[6 + i] < words[5 + i])
+      return FT_EINVAL; /* starts are recorded in order */
+  ft_limiter *l = calloc(1, sizeof(*l));
+  if (l == NULL)
+    return FT_ENOMEM;
+  if (cap > 0 && (l->ring = malloc((size_t)cap * sizeof(uint64_t))) == NULL) {
+    free(l);
+    return FT_ENOMEM;
+  }
+  l->rps = rps;
+  l->window = words[1];
+  l->cap = (uint32_t)cap;
+  l->count = (uint32_t)count;
+  l->total = words[4];
+  l->since_set = words[5];
+  if (count > 0)
+    memcpy(l->ring, words + 6, (size_t)count * sizeof(uint64_t));
+  *out = l;
+  return FT_OK;
+}
+
 double ft_limiter_rps(const ft_limiter *l) { return l ? l->rps : 0.0; }
 
 uint64_t ft_limiter_window(const ft_limiter *l) { return l ? l->window : 0; }

@@ -55,6 +55,17 @@ double ft_limiter_rps(const ft_limiter *l);
 uint64_t ft_limiter_window(const ft_limiter *l);
 uint32_t ft_limiter_capacity(const ft_limiter *l);
 
+/* A limiter's whole state as 64-bit words, to keep it in a store shared by
+ * processes (state_redis.c) and make it again there, exactly: the rate's
+ * bits, W, K, the recorded starts' count, the history's counts (what
+ * ft_limiter_set reads), then the starts, oldest first.
+ * ft_limiter_saved_words is the number ft_limiter_save writes (6 + the
+ * recorded starts); ft_limiter_load makes the limiter saved in n words
+ * into *out: 0, FT_EINVAL (words no save wrote) or FT_ENOMEM. */
+size_t ft_limiter_saved_words(const ft_limiter *l);
+void ft_limiter_save(const ft_limiter *l, uint64_t *words);
+int ft_limiter_load(ft_limiter **out, const uint64_t *words, size_t n);
+
 /* Stacking (e.g. global + per-host): a start is allowed when every limiter
  * allows it. delay_all returns the largest delay over the n limiters (NULL
  * entries and unlimited limiters allow); take_all records the start on each.

@@ -7,11 +7,13 @@
 #include <hiredis.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
+#include "limiter.h"
 
 /* Design
  *
@@ -79,9 +81,25 @@
  * and a key both ask about at once may be new to both; their commits do
  * not mix, each is one transaction. Use one process per prefix for now.
  *
- * Limits and SQL. limiter_grant and the slot ops are left to state.c's
- * local fallback (exact in this process only): shared limits are a later
- * step of issue 14. There is no sql op: Redis has no SQL. */
+ * Limits. Shared by every holder of the prefix, outside the batch (state.h,
+ * "Limits"), each grant or release one optimistic transaction: WATCH the
+ * object's key and read it (one round trip, pipelined), work out the
+ * answer here, write it back in MULTI ... EXEC (one round trip), and start
+ * over if another holder wrote the key in between (EXEC answers nil). So
+ * a grant costs two round trips, whatever its size, and the arithmetic is
+ * the memory backend's, in C on 64-bit integers (Redis's Lua numbers are
+ * doubles, which cannot hold nanosecond clocks):
+ *  - lim:OBJ, a string: the grant's arguments (rate, window), the last
+ *    start granted, and core/limiter.c's whole state (ft_limiter_save);
+ *    each grant loads the limiter, hands out its next starts exactly as
+ *    mem_limiter_grant does, and saves it. K start times are 8 K bytes;
+ *  - slots:OBJ, a hash: holder -> "N EXPIRES" (slots held, end of lease).
+ *    The ft_state's own holder ("") is HOST:PID:CLIENT-ID, unique among
+ *    the server's clients.
+ * Clocks are the callers' (state.h): processes that share a limit must
+ * pass times of one clock, which the rest of issue 14 provides.
+ *
+ * SQL. There is no sql op: Redis has no SQL. */
 
 #define DEFAULT_PREFIX "fetchtree:"
 #define DEFAULT_PORT 6379
@@ -197,6 +215,7 @@ typedef struct rd_state {
   redisContext *c;
   char *prefix;
   char *k_frontier, *k_seen, *k_meta; /* prefix + name */
+  char self[128]; /* the name of this ft_state's own slot holder */
   ov fr;   /* frontier: id8 -> request, del = acked */
   ov seen; /* seen keys added in the batch */
   ov kv;   /* OBJ \0 KEY -> value, del = deleted */
@@ -557,6 +576,12 @@ static int rd_open(void **out, const char *where, char *err, size_t errlen) {
                     sel, err, errlen);
   if (rc != 0)
     goto fail;
+  redisReply *id = redisCommand(s->c, "CLIENT ID");
+  char host[64] = "";
+  gethostname(host, sizeof host - 1);
+  snprintf(s->self, sizeof s->self, "%s:%ld:%lld", host, (long)getpid(),
+           id != NULL && id->type == REDIS_REPLY_INTEGER ? id->integer : 0LL);
+  freeReplyObject(id);
   address_free(&a);
   *out = s;
   return 0;
@@ -1368,6 +1393,382 @@ static int rd_meta_set(void *b, const char *key, const char *val) {
   return 0;
 }
 
+/* ---- limits: optimistic transactions ---------------------------------------------- */
+
+#define LIMIT_TRIES 1000 /* transactions a grant starts over before giving up */
+
+/* prefix + mid + obj, malloc'd, its length in *len. */
+static char *obj_key(rd_state *s, const char *mid, const char *obj,
+                     size_t *len) {
+  size_t pl = strlen(s->prefix), ml = strlen(mid), ol = strlen(obj);
+  char *k = malloc(pl + ml + ol + 1);
+  if (k != NULL) {
+    memcpy(k, s->prefix, pl);
+    memcpy(k + pl, mid, ml);
+    memcpy(k + pl + ml, obj, ol + 1);
+    *len = pl + ml + ol;
+  }
+  return k;
+}
+
+/* Reads n replies of a pipeline; the last one goes to *last (NULL: freed),
+ * the others are freed. Returns 0, or FT_EIO (the state breaks: the
+ * connection is gone) with errmsg set. */
+static int read_replies(rd_state *s, int n, redisReply **last) {
+  if (last != NULL)
+    *last = NULL;
+  for (int i = 0; i < n; i++) {
+    redisReply *r = NULL;
+    if (redisGetReply(s->c, (void **)&r) != REDIS_OK || r == NULL) {
+      if (last != NULL && *last != NULL) {
+        freeReplyObject(*last);
+        *last = NULL;
+      }
+      set_err(s, FT_EIO, "redis: %s",
+              s->c->errstr[0] ? s->c->errstr : "connection lost");
+      return break_state(s, FT_EIO);
+    }
+    if (i == n - 1 && last != NULL)
+      *last = r;
+    else
+      freeReplyObject(r);
+  }
+  return 0;
+}
+
+/* WATCH key, then cmd (GET or HGETALL) on it: one round trip. Returns 0
+ * with cmd's reply in *reply, or an error (the watch is dropped). */
+static int watch_read(rd_state *s, const char *cmd, const char *key,
+                      size_t klen, redisReply **reply) {
+  const char *w[] = {"WATCH", key}, *g[] = {cmd, key};
+  size_t wl[] = {5, klen}, gl[] = {strlen(cmd), klen};
+  int n = 0;
+  int rc = append(s, &n, 2, w, wl);
+  if (rc == 0)
+    rc = append(s, &n, 2, g, gl);
+  if (rc != 0)
+    return break_state(s, rc);
+  if ((rc = read_replies(s, n, reply)) != 0)
+    return rc;
+  if ((*reply)->type == REDIS_REPLY_ERROR) {
+    set_err(s, FT_EIO, "redis %s: %.*s", cmd, (int)(*reply)->len,
+            (*reply)->str);
+    freeReplyObject(*reply);
+    *reply = NULL;
+    const char *u[] = {"UNWATCH"};
+    redisReply *r = run(s, 1, u, NULL);
+    freeReplyObject(r);
+    return FT_EIO;
+  }
+  return 0;
+}
+
+static void unwatch(rd_state *s) {
+  const char *u[] = {"UNWATCH"};
+  redisReply *r = run(s, 1, u, NULL);
+  if (r != NULL)
+    freeReplyObject(r);
+}
+
+/* Sends the commands appended since MULTI (n of them, MULTI included) and
+ * EXEC, and reads the replies: 1 applied, 0 a watched key changed (start
+ * over), or an error. */
+static int exec_watched(rd_state *s, int n) {
+  const char *e[] = {"EXEC"};
+  int rc = append(s, &n, 1, e, NULL);
+  redisReply *r = NULL;
+  if (rc != 0)
+    return break_state(s, rc);
+  if ((rc = read_replies(s, n, &r)) != 0)
+    return rc;
+  int applied = r->type == REDIS_REPLY_ARRAY;
+  if (r->type == REDIS_REPLY_ERROR)
+    rc = set_err(s, FT_EIO, "redis EXEC: %.*s", (int)r->len, r->str);
+  for (size_t i = 0; applied && i < r->elements; i++)
+    if (r->element[i]->type == REDIS_REPLY_ERROR)
+      rc = set_err(s, FT_EIO, "redis: %.*s", (int)r->element[i]->len,
+                   r->element[i]->str);
+  freeReplyObject(r);
+  return rc != 0 ? rc : applied;
+}
+
+/* ---- rate limits ------------------------------------------------------------------ */
+
+static void put64(unsigned char *p, uint64_t v) {
+  for (int i = 0; i < 8; i++, v >>= 8)
+    p[i] = (unsigned char)(v & 0xFF);
+}
+
+static uint64_t get64(const unsigned char *p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; i--)
+    v = v << 8 | p[i];
+  return v;
+}
+
+/* lim:OBJ's value: [rps bits, window, last start] then the limiter's saved
+ * words, each 8 bytes little-endian. */
+typedef struct lim_state {
+  double rps;
+  uint64_t window, last;
+  ft_limiter *lim;
+} lim_state;
+
+/* Decodes a stored value (0, or FT_EINVAL / FT_ENOMEM). */
+static int lim_decode(const char *p, size_t len, lim_state *ls) {
+  if (len < 3 * 8 || len % 8 != 0)
+    return FT_EINVAL;
+  size_t n = len / 8 - 3;
+  uint64_t bits = get64((const unsigned char *)p);
+  memcpy(&ls->rps, &bits, sizeof ls->rps);
+  ls->window = get64((const unsigned char *)p + 8);
+  ls->last = get64((const unsigned char *)p + 16);
+  uint64_t *w = malloc((n > 0 ? n : 1) * sizeof *w);
+  if (w == NULL)
+    return FT_ENOMEM;
+  for (size_t i = 0; i < n; i++)
+    w[i] = get64((const unsigned char *)p + 24 + 8 * i);
+  int rc = ft_limiter_load(&ls->lim, w, n);
+  free(w);
+  return rc;
+}
+
+static char *lim_encode(const lim_state *ls, size_t *len) {
+  size_t n = ft_limiter_saved_words(ls->lim);
+  uint64_t *w = malloc((n > 0 ? n : 1) * sizeof *w);
+  unsigned char *p = malloc(24 + 8 * n);
+  if (w == NULL || p == NULL) {
+    free(w);
+    free(p);
+    return NULL;
+  }
+  ft_limiter_save(ls->lim, w);
+  uint64_t bits;
+  memcpy(&bits, &ls->rps, sizeof bits);
+  put64(p, bits);
+  put64(p + 8, ls->window);
+  put64(p + 16, ls->last);
+  for (size_t i = 0; i < n; i++)
+    put64(p + 24 + 8 * i, w[i]);
+  free(w);
+  *len = 24 + 8 * n;
+  return (char *)p;
+}
+
+/* One try of a grant: the limiter from Redis (or a new one), the starts
+ * as mem_limiter_grant hands them out, written back if nobody wrote in
+ * between. Returns the number granted, FT_EBUSY for "start over", or an
+ * error. */
+static int grant_once(rd_state *s, const char *key, size_t klen, double rps,
+                      uint64_t window_ns, uint64_t now_ns,
+                      uint64_t horizon_ns, int want, uint64_t *starts) {
+  redisReply *r = NULL;
+  int rc = watch_read(s, "GET", key, klen, &r);
+  if (rc != 0)
+    return rc;
+  lim_state ls = {0};
+  if (r->type == REDIS_REPLY_STRING) {
+    rc = lim_decode(r->str, r->len, &ls);
+    if (rc == FT_EINVAL)
+      set_err(s, FT_EINVAL, "limiter: %s holds no limiter's state", key);
+    else if (rc != 0)
+      oom(s);
+  } else if ((rc = ft_limiter_new(&ls.lim, rps, window_ns)) != 0) {
+    set_err(s, rc, "limiter: %s", ft_strerror(rc));
+  } else {
+    ls.rps = rps;
+    ls.window = window_ns;
+  }
+  freeReplyObject(r);
+  if (rc == 0 && (ls.rps != rps || ls.window != window_ns) &&
+      (rc = ft_limiter_set(ls.lim, rps, window_ns)) != 0) /* keeps history */
+    set_err(s, rc, "limiter: %s", ft_strerror(rc));
+  if (rc != 0) {
+    ft_limiter_free(ls.lim);
+    unwatch(s);
+    return rc;
+  }
+  ls.rps = rps;
+  ls.window = window_ns;
+  uint64_t end = now_ns + horizon_ns < now_ns ? UINT64_MAX : now_ns + horizon_ns;
+  int n = 0;
+  for (; rps <= 0 && n < want; n++)
+    starts[n] = now_ns; /* unlimited */
+  for (; n < want; n++) {
+    uint64_t t = now_ns > ls.last ? now_ns : ls.last;
+    uint64_t d = ft_limiter_delay(ls.lim, t);
+    if (d > end - t)
+      break;
+    t += d;
+    ft_limiter_take(ls.lim, t);
+    ls.last = t;
+    starts[n] = t;
+  }
+  size_t vl;
+  char *v = lim_encode(&ls, &vl);
+  ft_limiter_free(ls.lim);
+  if (v == NULL) {
+    unwatch(s);
+    return oom(s);
+  }
+  int cmds = 0;
+  const char *m[] = {"MULTI"}, *set[] = {"SET", key, v};
+  size_t setl[] = {3, klen, vl};
+  rc = append(s, &cmds, 1, m, NULL);
+  if (rc == 0)
+    rc = append(s, &cmds, 3, set, setl);
+  free(v);
+  if (rc != 0)
+    return break_state(s, rc);
+  rc = exec_watched(s, cmds);
+  return rc < 0 ? rc : rc == 1 ? n : FT_EBUSY;
+}
+
+static int rd_limiter_grant(void *b, const char *obj, double rps,
+                            uint64_t window_ns, uint64_t now_ns,
+                            uint64_t horizon_ns, int want, uint64_t *starts) {
+  rd_state *s = b;
+  int rc = ft_limiter_check(rps, window_ns);
+  if (rc != 0)
+    return set_err(s, rc, "limiter: rps %g per %llu ns: %s", rps,
+                   (unsigned long long)window_ns, ft_strerror(rc));
+  size_t klen;
+  char *key = obj_key(s, "lim:", obj, &klen);
+  if (key == NULL)
+    return oom(s);
+  for (int i = 0; i < LIMIT_TRIES; i++)
+    if ((rc = grant_once(s, key, klen, rps, window_ns, now_ns, horizon_ns,
+                         want, starts)) != FT_EBUSY)
+      break;
+  if (rc == FT_EBUSY)
+    set_err(s, rc, "limiter: %s changed under %d grants in a row", key,
+            LIMIT_TRIES);
+  free(key);
+  return rc;
+}
+
+/* ---- concurrency caps --------------------------------------------------------------- */
+
+/* The holders of slots:OBJ from HGETALL's reply: parses "N EXPIRES". */
+static int holder_parse(const redisReply *v, long long *n, uint64_t *exp) {
+  char buf[64];
+  if (v->type != REDIS_REPLY_STRING || v->len >= sizeof buf)
+    return 0;
+  memcpy(buf, v->str, v->len);
+  buf[v->len] = '\0';
+  unsigned long long e;
+  if (sscanf(buf, "%lld %llu", n, &e) != 2)
+    return 0;
+  *exp = e;
+  return 1;
+}
+
+/* One try of an acquire (release: want < 0 gives back -want): the live
+ * holders from Redis, the answer as mem_slots_acquire / mem_slots_release
+ * give it, written back if nobody wrote in between. Returns the number
+ * granted (given back), FT_EBUSY for "start over", or an error. */
+static int slots_once(rd_state *s, const char *key, size_t klen,
+                      const char *name, int cap, int want, uint64_t lease_ns,
+                      uint64_t now_ns, int *held) {
+  redisReply *r = NULL;
+  int rc = watch_read(s, "HGETALL", key, klen, &r);
+  if (rc != 0)
+    return rc;
+  long long others = 0, mine = 0;
+  uint64_t my_exp = 0;
+  int cmds = 0;
+  const char *m[] = {"MULTI"};
+  rc = append(s, &cmds, 1, m, NULL);
+  for (size_t i = 0; rc == 0 && r->type == REDIS_REPLY_ARRAY &&
+                     i + 1 < r->elements;
+       i += 2) {
+    const redisReply *f = r->element[i];
+    long long n;
+    uint64_t exp;
+    int ok = holder_parse(r->element[i + 1], &n, &exp);
+    if (!ok || exp <= now_ns) { /* lease ended: no one's (or not ours) */
+      const char *d[] = {"HDEL", key, f->str};
+      size_t dl[] = {4, klen, f->len};
+      rc = append(s, &cmds, 3, d, dl);
+    } else if (f->len == strlen(name) && memcmp(f->str, name, f->len) == 0) {
+      mine = n;
+      my_exp = exp;
+    } else {
+      others += n;
+    }
+  }
+  freeReplyObject(r);
+  if (rc != 0)
+    return break_state(s, rc);
+  int g;
+  char val[64];
+  const char *hs[] = {"HSET", key, name, val}, *hd[] = {"HDEL", key, name};
+  size_t hl[] = {4, klen, strlen(name), 0}, hdl[] = {4, klen, strlen(name)};
+  if (want >= 0) { /* acquire */
+    long long free_slots = cap - others - mine;
+    g = free_slots <= 0 ? 0 : want < free_slots ? want : (int)free_slots;
+    if (mine == 0 && g == 0) {
+      rc = 0; /* nothing held, nothing granted: no lease to keep */
+    } else {
+      mine += g;
+      uint64_t exp =
+          now_ns + lease_ns < now_ns ? UINT64_MAX : now_ns + lease_ns;
+      hl[3] = (size_t)snprintf(val, sizeof val, "%lld %llu", mine,
+                               (unsigned long long)exp);
+      rc = append(s, &cmds, 4, hs, hl);
+    }
+  } else { /* release */
+    g = -want < mine ? -want : (int)mine;
+    mine -= g;
+    if (g > 0 && mine == 0) { /* holds nothing: its lease means nothing */
+      rc = append(s, &cmds, 3, hd, hdl);
+    } else if (g > 0) {
+      hl[3] = (size_t)snprintf(val, sizeof val, "%lld %llu", mine,
+                               (unsigned long long)my_exp);
+      rc = append(s, &cmds, 4, hs, hl);
+    }
+  }
+  if (rc != 0)
+    return break_state(s, rc);
+  rc = exec_watched(s, cmds);
+  if (rc < 0)
+    return rc;
+  if (rc == 0)
+    return FT_EBUSY;
+  *held = (int)mine;
+  return g;
+}
+
+static int slots_run(rd_state *s, const char *obj, const char *holder,
+                     int cap, int want, uint64_t lease_ns, uint64_t now_ns,
+                     int *held) {
+  size_t klen;
+  char *key = obj_key(s, "slots:", obj, &klen);
+  if (key == NULL)
+    return oom(s);
+  const char *name = holder[0] != '\0' ? holder : s->self;
+  int rc = FT_EBUSY;
+  for (int i = 0; i < LIMIT_TRIES && rc == FT_EBUSY; i++)
+    rc = slots_once(s, key, klen, name, cap, want, lease_ns, now_ns, held);
+  if (rc == FT_EBUSY)
+    set_err(s, rc, "slots: %s changed under %d tries in a row", key,
+            LIMIT_TRIES);
+  free(key);
+  return rc;
+}
+
+static int rd_slots_acquire(void *b, const char *obj, const char *holder,
+                            int cap, int want, uint64_t lease_ns,
+                            uint64_t now_ns, int *held) {
+  return slots_run(b, obj, holder, cap, want, lease_ns, now_ns, held);
+}
+
+static int rd_slots_release(void *b, const char *obj, const char *holder,
+                            int n, uint64_t now_ns) {
+  int held;
+  return n == 0 ? 0 : slots_run(b, obj, holder, 0, -n, 1, now_ns, &held);
+}
+
 /* ---- the backend ------------------------------------------------------------------------ */
 
 const ft_state_backend ft_state_redis_backend = {
@@ -1391,8 +1792,8 @@ const ft_state_backend ft_state_redis_backend = {
     .kv_list = rd_kv_list,
     .meta_get = rd_meta_get,
     .meta_set = rd_meta_set,
-    .limiter_grant = NULL, /* state.c's local fallback; see "Limits and SQL" */
-    .slots_acquire = NULL,
-    .slots_release = NULL,
+    .limiter_grant = rd_limiter_grant,
+    .slots_acquire = rd_slots_acquire,
+    .slots_release = rd_slots_release,
     .sql = NULL,
 };

@@ -474,6 +474,55 @@ FT_TEST(test_stacking) {
   free(per[1]);
 }
 
+/* Saved and loaded (a shared store keeps limiters so): the loaded limiter
+ * answers delay() as the saved one did at every step, takes and live
+ * changes included (a raise reads the history's counts, which a save
+ * keeps); words no save wrote are refused. */
+FT_TEST(test_save_load) {
+  const uint64_t W = 1000000000ull;
+  ft_limiter *a = NULL;
+  FT_CHECK_EQ_INT(ft_limiter_new(&a, 3, W), 0);
+  if (a == NULL)
+    return;
+  uint64_t now = 10 * W, words[64];
+  static const double rates[] = {3, 3, 2, 5, 0, 4, 4};
+  for (int step = 0; step < 7 * 40; step++) {
+    if (step % 40 == 0)
+      FT_CHECK_EQ_INT(ft_limiter_set(a, rates[step / 40], W), 0);
+    size_t n = ft_limiter_saved_words(a);
+    FT_CHECK(n <= 64);
+    ft_limiter_save(a, words);
+    ft_limiter *b = NULL;
+    FT_CHECK_EQ_INT(ft_limiter_load(&b, words, n), 0);
+    if (b == NULL)
+      break;
+    FT_CHECK_EQ_INT(ft_limiter_delay(b, now), ft_limiter_delay(a, now));
+    FT_CHECK_EQ_INT(ft_limiter_capacity(b), ft_limiter_capacity(a));
+    /* a raise on the copy pads as it would on the original */
+    FT_CHECK_EQ_INT(ft_limiter_set(b, 9, W), 0);
+    ft_limiter *c = NULL;
+    FT_CHECK_EQ_INT(ft_limiter_load(&c, words, n), 0);
+    FT_CHECK_EQ_INT(ft_limiter_set(a, 9, W), 0);
+    FT_CHECK_EQ_INT(ft_limiter_delay(b, now), ft_limiter_delay(a, now));
+    ft_limiter_free(a);
+    a = c;
+    ft_limiter_free(b);
+    uint64_t d = ft_limiter_delay(a, now);
+    now += d;
+    ft_limiter_take(a, now);
+    now += W / 7;
+  }
+  size_t n = ft_limiter_saved_words(a);
+  ft_limiter_save(a, words);
+  ft_limiter *b = NULL;
+  FT_CHECK_EQ_INT(ft_limiter_load(&b, words, n - 1), FT_EINVAL);
+  FT_CHECK_EQ_INT(ft_limiter_load(&b, words, 5), FT_EINVAL);
+  words[2] = 0; /* K 0 with a rate */
+  FT_CHECK_EQ_INT(ft_limiter_load(&b, words, n), FT_EINVAL);
+  FT_CHECK(b == NULL);
+  ft_limiter_free(a);
+}
+
 int main(void) {
   FT_RUN(test_burst_then_exact_delay);
   FT_RUN(test_greedy_sliding_property);
@@ -487,5 +536,6 @@ int main(void) {
   FT_RUN(test_live_raise);
   FT_RUN(test_live_changes_random);
   FT_RUN(test_stacking);
+  FT_RUN(test_save_load);
   return FT_DONE();
 }
