@@ -509,6 +509,69 @@ FT_TEST(test_batch_over_committed) {
   ft_state_close(s);
 }
 
+/* ---- limits shared by two holders ------------------------------------------------- */
+
+/* Two ft_states on one prefix (two processes of one job) share each
+ * object's limits through Redis: their grants of random sizes, taken in
+ * turn, never put more than K starts in any window between them, and run
+ * at full rate; each one's own slot holder is its own, under one cap. The
+ * local fallback (state.c, limits of this process only) fails both: each
+ * would get the whole rate, and the whole cap. */
+FT_TEST(test_limits_shared) {
+  char where[96];
+  snprintf(where, sizeof where, "127.0.0.1:%d/9?prefix=lim:", redis.port);
+  ft_state *A = open_at(where), *B = open_at(where);
+  if (A == NULL || B == NULL) {
+    ft_state_close(A);
+    ft_state_close(B);
+    return;
+  }
+  const uint64_t W = 1000000000ull;
+  static uint64_t all[600];
+  int n = 0;
+  uint64_t now = 7 * W;
+  unsigned seed = 99;
+  while (n < 500) {
+    seed = seed * 1103515245u + 12345u;
+    ft_state *s = (seed >> 16) & 1 ? A : B;
+    int want = 1 + (int)((seed >> 18) % 6);
+    uint64_t got[8];
+    int g = ft_state_limiter_grant(s, "host", 10, W, now, 2 * W, want, got);
+    FT_CHECK(g >= 0 && g <= want);
+    if (g < 0)
+      break;
+    for (int i = 0; i < g; i++) {
+      FT_CHECK(n == 0 || got[i] >= all[n - 1]); /* one sequence, shared */
+      all[n++] = got[i];
+    }
+    now += g == 0 ? W / 4 : (seed >> 8) % (W / 30);
+  }
+  int best = 0;
+  for (int i = 0, j = 0; i < n; i++) {
+    while (all[i] - all[j] >= W)
+      j++;
+    best = i - j + 1 > best ? i - j + 1 : best;
+  }
+  FT_CHECK_EQ_INT(best, 10);
+  FT_CHECK_EQ_INT(all[n - 1] - all[n - 11], W); /* full rate */
+  /* slots: each ft_state's own holder (NULL) is distinct, the cap shared */
+  const uint64_t L = 1000 * W;
+  int held = -1;
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(A, "o", NULL, 3, 2, L, 1, &held), 2);
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(B, "o", NULL, 3, 2, L, 2, &held), 1);
+  FT_CHECK_EQ_INT(held, 1);
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(B, "o", "", 3, 2, L, 3, &held), 0);
+  FT_CHECK_EQ_INT(ft_state_slots_release(A, "o", NULL, 2, 4), 2);
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(B, "o", NULL, 3, 5, L, 5, &held), 2);
+  FT_CHECK_EQ_INT(held, 3);
+  /* a reset of the job keeps its limits (state.h) */
+  FT_CHECK_EQ_INT(ft_state_reset(A), 0);
+  FT_CHECK_EQ_INT(ft_state_commit(A), 0);
+  FT_CHECK_EQ_INT(ft_state_slots_acquire(A, "o", NULL, 3, 1, L, 6, &held), 0);
+  ft_state_close(A);
+  ft_state_close(B);
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   char err[256];
@@ -523,6 +586,7 @@ int main(void) {
   FT_RUN(test_commit_is_one_round_trip);
   FT_RUN(test_failed_commit_breaks);
   FT_RUN(test_batch_over_committed);
+  FT_RUN(test_limits_shared);
   ft_redis_stop(&redis);
   return FT_DONE();
 }
