@@ -266,9 +266,8 @@ int ft_limiter_load(ft_limiter **out, const uint64_t *words, size_t n) {
   /* what a save writes: unlimited has no ring, K and W agree with it */
   if (isnan(rps) || isinf(rps) || rps < 0 || cap > FT_LIMITER_MAX_CAPACITY ||
       count > cap || n != 6 + count || words[4] < count ||
-      (count < cap && words[4] != count) ||
-      words[5] > words[4] || (cap == 0) != (rps == 0) ||
-      (cap == 0) != (words[1] == 0))
+      (count < cap && words[4] != count) || words[5] > words[4] ||
+      (cap == 0) != (rps == 0) || (cap == 0) != (words[1] == 0))
     return FT_EINVAL;
   for (uint64_t i = 1; i < count; i++)
     if (words[6 + i] < words[5 + i])

@@ -7,10 +7,10 @@
 #include <hiredis.h>
 #include <limits.h>
 #include <stdarg.h>
-#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "limiter.h"
@@ -106,7 +106,7 @@
 #define TAKE_PAGE 256  /* requests per ZRANGEBYLEX of a take */
 #define SADD_CHUNK 512 /* keys per SADD of a commit */
 
-/* ---- overlays: sorted arrays of byte strings ------------------------------ */
+/* ---- overlays: sorted arrays of byte strings ----------------------------- */
 
 typedef struct ov_entry {
   char *k; /* kl bytes */
@@ -187,7 +187,10 @@ static ov_entry *ov_set(ov *o, const char *k, size_t kl, const void *v,
     o->cap = cap;
   }
   memmove(o->e + at + 1, o->e + at, (o->n - at) * sizeof *o->e);
-  o->e[at] = (ov_entry){.k = key, .kl = kl, .v = val, .vl = del ? 0 : vl,
+  o->e[at] = (ov_entry){.k = key,
+                        .kl = kl,
+                        .v = val,
+                        .vl = del ? 0 : vl,
                         .del = (unsigned char)del};
   o->n++;
   return &o->e[at];
@@ -209,24 +212,24 @@ static void ov_clear(ov *o) {
   memset(o, 0, sizeof *o);
 }
 
-/* ---- the state -------------------------------------------------------------- */
+/* ---- the state ----------------------------------------------------------- */
 
 typedef struct rd_state {
   redisContext *c;
   char *prefix;
   char *k_frontier, *k_seen, *k_meta; /* prefix + name */
   char self[128]; /* the name of this ft_state's own slot holder */
-  ov fr;   /* frontier: id8 -> request, del = acked */
-  ov seen; /* seen keys added in the batch */
-  ov kv;   /* OBJ \0 KEY -> value, del = deleted */
-  ov meta; /* name -> value */
-  ov late; /* id8 of requests pushed at or below the take cursor */
-  int cleared; /* reset in the batch: Redis's frontier, seen, meta are gone */
-  int dirty;   /* the batch has writes */
-  int taken_any;     /* a take handed something out... */
-  int64_t cursor;    /* ...and this is the highest id it handed out */
-  int64_t scan_hi;   /* during a take: the page's last id (pushes at or below
-                        it are late too); INT64_MIN otherwise */
+  ov fr;          /* frontier: id8 -> request, del = acked */
+  ov seen;        /* seen keys added in the batch */
+  ov kv;          /* OBJ \0 KEY -> value, del = deleted */
+  ov meta;        /* name -> value */
+  ov late;        /* id8 of requests pushed at or below the take cursor */
+  int cleared;   /* reset in the batch: Redis's frontier, seen, meta are gone */
+  int dirty;     /* the batch has writes */
+  int taken_any; /* a take handed something out... */
+  int64_t cursor;  /* ...and this is the highest id it handed out */
+  int64_t scan_hi; /* during a take: the page's last id (pushes at or below
+                      it are late too); INT64_MIN otherwise */
   int broken;
   char broken_msg[512];
   char errmsg[512];
@@ -289,7 +292,7 @@ static redisReply *run(rd_state *s, int argc, const char **argv,
   return r;
 }
 
-/* ---- ids and lex ranges ------------------------------------------------------ */
+/* ---- ids and lex ranges -------------------------------------------------- */
 
 /* id as 8 bytes whose byte order is the ids' order. */
 static void id8(int64_t id, char out[8]) {
@@ -327,7 +330,7 @@ static void id_range_of(int64_t id, id_range *r) {
   }
 }
 
-/* ---- the address -------------------------------------------------------------- */
+/* ---- the address --------------------------------------------------------- */
 
 typedef struct address {
   char host[256];
@@ -341,6 +344,14 @@ static void address_free(address *a) {
   free(a->password);
   free(a->prefix);
 }
+
+/* In parse_address: out of memory, to its one cleanup label. */
+#define FAIL_OOM                                                               \
+  do {                                                                         \
+    ft_errf(err, errlen, "out of memory");                                     \
+    rc = FT_ENOMEM;                                                            \
+    goto done;                                                                 \
+  } while (0)
 
 /* Parses where (the address after "redis://") into a. Returns 0, or
  * FT_EINVAL / FT_ENOMEM with the reason in err. */
@@ -357,7 +368,8 @@ static int parse_address(const char *where, address *a, char *err,
     rc = FT_ENOMEM;
     goto done;
   }
-  if (wl == 0 || where[0] == '/') { /* curl would take "redis:///0" as 0.0.0.0 */
+  if (wl == 0 ||
+      where[0] == '/') { /* curl would take "redis:///0" as 0.0.0.0 */
     ft_errf(err, errlen, "redis address: no host (redis://HOST[:PORT])");
     goto done;
   }
@@ -404,14 +416,14 @@ static int parse_address(const char *where, address *a, char *err,
   }
   if (curl_url_get(u, CURLUPART_USER, &part, CURLU_URLDECODE) == CURLUE_OK) {
     if (part[0] != '\0' && (a->user = dup_bytes(part, strlen(part))) == NULL)
-      goto nomem;
+      FAIL_OOM;
     curl_free(part);
     part = NULL;
   }
   if (curl_url_get(u, CURLUPART_PASSWORD, &part, CURLU_URLDECODE) ==
       CURLUE_OK) {
     if ((a->password = dup_bytes(part, strlen(part))) == NULL)
-      goto nomem;
+      FAIL_OOM;
     curl_free(part);
     part = NULL;
   }
@@ -457,11 +469,11 @@ static int parse_address(const char *where, address *a, char *err,
       int n = 0;
       char *v = curl_easy_unescape(NULL, eq + 1, 0, &n);
       if (v == NULL)
-        goto nomem;
+        FAIL_OOM;
       a->prefix = dup_bytes(v, (size_t)n);
       curl_free(v);
       if (a->prefix == NULL)
-        goto nomem;
+        FAIL_OOM;
       if (n == 0 || strlen(a->prefix) != (size_t)n) {
         ft_errf(err, errlen,
                 "redis address: prefix= must be a non-empty string without"
@@ -473,12 +485,8 @@ static int parse_address(const char *where, address *a, char *err,
   }
   if (a->prefix == NULL &&
       (a->prefix = dup_bytes(DEFAULT_PREFIX, strlen(DEFAULT_PREFIX))) == NULL)
-    goto nomem;
+    FAIL_OOM;
   rc = 0;
-  goto done;
-nomem:
-  ft_errf(err, errlen, "out of memory");
-  rc = FT_ENOMEM;
 done:
   curl_free(part);
   curl_url_cleanup(u);
@@ -488,7 +496,7 @@ done:
   return rc;
 }
 
-/* ---- opening and closing -------------------------------------------------------- */
+/* ---- opening and closing ------------------------------------------------- */
 
 static void rd_close_all(rd_state *s) {
   if (s->c != NULL)
@@ -517,8 +525,7 @@ static char *key_of(const char *prefix, const char *name) {
 
 /* Runs a command at open (AUTH, SELECT, PING): 0, or FT_EIO with err. */
 static int open_command(rd_state *s, const address *a, const char *what,
-                        int argc, const char **argv, char *err,
-                        size_t errlen) {
+                        int argc, const char **argv, char *err, size_t errlen) {
   redisReply *r = redisCommandArgv(s->c, argc, argv, NULL);
   int ok = r != NULL && r->type != REDIS_REPLY_ERROR;
   if (!ok)
@@ -564,8 +571,7 @@ static int rd_open(void **out, const char *where, char *err, size_t errlen) {
   if (a.password != NULL) {
     const char *auth[] = {"AUTH", a.user != NULL ? a.user : a.password,
                           a.password};
-    rc = open_command(s, &a, "AUTH", a.user != NULL ? 3 : 2, auth, err,
-                      errlen);
+    rc = open_command(s, &a, "AUTH", a.user != NULL ? 3 : 2, auth, err, errlen);
     if (rc != 0)
       goto fail;
   }
@@ -605,7 +611,7 @@ static const char *rd_errmsg(void *b) {
   return s->errmsg;
 }
 
-/* ---- commit, abandon, reset -------------------------------------------------------- */
+/* ---- commit, abandon, reset ---------------------------------------------- */
 
 /* Appends one command to the pipeline of the commit; *n counts them. */
 static int append(rd_state *s, int *n, int argc, const char **argv,
@@ -697,7 +703,8 @@ static int append_batch(rd_state *s, int *n) {
       if (rc == 0)
         rc = append(s, n, 3, a2, l2);
     } else {
-      const char *a1[] = {"HSET", hk, key, e->v}, *a2[] = {"ZADD", xk, "0", key};
+      const char *a1[] = {"HSET", hk, key, e->v},
+                 *a2[] = {"ZADD", xk, "0", key};
       size_t l1[] = {4, hl, klen, e->vl}, l2[] = {4, xl, 1, klen};
       rc = append(s, n, 4, a1, l1);
       if (rc == 0)
@@ -746,8 +753,8 @@ static int rd_commit(void *b) {
       if (r->type == REDIS_REPLY_ERROR && refused[0] == '\0')
         snprintf(refused, sizeof refused, "%.*s", (int)r->len, r->str);
     } else if (r->type == REDIS_REPLY_ERROR) {
-      set_err(s, FT_EIO, "commit: redis refused the batch: %s%s%.*s",
-              refused, refused[0] ? "; " : "", (int)r->len, r->str);
+      set_err(s, FT_EIO, "commit: redis refused the batch: %s%s%.*s", refused,
+              refused[0] ? "; " : "", (int)r->len, r->str);
       rc = FT_EIO;
     } else if (r->type != REDIS_REPLY_ARRAY) {
       set_err(s, FT_EIO, "commit: redis did not run the batch");
@@ -801,7 +808,7 @@ static int rd_reset(void *b) {
   return 0;
 }
 
-/* ---- the frontier ------------------------------------------------------------------ */
+/* ---- the frontier -------------------------------------------------------- */
 
 /* Whether Redis's frontier (as committed) holds id: 1, 0, or an error. */
 static int redis_has_id(rd_state *s, int64_t id) {
@@ -817,8 +824,7 @@ static int redis_has_id(rd_state *s, int64_t id) {
   return has;
 }
 
-static int rd_frontier_push(void *b, int64_t id, const void *req,
-                            size_t len) {
+static int rd_frontier_push(void *b, int64_t id, const void *req, size_t len) {
   rd_state *s = b;
   int rc = write_check(s);
   if (rc != 0)
@@ -835,8 +841,7 @@ static int rd_frontier_push(void *b, int64_t id, const void *req,
     if (has < 0)
       return break_state(s, has);
     if (has)
-      return set_err(s, FT_EINVAL,
-                     "frontier: request id %lld is already there",
+      return set_err(s, FT_EINVAL, "frontier: request id %lld is already there",
                      (long long)id);
   }
   ov_entry *e = ov_set(&s->fr, k, 8, req, len, 0);
@@ -877,8 +882,7 @@ static int rd_frontier_ack(void *b, int64_t id) {
 
 /* The request of id as the batch sees it: 1 with a malloc'd copy in *blob,
  * 0 if absent, or an error. */
-static int frontier_lookup(rd_state *s, int64_t id, char **blob,
-                           size_t *len) {
+static int frontier_lookup(rd_state *s, int64_t id, char **blob, size_t *len) {
   char k[8];
   id8(id, k);
   size_t at;
@@ -977,9 +981,10 @@ static int rd_frontier_take(void *b, int limit, ft_state_request_fn fn,
       char page[16];
       snprintf(page, sizeof page, "%d", TAKE_PAGE);
       const char *argv[] = {"ZRANGEBYLEX", s->k_frontier, whole ? "-" : lob,
-                            "+", "LIMIT", "0", page};
-      size_t lens[] = {11, strlen(s->k_frontier), whole ? 1 : 9, 1, 5, 1,
-                       strlen(page)};
+                            "+",           "LIMIT",       "0",
+                            page};
+      size_t lens[] = {11, strlen(s->k_frontier), whole ? 1 : 9, 1, 5,
+                       1,  strlen(page)};
       rep = run(s, 7, argv, lens);
       if (rep == NULL) {
         rc = FT_EIO;
@@ -987,7 +992,8 @@ static int rd_frontier_take(void *b, int limit, ft_state_request_fn fn,
       }
       full = rep->type == REDIS_REPLY_ARRAY && rep->elements == TAKE_PAGE;
     }
-    size_t rn = rep != NULL && rep->type == REDIS_REPLY_ARRAY ? rep->elements : 0;
+    size_t rn =
+        rep != NULL && rep->type == REDIS_REPLY_ARRAY ? rep->elements : 0;
     int64_t hi = full ? id_of(rep->element[rn - 1]->str) : INT64_MAX;
     cand *cs = malloc((rn + s->fr.n + 1) * sizeof *cs);
     size_t cn = 0;
@@ -1001,15 +1007,15 @@ static int rd_frontier_take(void *b, int limit, ft_state_request_fn fn,
       size_t at;
       if (m->len < 8 || ov_find(&s->fr, m->str, 8, &at))
         continue; /* the batch's own entry overrides Redis's */
-      cs[cn++] = (cand){id_of(m->str), dup_bytes(m->str + 8, m->len - 8),
-                        m->len - 8};
+      cs[cn++] =
+          (cand){id_of(m->str), dup_bytes(m->str + 8, m->len - 8), m->len - 8};
     }
     for (size_t i = 0; i < s->fr.n; i++) {
       int64_t id = id_of(s->fr.e[i].k);
       if (s->fr.e[i].del || id < lo || id > hi)
         continue;
-      cs[cn++] = (cand){id, dup_bytes(s->fr.e[i].v, s->fr.e[i].vl),
-                        s->fr.e[i].vl};
+      cs[cn++] =
+          (cand){id, dup_bytes(s->fr.e[i].v, s->fr.e[i].vl), s->fr.e[i].vl};
     }
     freeReplyObject(rep);
     if (cn > 1)
@@ -1085,7 +1091,7 @@ static int64_t rd_frontier_count(void *b) {
   return rc != 0 ? rc : count;
 }
 
-/* ---- the seen set ---------------------------------------------------------------------- */
+/* ---- the seen set -------------------------------------------------------- */
 
 static int rd_seen_add(void *b, const unsigned char key[16],
                        ft_state_seen_fn fn, void *ud) {
@@ -1113,7 +1119,7 @@ static int rd_seen_add(void *b, const unsigned char key[16],
   return 0;
 }
 
-/* ---- key-value storage ------------------------------------------------------------------ */
+/* ---- key-value storage --------------------------------------------------- */
 
 /* The overlay key OBJ \0 KEY, malloc'd; its length in *n. */
 static char *ov_kv_key(const char *obj, const char *key, size_t klen,
@@ -1169,8 +1175,8 @@ static int rd_kv_get(void *b, const char *obj, const char *key, size_t klen,
   return rc;
 }
 
-static int kv_write(rd_state *s, const char *obj, const char *key,
-                    size_t klen, const void *val, size_t len, int del) {
+static int kv_write(rd_state *s, const char *obj, const char *key, size_t klen,
+                    const void *val, size_t len, int del) {
   int rc = write_check(s);
   if (rc != 0)
     return rc;
@@ -1207,8 +1213,8 @@ static int cmp_item(const void *a, const void *b) {
 /* The ZRANGEBYLEX bounds of the keys that start with prefix: "[" prefix
  * and "(" its successor (the prefix without its trailing 0xFF bytes, the
  * last byte then one up), "-" and "+" for the whole set. Malloc'd. */
-static int prefix_range(const char *prefix, size_t plen, char **lo,
-                        size_t *lol, char **hi, size_t *hil) {
+static int prefix_range(const char *prefix, size_t plen, char **lo, size_t *lol,
+                        char **hi, size_t *hil) {
   *lo = malloc(plen + 1);
   *hi = malloc(plen + 1);
   if (*lo == NULL || *hi == NULL)
@@ -1239,8 +1245,8 @@ static int prefix_range(const char *prefix, size_t plen, char **lo,
 /* Redis's keys in the range (ZRANGEBYLEX on kvx:OBJ, then HMGET on
  * kv:OBJ: two round trips), less the batch's, plus the batch's, sorted;
  * then fn gets copies of the first `limit`. */
-static int rd_kv_list(void *b, const char *obj, const char *prefix,
-                      size_t plen, int limit, ft_state_kv_fn fn, void *ud) {
+static int rd_kv_list(void *b, const char *obj, const char *prefix, size_t plen,
+                      int limit, ft_state_kv_fn fn, void *ud) {
   rd_state *s = b;
   kv_item *items = NULL;
   size_t ni = 0, cap = 0;
@@ -1357,7 +1363,7 @@ done:
   return rc;
 }
 
-/* ---- metadata -------------------------------------------------------------------------- */
+/* ---- metadata ------------------------------------------------------------ */
 
 static int rd_meta_get(void *b, const char *key, char **val) {
   rd_state *s = b;
@@ -1393,9 +1399,11 @@ static int rd_meta_set(void *b, const char *key, const char *val) {
   return 0;
 }
 
-/* ---- limits: optimistic transactions ---------------------------------------------- */
+/* ---- limits: optimistic transactions ------------------------------------- */
 
-#define LIMIT_TRIES 1000 /* transactions a grant starts over before giving up */
+#define LIMIT_TRIES                                                            \
+  1000 /* transactions a grant starts over before giving up                    \
+        */
 
 /* prefix + mid + obj, malloc'd, its length in *len. */
 static char *obj_key(rd_state *s, const char *mid, const char *obj,
@@ -1492,7 +1500,7 @@ static int exec_watched(rd_state *s, int n) {
   return rc != 0 ? rc : applied;
 }
 
-/* ---- rate limits ------------------------------------------------------------------ */
+/* ---- rate limits --------------------------------------------------------- */
 
 static void put64(unsigned char *p, uint64_t v) {
   for (int i = 0; i < 8; i++, v >>= 8)
@@ -1560,8 +1568,8 @@ static char *lim_encode(const lim_state *ls, size_t *len) {
  * between. Returns the number granted, FT_EBUSY for "start over", or an
  * error. */
 static int grant_once(rd_state *s, const char *key, size_t klen, double rps,
-                      uint64_t window_ns, uint64_t now_ns,
-                      uint64_t horizon_ns, int want, uint64_t *starts) {
+                      uint64_t window_ns, uint64_t now_ns, uint64_t horizon_ns,
+                      int want, uint64_t *starts) {
   redisReply *r = NULL;
   int rc = watch_read(s, "GET", key, klen, &r);
   if (rc != 0)
@@ -1590,7 +1598,8 @@ static int grant_once(rd_state *s, const char *key, size_t klen, double rps,
   }
   ls.rps = rps;
   ls.window = window_ns;
-  uint64_t end = now_ns + horizon_ns < now_ns ? UINT64_MAX : now_ns + horizon_ns;
+  uint64_t end =
+      now_ns + horizon_ns < now_ns ? UINT64_MAX : now_ns + horizon_ns;
   int n = 0;
   for (; rps <= 0 && n < want; n++)
     starts[n] = now_ns; /* unlimited */
@@ -1637,8 +1646,8 @@ static int rd_limiter_grant(void *b, const char *obj, double rps,
   if (key == NULL)
     return oom(s);
   for (int i = 0; i < LIMIT_TRIES; i++)
-    if ((rc = grant_once(s, key, klen, rps, window_ns, now_ns, horizon_ns,
-                         want, starts)) != FT_EBUSY)
+    if ((rc = grant_once(s, key, klen, rps, window_ns, now_ns, horizon_ns, want,
+                         starts)) != FT_EBUSY)
       break;
   if (rc == FT_EBUSY)
     set_err(s, rc, "limiter: %s changed under %d grants in a row", key,
@@ -1647,7 +1656,7 @@ static int rd_limiter_grant(void *b, const char *obj, double rps,
   return rc;
 }
 
-/* ---- concurrency caps --------------------------------------------------------------- */
+/* ---- concurrency caps ---------------------------------------------------- */
 
 /* The holders of slots:OBJ from HGETALL's reply: parses "N EXPIRES". */
 static int holder_parse(const redisReply *v, long long *n, uint64_t *exp) {
@@ -1679,9 +1688,8 @@ static int slots_once(rd_state *s, const char *key, size_t klen,
   int cmds = 0;
   const char *m[] = {"MULTI"};
   rc = append(s, &cmds, 1, m, NULL);
-  for (size_t i = 0; rc == 0 && r->type == REDIS_REPLY_ARRAY &&
-                     i + 1 < r->elements;
-       i += 2) {
+  for (size_t i = 0;
+       rc == 0 && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
     const redisReply *f = r->element[i];
     long long n;
     uint64_t exp;
@@ -1739,9 +1747,8 @@ static int slots_once(rd_state *s, const char *key, size_t klen,
   return g;
 }
 
-static int slots_run(rd_state *s, const char *obj, const char *holder,
-                     int cap, int want, uint64_t lease_ns, uint64_t now_ns,
-                     int *held) {
+static int slots_run(rd_state *s, const char *obj, const char *holder, int cap,
+                     int want, uint64_t lease_ns, uint64_t now_ns, int *held) {
   size_t klen;
   char *key = obj_key(s, "slots:", obj, &klen);
   if (key == NULL)
@@ -1763,13 +1770,13 @@ static int rd_slots_acquire(void *b, const char *obj, const char *holder,
   return slots_run(b, obj, holder, cap, want, lease_ns, now_ns, held);
 }
 
-static int rd_slots_release(void *b, const char *obj, const char *holder,
-                            int n, uint64_t now_ns) {
+static int rd_slots_release(void *b, const char *obj, const char *holder, int n,
+                            uint64_t now_ns) {
   int held;
   return n == 0 ? 0 : slots_run(b, obj, holder, 0, -n, 1, now_ns, &held);
 }
 
-/* ---- the backend ------------------------------------------------------------------------ */
+/* ---- the backend --------------------------------------------------------- */
 
 const ft_state_backend ft_state_redis_backend = {
     .name = "redis",

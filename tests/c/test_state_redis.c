@@ -109,7 +109,7 @@ static int takes_cb(void *ud, int64_t id, const void *blob, size_t len) {
   return 0;
 }
 
-/* ---- addresses ------------------------------------------------------------ */
+/* ---- addresses ----------------------------------------------------------- */
 
 /* Good addresses open (and land where they say: the db, the prefix); bad
  * ones fail with these exact messages, which never repeat the address (it
@@ -144,8 +144,8 @@ FT_TEST(test_addresses) {
       {"h:1?prefix", FT_EINVAL,
        "redis address: unknown parameter 'prefix' (the one known is prefix=)",
        1},
-      {"h:1?prefix=a&prefix=b", FT_EINVAL,
-       "redis address: prefix= given twice", 1},
+      {"h:1?prefix=a&prefix=b", FT_EINVAL, "redis address: prefix= given twice",
+       1},
       {"h:1?prefix=", FT_EINVAL,
        "redis address: prefix= must be a non-empty string without NUL bytes",
        1},
@@ -257,7 +257,7 @@ FT_TEST(test_password) {
   redisFree(c);
 }
 
-/* ---- keys and prefixes ------------------------------------------------------------ */
+/* ---- keys and prefixes --------------------------------------------------- */
 
 /* Two jobs (prefixes) on one server share nothing: the same writes in both,
  * then one is reset; the other keeps everything. The keys are the ones the
@@ -333,7 +333,7 @@ FT_TEST(test_prefix_keeps_jobs_apart) {
   ft_state_close(B);
 }
 
-/* ---- the commit ------------------------------------------------------------------------ */
+/* ---- the commit ---------------------------------------------------------- */
 
 /* Writes send nothing; the commit is one MULTI and one EXEC that carry
  * them all, in one round trip: the server reads it in one go
@@ -367,8 +367,7 @@ FT_TEST(test_commit_is_one_round_trip) {
   FT_CHECK_EQ_INT(ft_state_meta_set(s, "next_id", "7"), 0);
   FT_CHECK_EQ_INT(ft_state_reset(s), 0);
   /* nothing sent yet */
-  FT_CHECK_EQ_INT(info_field(c, "commandstats", "cmdstat_hset:calls="),
-                  hset0);
+  FT_CHECK_EQ_INT(info_field(c, "commandstats", "cmdstat_hset:calls="), hset0);
   long long reads0 = info_field(c, "stats", "total_reads_processed:");
   FT_CHECK_EQ_INT(ft_state_commit(s), 0);
   long long reads1 = info_field(c, "stats", "total_reads_processed:");
@@ -509,7 +508,7 @@ FT_TEST(test_batch_over_committed) {
   ft_state_close(s);
 }
 
-/* ---- limits shared by two holders ------------------------------------------------- */
+/* ---- limits shared by two holders ---------------------------------------- */
 
 /* Two ft_states on one prefix (two processes of one job) share each
  * object's limits through Redis: their grants of random sizes, taken in
