@@ -571,6 +571,84 @@ FT_TEST(test_limits_shared) {
   ft_state_close(B);
 }
 
+/* Two processes grant from one limit at once, as fast as they can: their
+ * optimistic transactions collide (WATCH calls beyond the grants are the
+ * ones started over), and still no window of W holds more than K of the
+ * starts both were granted. */
+FT_TEST(test_limits_two_processes) {
+  const uint64_t W = 1000000000ull;
+  enum { PER_CHILD = 300 };
+  redisContext *c = direct();
+  if (c == NULL)
+    return;
+  long long watch0 = info_field(c, "commandstats", "cmdstat_watch:calls=");
+  int fds[2][2];
+  pid_t pids[2] = {0, 0};
+  for (int k = 0; k < 2; k++) {
+    if (pipe(fds[k]) != 0 || (pids[k] = fork()) < 0) {
+      FT_CHECK(0);
+      return;
+    }
+    if (pids[k] == 0) { /* a worker: its own connection, its own clock */
+      close(fds[k][0]);
+      char where[96];
+      snprintf(where, sizeof where, "127.0.0.1:%d/10?prefix=race:", redis.port);
+      ft_state *s = NULL;
+      char a[128], err[256];
+      snprintf(a, sizeof a, "redis://%s", where);
+      int rc = ft_state_open(&s, a, err, sizeof err);
+      uint64_t now = 3 * W + (uint64_t)k * 7777;
+      for (int n = 0; rc == 0 && n < PER_CHILD;) {
+        uint64_t got[3]; /* grants of 3: n / 3 grants in all */
+        int g =
+            ft_state_limiter_grant(s, "shared", 20, W, now, 1000 * W, 3, got);
+        if (g <= 0)
+          break;
+        if (write(fds[k][1], got, (size_t)g * sizeof got[0]) < 0)
+          break;
+        n += g;
+        now += W / 100;
+      }
+      ft_state_close(s);
+      close(fds[k][1]);
+      _exit(0);
+    }
+    close(fds[k][1]);
+  }
+  static uint64_t all[2 * PER_CHILD + 16];
+  size_t n = 0;
+  for (int k = 0; k < 2; k++) {
+    ssize_t r;
+    while (n < FT_N_ROWS(all) &&
+           (r = read(fds[k][0], (char *)(all + n),
+                     (FT_N_ROWS(all) - n) * sizeof all[0])) > 0)
+      n += (size_t)r / sizeof all[0]; /* writes of whole starts: atomic */
+    close(fds[k][0]);
+    int st = 0;
+    waitpid(pids[k], &st, 0);
+    FT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  }
+  FT_CHECK(n >= 2 * PER_CHILD);
+  for (size_t i = 1; i < n; i++) /* insertion sort: one sequence */
+    for (size_t j = i; j > 0 && all[j] < all[j - 1]; j--) {
+      uint64_t t = all[j];
+      all[j] = all[j - 1];
+      all[j - 1] = t;
+    }
+  int best = 0;
+  for (size_t i = 0, j = 0; i < n; i++) {
+    while (all[i] - all[j] >= W)
+      j++;
+    best = (int)(i - j + 1) > best ? (int)(i - j + 1) : best;
+  }
+  FT_CHECK_EQ_INT(best, 20);
+  long long watches = info_field(c, "commandstats", "cmdstat_watch:calls=");
+  printf("# two processes, %zu starts granted: %lld transactions started"
+         " over\n",
+         n, watches - watch0 - (long long)(n / 3));
+  redisFree(c);
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   char err[256];
@@ -586,6 +664,7 @@ int main(void) {
   FT_RUN(test_failed_commit_breaks);
   FT_RUN(test_batch_over_committed);
   FT_RUN(test_limits_shared);
+  FT_RUN(test_limits_two_processes);
   ft_redis_stop(&redis);
   return FT_DONE();
 }
