@@ -82,6 +82,16 @@ int ft_state_open(ft_state **out, const char *where, char *err,
       return ft_state_open_backend(out, backends[i].be, where + n, err,
                                    errlen);
   }
+  /* "scheme://..." of no backend here (a typo, rediss://) is not a file
+   * name: an SQLite file of that name would be a surprise */
+  size_t scheme = strspn(where, "abcdefghijklmnopqrstuvwxyz0123456789+.-");
+  if (scheme > 0 && strncmp(where + scheme, "://", 3) == 0) {
+    ft_errf(err, errlen,
+            "unknown state address '%.*s://...' (memory:, sqlite:PATH, "
+            "redis://HOST, or a file name)",
+            (int)scheme, where);
+    return FT_EINVAL;
+  }
   return ft_state_open_backend(out, &ft_state_sqlite_backend, where, err,
                                errlen);
 }

@@ -206,7 +206,8 @@ static int seen1(ft_state *s, const unsigned char key[16]) {
 
 /* ---- opening ------------------------------------------------------------------ */
 
-/* The address picks the backend; an unknown file is an SQLite file. */
+/* The address picks the backend; an unknown file is an SQLite file, an
+ * unknown scheme an error. */
 FT_TEST(test_open_by_address) {
   static const struct {
     const char *addr, *backend;
@@ -241,6 +242,17 @@ FT_TEST(test_open_by_address) {
   snprintf(wal, sizeof wal, "%s-shm", p);
   unlink(wal);
   FT_CHECK_EQ_INT(ft_state_open(NULL, NULL, err, sizeof err), FT_EINVAL);
+  /* a scheme of no backend here is refused, not taken as a file name */
+  static const char *const unknown[] = {"rediss://127.0.0.1:1/", "memcache://x",
+                                        "sqlite3://f.db"};
+  for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+    s = NULL;
+    err[0] = '\0';
+    FT_CHECK_EQ_INT(ft_state_open(&s, unknown[i], err, sizeof err), FT_EINVAL);
+    FT_CHECK(s == NULL);
+    FT_CHECK(strstr(err, "unknown state address") != NULL);
+    FT_CHECK(access(unknown[i], F_OK) != 0); /* no file of that name */
+  }
 }
 
 /* ---- key-value storage ----------------------------------------------------------- */
