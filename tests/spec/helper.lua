@@ -55,6 +55,36 @@ function H.sh(cmd)
   return tonumber(H.read(rcfile))
 end
 
+-- Start a redis-server of the test's own on 127.0.0.1 (no persistence, in
+-- a temporary directory). Redis takes no ephemeral port, so a random one is
+-- tried until one binds (at most 20). Returns { port, url, stop = fn }.
+function H.redis()
+  local seed = tonumber(tostring(tmp_dir):match("(%w+)$"), 36) or os.time()
+  math.randomseed(seed + os.time() + tmp_n)
+  for _ = 1, 20 do
+    local port = math.random(20000, 59999)
+    local dir, pidfile = H.tmpname(".redis"), H.tmpname(".pid")
+    os.execute("mkdir -p " .. dir)
+    os.execute(string.format("redis-server --bind 127.0.0.1 --port %d --save '' --appendonly no"
+      .. " --dir %s > %s/log 2>&1 & echo $! > %s", port, dir, dir, pidfile))
+    local pid = tonumber(H.read(pidfile))
+    for _ = 1, 200 do
+      if H.sh(string.format("redis-cli -p %d ping 2>/dev/null | grep -q PONG", port)) == 0 then
+        local r = { port = port, url = "redis://127.0.0.1:" .. port }
+        function r.stop()
+          if pid then ffi.C.kill(pid, 15) end
+          pid = nil
+        end
+        return r
+      end
+      if H.sh("kill -0 " .. pid .. " 2>/dev/null") ~= 0 then break end -- the port was taken
+      H.sleep(0.025)
+    end
+    if pid then ffi.C.kill(pid, 9) end
+  end
+  error("redis-server did not start (make deps installs it)")
+end
+
 -- Start a fixture server on an ephemeral port. opts.hosts: list of
 -- addresses (default {"127.0.0.1"}). Returns a server table:
 -- { port, base, base2, pid, log_path, stop = fn, log = fn }.
