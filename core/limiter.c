@@ -297,6 +297,27 @@ uint64_t ft_limiter_window(const ft_limiter *l) { return l ? l->window : 0; }
 
 uint32_t ft_limiter_capacity(const ft_limiter *l) { return l ? l->cap : 0; }
 
+int ft_limiter_grant(ft_limiter *l, double rps, uint64_t *last,
+                     uint64_t now_ns, uint64_t horizon_ns, int want,
+                     uint64_t *starts) {
+  uint64_t end =
+      now_ns + horizon_ns < now_ns ? UINT64_MAX : now_ns + horizon_ns;
+  int n = 0;
+  for (; rps <= 0 && n < want; n++)
+    starts[n] = now_ns; /* unlimited */
+  for (; n < want; n++) {
+    uint64_t t = now_ns > *last ? now_ns : *last;
+    uint64_t d = ft_limiter_delay(l, t);
+    if (d > end - t)
+      break;
+    t += d;
+    ft_limiter_take(l, t);
+    *last = t;
+    starts[n] = t;
+  }
+  return n;
+}
+
 uint64_t ft_limiter_delay_all(ft_limiter *const *ls, size_t n,
                               uint64_t now_ns) {
   uint64_t worst = 0;

@@ -42,6 +42,17 @@ uint64_t ft_limiter_delay(const ft_limiter *l, uint64_t now_ns);
  * unlimited: no-op. */
 void ft_limiter_take(ft_limiter *l, uint64_t now_ns);
 
+/* A grant: up to want start times for l, each the earliest the limiter
+ * allows, taken in order (as many ft_limiter_delay/ft_limiter_take), none
+ * before now_ns or *last (the last start granted before, updated: starts
+ * never go back in time, so the limiter's log stays ordered) and none
+ * after now_ns + horizon_ns. With rps <= 0 (no limit) every start is
+ * now_ns and l may be NULL. Returns how many were written to starts. Used
+ * by the state backends' limiter_grant (state.h). */
+int ft_limiter_grant(ft_limiter *l, double rps, uint64_t *last,
+                     uint64_t now_ns, uint64_t horizon_ns, int want,
+                     uint64_t *starts);
+
 /* Changes the limit live. The most recent starts are kept so the new limit
  * is enforced against real history: lowering keeps the newest K' starts;
  * raising also fills the larger ring with safe upper bounds for starts the

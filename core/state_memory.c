@@ -611,22 +611,8 @@ static int mem_limiter_grant(void *b, const char *obj, double rps,
     return set_err(s, rc, "limiter: %s", ft_strerror(rc));
   e->rps = rps;
   e->window = window_ns;
-  uint64_t end = now_ns + horizon_ns < now_ns ? UINT64_MAX : now_ns + horizon_ns;
-  int n = 0;
-  for (; rps <= 0 && n < want; n++)
-    starts[n] = now_ns; /* unlimited */
-  for (; n < want; n++) {
-    /* starts never go back in time: the limiter's log stays ordered */
-    uint64_t t = now_ns > e->last ? now_ns : e->last;
-    uint64_t d = ft_limiter_delay(e->lim, t);
-    if (d > end - t)
-      break;
-    t += d;
-    ft_limiter_take(e->lim, t);
-    e->last = t;
-    starts[n] = t;
-  }
-  return n;
+  return ft_limiter_grant(e->lim, rps, &e->last, now_ns, horizon_ns, want,
+                          starts);
 }
 
 /* ---- concurrency caps ------------------------------------------------------------------ */

@@ -1598,21 +1598,8 @@ static int grant_once(rd_state *s, const char *key, size_t klen, double rps,
   }
   ls.rps = rps;
   ls.window = window_ns;
-  uint64_t end =
-      now_ns + horizon_ns < now_ns ? UINT64_MAX : now_ns + horizon_ns;
-  int n = 0;
-  for (; rps <= 0 && n < want; n++)
-    starts[n] = now_ns; /* unlimited */
-  for (; n < want; n++) {
-    uint64_t t = now_ns > ls.last ? now_ns : ls.last;
-    uint64_t d = ft_limiter_delay(ls.lim, t);
-    if (d > end - t)
-      break;
-    t += d;
-    ft_limiter_take(ls.lim, t);
-    ls.last = t;
-    starts[n] = t;
-  }
+  int n = ft_limiter_grant(ls.lim, rps, &ls.last, now_ns, horizon_ns, want,
+                           starts);
   size_t vl;
   char *v = lim_encode(&ls, &vl);
   ft_limiter_free(ls.lim);

@@ -478,6 +478,36 @@ FT_TEST(test_stacking) {
  * answers delay() as the saved one did at every step, takes and live
  * changes included (a raise reads the history's counts, which a save
  * keeps); words no save wrote are refused. */
+/* A grant hands out the earliest starts in order, never back in time,
+ * none past the horizon; unlimited grants are all now. */
+FT_TEST(test_grant) {
+  ft_limiter *l = NULL;
+  FT_CHECK_EQ_INT(ft_limiter_new(&l, 2.0, SEC), FT_OK); /* 2 per second */
+  uint64_t last = 0, starts[8];
+  int n = ft_limiter_grant(l, 2.0, &last, 10 * SEC, 2 * SEC, 8, starts);
+  /* 2 at 10 s, 2 at 11 s, 2 at 12 s: the horizon (12 s) is inclusive */
+  FT_CHECK_EQ_INT(n, 6);
+  static const uint64_t want[] = {10, 10, 11, 11, 12, 12};
+  for (int i = 0; i < n && i < 6; i++)
+    FT_CHECK_EQ_INT(starts[i], want[i] * SEC);
+  FT_CHECK_EQ_INT(last, 12 * SEC);
+  /* asked again "earlier" (another clock reading): never before last */
+  n = ft_limiter_grant(l, 2.0, &last, 5 * SEC, 10 * SEC, 2, starts);
+  FT_CHECK_EQ_INT(n, 2);
+  FT_CHECK_EQ_INT(starts[0], 13 * SEC);
+  FT_CHECK_EQ_INT(starts[1], 13 * SEC);
+  /* a zero horizon grants only what is free now */
+  n = ft_limiter_grant(l, 2.0, &last, 20 * SEC, 0, 4, starts);
+  FT_CHECK_EQ_INT(n, 2);
+  ft_limiter_free(l);
+  /* no limit: all now, no limiter needed */
+  last = 0;
+  n = ft_limiter_grant(NULL, 0, &last, 7, 0, 3, starts);
+  FT_CHECK_EQ_INT(n, 3);
+  FT_CHECK_EQ_INT(starts[0], 7);
+  FT_CHECK_EQ_INT(starts[2], 7);
+}
+
 FT_TEST(test_save_load) {
   const uint64_t W = 1000000000ull;
   ft_limiter *a = NULL;
@@ -537,5 +567,6 @@ int main(void) {
   FT_RUN(test_live_changes_random);
   FT_RUN(test_stacking);
   FT_RUN(test_save_load);
+  FT_RUN(test_grant);
   return FT_DONE();
 }
