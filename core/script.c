@@ -125,7 +125,8 @@ static int init_state(lua_State *L) {
   lua_pushstring(L, "fetchtree.request");
   lua_call(L, 1, 1);
   lua_getfield(L, -1, "from_json");
-  return 1;
+  s->parse_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return 0;
 }
 
 int ft_script_new(ft_script **out, char *err, size_t errlen) {
@@ -146,15 +147,15 @@ int ft_script_new(ft_script **out, char *err, size_t errlen) {
   s->call_ref = LUA_NOREF;
   s->next_ref = LUA_NOREF;
   s->respond_ref = LUA_NOREF;
-  lua_pushcfunction(s->L, init_state);
-  lua_pushlightuserdata(s->L, s);
-  if (lua_pcall(s->L, 1, 1, 0) != 0) {
+  s->parse_ref = LUA_NOREF;
+  /* lua_cpcall: the whole set-up, the C function's own allocation too,
+   * runs protected */
+  if (lua_cpcall(s->L, init_state, s) != 0) {
     ft_script_errmsg(s->L, -1, err, errlen);
     lua_close(s->L);
     free(s);
     return FT_ELUA;
   }
-  s->parse_ref = luaL_ref(s->L, LUA_REGISTRYINDEX);
   *out = s;
   return 0;
 }
