@@ -52,3 +52,13 @@ void ft_buf_put_u64(ft_buf *b, uint64_t v) {
   } while (v);
   ft_buf_put(b, d + i, sizeof(d) - i);
 }
+
+char *ft_bytes_dup(const void *p, size_t n) {
+  char *c = malloc(n + 1);
+  if (c != NULL) {
+    if (n > 0)
+      memcpy(c, p, n);
+    c[n] = '\0';
+  }
+  return c;
+}

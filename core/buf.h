@@ -36,4 +36,8 @@ static inline void ft_buf_putc(ft_buf *b, char c) {
 /* Append the decimal digits of v. */
 void ft_buf_put_u64(ft_buf *b, uint64_t v);
 
+/* A malloc'd copy of the n bytes at p (p may be NULL when n is 0) with a
+ * NUL byte after them, or NULL when out of memory. */
+char *ft_bytes_dup(const void *p, size_t n);
+
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "dedupe.h"
+#include "buf.h"
 #include "error.h"
 #include "hash.h"
 #include "limiter.h"
@@ -126,16 +127,6 @@ static void *grow_array(void *p, size_t *cap, size_t elem, size_t first) {
   return np;
 }
 
-static char *dup_bytes(const void *p, size_t n) {
-  char *c = malloc(n + 1);
-  if (c != NULL) {
-    if (n > 0)
-      memcpy(c, p, n);
-    c[n] = '\0';
-  }
-  return c;
-}
-
 /* The entry of key, made (with no value) if absent; NULL: out of memory. */
 static entry *table_upsert(table *t, const char *key, size_t klen) {
   uint64_t h = ft_hash64(key, klen);
@@ -145,7 +136,7 @@ static entry *table_upsert(table *t, const char *key, size_t klen) {
   if (table_grow(t) != 0)
     return NULL;
   e = calloc(1, sizeof *e);
-  if (e == NULL || (e->key = dup_bytes(key, klen)) == NULL) {
+  if (e == NULL || (e->key = ft_bytes_dup(key, klen)) == NULL) {
     free(e);
     return NULL;
   }
@@ -235,7 +226,7 @@ static int oom(mem_state *s) { return set_err(s, FT_ENOMEM, "out of memory"); }
  * the value it had. Returns 0, or FT_ENOMEM (and t is as it was). */
 static int table_set(mem_state *s, table *t, const char *key, size_t klen,
                      const void *val, size_t len) {
-  char *copy = dup_bytes(val, len);
+  char *copy = ft_bytes_dup(val, len);
   entry *e = copy != NULL ? table_upsert(t, key, klen) : NULL;
   if (e == NULL) {
     free(copy);
@@ -369,7 +360,7 @@ static int mem_frontier_push(void *b, int64_t id, const void *req,
       return oom(s);
     s->q = q;
   }
-  char *copy = dup_bytes(req, len);
+  char *copy = ft_bytes_dup(req, len);
   if (copy == NULL)
     return oom(s);
   memmove(s->q + i + 1, s->q + i, (s->qn - i) * sizeof *s->q);
@@ -480,7 +471,7 @@ static int mem_kv_get(void *b, const char *obj, const char *key, size_t klen,
   free(heap);
   if (e == NULL)
     return set_err(s, FT_ENOTFOUND, "no such key");
-  if ((*val = dup_bytes(e->val, e->len)) == NULL)
+  if ((*val = ft_bytes_dup(e->val, e->len)) == NULL)
     return oom(s);
   if (len != NULL)
     *len = e->len;
@@ -550,9 +541,9 @@ static int mem_kv_list(void *b, const char *obj, const char *prefix,
   int rc = mn > 0 && copies == NULL ? oom(s) : 0;
   for (size_t i = 0; rc == 0 && i < mn; i++) {
     copies[i].klen = m[i]->klen - on - 1;
-    copies[i].key = dup_bytes(m[i]->key + on + 1, copies[i].klen);
+    copies[i].key = ft_bytes_dup(m[i]->key + on + 1, copies[i].klen);
     copies[i].len = m[i]->len;
-    copies[i].val = dup_bytes(m[i]->val, m[i]->len);
+    copies[i].val = ft_bytes_dup(m[i]->val, m[i]->len);
     if (copies[i].key == NULL || copies[i].val == NULL)
       rc = oom(s);
   }
@@ -577,7 +568,7 @@ static int mem_meta_get(void *b, const char *key, char **val) {
   entry *e = table_find(&s->meta, key, n, ft_hash64(key, n));
   if (e == NULL)
     return set_err(s, FT_ENOTFOUND, "no metadata %s", key);
-  if ((*val = dup_bytes(e->val, e->len)) == NULL)
+  if ((*val = ft_bytes_dup(e->val, e->len)) == NULL)
     return oom(s);
   return 0;
 }
@@ -660,7 +651,7 @@ static int mem_slots_acquire(void *b, const char *obj, const char *name,
         return oom(s);
       t->h = nh;
     }
-    char *copy = dup_bytes(name, strlen(name));
+    char *copy = ft_bytes_dup(name, strlen(name));
     if (copy == NULL)
       return oom(s);
     h = &t->h[t->n++];

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "error.h"
 #include "limiter.h"
 
@@ -144,22 +145,12 @@ static int ov_find(const ov *o, const char *k, size_t kl, size_t *at) {
   return lo < o->n && cmp_bytes(o->e[lo].k, o->e[lo].kl, k, kl) == 0;
 }
 
-static char *dup_bytes(const void *p, size_t n) {
-  char *c = malloc(n + 1);
-  if (c != NULL) {
-    if (n > 0)
-      memcpy(c, p, n);
-    c[n] = '\0';
-  }
-  return c;
-}
-
 /* Sets k to a copy of v (del: deleted, no value). Returns the entry, or
  * NULL when out of memory (o as it was). */
 static ov_entry *ov_set(ov *o, const char *k, size_t kl, const void *v,
                         size_t vl, int del) {
   size_t at;
-  char *val = del ? NULL : dup_bytes(v, vl);
+  char *val = del ? NULL : ft_bytes_dup(v, vl);
   if (!del && val == NULL)
     return NULL;
   if (ov_find(o, k, kl, &at)) {
@@ -169,7 +160,7 @@ static ov_entry *ov_set(ov *o, const char *k, size_t kl, const void *v,
     o->e[at].del = (unsigned char)del;
     return &o->e[at];
   }
-  char *key = dup_bytes(k, kl);
+  char *key = ft_bytes_dup(k, kl);
   if (key == NULL || (o->n == o->cap && o->cap > SIZE_MAX / 4)) {
     free(key);
     free(val);
@@ -415,14 +406,14 @@ static int parse_address(const char *where, address *a, char *err,
     part = NULL;
   }
   if (curl_url_get(u, CURLUPART_USER, &part, CURLU_URLDECODE) == CURLUE_OK) {
-    if (part[0] != '\0' && (a->user = dup_bytes(part, strlen(part))) == NULL)
+    if (part[0] != '\0' && (a->user = ft_bytes_dup(part, strlen(part))) == NULL)
       FAIL_OOM;
     curl_free(part);
     part = NULL;
   }
   if (curl_url_get(u, CURLUPART_PASSWORD, &part, CURLU_URLDECODE) ==
       CURLUE_OK) {
-    if ((a->password = dup_bytes(part, strlen(part))) == NULL)
+    if ((a->password = ft_bytes_dup(part, strlen(part))) == NULL)
       FAIL_OOM;
     curl_free(part);
     part = NULL;
@@ -470,7 +461,7 @@ static int parse_address(const char *where, address *a, char *err,
       char *v = curl_easy_unescape(NULL, eq + 1, 0, &n);
       if (v == NULL)
         FAIL_OOM;
-      a->prefix = dup_bytes(v, (size_t)n);
+      a->prefix = ft_bytes_dup(v, (size_t)n);
       curl_free(v);
       if (a->prefix == NULL)
         FAIL_OOM;
@@ -484,7 +475,7 @@ static int parse_address(const char *where, address *a, char *err,
     }
   }
   if (a->prefix == NULL &&
-      (a->prefix = dup_bytes(DEFAULT_PREFIX, strlen(DEFAULT_PREFIX))) == NULL)
+      (a->prefix = ft_bytes_dup(DEFAULT_PREFIX, strlen(DEFAULT_PREFIX))) == NULL)
     FAIL_OOM;
   rc = 0;
 done:
@@ -513,16 +504,31 @@ static void rd_close_all(rd_state *s) {
   free(s);
 }
 
-static char *key_of(const char *prefix, const char *name) {
-  size_t pl = strlen(prefix), nl = strlen(name);
-  char *k = malloc(pl + nl + 1);
+/* prefix + mid + name, malloc'd, its length in *len (may be NULL); NULL
+ * when out of memory. Every key of a state is made here. */
+static char *prefixed_key(const char *prefix, const char *mid,
+                          const char *name, size_t *len) {
+  size_t pl = strlen(prefix), ml = strlen(mid), nl = strlen(name);
+  char *k = malloc(pl + ml + nl + 1);
   if (k != NULL) {
     memcpy(k, prefix, pl);
-    memcpy(k + pl, name, nl + 1);
+    memcpy(k + pl, mid, ml);
+    memcpy(k + pl + ml, name, nl + 1);
+    if (len != NULL)
+      *len = pl + ml + nl;
   }
   return k;
 }
 
+static char *key_of(const char *prefix, const char *name) {
+  return prefixed_key(prefix, "", name, NULL);
+}
+
+/* The state's key prefix + mid + obj (lim:OBJ, kv:OBJ...). */
+static char *obj_key(rd_state *s, const char *mid, const char *obj,
+                     size_t *len) {
+  return prefixed_key(s->prefix, mid, obj, len);
+}
 /* Runs a command at open (AUTH, SELECT, PING): 0, or FT_EIO with err. */
 static int open_command(rd_state *s, const address *a, const char *what,
                         int argc, const char **argv, char *err, size_t errlen) {
@@ -622,21 +628,11 @@ static int append(rd_state *s, int *n, int argc, const char **argv,
   return 0;
 }
 
-/* kv:OBJ or kvx:OBJ (x) of an overlay key OBJ \0 KEY, malloc'd, its length
- * in *len; the key's bytes after the NUL. */
+/* kv:OBJ or kvx:OBJ (index) of an overlay key OBJ \0 KEY, malloc'd, its
+ * length in *len; the key's bytes after the NUL. */
 static char *kv_redis_key(rd_state *s, const char *obj, int index,
                           size_t *len) {
-  size_t pl = strlen(s->prefix), ol = strlen(obj);
-  const char *mid = index ? "kvx:" : "kv:";
-  size_t ml = strlen(mid);
-  char *k = malloc(pl + ml + ol + 1);
-  if (k != NULL) {
-    memcpy(k, s->prefix, pl);
-    memcpy(k + pl, mid, ml);
-    memcpy(k + pl + ml, obj, ol + 1);
-    *len = pl + ml + ol;
-  }
-  return k;
+  return obj_key(s, index ? "kvx:" : "kv:", obj, len);
 }
 
 /* Appends the batch's commands between MULTI and EXEC. */
@@ -890,7 +886,7 @@ static int frontier_lookup(rd_state *s, int64_t id, char **blob, size_t *len) {
     if (s->fr.e[at].del)
       return 0;
     *len = s->fr.e[at].vl;
-    return (*blob = dup_bytes(s->fr.e[at].v, *len)) != NULL ? 1 : oom(s);
+    return (*blob = ft_bytes_dup(s->fr.e[at].v, *len)) != NULL ? 1 : oom(s);
   }
   if (s->cleared)
     return 0;
@@ -906,7 +902,7 @@ static int frontier_lookup(rd_state *s, int64_t id, char **blob, size_t *len) {
               rep->element[0]->len >= 8;
   if (found) {
     *len = rep->element[0]->len - 8;
-    if ((*blob = dup_bytes(rep->element[0]->str + 8, *len)) == NULL)
+    if ((*blob = ft_bytes_dup(rep->element[0]->str + 8, *len)) == NULL)
       found = oom(s);
   }
   freeReplyObject(rep);
@@ -1008,14 +1004,14 @@ static int rd_frontier_take(void *b, int limit, ft_state_request_fn fn,
       if (m->len < 8 || ov_find(&s->fr, m->str, 8, &at))
         continue; /* the batch's own entry overrides Redis's */
       cs[cn++] =
-          (cand){id_of(m->str), dup_bytes(m->str + 8, m->len - 8), m->len - 8};
+          (cand){id_of(m->str), ft_bytes_dup(m->str + 8, m->len - 8), m->len - 8};
     }
     for (size_t i = 0; i < s->fr.n; i++) {
       int64_t id = id_of(s->fr.e[i].k);
       if (s->fr.e[i].del || id < lo || id > hi)
         continue;
       cs[cn++] =
-          (cand){id, dup_bytes(s->fr.e[i].v, s->fr.e[i].vl), s->fr.e[i].vl};
+          (cand){id, ft_bytes_dup(s->fr.e[i].v, s->fr.e[i].vl), s->fr.e[i].vl};
     }
     freeReplyObject(rep);
     if (cn > 1)
@@ -1148,7 +1144,7 @@ static int rd_kv_get(void *b, const char *obj, const char *key, size_t klen,
     ov_entry *e = &s->kv.e[at];
     if (e->del)
       return set_err(s, FT_ENOTFOUND, "no such key");
-    if ((*val = dup_bytes(e->v, e->vl)) == NULL)
+    if ((*val = ft_bytes_dup(e->v, e->vl)) == NULL)
       return oom(s);
     if (len != NULL)
       *len = e->vl;
@@ -1167,7 +1163,7 @@ static int rd_kv_get(void *b, const char *obj, const char *key, size_t klen,
   int rc = 0;
   if (r->type != REDIS_REPLY_STRING)
     rc = set_err(s, FT_ENOTFOUND, "no such key");
-  else if ((*val = dup_bytes(r->str, r->len)) == NULL)
+  else if ((*val = ft_bytes_dup(r->str, r->len)) == NULL)
     rc = oom(s);
   else if (len != NULL)
     *len = r->len;
@@ -1322,7 +1318,7 @@ static int rd_kv_list(void *b, const char *obj, const char *prefix, size_t plen,
     free(full);
     if (shadowed || v->type != REDIS_REPLY_STRING)
       continue; /* the batch's entry wins; a key without value is gone */
-    items[ni] = (kv_item){dup_bytes(k->str, k->len), dup_bytes(v->str, v->len),
+    items[ni] = (kv_item){ft_bytes_dup(k->str, k->len), ft_bytes_dup(v->str, v->len),
                           k->len, v->len};
     if (items[ni++].k == NULL || items[ni - 1].v == NULL) {
       rc = oom(s);
@@ -1333,8 +1329,8 @@ static int rd_kv_list(void *b, const char *obj, const char *prefix, size_t plen,
     ov_entry *e = &s->kv.e[i];
     if (e->del)
       continue;
-    items[ni] = (kv_item){dup_bytes(e->k + on, e->kl - on),
-                          dup_bytes(e->v, e->vl), e->kl - on, e->vl};
+    items[ni] = (kv_item){ft_bytes_dup(e->k + on, e->kl - on),
+                          ft_bytes_dup(e->v, e->vl), e->kl - on, e->vl};
     if (items[ni++].k == NULL || items[ni - 1].v == NULL) {
       rc = oom(s);
       goto done;
@@ -1369,7 +1365,7 @@ static int rd_meta_get(void *b, const char *key, char **val) {
   rd_state *s = b;
   size_t at;
   if (ov_find(&s->meta, key, strlen(key), &at)) {
-    if ((*val = dup_bytes(s->meta.e[at].v, s->meta.e[at].vl)) == NULL)
+    if ((*val = ft_bytes_dup(s->meta.e[at].v, s->meta.e[at].vl)) == NULL)
       return oom(s);
     return 0;
   }
@@ -1382,7 +1378,7 @@ static int rd_meta_get(void *b, const char *key, char **val) {
   int rc = 0;
   if (r->type != REDIS_REPLY_STRING)
     rc = set_err(s, FT_ENOTFOUND, "no metadata %s", key);
-  else if ((*val = dup_bytes(r->str, r->len)) == NULL)
+  else if ((*val = ft_bytes_dup(r->str, r->len)) == NULL)
     rc = oom(s);
   freeReplyObject(r);
   return rc;
@@ -1404,20 +1400,6 @@ static int rd_meta_set(void *b, const char *key, const char *val) {
 #define LIMIT_TRIES                                                            \
   1000 /* transactions a grant starts over before giving up                    \
         */
-
-/* prefix + mid + obj, malloc'd, its length in *len. */
-static char *obj_key(rd_state *s, const char *mid, const char *obj,
-                     size_t *len) {
-  size_t pl = strlen(s->prefix), ml = strlen(mid), ol = strlen(obj);
-  char *k = malloc(pl + ml + ol + 1);
-  if (k != NULL) {
-    memcpy(k, s->prefix, pl);
-    memcpy(k + pl, mid, ml);
-    memcpy(k + pl + ml, obj, ol + 1);
-    *len = pl + ml + ol;
-  }
-  return k;
-}
 
 /* Reads n replies of a pipeline; the last one goes to *last (NULL: freed),
  * the others are freed. Returns 0, or FT_EIO (the state breaks: the

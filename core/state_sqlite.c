@@ -12,6 +12,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "dedupe.h"
 #include "error.h"
 #include "hash.h"
@@ -357,12 +358,9 @@ static int column_dup(sq_state *s, sqlite3_stmt *st, int i, char **out,
                       size_t *len) {
   const void *p = sqlite3_column_blob(st, i);
   size_t n = (size_t)sqlite3_column_bytes(st, i);
-  char *copy = malloc(n + 1);
+  char *copy = ft_bytes_dup(p, n);
   if (copy == NULL)
     return set_err(s, FT_ENOMEM, "out of memory");
-  if (n > 0)
-    memcpy(copy, p, n);
-  copy[n] = '\0';
   *out = copy;
   if (len != NULL)
     *len = n;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "error.h"
 
 int ft_strlist_push(ft_strlist *l, const char *s, size_t n) {
@@ -22,12 +23,9 @@ int ft_strlist_push(ft_strlist *l, const char *s, size_t n) {
     l->items = items;
     l->cap = cap;
   }
-  char *copy = malloc(n + 1);
+  char *copy = ft_bytes_dup(s, n);
   if (copy == NULL)
     return FT_ENOMEM;
-  if (n > 0)
-    memcpy(copy, s, n);
-  copy[n] = '\0';
   l->items[l->n++] = copy;
   return 0;
 }

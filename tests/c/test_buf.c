@@ -1,6 +1,7 @@
 /* test_buf.c - unit tests for core/buf.c: appending, growing, reserving
  * room for a writer that fills the buffer itself, decimal digits. */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
@@ -60,10 +61,24 @@ FT_TEST(test_buf_put_u64) {
   }
 }
 
+/* ft_bytes_dup: the bytes (NUL bytes too) and a NUL after them. */
+FT_TEST(test_bytes_dup) {
+  char *c = ft_bytes_dup("a\0b", 3);
+  FT_CHECK(c != NULL);
+  if (c) {
+    FT_CHECK(memcmp(c, "a\0b\0", 4) == 0);
+    free(c);
+  }
+  c = ft_bytes_dup(NULL, 0);
+  FT_CHECK(c != NULL && c[0] == '\0');
+  free(c);
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   FT_RUN(test_buf_put_and_grow);
   FT_RUN(test_buf_reserve);
   FT_RUN(test_buf_put_u64);
+  FT_RUN(test_bytes_dup);
   return FT_DONE();
 }
