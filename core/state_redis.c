@@ -336,46 +336,20 @@ static void address_free(address *a) {
   free(a->prefix);
 }
 
-/* In parse_address: out of memory, to its one cleanup label. */
-#define FAIL_OOM                                                               \
-  do {                                                                         \
-    ft_errf(err, errlen, "out of memory");                                     \
-    rc = FT_ENOMEM;                                                            \
-    goto done;                                                                 \
-  } while (0)
+/* Each part of an address, from the URL handle u into a: 0, or FT_EINVAL /
+ * FT_ENOMEM with the reason in err. What they set is freed by
+ * address_free, whatever they return. */
 
-/* Parses where (the address after "redis://") into a. Returns 0, or
- * FT_EINVAL / FT_ENOMEM with the reason in err. */
-static int parse_address(const char *where, address *a, char *err,
-                         size_t errlen) {
-  memset(a, 0, sizeof *a);
-  a->port = DEFAULT_PORT;
+static int oom_err(char *err, size_t errlen) {
+  ft_errf(err, errlen, "out of memory");
+  return FT_ENOMEM;
+}
+
+/* HOST (IPv6 brackets dropped) and :PORT. */
+static int address_host_port(CURLU *u, address *a, char *err, size_t errlen) {
+  char *part = NULL;
   int rc = FT_EINVAL;
-  char *url = NULL, *part = NULL;
-  CURLU *u = curl_url();
-  size_t wl = where != NULL ? strlen(where) : 0;
-  if (u == NULL || (url = malloc(wl + 9)) == NULL) {
-    ft_errf(err, errlen, "out of memory");
-    rc = FT_ENOMEM;
-    goto done;
-  }
-  if (wl == 0 ||
-      where[0] == '/') { /* curl would take "redis:///0" as 0.0.0.0 */
-    ft_errf(err, errlen, "redis address: no host (redis://HOST[:PORT])");
-    goto done;
-  }
-  memcpy(url, "redis://", 8);
-  memcpy(url + 8, where, wl + 1);
-  CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME);
-  if (uc != CURLUE_OK) {
-    ft_errf(err, errlen, "redis address: %s", curl_url_strerror(uc));
-    goto done;
-  }
-  if (curl_url_get(u, CURLUPART_FRAGMENT, &part, 0) == CURLUE_OK) {
-    ft_errf(err, errlen, "redis address: a fragment (#...) means nothing here");
-    goto done;
-  }
-  if ((uc = curl_url_get(u, CURLUPART_HOST, &part, 0)) != CURLUE_OK ||
+  if (curl_url_get(u, CURLUPART_HOST, &part, 0) != CURLUE_OK ||
       part[0] == '\0') {
     ft_errf(err, errlen, "redis address: no host (redis://HOST[:PORT])");
     goto done;
@@ -402,28 +376,46 @@ static int parse_address(const char *where, address *a, char *err,
       goto done;
     }
     a->port = (int)p;
-    curl_free(part);
-    part = NULL;
   }
+  rc = 0;
+done:
+  curl_free(part);
+  return rc;
+}
+
+/* [USER]:PASSWORD@, percent-decoded; a user needs a password. */
+static int address_credentials(CURLU *u, address *a, char *err,
+                               size_t errlen) {
+  char *part = NULL;
   if (curl_url_get(u, CURLUPART_USER, &part, CURLU_URLDECODE) == CURLUE_OK) {
-    if (part[0] != '\0' && (a->user = ft_bytes_dup(part, strlen(part))) == NULL)
-      FAIL_OOM;
+    if (part[0] != '\0')
+      a->user = ft_bytes_dup(part, strlen(part));
+    int oom = part[0] != '\0' && a->user == NULL;
     curl_free(part);
     part = NULL;
+    if (oom)
+      return oom_err(err, errlen);
   }
   if (curl_url_get(u, CURLUPART_PASSWORD, &part, CURLU_URLDECODE) ==
       CURLUE_OK) {
-    if ((a->password = ft_bytes_dup(part, strlen(part))) == NULL)
-      FAIL_OOM;
+    a->password = ft_bytes_dup(part, strlen(part));
     curl_free(part);
-    part = NULL;
+    if (a->password == NULL)
+      return oom_err(err, errlen);
   }
   if (a->user != NULL && a->password == NULL) {
     ft_errf(err, errlen,
             "redis address: a user needs a password (redis://USER:PASSWORD@"
             "HOST)");
-    goto done;
+    return FT_EINVAL;
   }
+  return 0;
+}
+
+/* /DB: a database number, or nothing. */
+static int address_db(CURLU *u, address *a, char *err, size_t errlen) {
+  char *part = NULL;
+  int rc = 0;
   if (curl_url_get(u, CURLUPART_PATH, &part, 0) == CURLUE_OK &&
       strcmp(part, "/") != 0 && part[0] != '\0') {
     const char *d = part + 1;
@@ -433,12 +425,20 @@ static int parse_address(const char *where, address *a, char *err,
       ft_errf(err, errlen,
               "redis address: the path must be a database number (/0, /1,"
               " ...)");
-      goto done;
+      rc = FT_EINVAL;
+    } else {
+      a->db = db;
     }
-    a->db = db;
   }
   curl_free(part);
-  part = NULL;
+  return rc;
+}
+
+/* ?prefix=P, the one parameter (percent-decoded, non-empty, no NUL);
+ * DEFAULT_PREFIX without it. */
+static int address_query(CURLU *u, address *a, char *err, size_t errlen) {
+  char *part = NULL;
+  int rc = FT_EINVAL;
   if (curl_url_get(u, CURLUPART_QUERY, &part, 0) == CURLUE_OK) {
     /* name=value pairs; prefix is the only name */
     for (char *p = part; p != NULL && *p != '\0';) {
@@ -459,12 +459,13 @@ static int parse_address(const char *where, address *a, char *err,
       }
       int n = 0;
       char *v = curl_easy_unescape(NULL, eq + 1, 0, &n);
-      if (v == NULL)
-        FAIL_OOM;
-      a->prefix = ft_bytes_dup(v, (size_t)n);
+      if (v != NULL)
+        a->prefix = ft_bytes_dup(v, (size_t)n);
       curl_free(v);
-      if (a->prefix == NULL)
-        FAIL_OOM;
+      if (a->prefix == NULL) {
+        rc = oom_err(err, errlen);
+        goto done;
+      }
       if (n == 0 || strlen(a->prefix) != (size_t)n) {
         ft_errf(err, errlen,
                 "redis address: prefix= must be a non-empty string without"
@@ -475,9 +476,53 @@ static int parse_address(const char *where, address *a, char *err,
     }
   }
   if (a->prefix == NULL &&
-      (a->prefix = ft_bytes_dup(DEFAULT_PREFIX, strlen(DEFAULT_PREFIX))) == NULL)
-    FAIL_OOM;
+      (a->prefix = ft_bytes_dup(DEFAULT_PREFIX, strlen(DEFAULT_PREFIX))) ==
+          NULL) {
+    rc = oom_err(err, errlen);
+    goto done;
+  }
   rc = 0;
+done:
+  curl_free(part);
+  return rc;
+}
+
+/* Parses where (the address after "redis://") into a, with libcurl's URL
+ * API (hiredis has no URL parser). Returns 0, or FT_EINVAL / FT_ENOMEM
+ * with the reason in err (which never repeats the address: it may hold a
+ * password). */
+static int parse_address(const char *where, address *a, char *err,
+                         size_t errlen) {
+  memset(a, 0, sizeof *a);
+  a->port = DEFAULT_PORT;
+  int rc = FT_EINVAL;
+  char *url = NULL, *part = NULL;
+  CURLU *u = curl_url();
+  size_t wl = where != NULL ? strlen(where) : 0;
+  if (u == NULL || (url = malloc(wl + 9)) == NULL) {
+    rc = oom_err(err, errlen);
+    goto done;
+  }
+  if (wl == 0 ||
+      where[0] == '/') { /* curl would take "redis:///0" as 0.0.0.0 */
+    ft_errf(err, errlen, "redis address: no host (redis://HOST[:PORT])");
+    goto done;
+  }
+  memcpy(url, "redis://", 8);
+  memcpy(url + 8, where, wl + 1);
+  CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME);
+  if (uc != CURLUE_OK) {
+    ft_errf(err, errlen, "redis address: %s", curl_url_strerror(uc));
+    goto done;
+  }
+  if (curl_url_get(u, CURLUPART_FRAGMENT, &part, 0) == CURLUE_OK) {
+    ft_errf(err, errlen, "redis address: a fragment (#...) means nothing here");
+    goto done;
+  }
+  if ((rc = address_host_port(u, a, err, errlen)) == 0 &&
+      (rc = address_credentials(u, a, err, errlen)) == 0 &&
+      (rc = address_db(u, a, err, errlen)) == 0)
+    rc = address_query(u, a, err, errlen);
 done:
   curl_free(part);
   curl_url_cleanup(u);
