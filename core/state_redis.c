@@ -384,8 +384,7 @@ done:
 }
 
 /* [USER]:PASSWORD@, percent-decoded; a user needs a password. */
-static int address_credentials(CURLU *u, address *a, char *err,
-                               size_t errlen) {
+static int address_credentials(CURLU *u, address *a, char *err, size_t errlen) {
   char *part = NULL;
   if (curl_url_get(u, CURLUPART_USER, &part, CURLU_URLDECODE) == CURLUE_OK) {
     if (part[0] != '\0')
@@ -551,8 +550,8 @@ static void rd_close_all(rd_state *s) {
 
 /* prefix + mid + name, malloc'd, its length in *len (may be NULL); NULL
  * when out of memory. Every key of a state is made here. */
-static char *prefixed_key(const char *prefix, const char *mid,
-                          const char *name, size_t *len) {
+static char *prefixed_key(const char *prefix, const char *mid, const char *name,
+                          size_t *len) {
   size_t pl = strlen(prefix), ml = strlen(mid), nl = strlen(name);
   char *k = malloc(pl + ml + nl + 1);
   if (k != NULL) {
@@ -975,14 +974,12 @@ static int hand_out(rd_state *s, const cand *c, ft_state_request_fn fn,
   return fn(ud, c->id, c->blob, c->len);
 }
 
-/* Requests pushed at or below the cursor come first (their ids are below
- * every id the scan finds); then the scan goes on from the cursor, one
- * ZRANGEBYLEX page at a time merged with the batch's own requests in the
- * same id range. Candidates are copies: fn may push and ack meanwhile. */
-static int rd_frontier_take(void *b, int limit, ft_state_request_fn fn,
-                            void *ud) {
-  rd_state *s = b;
-  int n = 0, stop = 0, rc = 0;
+/* First, the requests pushed below the cursor during an earlier take
+ * (s->late), which a scan from the cursor would miss. Counts them in *n,
+ * fn's answer in *stop. Returns 0 or an error. */
+static int take_late(rd_state *s, int limit, ft_state_request_fn fn, void *ud,
+                     int *n_out, int *stop_out) {
+  int n = *n_out, stop = *stop_out;
   while (!stop && (limit <= 0 || n < limit) && s->late.n > 0) {
     int64_t id = id_of(s->late.e[0].k);
     ov_remove(&s->late, 0);
@@ -991,13 +988,89 @@ static int rd_frontier_take(void *b, int limit, ft_state_request_fn fn,
     cand c = {.id = id};
     int found = frontier_lookup(s, id, &c.blob, &c.len);
     if (found < 0)
-      return found;
+      return found; /* *n and *stop stay as they were told */
     if (found == 0)
       continue;
     n++;
     stop = fn(ud, id, c.blob, c.len);
     free(c.blob);
   }
+  *n_out = n;
+  *stop_out = stop;
+  return 0;
+}
+
+/* One page of the frontier from id lo (INT64_MIN: the first) merged with
+ * the batch's own requests in the same id range, sorted by id, as copies
+ * (*cs, *cn: the caller frees each blob and the array; a NULL blob is a
+ * copy that ran out of memory). *full: Redis gave a whole page (more may
+ * follow); *hi: the last id the page covers (INT64_MAX when not full).
+ * Returns 0 or an error. */
+static int page_candidates(rd_state *s, int64_t lo, cand **cs_out,
+                           size_t *cn_out, int *full_out, int64_t *hi_out) {
+  int whole = lo == INT64_MIN; /* "-": from the first member */
+  redisReply *rep = NULL;
+  int full = 0;
+  if (!s->cleared) {
+    char lob[9];
+    lob[0] = '[';
+    id8(lo, lob + 1);
+    char page[16];
+    snprintf(page, sizeof page, "%d", TAKE_PAGE);
+    const char *argv[] = {"ZRANGEBYLEX", s->k_frontier, whole ? "-" : lob,
+                          "+",           "LIMIT",       "0",
+                          page};
+    size_t lens[] = {11, strlen(s->k_frontier), whole ? 1 : 9, 1, 5,
+                     1,  strlen(page)};
+    rep = run(s, 7, argv, lens);
+    if (rep == NULL) {
+      return FT_EIO;
+    }
+    full = rep->type == REDIS_REPLY_ARRAY && rep->elements == TAKE_PAGE;
+  }
+  size_t rn = rep != NULL && rep->type == REDIS_REPLY_ARRAY ? rep->elements : 0;
+  int64_t hi = full ? id_of(rep->element[rn - 1]->str) : INT64_MAX;
+  cand *cs = malloc((rn + s->fr.n + 1) * sizeof *cs);
+  size_t cn = 0;
+  if (cs == NULL) {
+    freeReplyObject(rep);
+    return oom(s);
+  }
+  for (size_t i = 0; i < rn; i++) {
+    redisReply *m = rep->element[i];
+    size_t at;
+    if (m->len < 8 || ov_find(&s->fr, m->str, 8, &at))
+      continue; /* the batch's own entry overrides Redis's */
+    cs[cn++] =
+        (cand){id_of(m->str), ft_bytes_dup(m->str + 8, m->len - 8), m->len - 8};
+  }
+  for (size_t i = 0; i < s->fr.n; i++) {
+    int64_t id = id_of(s->fr.e[i].k);
+    if (s->fr.e[i].del || id < lo || id > hi)
+      continue;
+    cs[cn++] =
+        (cand){id, ft_bytes_dup(s->fr.e[i].v, s->fr.e[i].vl), s->fr.e[i].vl};
+  }
+  freeReplyObject(rep);
+  if (cn > 1)
+    qsort(cs, cn, sizeof *cs, cmp_cand);
+  *cs_out = cs;
+  *cn_out = cn;
+  *full_out = full;
+  *hi_out = hi;
+  return 0;
+}
+
+/* Requests pushed at or below the cursor come first (their ids are below
+ * every id the scan finds); then the scan goes on from the cursor, one
+ * ZRANGEBYLEX page at a time merged with the batch's own requests in the
+ * same id range. Candidates are copies: fn may push and ack meanwhile. */
+static int rd_frontier_take(void *b, int limit, ft_state_request_fn fn,
+                            void *ud) {
+  rd_state *s = b;
+  int n = 0, stop = 0, rc = take_late(s, limit, fn, ud, &n, &stop);
+  if (rc != 0)
+    return rc;
   int64_t outer_hi = s->scan_hi;
   int64_t from = INT64_MIN; /* the last id a page of this take reached */
   int first = 1;
@@ -1012,55 +1085,13 @@ static int rd_frontier_take(void *b, int limit, ft_state_request_fn fn,
         break;
       lo = base + 1;
     }
-    int whole = lo == INT64_MIN; /* "-": from the first member */
-    redisReply *rep = NULL;
-    int full = 0;
-    if (!s->cleared) {
-      char lob[9];
-      lob[0] = '[';
-      id8(lo, lob + 1);
-      char page[16];
-      snprintf(page, sizeof page, "%d", TAKE_PAGE);
-      const char *argv[] = {"ZRANGEBYLEX", s->k_frontier, whole ? "-" : lob,
-                            "+",           "LIMIT",       "0",
-                            page};
-      size_t lens[] = {11, strlen(s->k_frontier), whole ? 1 : 9, 1, 5,
-                       1,  strlen(page)};
-      rep = run(s, 7, argv, lens);
-      if (rep == NULL) {
-        rc = FT_EIO;
-        break;
-      }
-      full = rep->type == REDIS_REPLY_ARRAY && rep->elements == TAKE_PAGE;
-    }
-    size_t rn =
-        rep != NULL && rep->type == REDIS_REPLY_ARRAY ? rep->elements : 0;
-    int64_t hi = full ? id_of(rep->element[rn - 1]->str) : INT64_MAX;
-    cand *cs = malloc((rn + s->fr.n + 1) * sizeof *cs);
+    cand *cs = NULL;
     size_t cn = 0;
-    if (cs == NULL) {
-      freeReplyObject(rep);
-      rc = oom(s);
+    int full = 0;
+    int64_t hi = INT64_MAX;
+    rc = page_candidates(s, lo, &cs, &cn, &full, &hi);
+    if (rc != 0)
       break;
-    }
-    for (size_t i = 0; i < rn; i++) {
-      redisReply *m = rep->element[i];
-      size_t at;
-      if (m->len < 8 || ov_find(&s->fr, m->str, 8, &at))
-        continue; /* the batch's own entry overrides Redis's */
-      cs[cn++] =
-          (cand){id_of(m->str), ft_bytes_dup(m->str + 8, m->len - 8), m->len - 8};
-    }
-    for (size_t i = 0; i < s->fr.n; i++) {
-      int64_t id = id_of(s->fr.e[i].k);
-      if (s->fr.e[i].del || id < lo || id > hi)
-        continue;
-      cs[cn++] =
-          (cand){id, ft_bytes_dup(s->fr.e[i].v, s->fr.e[i].vl), s->fr.e[i].vl};
-    }
-    freeReplyObject(rep);
-    if (cn > 1)
-      qsort(cs, cn, sizeof *cs, cmp_cand);
     s->scan_hi = hi;
     for (size_t i = 0; i < cn; i++) {
       if (rc != 0 || stop || (limit > 0 && n >= limit))
@@ -1363,8 +1394,8 @@ static int rd_kv_list(void *b, const char *obj, const char *prefix, size_t plen,
     free(full);
     if (shadowed || v->type != REDIS_REPLY_STRING)
       continue; /* the batch's entry wins; a key without value is gone */
-    items[ni] = (kv_item){ft_bytes_dup(k->str, k->len), ft_bytes_dup(v->str, v->len),
-                          k->len, v->len};
+    items[ni] = (kv_item){ft_bytes_dup(k->str, k->len),
+                          ft_bytes_dup(v->str, v->len), k->len, v->len};
     if (items[ni++].k == NULL || items[ni - 1].v == NULL) {
       rc = oom(s);
       goto done;
@@ -1625,8 +1656,8 @@ static int grant_once(rd_state *s, const char *key, size_t klen, double rps,
   }
   ls.rps = rps;
   ls.window = window_ns;
-  int n = ft_limiter_grant(ls.lim, rps, &ls.last, now_ns, horizon_ns, want,
-                           starts);
+  int n =
+      ft_limiter_grant(ls.lim, rps, &ls.last, now_ns, horizon_ns, want, starts);
   size_t vl;
   char *v = lim_encode(&ls, &vl);
   ft_limiter_free(ls.lim);
