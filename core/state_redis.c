@@ -1314,6 +1314,45 @@ static int prefix_range(const char *prefix, size_t plen, char **lo, size_t *lol,
   return 0;
 }
 
+/* HMGET hk with the members of keys (a ZRANGEBYLEX reply): *vals gets the
+ * reply, one element per key. Returns 0 or FT_EIO / FT_ENOMEM. */
+static int hmget(rd_state *s, const char *hk, size_t hl, const redisReply *keys,
+                 redisReply **vals) {
+  size_t kn = keys->elements;
+  const char **argv = malloc((kn + 2) * sizeof *argv);
+  size_t *lens = malloc((kn + 2) * sizeof *lens);
+  if (argv == NULL || lens == NULL) {
+    free(argv);
+    free(lens);
+    return oom(s);
+  }
+  argv[0] = "HMGET";
+  lens[0] = 5;
+  argv[1] = hk;
+  lens[1] = hl;
+  for (size_t i = 0; i < kn; i++) {
+    argv[i + 2] = keys->element[i]->str;
+    lens[i + 2] = keys->element[i]->len;
+  }
+  *vals = run(s, (int)(kn + 2), argv, lens);
+  free(argv);
+  free(lens);
+  if (*vals == NULL)
+    return FT_EIO;
+  if ((*vals)->type != REDIS_REPLY_ARRAY || (*vals)->elements != kn)
+    return set_err(s, FT_EIO, "redis HMGET: bad reply");
+  return 0;
+}
+
+/* Appends copies of key k and value v to items (room for it is there).
+ * Returns 0 or FT_ENOMEM (the entry is there, for the caller to free). */
+static int add_item(rd_state *s, kv_item *items, size_t *ni, const char *k,
+                    size_t kl, const char *v, size_t vl) {
+  kv_item *it = &items[(*ni)++];
+  *it = (kv_item){ft_bytes_dup(k, kl), ft_bytes_dup(v, vl), kl, vl};
+  return it->k == NULL || it->v == NULL ? oom(s) : 0;
+}
+
 /* Redis's keys in the range (ZRANGEBYLEX on kvx:OBJ, then HMGET on
  * kv:OBJ: two round trips), less the batch's, plus the batch's, sorted;
  * then fn gets copies of the first `limit`. */
@@ -1351,32 +1390,8 @@ static int rd_kv_list(void *b, const char *obj, const char *prefix, size_t plen,
     goto done;
   }
   size_t kn = keys->type == REDIS_REPLY_ARRAY ? keys->elements : 0;
-  if (kn > 0) {
-    const char **argv = malloc((kn + 2) * sizeof *argv);
-    size_t *lens = malloc((kn + 2) * sizeof *lens);
-    if (argv == NULL || lens == NULL) {
-      free(argv);
-      free(lens);
-      rc = oom(s);
-      goto done;
-    }
-    argv[0] = "HMGET";
-    lens[0] = 5;
-    argv[1] = hk;
-    lens[1] = hl;
-    for (size_t i = 0; i < kn; i++) {
-      argv[i + 2] = keys->element[i]->str;
-      lens[i + 2] = keys->element[i]->len;
-    }
-    vals = run(s, (int)(kn + 2), argv, lens);
-    free(argv);
-    free(lens);
-    if (vals == NULL || vals->type != REDIS_REPLY_ARRAY ||
-        vals->elements != kn) {
-      rc = vals == NULL ? FT_EIO : set_err(s, FT_EIO, "redis HMGET: bad reply");
-      goto done;
-    }
-  }
+  if (kn > 0 && (rc = hmget(s, hk, hl, keys, &vals)) != 0)
+    goto done;
   cap = kn + (end - first);
   if (cap > 0 && (items = calloc(cap, sizeof *items)) == NULL) {
     rc = oom(s);
@@ -1394,23 +1409,15 @@ static int rd_kv_list(void *b, const char *obj, const char *prefix, size_t plen,
     free(full);
     if (shadowed || v->type != REDIS_REPLY_STRING)
       continue; /* the batch's entry wins; a key without value is gone */
-    items[ni] = (kv_item){ft_bytes_dup(k->str, k->len),
-                          ft_bytes_dup(v->str, v->len), k->len, v->len};
-    if (items[ni++].k == NULL || items[ni - 1].v == NULL) {
-      rc = oom(s);
+    if ((rc = add_item(s, items, &ni, k->str, k->len, v->str, v->len)) != 0)
       goto done;
-    }
   }
   for (size_t i = first; i < end; i++) {
     ov_entry *e = &s->kv.e[i];
     if (e->del)
       continue;
-    items[ni] = (kv_item){ft_bytes_dup(e->k + on, e->kl - on),
-                          ft_bytes_dup(e->v, e->vl), e->kl - on, e->vl};
-    if (items[ni++].k == NULL || items[ni - 1].v == NULL) {
-      rc = oom(s);
+    if ((rc = add_item(s, items, &ni, e->k + on, e->kl - on, e->v, e->vl)) != 0)
       goto done;
-    }
   }
   if (ni > 1)
     qsort(items, ni, sizeof *items, cmp_item);
