@@ -91,6 +91,63 @@ static void push_run_stats(lua_State *L, const ft_crawl_stats *st) {
   lua_setfield(L, -2, "interrupted");
 }
 
+/* ft.run's options (the table at stack index 3: out_path, restart,
+ * no_body, no_headers, lua_out) into set, on loop; rl learns lua_out.
+ * Strings in set point into the options table, which outlives the run. */
+static void run_settings(lua_State *L, uv_loop_t *loop, ft_crawl_settings *set,
+                         run_loader *rl) {
+  memset(set, 0, sizeof(*set));
+  ft_config_default(&set->cfg);
+  set->name = "ft.run";
+  set->loop = loop;
+  set->quiet = 1;
+  lua_getfield(L, 3, "out_path");
+  set->out_path = lua_tostring(L, -1);
+  lua_getfield(L, 3, "restart");
+  set->restart = lua_toboolean(L, -1);
+  lua_getfield(L, 3, "no_body");
+  if (lua_toboolean(L, -1))
+    set->record_flags |= FT_RECORD_NO_BODY;
+  lua_getfield(L, 3, "no_headers");
+  if (lua_toboolean(L, -1))
+    set->record_flags |= FT_RECORD_NO_HEADERS;
+  lua_getfield(L, 3, "lua_out");
+  rl->lua_out = lua_toboolean(L, -1);
+  lua_pop(L, 5);
+  set->script_records = rl->lua_out;
+  set->interrupted = run_interrupted;
+  set->interrupted_ud = ft_lua_engine_waker(L);
+}
+
+/* A run that failed (rc, not interrupted): pushes nil, { kind, message }
+ * and its stats. The kind: "script" (start raised), "io" (writing
+ * records), "input" (it could not start: a usage error), or "internal". */
+static void push_run_failure(lua_State *L, int rc, const ft_crawl_stats *st) {
+  char err[4096];
+  const char *kind = "internal";
+  if (st->start_error) {
+    kind = "script";
+    snprintf(err, sizeof(err), "%s", st->start_error);
+  } else if (st->write_errno) {
+    kind = "io";
+    snprintf(err, sizeof(err), "writing records: %s",
+             strerror(st->write_errno));
+  } else if (st->error) {
+    kind = rc == FT_EINVAL ? "input" : "internal";
+    snprintf(err, sizeof(err), "%s", st->error);
+  } else {
+    snprintf(err, sizeof(err), "the crawl failed: %s (said on stderr)",
+             ft_strerror(rc));
+  }
+  lua_pushnil(L);
+  lua_createtable(L, 0, 2);
+  lua_pushstring(L, kind);
+  lua_setfield(L, -2, "kind");
+  lua_pushstring(L, err);
+  lua_setfield(L, -2, "message");
+  push_run_stats(L, st);
+}
+
 /* core.run(crawl, settings, opts) -> stats | nil, err, stats
  * Runs the crawl instance crawl (spec loaded by crawl.load_spec, whose
  * settings table, with ft.run's options over it, is settings) as an
@@ -118,27 +175,8 @@ static int core_run(lua_State *L) {
                          "loop step");
 
   ft_crawl_settings set;
-  memset(&set, 0, sizeof(set));
-  ft_config_default(&set.cfg);
-  set.name = "ft.run";
-  set.loop = loop;
-  set.quiet = 1;
-  lua_getfield(L, 3, "out_path");
-  set.out_path = lua_tostring(L, -1); /* kept alive by opts */
-  lua_getfield(L, 3, "restart");
-  set.restart = lua_toboolean(L, -1);
-  lua_getfield(L, 3, "no_body");
-  if (lua_toboolean(L, -1))
-    set.record_flags |= FT_RECORD_NO_BODY;
-  lua_getfield(L, 3, "no_headers");
-  if (lua_toboolean(L, -1))
-    set.record_flags |= FT_RECORD_NO_HEADERS;
-  lua_getfield(L, 3, "lua_out");
-  run_loader rl = {s, 2, lua_toboolean(L, -1)};
-  lua_pop(L, 5);
-  set.script_records = rl.lua_out;
-  set.interrupted = run_interrupted;
-  set.interrupted_ud = ft_lua_engine_waker(L);
+  run_loader rl = {s, 2, 0};
+  run_settings(L, loop, &set, &rl);
 
   ft_crawl_spec spec;
   memset(&spec, 0, sizeof(spec));
@@ -165,28 +203,7 @@ static int core_run(lua_State *L) {
       push_run_stats(L, &st);
       nres = 1;
     } else {
-      const char *kind = "internal";
-      if (st.start_error) {
-        kind = "script";
-        snprintf(err, sizeof(err), "%s", st.start_error);
-      } else if (st.write_errno) {
-        kind = "io";
-        snprintf(err, sizeof(err), "writing records: %s",
-                 strerror(st.write_errno));
-      } else if (st.error) {
-        kind = rc == FT_EINVAL ? "input" : "internal";
-        snprintf(err, sizeof(err), "%s", st.error);
-      } else {
-        snprintf(err, sizeof(err), "the crawl failed: %s (said on stderr)",
-                 ft_strerror(rc));
-      }
-      lua_pushnil(L);
-      lua_createtable(L, 0, 2);
-      lua_pushstring(L, kind);
-      lua_setfield(L, -2, "kind");
-      lua_pushstring(L, err);
-      lua_setfield(L, -2, "message");
-      push_run_stats(L, &st);
+      push_run_failure(L, rc, &st);
       nres = 3;
     }
   }
