@@ -324,42 +324,52 @@ static void quoted(const char *text, char *buf, size_t len) {
   snprintf(buf, len, "'%.60s%s'", text, strlen(text) > 60 ? "..." : "");
 }
 
+/* Refuses text for setting s: "must be ..., got 'text'" into why. */
+static int refuse_text(const ft_setting *s, const char *text, char *why,
+                       size_t whylen) {
+  char got[80];
+  quoted(text, got, sizeof(got));
+  must_be(s, got, why, whylen);
+  return FT_EINVAL;
+}
+
+/* A number from text (SIZE: with a k, M or G suffix), in s's range. */
+static int parse_number(const ft_setting *s, const char *text,
+                        ft_setting_value *v, char *why, size_t whylen) {
+  char *end;
+  errno = 0;
+  double d = strtod(text, &end);
+  double m = 1;
+  if (s->type == FT_SETTING_SIZE && end != text) {
+    if (*end == 'k' || *end == 'K')
+      m = 1024;
+    else if (*end == 'm' || *end == 'M')
+      m = 1024.0 * 1024;
+    else if (*end == 'g' || *end == 'G')
+      m = 1024.0 * 1024 * 1024;
+    if (m != 1)
+      end++;
+  }
+  /* strtod's ERANGE (1e999) still gives a number the range refuses */
+  if (end == text || *end || (errno && errno != ERANGE))
+    return refuse_text(s, text, why, whylen);
+  d *= m;
+  int rc = ft_setting_check_number(s, d, why, whylen);
+  if (rc != 0)
+    return rc;
+  v->num = d;
+  v->size = (int64_t)d;
+  return 0;
+}
+
 int ft_setting_parse(const ft_setting *s, const char *text, ft_setting_value *v,
                      char *why, size_t whylen) {
-  char got[80];
-  char *end;
   memset(v, 0, sizeof(*v));
   switch (s->type) {
   case FT_SETTING_INT:
   case FT_SETTING_NUMBER:
-  case FT_SETTING_SIZE: {
-    errno = 0;
-    double d = strtod(text, &end);
-    double m = 1;
-    if (s->type == FT_SETTING_SIZE && end != text) {
-      if (*end == 'k' || *end == 'K')
-        m = 1024;
-      else if (*end == 'm' || *end == 'M')
-        m = 1024.0 * 1024;
-      else if (*end == 'g' || *end == 'G')
-        m = 1024.0 * 1024 * 1024;
-      if (m != 1)
-        end++;
-    }
-    /* strtod's ERANGE (1e999) still gives a number the range refuses */
-    if (end == text || *end || (errno && errno != ERANGE)) {
-      quoted(text, got, sizeof(got));
-      must_be(s, got, why, whylen);
-      return FT_EINVAL;
-    }
-    d *= m;
-    int rc = ft_setting_check_number(s, d, why, whylen);
-    if (rc != 0)
-      return rc;
-    v->num = d;
-    v->size = (int64_t)d;
-    return 0;
-  }
+  case FT_SETTING_SIZE:
+    return parse_number(s, text, v, why, whylen);
   case FT_SETTING_BOOL:
     if (strcmp(text, "true") == 0 || strcmp(text, "1") == 0) {
       v->flag = 1;
@@ -367,16 +377,12 @@ int ft_setting_parse(const ft_setting *s, const char *text, ft_setting_value *v,
     }
     if (strcmp(text, "false") == 0 || strcmp(text, "0") == 0)
       return 0;
-    quoted(text, got, sizeof(got));
-    must_be(s, got, why, whylen);
-    return FT_EINVAL;
+    return refuse_text(s, text, why, whylen);
   case FT_SETTING_STATUSES: {
     ft_retry_policy p;
     ft_retry_policy_default(&p);
     if (ft_retry_parse_statuses(&p, text) != 0) {
-      quoted(text, got, sizeof(got));
-      must_be(s, got, why, whylen);
-      return FT_EINVAL;
+      return refuse_text(s, text, why, whylen);
     }
     memcpy(v->statuses, p.retry_status, sizeof(v->statuses));
     v->str = text;
@@ -389,9 +395,7 @@ int ft_setting_parse(const ft_setting *s, const char *text, ft_setting_value *v,
       const char *c = strchr(p, ',');
       size_t n = c ? (size_t)(c - p) : strlen(p);
       if (!ft_token_valid(p, n)) {
-        quoted(text, got, sizeof(got));
-        must_be(s, got, why, whylen);
-        return FT_EINVAL;
+        return refuse_text(s, text, why, whylen);
       }
       if (!c)
         break;
@@ -402,9 +406,7 @@ int ft_setting_parse(const ft_setting *s, const char *text, ft_setting_value *v,
   }
   case FT_SETTING_FILE:
     if (access(text, R_OK) != 0) {
-      quoted(text, got, sizeof(got));
-      must_be(s, got, why, whylen);
-      return FT_EINVAL;
+      return refuse_text(s, text, why, whylen);
     }
     v->str = text;
     return 0;
@@ -419,9 +421,7 @@ int ft_setting_parse(const ft_setting *s, const char *text, ft_setting_value *v,
   case FT_SETTING_ROBOTS:
     break;
   }
-  quoted(text, got, sizeof(got));
-  must_be(s, got, why, whylen);
-  return FT_EINVAL;
+  return refuse_text(s, text, why, whylen);
 }
 
 void ft_setting_apply(const ft_setting *s, const ft_setting_value *v,
