@@ -194,14 +194,7 @@ local function run_settings()
   return run_names
 end
 
--- A list option (retry_on, sensitive_headers) as the comma-separated
--- string the settings carry.
-local function comma_list(v)
-  if type(v) ~= "table" then return v end
-  local l = {}
-  for i, x in ipairs(v) do l[i] = tostring(x) end
-  return table.concat(l, ",")
-end
+local list_text = require("fetchtree.crawlspec").list_text
 
 function M.run(spec, o)
   if type(spec) ~= "table" then error("ft.run(spec [, opts]): spec must be a table", 2) end
@@ -220,7 +213,7 @@ function M.run(spec, o)
     with_meta = o.with_meta, keep_entries = lua_out and true or nil, out = lua_out,
   })
   for _, k in ipairs(run_settings()) do
-    if o[k] ~= nil then settings[k] = comma_list(o[k]) end
+    if o[k] ~= nil then settings[k] = list_text(o[k]) end
   end
   M._in_run = M._in_run + 1
   local ok, st, err, st2 = pcall(core.run, crawl, settings, {

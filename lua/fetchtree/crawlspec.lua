@@ -36,9 +36,11 @@ function M.check(s, path, check_settings)
   if not s.start then error(path .. ": the crawl spec needs a start function", 0) end
 end
 
--- A list setting (retry_on, sensitive_headers) as C reads it, "429,503":
+-- A list setting (retry_on, sensitive_headers) as C reads it, "429,503"
+-- (ft.run's options are made so too):
 -- check_settings took a list of statuses or names, or that text already.
-local function joined(v) return type(v) == "table" and table.concat(v, ",") or v end
+function M.list_text(v) return type(v) == "table" and table.concat(v, ",") or v end
+local joined = M.list_text
 
 -- The settings C takes from a checked spec s: its numbers and strings as
 -- they are, retry_on and sensitive_headers as comma-separated lists.
