@@ -22,7 +22,7 @@ static const struct {
     {"spec", FT_PLACE_SPEC},       {"object", FT_PLACE_OBJECT},
     {"request", FT_PLACE_REQUEST}, {"engine", FT_PLACE_ENGINE},
     {"ft.run", FT_PLACE_FT_RUN},   {"limits", FT_PLACE_LIMITS},
-    {"emit", FT_PLACE_EMIT},
+    {"emit", FT_PLACE_EMIT},       {"line", FT_PLACE_LINE},
 };
 #define NPLACES (sizeof(place_names) / sizeof(place_names[0]))
 

@@ -21,6 +21,7 @@
 #define FTRUN FT_PLACE_FT_RUN
 #define LIM FT_PLACE_LIMITS
 #define EMIT FT_PLACE_EMIT
+#define LINE FT_PLACE_LINE
 /* what engine.new, ft.run and a spec all take: the ft_config settings */
 #define CONF (SPEC | ENG | FTRUN)
 
@@ -141,16 +142,16 @@ const ft_setting ft_settings[] = {
     {FT_S_ROBOTS, "robots", NULL, 0, FT_SETTING_ROBOTS, NULL, 0, 0, 0,
      SPEC | OBJ | ENG, "false", NULL, NULL, "obey robots.txt"},
     /* a request table's fields (fetchtree.request checks their values) */
-    {FT_S_URL, "url", NULL, 0, FT_SETTING_ANY, NULL, 0, 0, 0, REQ | EMIT, NULL,
-     NULL, NULL, "the URL"},
-    {FT_S_METHOD, "method", NULL, 0, FT_SETTING_ANY, NULL, 0, 0, 0, REQ | EMIT,
-     NULL, NULL, NULL, "the method (GET)"},
+    {FT_S_URL, "url", NULL, 0, FT_SETTING_ANY, NULL, 0, 0, 0, REQ | EMIT | LINE,
+     NULL, NULL, NULL, "the URL"},
+    {FT_S_METHOD, "method", NULL, 0, FT_SETTING_ANY, NULL, 0, 0, 0,
+     REQ | EMIT | LINE, NULL, NULL, NULL, "the method (GET)"},
     {FT_S_HEADERS, "headers", NULL, 0, FT_SETTING_ANY, NULL, 0, 0, 0,
-     REQ | EMIT, NULL, NULL, NULL, "{ Name = value }"},
-    {FT_S_BODY, "body", NULL, 0, FT_SETTING_ANY, NULL, 0, 0, 0, REQ | EMIT,
-     NULL, NULL, NULL, "the request body"},
-    {FT_S_META, "meta", NULL, 0, FT_SETTING_ANY, NULL, 0, 0, 0, REQ | EMIT,
-     NULL, NULL, NULL, "carried to the record"},
+     REQ | EMIT | LINE, NULL, NULL, NULL, "{ Name = value }"},
+    {FT_S_BODY, "body", NULL, 0, FT_SETTING_ANY, NULL, 0, 0, 0,
+     REQ | EMIT | LINE, NULL, NULL, NULL, "the request body"},
+    {FT_S_META, "meta", NULL, 0, FT_SETTING_ANY, NULL, 0, 0, 0,
+     REQ | EMIT | LINE, NULL, NULL, NULL, "carried to the record"},
 };
 
 const size_t ft_settings_count = sizeof(ft_settings) / sizeof(ft_settings[0]);
@@ -507,6 +508,8 @@ const char *ft_place_name(ft_place place) {
     return "set_limits";
   case FT_PLACE_EMIT:
     return "a crawl's request";
+  case FT_PLACE_LINE:
+    return "a request line";
   }
   return "?";
 }

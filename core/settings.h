@@ -40,6 +40,7 @@ typedef enum ft_place {
                               * retries, where false removes a limit */
   FT_PLACE_EMIT = 1 << 8,    /* a request table of a crawl: emit{...} in
                               * start, obj:fetch{...} in a handler */
+  FT_PLACE_LINE = 1 << 9,    /* a JSON request line of `fetchtree fetch` */
 } ft_place;
 
 #define FT_PLACE_CLI (FT_PLACE_FETCH | FT_PLACE_RUN)

@@ -109,12 +109,33 @@ function M.check(t, raw_meta)
 end
 
 -- Parse one JSON input line.
+-- The fields a request line may have (the settings table's place "line"),
+-- looked up once.
+local line_fields
+local function check_line_fields(t)
+  if not line_fields then
+    line_fields = {}
+    for _, st in ipairs(core.settings()) do
+      if st.places.line then line_fields[st.name] = true end
+    end
+  end
+  for k in next, t do
+    if not line_fields[k] then
+      local ok, why = core.check_settings("line", t, "request line")
+      return nil, ok and ("request line: field '" .. tostring(k) .. "': unknown field") or why
+    end
+  end
+  return true
+end
+
 function M.from_json(line)
   local t, err = cjson.decode(line)
   if t == nil then return bad("invalid JSON: " .. tostring(err)) end
   if type(t) ~= "table" or t[1] ~= nil then
     return bad("a request line must be a URL or a JSON object")
   end
+  local ok, why = check_line_fields(t)
+  if not ok then return bad(why) end
   return M.check(t)
 end
 

@@ -331,6 +331,31 @@ return {
     assert.equal(path .. ":5: request: field 'hedaers': unknown field (did you mean 'headers'?)", rec.error.message)
   end)
 
+  it("refuses unknown fields of fetch's JSON request lines, as the line's own error record", function()
+    local srv = H.server()
+    local input, out = H.tmpname(".in"), H.tmpname(".out")
+    H.write(input, string.format('{"url":"%s/item/1.json","hedaers":{"a":"b"}}\n'
+      .. '{"url":"%s/item/2.json","meta":{"x":1}}\n{"url":"%s/item/3.json","timeout":1}\n',
+      srv.base, srv.base, srv.base))
+    local rc = H.sh(string.format("%s fetch -q --no-body %s > %s 2>/dev/null", H.bin, input, out))
+    assert.equal(0, rc)
+    local by = {}
+    for line in (H.read(out) or ""):gmatch("[^\n]+") do
+      local rec = H.json.decode(line)
+      by[rec.index] = rec
+    end
+    assert.equal("input", by[0].error.kind)
+    assert.equal("request line: field 'hedaers': unknown field (did you mean 'headers'?)", by[0].error.message)
+    assert.equal(200, by[1].status)
+    assert.equal("request line: field 'timeout': not accepted in a request line", by[2].error.message)
+    -- the requests that were refused were not sent
+    H.sleep(0.1)
+    local rows = srv.log(1)
+    srv.stop()
+    assert.equal(1, #rows)
+    assert.equal("/item/2.json", rows[1].target)
+  end)
+
   it("says file:line for spec errors, never with fetchtree's own traceback", function()
     local cases = {
       -- source, the first line of stderr (PATH: the script)
